@@ -4,8 +4,14 @@
 //! as evidence. [`RequestPrimitive::missing_mandatory`] / [`ResponsePrimitive::missing_mandatory`]
 //! list what R2 7.4.5 requires ({op, fr, to, rqi} / {rsc, rqi}).
 
+use crate::error::CodecError;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+/// Short names held by the typed fields of [`RequestPrimitive`], in `to_map` order.
+pub const REQUEST_PARAMS: &[&str] = &["op", "to", "fr", "rqi", "rvi", "ty", "pc", "ot", "rqet", "rset", "oet", "rt", "rcn"];
+/// Short names held by the typed fields of [`ResponsePrimitive`], in `to_map` order.
+pub const RESPONSE_PARAMS: &[&str] = &["rsc", "rqi", "rvi", "pc", "to", "fr", "ot", "rset"];
 
 /// m2m:operation (TS-0004 6.3.4.2.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -101,15 +107,56 @@ impl RequestPrimitive {
     pub fn operation(&self) -> Option<Operation> {
         self.op.and_then(Operation::from_code)
     }
-    /// The primitive as a flat map of short names (the JSON/CBOR shape).
+    /// The primitive as a flat map of short names (the JSON/CBOR shape), typed parameters
+    /// first in the order of [`REQUEST_PARAMS`], then `extra` in key order. An `extra` entry
+    /// whose key is one of [`REQUEST_PARAMS`] is shadowed by the typed field and not emitted.
     pub fn to_map(&self) -> Map<String, Value> {
-        todo!()
+        let mut m = Map::new();
+        put_int(&mut m, "op", self.op);
+        put_str(&mut m, "to", &self.to);
+        put_str(&mut m, "fr", &self.fr);
+        put_str(&mut m, "rqi", &self.rqi);
+        put_str(&mut m, "rvi", &self.rvi);
+        put_int(&mut m, "ty", self.ty);
+        put_value(&mut m, "pc", &self.pc);
+        put_str(&mut m, "ot", &self.ot);
+        put_value(&mut m, "rqet", &self.rqet);
+        put_value(&mut m, "rset", &self.rset);
+        put_value(&mut m, "oet", &self.oet);
+        put_value(&mut m, "rt", &self.rt);
+        put_int(&mut m, "rcn", self.rcn);
+        put_extra(&mut m, &self.extra, REQUEST_PARAMS);
+        m
     }
     /// Build from a map of short names; typed parameters with the wrong type are an error.
     /// Integer parameters given as decimal strings (as XML carries them) are accepted.
-    pub fn from_map(map: Map<String, Value>) -> Result<Self, crate::CodecError> {
-        let _ = map;
-        todo!()
+    ///
+    /// Types: op, ty, rcn integer (or decimal string); to, fr, rqi, rvi, ot string;
+    /// rqet, rset, oet integer or string (m2m:absRelTimestamp); rt object; pc any value.
+    /// A `null` typed parameter is a [`CodecError::WrongType`] (pc: kept as `Some(Null)`).
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, CodecError> {
+        let mut p = RequestPrimitive::default();
+        for (k, v) in map {
+            match k.as_str() {
+                "op" => p.op = Some(take_int(&k, v)?),
+                "to" => p.to = Some(take_str(&k, v)?),
+                "fr" => p.fr = Some(take_str(&k, v)?),
+                "rqi" => p.rqi = Some(take_str(&k, v)?),
+                "rvi" => p.rvi = Some(take_str(&k, v)?),
+                "ty" => p.ty = Some(take_int(&k, v)?),
+                "pc" => p.pc = Some(v),
+                "ot" => p.ot = Some(take_str(&k, v)?),
+                "rqet" => p.rqet = Some(take_abs_rel(&k, v)?),
+                "rset" => p.rset = Some(take_abs_rel(&k, v)?),
+                "oet" => p.oet = Some(take_abs_rel(&k, v)?),
+                "rt" => p.rt = Some(take_object(&k, v)?),
+                "rcn" => p.rcn = Some(take_int(&k, v)?),
+                _ => {
+                    p.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(p)
     }
 }
 
@@ -125,11 +172,123 @@ impl ResponsePrimitive {
         }
         m
     }
+    /// The primitive as a flat map of short names, typed parameters first in the order of
+    /// [`RESPONSE_PARAMS`], then `extra` (entries shadowed by a typed name are not emitted).
     pub fn to_map(&self) -> Map<String, Value> {
-        todo!()
+        let mut m = Map::new();
+        put_int(&mut m, "rsc", self.rsc);
+        put_str(&mut m, "rqi", &self.rqi);
+        put_str(&mut m, "rvi", &self.rvi);
+        put_value(&mut m, "pc", &self.pc);
+        put_str(&mut m, "to", &self.to);
+        put_str(&mut m, "fr", &self.fr);
+        put_str(&mut m, "ot", &self.ot);
+        put_value(&mut m, "rset", &self.rset);
+        put_extra(&mut m, &self.extra, RESPONSE_PARAMS);
+        m
     }
-    pub fn from_map(map: Map<String, Value>) -> Result<Self, crate::CodecError> {
-        let _ = map;
-        todo!()
+    /// Build from a map of short names (rsc integer or decimal string; rqi, rvi, to, fr, ot
+    /// string; rset integer or string; pc any value); see [`RequestPrimitive::from_map`].
+    pub fn from_map(map: Map<String, Value>) -> Result<Self, CodecError> {
+        let mut p = ResponsePrimitive::default();
+        for (k, v) in map {
+            match k.as_str() {
+                "rsc" => p.rsc = Some(take_int(&k, v)?),
+                "rqi" => p.rqi = Some(take_str(&k, v)?),
+                "rvi" => p.rvi = Some(take_str(&k, v)?),
+                "pc" => p.pc = Some(v),
+                "to" => p.to = Some(take_str(&k, v)?),
+                "fr" => p.fr = Some(take_str(&k, v)?),
+                "ot" => p.ot = Some(take_str(&k, v)?),
+                "rset" => p.rset = Some(take_abs_rel(&k, v)?),
+                _ => {
+                    p.extra.insert(k, v);
+                }
+            }
+        }
+        Ok(p)
+    }
+}
+
+fn put_int(m: &mut Map<String, Value>, k: &str, v: Option<i64>) {
+    if let Some(v) = v {
+        m.insert(k.to_string(), Value::from(v));
+    }
+}
+
+fn put_str(m: &mut Map<String, Value>, k: &str, v: &Option<String>) {
+    if let Some(v) = v {
+        m.insert(k.to_string(), Value::String(v.clone()));
+    }
+}
+
+fn put_value(m: &mut Map<String, Value>, k: &str, v: &Option<Value>) {
+    if let Some(v) = v {
+        m.insert(k.to_string(), v.clone());
+    }
+}
+
+fn put_extra(m: &mut Map<String, Value>, extra: &BTreeMap<String, Value>, typed: &[&str]) {
+    for (k, v) in extra {
+        if !typed.contains(&k.as_str()) {
+            m.insert(k.clone(), v.clone());
+        }
+    }
+}
+
+/// A short human description of a JSON value's type, for [`CodecError::WrongType`].
+pub(crate) fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => format!("boolean {b}"),
+        Value::Number(n) if n.is_f64() => format!("float {n}"),
+        Value::Number(n) => format!("integer {n}"),
+        Value::String(s) => {
+            let short: String = s.chars().take(40).collect();
+            if short.len() < s.len() {
+                format!("string {short:?}...")
+            } else {
+                format!("string {short:?}")
+            }
+        }
+        Value::Array(a) => format!("array of {} element(s)", a.len()),
+        Value::Object(o) => format!("object with {} key(s)", o.len()),
+    }
+}
+
+fn wrong(name: &str, expected: &'static str, found: &Value) -> CodecError {
+    CodecError::WrongType { name: name.to_string(), expected, found: describe(found) }
+}
+
+/// An integer parameter: a JSON integer within i64, or a decimal integer string (XML text).
+fn take_int(name: &str, v: Value) -> Result<i64, CodecError> {
+    const EXPECTED: &str = "integer (or decimal integer string)";
+    match &v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| wrong(name, EXPECTED, &v)),
+        Value::String(s) => s.trim().parse::<i64>().map_err(|_| wrong(name, EXPECTED, &v)),
+        _ => Err(wrong(name, EXPECTED, &v)),
+    }
+}
+
+fn take_str(name: &str, v: Value) -> Result<String, CodecError> {
+    match v {
+        Value::String(s) => Ok(s),
+        other => Err(wrong(name, "string", &other)),
+    }
+}
+
+/// m2m:absRelTimestamp: a timestamp string or integer milliseconds (kept as given).
+fn take_abs_rel(name: &str, v: Value) -> Result<Value, CodecError> {
+    match &v {
+        Value::String(_) => Ok(v),
+        Value::Number(n) if n.is_i64() => Ok(v),
+        _ => Err(wrong(name, "timestamp string or integer milliseconds", &v)),
+    }
+}
+
+fn take_object(name: &str, v: Value) -> Result<Value, CodecError> {
+    match &v {
+        Value::Object(_) => Ok(v),
+        _ => Err(wrong(name, "object", &v)),
     }
 }

@@ -21,6 +21,16 @@ impl Channel {
             Channel::RegResp => "reg_resp",
         }
     }
+    /// Parse a channel topic level (`req`, `resp`, `reg_req`, `reg_resp`; case-sensitive).
+    pub fn from_level(level: &str) -> Option<Channel> {
+        match level {
+            "req" => Some(Channel::Req),
+            "resp" => Some(Channel::Resp),
+            "reg_req" => Some(Channel::RegReq),
+            "reg_resp" => Some(Channel::RegResp),
+            _ => None,
+        }
+    }
     /// req → resp, reg_req → reg_resp (and resp/reg_resp map to themselves).
     pub fn response(self) -> Channel {
         match self {
@@ -46,24 +56,52 @@ pub struct OneM2mTopic {
 
 /// Map an SP-relative AE-ID / CSE-ID (or a Credential-ID) to a topic segment: drop leading "/"s,
 /// replace every other "/" with ":" (R2 7.4.2). Errors: empty result, '+', '#', NUL.
+///
+/// ```
+/// use m2mspec_codec::topic::id_to_segment;
+/// assert_eq!(id_to_segment("/in-cse/Cae1").unwrap(), "in-cse:Cae1");
+/// assert_eq!(id_to_segment("//sp.example/cse1").unwrap(), "sp.example:cse1");
+/// assert!(id_to_segment("/").is_err());
+/// ```
 pub fn id_to_segment(id: &str) -> Result<String, TopicError> {
-    let _ = id;
-    todo!()
+    let segment = id.trim_start_matches('/').replace('/', ":");
+    check_segment(&segment)?;
+    Ok(segment)
+}
+
+/// Check that `segment` can be an `<originator>`/`<receiver>` topic level: non-empty, and free
+/// of "/" (the level separator), the MQTT wildcards '+' and '#', and NUL (MQTT 3.1.1 4.7).
+pub fn check_segment(segment: &str) -> Result<(), TopicError> {
+    if segment.is_empty() {
+        return Err(TopicError::EmptySegment);
+    }
+    if segment.contains(['+', '#', '\0', '/']) {
+        return Err(TopicError::ForbiddenCharacter(segment.to_string()));
+    }
+    Ok(())
 }
 
 /// Map a segment back to an ID: ":" → "/"; a segment that contained ":" was an SP-relative
 /// structured ID and gets its leading "/" back ("cse1:Cae1" → "/cse1/Cae1"); a plain segment
 /// ("cse1", "Cae1") is returned unchanged.
 pub fn segment_to_id(segment: &str) -> String {
-    let _ = segment;
-    todo!()
+    if segment.contains(':') {
+        format!("/{}", segment.replace(':', "/"))
+    } else {
+        segment.to_string()
+    }
 }
 
 impl OneM2mTopic {
     /// Build from IDs (mapping applied to both).
     pub fn new(channel: Channel, originator_id: &str, receiver_id: &str, serialization: Option<Serialization>) -> Result<Self, TopicError> {
-        let _ = (channel, originator_id, receiver_id, serialization);
-        todo!()
+        Ok(OneM2mTopic {
+            prefix: String::new(),
+            channel,
+            originator: id_to_segment(originator_id)?,
+            receiver: id_to_segment(receiver_id)?,
+            serialization,
+        })
     }
     pub fn with_prefix(mut self, prefix: &str) -> Self {
         self.prefix = prefix.trim_end_matches('/').to_string();
@@ -73,10 +111,49 @@ impl OneM2mTopic {
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
         Self::parse_with_prefix(topic, "")
     }
-    /// Parse a topic that must start with `prefix` (may be empty).
+    /// Parse a topic that must start with `prefix` (may be empty; a trailing "/" on it is
+    /// ignored, as in [`OneM2mTopic::with_prefix`]).
+    ///
+    /// Checks, in order: the prefix ([`TopicError::WrongPrefix`]; with an empty prefix a topic
+    /// that does not start with "/" is [`TopicError::NotOneM2m`]), the literal level `oneM2M`
+    /// ([`TopicError::NotOneM2m`]), 4 or 5 levels from `oneM2M` on
+    /// ([`TopicError::WrongLevelCount`]), the channel ([`TopicError::UnknownChannel`]), the
+    /// originator and receiver segments ([`TopicError::EmptySegment`],
+    /// [`TopicError::ForbiddenCharacter`]) and the optional R2 7.5.4 `/<type>` suffix
+    /// ([`TopicError::UnknownSuffix`]; an empty 5th level, i.e. a trailing "/", is one too).
     pub fn parse_with_prefix(topic: &str, prefix: &str) -> Result<Self, TopicError> {
-        let _ = (topic, prefix);
-        todo!()
+        let prefix = prefix.trim_end_matches('/');
+        let head = format!("{prefix}/");
+        let Some(rest) = topic.strip_prefix(head.as_str()) else {
+            return Err(if prefix.is_empty() {
+                TopicError::NotOneM2m(topic.to_string())
+            } else {
+                TopicError::WrongPrefix(topic.to_string(), prefix.to_string())
+            });
+        };
+        let levels: Vec<&str> = rest.split('/').collect();
+        if levels.first() != Some(&"oneM2M") {
+            return Err(TopicError::NotOneM2m(topic.to_string()));
+        }
+        let (channel, originator, receiver, suffix) = match levels.as_slice() {
+            [_, c, o, r] => (*c, *o, *r, None),
+            [_, c, o, r, s] => (*c, *o, *r, Some(*s)),
+            _ => return Err(TopicError::WrongLevelCount { topic: topic.to_string(), found: levels.len() }),
+        };
+        let channel = Channel::from_level(channel).ok_or_else(|| TopicError::UnknownChannel(topic.to_string(), channel.to_string()))?;
+        check_segment(originator)?;
+        check_segment(receiver)?;
+        let serialization = match suffix {
+            None => None,
+            Some(s) => Some(Serialization::from_suffix(s).map_err(|_| TopicError::UnknownSuffix(topic.to_string(), s.to_string()))?),
+        };
+        Ok(OneM2mTopic {
+            prefix: prefix.to_string(),
+            channel,
+            originator: originator.to_string(),
+            receiver: receiver.to_string(),
+            serialization,
+        })
     }
     /// The response topic for this request topic: same originator/receiver/suffix/prefix,
     /// channel req→resp or reg_req→reg_resp (R2 7.4.3, 7.4.4).
@@ -92,19 +169,32 @@ impl OneM2mTopic {
 }
 
 impl std::fmt::Display for OneM2mTopic {
+    /// `[<prefix>]/oneM2M/<channel>/<originator>/<receiver>[/<type>]`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let _ = f;
-        todo!()
+        write!(f, "{}/oneM2M/{}/{}/{}", self.prefix, self.channel.as_str(), self.originator, self.receiver)?;
+        if let Some(s) = self.serialization {
+            write!(f, "/{}", s.suffix())?;
+        }
+        Ok(())
     }
 }
 
 /// Subscription filter for requests to `receiver_id` (R2 7.5.4): `/oneM2M/req/+/<receiver>/#`.
+/// The trailing "#" also matches the suffix-less R1 / R2 7.4.3 topic (MQTT 3.1.1 4.7.1.2).
 pub fn request_filter(receiver_id: &str) -> Result<String, TopicError> {
-    let _ = receiver_id;
-    todo!()
+    request_filter_with_prefix("", receiver_id)
+}
+/// [`request_filter`] under a topic prefix (see [`OneM2mTopic::with_prefix`]).
+pub fn request_filter_with_prefix(prefix: &str, receiver_id: &str) -> Result<String, TopicError> {
+    let prefix = prefix.trim_end_matches('/');
+    Ok(format!("{prefix}/oneM2M/req/+/{}/#", id_to_segment(receiver_id)?))
 }
 /// Subscription filter for responses to `originator_id` (R2 7.5.4): `/oneM2M/resp/<originator>/#`.
 pub fn response_filter(originator_id: &str) -> Result<String, TopicError> {
-    let _ = originator_id;
-    todo!()
+    response_filter_with_prefix("", originator_id)
+}
+/// [`response_filter`] under a topic prefix (see [`OneM2mTopic::with_prefix`]).
+pub fn response_filter_with_prefix(prefix: &str, originator_id: &str) -> Result<String, TopicError> {
+    let prefix = prefix.trim_end_matches('/');
+    Ok(format!("{prefix}/oneM2M/resp/{}/#", id_to_segment(originator_id)?))
 }
