@@ -1,1 +1,176 @@
-fn main() {}
+//! The `m2mspec` command line. Exit codes: 0 nothing failed, 1 failures, 2 usage/config errors.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use m2mspec::run::{self, RunConfig};
+use m2mspec::scenario;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "m2mspec", version, about = "Conformance suite for the oneM2M MQTT binding (TS-0010)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Clone)]
+struct Common {
+    /// Directory of scenario files.
+    #[arg(long, default_value = "suites")]
+    suites: PathBuf,
+    /// Only cases whose id equals or starts with one of these (repeatable).
+    #[arg(long = "case")]
+    select: Vec<String>,
+    /// Only cases for this SUT role (cse, ae, broker).
+    #[arg(long)]
+    role: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the suites against a SUT (default: the reference CSE over the embedded broker).
+    Run {
+        #[command(flatten)]
+        common: Common,
+        /// SUT profile (TOML); default: the built-in reference CSE.
+        #[arg(long)]
+        sut: Option<PathBuf>,
+        /// Use an external MQTT broker (host:port) instead of the embedded rumqttd.
+        #[arg(long)]
+        broker: Option<String>,
+        /// Report directory.
+        #[arg(long, default_value = "reports/out")]
+        out: PathBuf,
+        /// Fixtures directory (primitives, SUT profiles, capability files).
+        #[arg(long, default_value = "fixtures")]
+        fixtures: PathBuf,
+        /// Treat SHOULD/MAY failures (non-strict) as failures.
+        #[arg(long)]
+        strict: bool,
+        /// Enforce the TS-0010 R2 8.4 authorization policy at the gatekeeper.
+        #[arg(long)]
+        enforce_policy: bool,
+        /// Test only: make the reference CSE misbehave (e.g. omit_rqi); repeatable.
+        #[arg(long = "refcse-fault")]
+        refcse_faults: Vec<String>,
+        /// No colors in the console summary.
+        #[arg(long)]
+        no_color: bool,
+    },
+    /// List the case catalogue.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+}
+
+/// Resolve a default relative directory: as given if it exists, else next to the workspace
+/// (so `cargo run` works from any directory of the checkout).
+fn resolve(p: &Path) -> PathBuf {
+    if p.is_absolute() || p.exists() {
+        return p.to_path_buf();
+    }
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(p);
+    if ws.exists() {
+        ws
+    } else {
+        p.to_path_buf()
+    }
+}
+
+fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M2MSPEC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("m2mspec: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.cmd {
+        Cmd::List { common, format } => {
+            let cases = scenario::load_dir(&resolve(&common.suites))?;
+            let cases: Vec<_> = cases
+                .into_iter()
+                .filter(|c| common.role.as_ref().is_none_or(|r| &c.role == r))
+                .filter(|c| common.select.is_empty() || common.select.iter().any(|s| c.id.starts_with(s.as_str())))
+                .collect();
+            if format == "json" {
+                let rows: Vec<_> = cases
+                    .iter()
+                    .map(|c| serde_json::json!({"id": c.id, "title": c.title, "clause": c.clause, "spec": c.spec.as_str(), "level": c.level, "role": c.role, "requirement": c.requirement, "requires": c.requires}))
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&rows)?);
+            } else {
+                println!("{:<44} {:<22} {:<6} {:<6} {:<5} REQUIREMENT", "ID", "CLAUSE", "LEVEL", "SPEC", "ROLE");
+                for c in &cases {
+                    let req: String = c.requirement.chars().take(90).collect();
+                    println!("{:<44} {:<22} {:<6} {:<6} {:<5} {req}", c.id, c.clause.join("; "), format!("{:?}", c.level).to_uppercase(), c.spec.as_str(), c.role);
+                }
+                println!("{} cases", cases.len());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Run { common, sut, broker, out, fixtures, strict, enforce_policy, refcse_faults, no_color } => {
+            let broker: Option<SocketAddr> = match broker {
+                Some(b) => Some(resolve_broker(&b)?),
+                None => None,
+            };
+            let cfg = RunConfig {
+                suites: resolve(&common.suites),
+                fixtures: resolve(&fixtures),
+                sut,
+                broker,
+                strict,
+                select: common.select,
+                role: common.role,
+                refcse_faults,
+                enforce_policy,
+                command: std::env::args().collect::<Vec<_>>().join(" "),
+                progress: true,
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+            let report = rt.block_on(run::run(&cfg))?;
+            let out = if out.is_absolute() { out } else { resolve_out(&out) };
+            let files = m2mspec_reports::write_all(&report, &out).with_context(|| format!("writing reports to {}", out.display()))?;
+            print!("{}", m2mspec_reports::console_summary(&report, !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())));
+            println!("reports: {} {} {}", files.junit.display(), files.json.display(), files.html.display());
+            rt.shutdown_timeout(std::time::Duration::from_secs(2));
+            Ok(if report.failed(strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+    }
+}
+
+fn resolve_out(out: &Path) -> PathBuf {
+    // Default reports/out lives in the checkout's reports/ directory when run via cargo.
+    let ws_reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("reports");
+    if out == Path::new("reports/out") && !Path::new("reports").exists() && ws_reports.exists() {
+        ws_reports.join("out")
+    } else {
+        out.to_path_buf()
+    }
+}
+
+fn resolve_broker(b: &str) -> anyhow::Result<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    b.to_socket_addrs()
+        .with_context(|| format!("--broker {b:?} is not host:port"))?
+        .next()
+        .with_context(|| format!("--broker {b:?} resolves to no address"))
+}

@@ -1,0 +1,442 @@
+//! One function per step kind. Each returns `Err(StepFailure::Check)` with evidence when the
+//! SUT's behaviour does not match, and `Err(StepFailure::Error)` when the harness could not act.
+
+use super::evidence::{packet_json, payload_text};
+use super::{CaseRun, Entity, StepFailure, StepResult};
+use crate::matcher::{check_fields, filter_matches, Mismatch, ABSENT};
+use crate::scenario::{FieldExpectations, Step};
+use chrono::Utc;
+use m2mspec_codec::client_id::{self, EntityKind};
+use m2mspec_codec::serialization::{self, Serialization};
+use m2mspec_codec::topic::{id_to_segment, OneM2mTopic};
+use m2mspec_codec::{RequestPrimitive, ResponsePrimitive};
+use m2mspec_net::client::{ConnectOptions, MqttClient};
+use m2mspec_net::gatekeeper::policy::Principal;
+use m2mspec_net::trace::{Direction, EventKind, PacketRecord};
+use m2mspec_reports::Evidence;
+use serde_json::Value;
+use std::time::Duration;
+
+fn ev(message: impl Into<String>) -> Evidence {
+    Evidence { message: message.into(), expected: None, observed: None, packets: Vec::new(), data: None }
+}
+
+fn harness_error(message: impl Into<String>) -> StepFailure {
+    StepFailure::Error(ev(message))
+}
+
+fn mismatch_evidence(what: &str, mismatches: &[Mismatch], packets: Vec<String>, data: Option<Value>) -> StepFailure {
+    StepFailure::Check(Evidence {
+        message: format!("{what}: {}", mismatches.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")),
+        expected: Some(mismatches.iter().map(|m| format!("{} = {}", m.path, m.expected)).collect::<Vec<_>>().join(", ")),
+        observed: Some(mismatches.iter().map(|m| format!("{} = {}", m.path, m.observed)).collect::<Vec<_>>().join(", ")),
+        packets,
+        data,
+    })
+}
+
+impl CaseRun<'_> {
+    fn expand(&self, s: &str) -> Result<String, StepFailure> {
+        self.vars.expand(s, Utc::now()).map_err(|e| harness_error(format!("case {}: {e}", self.case.id)))
+    }
+
+    fn expand_fields(&self, f: &FieldExpectations) -> Result<Vec<(String, Value)>, StepFailure> {
+        let now = Utc::now();
+        f.iter()
+            .map(|(k, v)| self.vars.expand_value(v, now).map(|v| (k.clone(), v)))
+            .collect::<Result<_, _>>()
+            .map_err(|e| harness_error(format!("case {}: {e}", self.case.id)))
+    }
+
+    fn entity(&mut self, alias: &str) -> Result<&mut Entity, StepFailure> {
+        self.entities.get_mut(alias).ok_or_else(|| harness_error(format!("no connected entity {alias:?} (add a connect step)")))
+    }
+
+    fn client(&mut self, alias: &str) -> Result<&mut MqttClient, StepFailure> {
+        self.entity(alias)?.client.as_mut().ok_or_else(|| harness_error(format!("entity {alias:?} is disconnected")))
+    }
+
+    pub(crate) async fn step(&mut self, step: &Step) -> StepResult {
+        match step {
+            Step::Connect { alias, kind, id, client_id, clean_session, .. } => self.connect(alias, kind, id.as_deref(), client_id.as_deref(), *clean_session).await,
+            Step::Subscribe { alias, filters, qos, expect_codes, timeout_ms, .. } => self.subscribe(alias, filters, *qos, expect_codes.as_deref(), *timeout_ms).await,
+            Step::Request { alias, fixture, serialization, topic, set, raw_payload, qos, save, .. } => {
+                self.request(alias, fixture, serialization, topic.as_deref(), set, raw_payload.as_deref(), *qos, save.as_deref()).await
+            }
+            Step::ExpectPublish { alias, topic, decode, qos, retain, fields, mandatory, timeout_ms, save, .. } => {
+                self.expect_publish(alias, topic.as_deref(), decode.as_deref(), *qos, *retain, fields, *mandatory, *timeout_ms, save.as_deref()).await
+            }
+            Step::ExpectNone { alias, for_ms } => self.expect_none(alias, *for_ms).await,
+            Step::ExpectPacket { from, packet, whole_trace, fields, timeout_ms } => self.expect_packet(from, packet, *whole_trace, fields, *timeout_ms).await,
+            Step::ExpectSubscribed { from, topics, timeout_ms } => self.expect_subscribed(from, topics, *timeout_ms).await,
+            Step::Cut { client } => self.cut(client),
+            Step::AwaitReconnect { client, timeout_ms } => self.await_reconnect(client, *timeout_ms).await,
+            Step::Disconnect { alias } => {
+                let c = self.entity(alias)?.client.take();
+                if let Some(c) = c {
+                    c.disconnect().await.map_err(|e| harness_error(format!("disconnect {alias}: {e}")))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn connect(&mut self, alias: &str, kind: &str, id: Option<&str>, client_id_override: Option<&str>, clean_session: bool) -> StepResult {
+        let kind = if kind == "cse" { EntityKind::Cse } else { EntityKind::Ae };
+        let uniq = self.vars.plain.get("uniq").cloned().unwrap_or_default();
+        let id = match id {
+            Some(t) => self.expand(t)?,
+            // C-type AE-IDs start with 'C' (TS-0001 7.2); harness CSEs get an SP-relative CSE-ID.
+            None if kind == EntityKind::Ae => format!("Cm2m{uniq}{}", alias.replace(|c: char| !c.is_ascii_alphanumeric(), "")),
+            None => format!("/m2m-cse-{uniq}-{alias}"),
+        };
+        let seg = id_to_segment(&id).map_err(|e| harness_error(format!("entity id {id:?}: {e}")))?;
+        let cid = match client_id_override {
+            Some(t) => self.expand(t)?,
+            None => client_id::client_id(kind, &seg, self.sut.release),
+        };
+        self.tb.register_harness_client(&cid);
+        if self.opts.enforce_policy {
+            let sut_seg = self.sut.segment();
+            let principal = match kind {
+                EntityKind::Ae => Principal::registered_ae(&cid, &seg, &sut_seg),
+                EntityKind::Cse => Principal::cse(&cid, &seg, &[], Some(&sut_seg)),
+            };
+            self.tb.gatekeeper.update_policy(|p| p.principals.push(principal));
+        }
+        let opts = ConnectOptions { client_id: cid.clone(), clean_session, keep_alive: 60, connect_timeout: Duration::from_secs(5), ..Default::default() };
+        let (client, ack) = MqttClient::connect(self.tb.addr(), opts).await.map_err(|e| harness_error(format!("entity {alias} ({cid}) could not connect: {e}")))?;
+        if ack.code != 0 {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("CONNECT of {cid} refused with CONNACK code {}", ack.code),
+                expected: Some("CONNACK 0 (accepted)".into()),
+                observed: Some(format!("CONNACK {}", ack.code)),
+                packets: self.recent_packets(10),
+                data: None,
+            }));
+        }
+        self.vars.set(format!("{alias}.id"), id.clone());
+        self.vars.set(format!("{alias}.seg"), seg.clone());
+        self.vars.set(format!("{alias}.client_id"), cid.clone());
+        self.entities.insert(alias.to_string(), Entity { client: Some(client), id, seg, client_id: cid });
+        Ok(())
+    }
+
+    async fn subscribe(&mut self, alias: &str, filters: &[String], qos: u8, expect: Option<&[u8]>, timeout_ms: u64) -> StepResult {
+        let filters = filters.iter().map(|f| self.expand(f)).collect::<Result<Vec<_>, _>>()?;
+        let seq = self.tb.trace().next_seq();
+        let pairs: Vec<(&str, u8)> = filters.iter().map(|f| (f.as_str(), qos)).collect();
+        let codes = self.client(alias)?.subscribe(&pairs, Duration::from_millis(timeout_ms)).await.map_err(|e| harness_error(format!("subscribe {alias}: {e}")))?;
+        let want: Vec<u8> = expect.map(<[u8]>::to_vec).unwrap_or_else(|| vec![qos; filters.len()]);
+        if codes != want {
+            let cid = self.entity(alias)?.client_id.clone();
+            return Err(StepFailure::Check(Evidence {
+                message: format!("SUBACK return codes for {filters:?}"),
+                expected: Some(format!("{want:?}")),
+                observed: Some(format!("{codes:?}")),
+                packets: self.packets_since(seq, Some(&cid)),
+                data: None,
+            }));
+        }
+        Ok(())
+    }
+
+    fn load_fixture(&self, name: &str) -> Result<serde_json::Map<String, Value>, StepFailure> {
+        let path = self.opts.fixtures.join("primitives").join(format!("{name}.json"));
+        let text = std::fs::read_to_string(&path).map_err(|e| harness_error(format!("fixture {}: {e}", path.display())))?;
+        match serde_json::from_str(&text) {
+            Ok(Value::Object(m)) => Ok(m),
+            Ok(_) => Err(harness_error(format!("fixture {} is not a JSON object", path.display()))),
+            Err(e) => Err(harness_error(format!("fixture {}: {e}", path.display()))),
+        }
+    }
+
+    fn expand_json(&self, v: &Value) -> Result<Value, StepFailure> {
+        Ok(match v {
+            Value::String(s) => Value::String(self.expand(s)?),
+            Value::Array(a) => Value::Array(a.iter().map(|x| self.expand_json(x)).collect::<Result<_, _>>()?),
+            Value::Object(m) => Value::Object(m.iter().map(|(k, x)| Ok((self.expand(k)?, self.expand_json(x)?))).collect::<Result<_, StepFailure>>()?),
+            other => other.clone(),
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn request(
+        &mut self,
+        alias: &str,
+        fixture: &str,
+        ser: &str,
+        topic: Option<&str>,
+        set: &std::collections::BTreeMap<String, toml::Value>,
+        raw: Option<&str>,
+        qos: u8,
+        save: Option<&str>,
+    ) -> StepResult {
+        let (id, seg) = {
+            let e = self.entity(alias)?;
+            (e.id.clone(), e.seg.clone())
+        };
+        self.vars.set("self.id", id);
+        self.vars.set("self.seg", seg.clone());
+        let ser = Serialization::from_suffix(ser).map_err(|e| harness_error(e.to_string()))?;
+        let mut map = match self.expand_json(&Value::Object(self.load_fixture(fixture)?))? {
+            Value::Object(m) => m,
+            _ => return Err(harness_error("fixture expansion lost its object shape")),
+        };
+        let now = Utc::now();
+        for (k, v) in set {
+            let v = self.vars.expand_value(v, now).map_err(|e| harness_error(e.to_string()))?;
+            if v == Value::String(ABSENT.into()) {
+                map.remove(k);
+            } else {
+                map.insert(k.clone(), v);
+            }
+        }
+        if !map.contains_key("rqi") && !set.contains_key("rqi") {
+            self.requests_sent += 1;
+            map.insert("rqi".into(), Value::String(format!("{}-{}-{}", self.case.id, self.vars.plain.get("uniq").cloned().unwrap_or_default(), self.requests_sent)));
+        }
+        let topic = match topic {
+            Some(t) => self.expand(t)?,
+            None => format!("/oneM2M/req/{seg}/{}/{}", self.sut.segment(), ser.suffix()),
+        };
+        let payload = match raw {
+            Some(r) => self.expand(r)?.into_bytes(),
+            None => {
+                let req = RequestPrimitive::from_map(map.clone()).map_err(|e| harness_error(format!("fixture {fixture} is not a request primitive: {e}")))?;
+                serialization::encode_request(&req, ser).map_err(|e| harness_error(format!("encode {fixture} as {ser}: {e}")))?
+            }
+        };
+        let saved = Value::Object(map);
+        self.vars.save("last_request", saved.clone());
+        if let Some(name) = save {
+            self.vars.save(name, saved);
+        }
+        self.log.push(format!("  {alias} → {topic} ({} bytes, {ser})", payload.len()));
+        self.client(alias)?.publish(&topic, &payload, qos, false, Duration::from_secs(5)).await.map_err(|e| harness_error(format!("publish {topic}: {e}")))?;
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn expect_publish(
+        &mut self,
+        alias: &str,
+        topic: Option<&str>,
+        decode: Option<&str>,
+        qos: Option<u8>,
+        retain: Option<bool>,
+        fields: &FieldExpectations,
+        mandatory: bool,
+        timeout_ms: u64,
+        save: Option<&str>,
+    ) -> StepResult {
+        let want_topic = topic.map(|t| self.expand(t)).transpose()?;
+        let fields = self.expand_fields(fields)?;
+        let seq = self.tb.trace().next_seq();
+        let cid = self.entity(alias)?.client_id.clone();
+        let got = self.client(alias)?.next_publish(Duration::from_millis(timeout_ms)).await.map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        let Some(p) = got else {
+            let mut packets = self.sut_publishes_since(self.start_seq);
+            if packets.is_empty() {
+                packets.push("(the SUT published nothing during this case)".into());
+            }
+            return Err(StepFailure::Check(Evidence {
+                message: format!("{alias} received no PUBLISH within {timeout_ms} ms"),
+                expected: Some(format!("a PUBLISH on {}", want_topic.as_deref().unwrap_or("its subscriptions"))),
+                observed: Some("nothing; the SUT's PUBLISHes during this case are listed below".into()),
+                packets,
+                data: None,
+            }));
+        };
+        self.log.push(format!("  {alias} ← {} q{} ret{} ({} bytes)", p.topic, p.qos, u8::from(p.retain), p.payload.len()));
+        let packets = self.packets_since(seq.saturating_sub(1).max(self.start_seq), Some(&cid));
+        let mut mism = Vec::new();
+        if let Some(t) = &want_topic {
+            if &p.topic != t {
+                mism.push(Mismatch { path: "topic".into(), expected: t.clone(), observed: p.topic.clone() });
+            }
+        }
+        if let Some(q) = qos {
+            if p.qos != q {
+                mism.push(Mismatch { path: "qos".into(), expected: q.to_string(), observed: p.qos.to_string() });
+            }
+        }
+        if let Some(r) = retain {
+            if p.retain != r {
+                mism.push(Mismatch { path: "retain".into(), expected: r.to_string(), observed: p.retain.to_string() });
+            }
+        }
+        let ser = match decode {
+            Some(d) => Serialization::from_suffix(d).map_err(|e| harness_error(e.to_string()))?,
+            None => OneM2mTopic::parse(&p.topic).ok().and_then(|t| t.serialization).unwrap_or(Serialization::Json),
+        };
+        let map = match serialization::decode_map(&p.payload, ser) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("payload on {} does not decode as {ser}: {e}", p.topic),
+                    expected: Some(format!("a {ser} primitive")),
+                    observed: Some(payload_text(&p.payload)),
+                    packets,
+                    data: None,
+                }))
+            }
+        };
+        let data = Value::Object(map.clone());
+        if mandatory {
+            // R2 7.4.5 / 7.5.2: a response shall include rsc and rqi.
+            let rsp = ResponsePrimitive::from_map(map.clone()).unwrap_or_default();
+            for m in rsp.missing_mandatory() {
+                mism.push(Mismatch { path: m.into(), expected: "<present>".into(), observed: ABSENT.into() });
+            }
+        }
+        mism.extend(check_fields(&data, fields.iter().map(|(k, v)| (k, v))));
+        if let Some(name) = save {
+            self.vars.save(name, data.clone());
+        }
+        if !mism.is_empty() {
+            return Err(mismatch_evidence(&format!("PUBLISH received by {alias}"), &mism, packets, Some(data)));
+        }
+        Ok(())
+    }
+
+    async fn expect_none(&mut self, alias: &str, for_ms: u64) -> StepResult {
+        let got = self.client(alias)?.next_publish(Duration::from_millis(for_ms)).await.map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        if let Some(p) = got {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("{alias} received a PUBLISH where none was expected"),
+                expected: Some(format!("no PUBLISH for {for_ms} ms")),
+                observed: Some(format!("PUBLISH {} q{} dup{}: {}", p.topic, p.qos, u8::from(p.dup), payload_text(&p.payload))),
+                packets: self.recent_packets(15),
+                data: None,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Does trace event `e` come from `from` ("sut" or an entity alias)?
+    fn from_matches(&self, from: &str, e: &m2mspec_net::trace::TraceEvent) -> bool {
+        if from == "sut" {
+            self.tb.is_sut_event(e)
+        } else {
+            self.entities.get(from).is_some_and(|ent| e.client_id.as_deref() == Some(ent.client_id.as_str()))
+        }
+    }
+
+    async fn expect_packet(&mut self, from: &str, packet: &str, whole: bool, fields: &FieldExpectations, timeout_ms: u64) -> StepResult {
+        let fields = self.expand_fields(fields)?;
+        let since = if whole { 0 } else { self.start_seq };
+        let pred = |e: &m2mspec_net::trace::TraceEvent| {
+            e.dir == Direction::ClientToBroker && self.from_matches(from, e) && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
+        };
+        // With the whole trace the latest such packet counts (e.g. the SUT's current CONNECT).
+        let found = match self.tb.trace().since(since).into_iter().rev().find(|e| pred(e)) {
+            Some(e) => Some(e),
+            None => self.tb.trace().wait_for(since, Duration::from_millis(timeout_ms), pred).await,
+        };
+        let Some(e) = found else {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("no {} from {from} within {timeout_ms} ms", packet.to_uppercase()),
+                expected: Some(format!("a {} packet", packet.to_uppercase())),
+                observed: Some("none in the trace".into()),
+                packets: self.recent_packets(20),
+                data: None,
+            }));
+        };
+        let EventKind::Packet(p) = &e.kind else { return Err(harness_error("trace event without a packet")) };
+        let (_, data) = packet_json(p);
+        let mism = check_fields(&data, fields.iter().map(|(k, v)| (k, v)));
+        if !mism.is_empty() {
+            return Err(mismatch_evidence(&format!("{} from {from}", packet.to_uppercase()), &mism, vec![e.summary()], Some(data)));
+        }
+        Ok(())
+    }
+
+    /// Filters granted to `from` so far (SUBSCRIBE filters whose SUBACK code is not 0x80).
+    fn granted_filters(&self, from: &str) -> Vec<String> {
+        let ev = self.tb.trace().snapshot();
+        let mut out = Vec::new();
+        for e in ev.iter().filter(|e| self.from_matches(from, e)) {
+            if let (EventKind::Packet(PacketRecord::Subscribe { pkid, filters }), Direction::ClientToBroker) = (&e.kind, e.dir) {
+                let codes = ev.iter().find_map(|a| match &a.kind {
+                    EventKind::Packet(PacketRecord::SubAck { pkid: k, codes }) if a.conn == e.conn && k == pkid && a.seq > e.seq => Some(codes.clone()),
+                    _ => None,
+                });
+                for (i, (f, _)) in filters.iter().enumerate() {
+                    let denied = codes.as_ref().and_then(|c| c.get(i)).is_some_and(|c| *c == 0x80);
+                    if !denied {
+                        out.push(f.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    async fn expect_subscribed(&mut self, from: &str, topics: &[String], timeout_ms: u64) -> StepResult {
+        let topics = topics.iter().map(|t| self.expand(t)).collect::<Result<Vec<_>, _>>()?;
+        let uncovered = |filters: &[String]| topics.iter().filter(|t| !filters.iter().any(|f| filter_matches(f, t))).cloned().collect::<Vec<_>>();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(timeout_ms);
+        loop {
+            let filters = self.granted_filters(from);
+            let missing = uncovered(&filters);
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let next = self.tb.trace().next_seq();
+            let more = self
+                .tb
+                .trace()
+                .wait_for(next, left, |e| matches!(e.kind, EventKind::Packet(PacketRecord::Subscribe { .. }) | EventKind::Packet(PacketRecord::SubAck { .. })))
+                .await;
+            if more.is_none() {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("{from}'s subscriptions do not cover {}", missing.join(", ")),
+                    expected: Some(format!("filters covering {}", topics.join(", "))),
+                    observed: Some(if filters.is_empty() { "no granted subscriptions".into() } else { filters.join(", ") }),
+                    packets: self.tb.trace().snapshot().iter().filter(|e| self.from_matches(from, e)).filter(|e| matches!(e.kind, EventKind::Packet(PacketRecord::Subscribe { .. }) | EventKind::Packet(PacketRecord::SubAck { .. }))).map(|e| e.summary()).collect(),
+                    data: None,
+                }));
+            }
+        }
+    }
+
+    fn client_id_of(&self, who: &str) -> Result<String, StepFailure> {
+        if who == "sut" {
+            self.tb.sut_client_id().ok_or_else(|| harness_error("the SUT has no connection to cut"))
+        } else {
+            self.entities.get(who).map(|e| e.client_id.clone()).ok_or_else(|| harness_error(format!("no entity {who:?}")))
+        }
+    }
+
+    fn cut(&mut self, who: &str) -> StepResult {
+        let cid = self.client_id_of(who)?;
+        self.vars.set("cut_seq", self.tb.trace().next_seq().to_string());
+        if !self.tb.gatekeeper.faults().cut(&cid) {
+            return Err(harness_error(format!("{who} ({cid}) is not connected")));
+        }
+        self.log.push(format!("  cut connection of {cid}"));
+        Ok(())
+    }
+
+    async fn await_reconnect(&mut self, who: &str, timeout_ms: u64) -> StepResult {
+        let cid = self.client_id_of(who)?;
+        let since: u64 = self.vars.plain.get("cut_seq").and_then(|s| s.parse().ok()).unwrap_or(self.start_seq);
+        let got = self
+            .tb
+            .trace()
+            .wait_for(since, Duration::from_millis(timeout_ms), |e| e.dir == Direction::ClientToBroker && matches!(&e.kind, EventKind::Packet(PacketRecord::Connect { client_id, .. }) if *client_id == cid))
+            .await;
+        if got.is_none() {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("{who} ({cid}) did not reconnect within {timeout_ms} ms"),
+                expected: Some("a new CONNECT after the cut".into()),
+                observed: Some("none".into()),
+                packets: self.recent_packets(10),
+                data: None,
+            }));
+        }
+        Ok(())
+    }
+}

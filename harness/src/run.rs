@@ -1,0 +1,179 @@
+//! A whole run: load the suites, bring up broker + gatekeeper + SUT, run every case, and always
+//! write the reports — also when the broker or SUT cannot start, or the run is interrupted.
+
+use crate::engine::{run_case, EngineOptions};
+use crate::scenario::{self, Case};
+use crate::sut::{self, SutProfile};
+use crate::testbed::Testbed;
+use m2mspec_net::gatekeeper::policy::{Policy, PolicyMode, Principal};
+use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
+    #[error(transparent)]
+    Sut(#[from] sut::SutError),
+    #[error("no case matches the selection {0:?}")]
+    NothingSelected(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub suites: PathBuf,
+    pub fixtures: PathBuf,
+    pub sut: Option<PathBuf>,
+    pub broker: Option<SocketAddr>,
+    pub strict: bool,
+    /// Case id prefixes or exact ids; empty = all.
+    pub select: Vec<String>,
+    pub role: Option<String>,
+    /// Test-only reference-CSE misbehaviours (`--refcse-fault`).
+    pub refcse_faults: Vec<String>,
+    pub enforce_policy: bool,
+    pub command: String,
+    pub progress: bool,
+}
+
+/// Load and select the cases of a run.
+pub fn select_cases(cfg: &RunConfig) -> Result<Vec<Case>, RunError> {
+    let all = scenario::load_dir(&cfg.suites)?;
+    let cases: Vec<Case> = all
+        .into_iter()
+        .filter(|c| cfg.role.as_ref().is_none_or(|r| &c.role == r))
+        .filter(|c| cfg.select.is_empty() || cfg.select.iter().any(|s| c.id == *s || c.id.starts_with(s.as_str())))
+        .collect();
+    if cases.is_empty() {
+        return Err(RunError::NothingSelected(cfg.select.clone()));
+    }
+    Ok(cases)
+}
+
+fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
+    CaseResult {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        clause: c.clause.join("; "),
+        spec: c.spec.as_str().into(),
+        level: c.level,
+        role: c.role.clone(),
+        requirement: c.requirement.clone(),
+        verdict: Verdict::Error,
+        evidence: vec![Evidence { message: why.to_string(), expected: None, observed: None, packets, data: None }],
+        duration_ms: 0,
+        log: Vec::new(),
+        skip_reason: None,
+    }
+}
+
+/// Run the selected cases. Configuration errors (unreadable suites or profile) are `Err`;
+/// everything that happens after that ends in a `Report`.
+pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
+    let cases = select_cases(cfg)?;
+    let profile = match &cfg.sut {
+        Some(p) => SutProfile::load(p)?,
+        None => SutProfile::builtin()?,
+    };
+    let started = Instant::now();
+    let mut info = RunInfo {
+        tool: "m2mspec".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started: chrono::Utc::now(),
+        sut: format!("{} ({}, CSE-ID {}, {:?})", profile.name, profile.role, profile.cse_id, profile.release),
+        broker: String::new(),
+        strict: cfg.strict,
+        command: cfg.command.clone(),
+        notes: Vec::new(),
+        sut_log_tail: Vec::new(),
+    };
+    let policy = if cfg.enforce_policy {
+        Policy {
+            mode: PolicyMode::Enforce,
+            principals: vec![Principal::cse(&profile.expected_client_id(), &profile.segment(), &[], None)],
+            ..Policy::default()
+        }
+    } else {
+        Policy::default()
+    };
+    let tb = match Testbed::start(cfg.broker, policy).await {
+        Ok(tb) => tb,
+        Err(e) => {
+            let why = format!("the broker/gatekeeper could not start: {e}");
+            info.broker = cfg.broker.map(|a| a.to_string()).unwrap_or_else(|| "embedded".into());
+            let results = cases.iter().map(|c| errored(c, &why, Vec::new())).collect();
+            return Ok(Report::new(info, results, started.elapsed().as_millis() as u64));
+        }
+    };
+    info.broker = format!("{} behind the m2mspec gatekeeper at {}", tb.broker_desc, tb.addr());
+    if cfg.broker.is_none() {
+        info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only when --enforce-policy is given.".into());
+    }
+    let opts = EngineOptions {
+        strict: cfg.strict,
+        fixtures: cfg.fixtures.clone(),
+        run_token: run_token(),
+        enforce_policy: cfg.enforce_policy,
+    };
+    let running = match sut::start(&profile, tb.addr(), &cfg.refcse_faults).await {
+        Ok(r) => r,
+        Err(e) => {
+            let why = format!("the SUT did not start: {e}");
+            let packets: Vec<String> = tb.trace().snapshot().iter().map(|e| e.summary()).collect();
+            let results = cases.iter().map(|c| errored(c, &why, packets.clone())).collect();
+            tb.shutdown().await;
+            return Ok(Report::new(info, results, started.elapsed().as_millis() as u64));
+        }
+    };
+    let mut results = Vec::with_capacity(cases.len());
+    let total = cases.len();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut interrupted = false;
+    for (i, case) in cases.iter().enumerate() {
+        if interrupted {
+            results.push(errored(case, "not run: the run was interrupted (Ctrl-C)", Vec::new()));
+            continue;
+        }
+        let r = tokio::select! {
+            r = run_case(&tb, &profile, case, &opts) => r,
+            _ = &mut ctrl_c => {
+                interrupted = true;
+                errored(case, "interrupted (Ctrl-C) while running", Vec::new())
+            }
+        };
+        if cfg.progress {
+            eprintln!("[{:>3}/{total}] {:<12} {} ({} ms)", i + 1, verdict_word(r.verdict), r.id, r.duration_ms);
+        }
+        results.push(r);
+    }
+    running.stop().await;
+    tb.shutdown().await;
+    Ok(Report::new(info, results, started.elapsed().as_millis() as u64))
+}
+
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::NonStrict => "non-strict",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Error => "ERROR",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+fn run_token() -> String {
+    // Base-36 of the wall clock in ms, low 6 digits: distinct across runs on one broker.
+    let mut n = chrono::Utc::now().timestamp_millis().unsigned_abs() % 2_176_782_336;
+    let mut s = String::new();
+    for _ in 0..6 {
+        let d = (n % 36) as u32;
+        s.push(char::from_digit(d, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    s
+}

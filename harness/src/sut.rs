@@ -1,0 +1,193 @@
+//! Systems under test: profiles, capability files, and the adapters that start them.
+//!
+//! A SUT profile (`fixtures/sut/<name>.toml`) says what the SUT is (role, IDs, release), how
+//! the harness gets it running, and which optional features it claims (a PICS-style
+//! capability file). Cases requiring a capability the SUT does not claim are `skipped`.
+
+use m2mspec_codec::client_id::{self, EntityKind, Release};
+use m2mspec_codec::topic::id_to_segment;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SutError {
+    #[error("cannot read SUT profile {path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("SUT profile {path} is invalid: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("the reference CSE did not start: {0}")]
+    RefCse(String),
+    #[error("SUT {name} did not become ready within {secs} s: {detail}")]
+    NotReady { name: String, secs: u64, detail: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SutKind {
+    /// The in-process reference CSE (`m2mspec-refcse`).
+    BuiltinRefcse,
+    /// Already running against the harness's broker/gatekeeper; the harness only waits for it.
+    Attach,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SutProfile {
+    pub name: String,
+    pub role: String,
+    pub kind: SutKind,
+    pub cse_id: String,
+    pub csebase: String,
+    #[serde(default = "r2")]
+    pub release: Release,
+    /// Path (relative to the profile) of a capability file, or none.
+    pub capabilities: Option<PathBuf>,
+    /// Reference-CSE settings (kind = builtin-refcse).
+    #[serde(default)]
+    pub refcse: RefcseSettings,
+    /// Readiness bound for attach mode.
+    #[serde(default = "ready_secs")]
+    pub ready_timeout_secs: u64,
+    #[serde(skip)]
+    pub caps: BTreeMap<String, bool>,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefcseSettings {
+    #[serde(default)]
+    pub credential_allow_list: Vec<String>,
+    /// Test-only misbehaviours (see `m2mspec_refcse::Faults`).
+    #[serde(default)]
+    pub faults: BTreeMap<String, bool>,
+}
+
+fn r2() -> Release {
+    Release::R2
+}
+fn ready_secs() -> u64 {
+    20
+}
+
+#[derive(Deserialize)]
+struct CapFile {
+    capabilities: BTreeMap<String, bool>,
+}
+
+/// The built-in profile, used when no `--sut` is given (also on disk as fixtures/sut/refcse.toml).
+pub const BUILTIN_REFCSE: &str = include_str!("../../fixtures/sut/refcse.toml");
+const BUILTIN_CAPS: &str = include_str!("../../fixtures/capabilities/refcse.toml");
+
+impl SutProfile {
+    pub fn builtin() -> Result<SutProfile, SutError> {
+        let mut p = Self::parse(Path::new("<built-in refcse>"), BUILTIN_REFCSE)?;
+        p.caps = parse_caps(Path::new("<built-in capabilities>"), BUILTIN_CAPS)?;
+        Ok(p)
+    }
+
+    pub fn load(path: &Path) -> Result<SutProfile, SutError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SutError::Io { path: path.into(), source })?;
+        let mut p = Self::parse(path, &text)?;
+        if let Some(rel) = &p.capabilities {
+            let cap_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let text = std::fs::read_to_string(&cap_path).map_err(|source| SutError::Io { path: cap_path.clone(), source })?;
+            p.caps = parse_caps(&cap_path, &text)?;
+        }
+        Ok(p)
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<SutProfile, SutError> {
+        let mut p: SutProfile = toml::from_str(text).map_err(|e| SutError::Invalid { path: path.into(), detail: e.to_string() })?;
+        p.path = path.to_path_buf();
+        id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid { path: path.into(), detail: format!("cse_id: {e}") })?;
+        if p.role != "cse" {
+            return Err(SutError::Invalid { path: path.into(), detail: format!("role {:?} is not supported yet (cse)", p.role) });
+        }
+        Ok(p)
+    }
+
+    /// The CSE-ID as a topic segment.
+    pub fn segment(&self) -> String {
+        id_to_segment(&self.cse_id).unwrap_or_default()
+    }
+
+    /// The client id the SUT must use per its release (R1 6.3 `C::`, R2 7.3.3 `C:`).
+    pub fn expected_client_id(&self) -> String {
+        client_id::client_id(EntityKind::Cse, &self.segment(), self.release)
+    }
+
+    /// Missing capabilities among `required` (empty when the case may run).
+    pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
+        required.iter().filter(|c| !self.caps.get(c.as_str()).copied().unwrap_or(false)).map(String::as_str).collect()
+    }
+}
+
+fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutError> {
+    let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid { path: path.into(), detail: format!("capability file: {e}") })?;
+    Ok(f.capabilities)
+}
+
+/// A running SUT.
+pub enum RunningSut {
+    RefCse(m2mspec_refcse::RefCse),
+    Attached,
+}
+
+/// Start the SUT against `broker` (the gatekeeper's address).
+pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[String]) -> Result<RunningSut, SutError> {
+    match profile.kind {
+        SutKind::BuiltinRefcse => {
+            let mut faults = profile.refcse.faults.clone();
+            for f in extra_faults {
+                faults.insert(f.clone(), true);
+            }
+            let faults: m2mspec_refcse::Faults = serde_json::to_value(&faults)
+                .and_then(serde_json::from_value)
+                .map_err(|e| SutError::Invalid { path: profile.path.clone(), detail: format!("refcse faults: {e}") })?;
+            let cfg = m2mspec_refcse::RefCseConfig {
+                broker,
+                cse_id: profile.cse_id.clone(),
+                csebase_name: profile.csebase.clone(),
+                release: profile.release,
+                credential_allow_list: profile.refcse.credential_allow_list.clone(),
+                faults,
+                ..Default::default()
+            };
+            m2mspec_refcse::RefCse::start(cfg).await.map(RunningSut::RefCse).map_err(|e| SutError::RefCse(e.to_string()))
+        }
+        SutKind::Attach => Ok(RunningSut::Attached),
+    }
+}
+
+impl RunningSut {
+    pub async fn stop(self) {
+        if let RunningSut::RefCse(c) = self {
+            c.stop().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profile_loads_with_capabilities() {
+        let p = SutProfile::builtin().expect("builtin profile");
+        assert_eq!(p.segment(), "id-in");
+        assert_eq!(p.expected_client_id(), "C:id-in");
+        assert!(p.missing(&["serialization.cbor".into()]).is_empty());
+        assert_eq!(p.missing(&["release.r1".into(), "nonexistent".into()]), vec!["release.r1", "nonexistent"]);
+    }
+
+    #[test]
+    fn invalid_profile_names_the_problem() {
+        let err = SutProfile::parse(Path::new("x.toml"), "name = 1").unwrap_err();
+        assert!(err.to_string().contains("x.toml"), "{err}");
+    }
+}
