@@ -3,6 +3,8 @@
 use crate::error::TopicError;
 use crate::serialization::Serialization;
 
+/// The channel level of a topic: requests and responses (R2 7.4.2, 7.4.3) and initial
+/// registration requests and responses keyed by a Credential-ID (R2 7.4.4, R1 6.4.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
@@ -13,6 +15,7 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// The topic level (`req`, `resp`, `reg_req`, `reg_resp`).
     pub fn as_str(self) -> &'static str {
         match self {
             Channel::Req => "req",
@@ -197,4 +200,127 @@ pub fn response_filter(originator_id: &str) -> Result<String, TopicError> {
 pub fn response_filter_with_prefix(prefix: &str, originator_id: &str) -> Result<String, TopicError> {
     let prefix = prefix.trim_end_matches('/');
     Ok(format!("{prefix}/oneM2M/resp/{}/#", id_to_segment(originator_id)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn id_mapping() {
+        assert_eq!(id_to_segment("Cae1").unwrap(), "Cae1");
+        assert_eq!(id_to_segment("/in-cse").unwrap(), "in-cse");
+        assert_eq!(id_to_segment("/in-cse/Cae1").unwrap(), "in-cse:Cae1");
+        assert_eq!(id_to_segment("//sp.example/cse1/C1").unwrap(), "sp.example:cse1:C1");
+        assert_eq!(id_to_segment("cred/x/").unwrap(), "cred:x:");
+    }
+
+    #[test]
+    fn id_mapping_errors() {
+        assert_eq!(id_to_segment(""), Err(TopicError::EmptySegment));
+        assert_eq!(id_to_segment("///"), Err(TopicError::EmptySegment));
+        assert_eq!(id_to_segment("/a+b"), Err(TopicError::ForbiddenCharacter("a+b".into())));
+        assert_eq!(id_to_segment("a/#"), Err(TopicError::ForbiddenCharacter("a:#".into())));
+        assert_eq!(id_to_segment("a\0"), Err(TopicError::ForbiddenCharacter("a\0".into())));
+        assert_eq!(check_segment("a/b"), Err(TopicError::ForbiddenCharacter("a/b".into())));
+    }
+
+    #[test]
+    fn segment_back_to_id() {
+        assert_eq!(segment_to_id("in-cse:Cae1"), "/in-cse/Cae1");
+        assert_eq!(segment_to_id("Cae1"), "Cae1");
+        assert_eq!(segment_to_id("in-cse"), "in-cse");
+    }
+
+    #[test]
+    fn builds_and_displays_r2_topics() {
+        let t = OneM2mTopic::new(Channel::Req, "/in-cse/Cae1", "/in-cse", Some(Serialization::Json)).unwrap();
+        assert_eq!(t.to_string(), "/oneM2M/req/in-cse:Cae1/in-cse/json");
+        assert_eq!(t.originator_id(), "/in-cse/Cae1");
+        assert_eq!(t.receiver_id(), "in-cse");
+        assert_eq!(t.response_topic().to_string(), "/oneM2M/resp/in-cse:Cae1/in-cse/json");
+        let t = OneM2mTopic::new(Channel::RegReq, "cred/1", "/in-cse", Some(Serialization::Cbor)).unwrap();
+        assert_eq!(t.to_string(), "/oneM2M/reg_req/cred:1/in-cse/cbor");
+        assert_eq!(t.response_topic().channel, Channel::RegResp);
+        assert_eq!(t.response_topic().response_topic().channel, Channel::RegResp);
+    }
+
+    #[test]
+    fn builds_r1_suffixless_topics() {
+        let t = OneM2mTopic::new(Channel::Resp, "Cae1", "in-cse", None).unwrap();
+        assert_eq!(t.to_string(), "/oneM2M/resp/Cae1/in-cse");
+        assert_eq!(OneM2mTopic::parse("/oneM2M/resp/Cae1/in-cse").unwrap(), t);
+        assert!(OneM2mTopic::new(Channel::Req, "", "x", None).is_err());
+        assert!(OneM2mTopic::new(Channel::Req, "x", "+", None).is_err());
+    }
+
+    #[test]
+    fn parses_every_channel_and_suffix() {
+        for ch in [Channel::Req, Channel::Resp, Channel::RegReq, Channel::RegResp] {
+            for ser in [None, Some(Serialization::Json), Some(Serialization::Xml), Some(Serialization::Cbor)] {
+                let t = OneM2mTopic::new(ch, "a:b", "c", ser).unwrap();
+                let parsed = OneM2mTopic::parse(&t.to_string()).unwrap();
+                assert_eq!(parsed, t);
+                assert_eq!(Channel::from_level(ch.as_str()), Some(ch));
+            }
+        }
+    }
+
+    #[test]
+    fn prefixes() {
+        let t = OneM2mTopic::new(Channel::Req, "Cae1", "in-cse", Some(Serialization::Xml)).unwrap().with_prefix("site1/");
+        assert_eq!(t.prefix, "site1");
+        assert_eq!(t.to_string(), "site1/oneM2M/req/Cae1/in-cse/xml");
+        assert_eq!(OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1").unwrap(), t);
+        assert_eq!(OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1/").unwrap(), t);
+        let t = t.with_prefix("a/b");
+        assert_eq!(t.to_string(), "a/b/oneM2M/req/Cae1/in-cse/xml");
+        assert_eq!(OneM2mTopic::parse_with_prefix("a/b/oneM2M/req/Cae1/in-cse/xml", "a/b").unwrap(), t);
+        assert_eq!(t.response_topic().to_string(), "a/b/oneM2M/resp/Cae1/in-cse/xml");
+        // Empty prefix: the standard topic.
+        assert_eq!(t.with_prefix("").to_string(), "/oneM2M/req/Cae1/in-cse/xml");
+    }
+
+    #[test]
+    fn prefix_errors() {
+        let topic = "site2/oneM2M/req/a/b";
+        assert_eq!(OneM2mTopic::parse_with_prefix(topic, "site1"), Err(TopicError::WrongPrefix(topic.into(), "site1".into())));
+        // A prefix must match whole levels.
+        let topic = "site10/oneM2M/req/a/b";
+        assert_eq!(OneM2mTopic::parse_with_prefix(topic, "site1"), Err(TopicError::WrongPrefix(topic.into(), "site1".into())));
+        // A prefixed topic is not a standard topic.
+        assert_eq!(OneM2mTopic::parse(topic), Err(TopicError::NotOneM2m(topic.into())));
+    }
+
+    #[test]
+    fn parse_errors() {
+        let e = |t: &str| OneM2mTopic::parse(t).unwrap_err();
+        assert_eq!(e("oneM2M/req/a/b"), TopicError::NotOneM2m("oneM2M/req/a/b".into()));
+        assert_eq!(e("/onem2m/req/a/b"), TopicError::NotOneM2m("/onem2m/req/a/b".into()));
+        assert_eq!(e(""), TopicError::NotOneM2m("".into()));
+        assert_eq!(e("/oneM2M/req/a"), TopicError::WrongLevelCount { topic: "/oneM2M/req/a".into(), found: 3 });
+        assert_eq!(e("/oneM2M/req/a/b/json/x"), TopicError::WrongLevelCount { topic: "/oneM2M/req/a/b/json/x".into(), found: 6 });
+        assert_eq!(e("/oneM2M"), TopicError::WrongLevelCount { topic: "/oneM2M".into(), found: 1 });
+        assert_eq!(e("/oneM2M/request/a/b"), TopicError::UnknownChannel("/oneM2M/request/a/b".into(), "request".into()));
+        assert_eq!(e("/oneM2M/REQ/a/b"), TopicError::UnknownChannel("/oneM2M/REQ/a/b".into(), "REQ".into()));
+        assert_eq!(e("/oneM2M/req/a/b/yaml"), TopicError::UnknownSuffix("/oneM2M/req/a/b/yaml".into(), "yaml".into()));
+        assert_eq!(e("/oneM2M/req/a/b/"), TopicError::UnknownSuffix("/oneM2M/req/a/b/".into(), "".into()));
+        assert_eq!(e("/oneM2M/req/a/b/#"), TopicError::UnknownSuffix("/oneM2M/req/a/b/#".into(), "#".into()));
+        assert_eq!(e("/oneM2M/req//b"), TopicError::EmptySegment);
+        assert_eq!(e("/oneM2M/req/a/"), TopicError::EmptySegment);
+        assert_eq!(e("/oneM2M/req/+/b"), TopicError::ForbiddenCharacter("+".into()));
+        assert_eq!(e("/oneM2M/resp/a/b#"), TopicError::ForbiddenCharacter("b#".into()));
+        assert_eq!(e("/oneM2M/resp/a\0/b"), TopicError::ForbiddenCharacter("a\0".into()));
+    }
+
+    #[test]
+    fn filters() {
+        assert_eq!(request_filter("/in-cse").unwrap(), "/oneM2M/req/+/in-cse/#");
+        assert_eq!(request_filter("/in-cse/Cae1").unwrap(), "/oneM2M/req/+/in-cse:Cae1/#");
+        assert_eq!(response_filter("Cae1").unwrap(), "/oneM2M/resp/Cae1/#");
+        assert_eq!(request_filter_with_prefix("site1/", "in-cse").unwrap(), "site1/oneM2M/req/+/in-cse/#");
+        assert_eq!(response_filter_with_prefix("site1", "Cae1").unwrap(), "site1/oneM2M/resp/Cae1/#");
+        assert_eq!(request_filter("/"), Err(TopicError::EmptySegment));
+        assert_eq!(response_filter("a#"), Err(TopicError::ForbiddenCharacter("a#".into())));
+    }
 }
