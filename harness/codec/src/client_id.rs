@@ -49,7 +49,13 @@ pub fn parse(client_id: &str) -> Option<ClientId> {
         (Release::R2, EntityKind::Cse),
     ];
     ORDER.iter().find_map(|&(release, kind)| {
-        client_id.strip_prefix(prefix(kind, release)).map(|id| ClientId { release, kind, id: id.to_string() })
+        client_id
+            .strip_prefix(prefix(kind, release))
+            .map(|id| ClientId {
+                release,
+                kind,
+                id: id.to_string(),
+            })
     })
 }
 
@@ -75,21 +81,43 @@ mod tests {
     #[test]
     fn builds_r1_and_r2_prefixes() {
         assert_eq!(client_id(EntityKind::Ae, "Cae1", Release::R1), "A::Cae1");
-        assert_eq!(client_id(EntityKind::Cse, "/in-cse", Release::R1), "C::/in-cse");
+        assert_eq!(
+            client_id(EntityKind::Cse, "/in-cse", Release::R1),
+            "C::/in-cse"
+        );
         assert_eq!(client_id(EntityKind::Ae, "Cae1", Release::R2), "A:Cae1");
-        assert_eq!(client_id(EntityKind::Cse, "/in-cse", Release::R2), "C:/in-cse");
+        assert_eq!(
+            client_id(EntityKind::Cse, "/in-cse", Release::R2),
+            "C:/in-cse"
+        );
     }
 
     #[test]
     fn parse_prefers_r1() {
         let c = parse("A::Cae1").unwrap();
-        assert_eq!(c, ClientId { release: Release::R1, kind: EntityKind::Ae, id: "Cae1".into() });
+        assert_eq!(
+            c,
+            ClientId {
+                release: Release::R1,
+                kind: EntityKind::Ae,
+                id: "Cae1".into()
+            }
+        );
         let c = parse("C::/in-cse").unwrap();
-        assert_eq!((c.release, c.kind, c.id.as_str()), (Release::R1, EntityKind::Cse, "/in-cse"));
+        assert_eq!(
+            (c.release, c.kind, c.id.as_str()),
+            (Release::R1, EntityKind::Cse, "/in-cse")
+        );
         let c = parse("A:Cae1").unwrap();
-        assert_eq!((c.release, c.kind, c.id.as_str()), (Release::R2, EntityKind::Ae, "Cae1"));
+        assert_eq!(
+            (c.release, c.kind, c.id.as_str()),
+            (Release::R2, EntityKind::Ae, "Cae1")
+        );
         let c = parse("C:in-cse").unwrap();
-        assert_eq!((c.release, c.kind, c.id.as_str()), (Release::R2, EntityKind::Cse, "in-cse"));
+        assert_eq!(
+            (c.release, c.kind, c.id.as_str()),
+            (Release::R2, EntityKind::Cse, "in-cse")
+        );
         // An empty id after the prefix still parses; the caller judges it.
         assert_eq!(parse("C:").unwrap().id, "");
     }
@@ -105,19 +133,54 @@ mod tests {
 
     #[test]
     fn matches_ignores_one_leading_slash() {
-        assert!(matches("C:/in-cse", EntityKind::Cse, "/in-cse", Release::R2));
+        assert!(matches(
+            "C:/in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R2
+        ));
         assert!(matches("C:in-cse", EntityKind::Cse, "/in-cse", Release::R2));
         assert!(matches("C:/in-cse", EntityKind::Cse, "in-cse", Release::R2));
-        assert!(matches("C::in-cse", EntityKind::Cse, "/in-cse", Release::R1));
-        assert!(!matches("C://in-cse", EntityKind::Cse, "/in-cse", Release::R2));
+        assert!(matches(
+            "C::in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R1
+        ));
+        assert!(!matches(
+            "C://in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R2
+        ));
     }
 
     #[test]
     fn matches_checks_kind_release_and_id() {
-        assert!(!matches("A:in-cse", EntityKind::Cse, "/in-cse", Release::R2));
-        assert!(!matches("C::in-cse", EntityKind::Cse, "/in-cse", Release::R2));
-        assert!(!matches("C:in-cse", EntityKind::Cse, "/in-cse", Release::R1));
-        assert!(!matches("C:in-cse2", EntityKind::Cse, "/in-cse", Release::R2));
+        assert!(!matches(
+            "A:in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R2
+        ));
+        assert!(!matches(
+            "C::in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R2
+        ));
+        assert!(!matches(
+            "C:in-cse",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R1
+        ));
+        assert!(!matches(
+            "C:in-cse2",
+            EntityKind::Cse,
+            "/in-cse",
+            Release::R2
+        ));
         assert!(!matches("in-cse", EntityKind::Cse, "/in-cse", Release::R2));
         // Under R2 the prefix is "A:" and the rest is the id verbatim.
         assert!(matches("A::x", EntityKind::Ae, ":x", Release::R2));

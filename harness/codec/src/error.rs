@@ -25,17 +25,58 @@ pub enum TopicError {
 #[derive(Debug, Clone, PartialEq, Error)]
 pub enum CodecError {
     #[error("malformed {format} payload: {detail}")]
-    Malformed { format: &'static str, detail: String },
+    Malformed {
+        format: &'static str,
+        detail: String,
+    },
     #[error("{format} payload is not a map/object at the top level")]
     NotAnObject { format: &'static str },
     #[error("parameter {name:?} has the wrong type: expected {expected}, found {found}")]
-    WrongType { name: String, expected: &'static str, found: String },
+    WrongType {
+        name: String,
+        expected: &'static str,
+        found: String,
+    },
     #[error("XML root element is {found:?}, expected {expected:?}")]
-    WrongXmlRoot { expected: &'static str, found: String },
+    WrongXmlRoot {
+        expected: &'static str,
+        found: String,
+    },
     #[error("cannot encode as {format}: {detail}")]
-    Encode { format: &'static str, detail: String },
+    Encode {
+        format: &'static str,
+        detail: String,
+    },
     #[error("invalid oneM2M timestamp {0:?} (expected YYYYMMDDTHHMMSS[,ffffff][Z|±hhmm])")]
     Timestamp(String),
     #[error("unknown serialization {0:?} (expected json, xml or cbor)")]
     UnknownSerialization(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_name_the_offending_input() {
+        let e = TopicError::UnknownSuffix("/oneM2M/req/a/b/yaml".into(), "yaml".into());
+        assert_eq!(e.to_string(), "topic \"/oneM2M/req/a/b/yaml\": unknown serialization suffix \"yaml\" (expected json, xml or cbor)");
+        let e = CodecError::WrongType {
+            name: "op".into(),
+            expected: "integer",
+            found: "string \"x\"".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "parameter \"op\" has the wrong type: expected integer, found string \"x\""
+        );
+        let e = CodecError::WrongXmlRoot {
+            expected: "m2m:rqp",
+            found: "foo".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "XML root element is \"foo\", expected \"m2m:rqp\""
+        );
+    }
 }

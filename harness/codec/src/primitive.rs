@@ -9,7 +9,9 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Short names held by the typed fields of [`RequestPrimitive`], in `to_map` order.
-pub const REQUEST_PARAMS: &[&str] = &["op", "to", "fr", "rqi", "rvi", "ty", "pc", "ot", "rqet", "rset", "oet", "rt", "rcn"];
+pub const REQUEST_PARAMS: &[&str] = &[
+    "op", "to", "fr", "rqi", "rvi", "ty", "pc", "ot", "rqet", "rset", "oet", "rt", "rcn",
+];
 /// Short names held by the typed fields of [`ResponsePrimitive`], in `to_map` order.
 pub const RESPONSE_PARAMS: &[&str] = &["rsc", "rqi", "rvi", "pc", "to", "fr", "ot", "rset"];
 
@@ -257,7 +259,11 @@ pub(crate) fn describe(v: &Value) -> String {
 }
 
 fn wrong(name: &str, expected: &'static str, found: &Value) -> CodecError {
-    CodecError::WrongType { name: name.to_string(), expected, found: describe(found) }
+    CodecError::WrongType {
+        name: name.to_string(),
+        expected,
+        found: describe(found),
+    }
 }
 
 /// An integer parameter: a JSON integer within i64, or a decimal integer string (XML text).
@@ -265,7 +271,10 @@ fn take_int(name: &str, v: Value) -> Result<i64, CodecError> {
     const EXPECTED: &str = "integer (or decimal integer string)";
     match &v {
         Value::Number(n) => n.as_i64().ok_or_else(|| wrong(name, EXPECTED, &v)),
-        Value::String(s) => s.trim().parse::<i64>().map_err(|_| wrong(name, EXPECTED, &v)),
+        Value::String(s) => s
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| wrong(name, EXPECTED, &v)),
         _ => Err(wrong(name, EXPECTED, &v)),
     }
 }
@@ -290,5 +299,204 @@ fn take_object(name: &str, v: Value) -> Result<Value, CodecError> {
     match &v {
         Value::Object(_) => Ok(v),
         _ => Err(wrong(name, "object", &v)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        match v {
+            Value::Object(m) => m,
+            _ => panic!("not an object"),
+        }
+    }
+
+    fn full_request() -> RequestPrimitive {
+        RequestPrimitive {
+            op: Some(1),
+            to: Some("//xxxxx/2345".into()),
+            fr: Some("//xxxxx/99".into()),
+            rqi: Some("A1234".into()),
+            rvi: Some("2a".into()),
+            ty: Some(18),
+            pc: Some(json!({"m2m:sch": {"rn": "schedule1"}})),
+            ot: Some("20150910T062032".into()),
+            rqet: Some(json!("20150910T072032")),
+            rset: Some(json!(-5000)),
+            oet: Some(json!(100)),
+            rt: Some(json!({"rtv": 1})),
+            rcn: Some(1),
+            extra: BTreeMap::from([
+                ("drt".to_string(), json!(2)),
+                ("fc".to_string(), json!({"lbl": ["x"]})),
+            ]),
+        }
+    }
+
+    #[test]
+    fn request_to_map_order_and_round_trip() {
+        let p = full_request();
+        let m = p.to_map();
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            [
+                "op", "to", "fr", "rqi", "rvi", "ty", "pc", "ot", "rqet", "rset", "oet", "rt",
+                "rcn", "drt", "fc"
+            ]
+        );
+        assert_eq!(RequestPrimitive::from_map(m).unwrap(), p);
+        assert_eq!(
+            RequestPrimitive::from_map(Map::new()).unwrap(),
+            RequestPrimitive::default()
+        );
+        assert!(RequestPrimitive::default().to_map().is_empty());
+    }
+
+    #[test]
+    fn response_to_map_order_and_round_trip() {
+        let p = ResponsePrimitive {
+            rsc: Some(2001),
+            rqi: Some("A1".into()),
+            rvi: Some("3".into()),
+            pc: Some(json!({"m2m:ae": {"aei": "Cae1"}})),
+            to: Some("Cae1".into()),
+            fr: Some("/in-cse".into()),
+            ot: Some("20200101T000000".into()),
+            rset: Some(json!("20200101T000100")),
+            extra: BTreeMap::from([("cts".to_string(), json!(1))]),
+        };
+        let m = p.to_map();
+        let keys: Vec<&str> = m.keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["rsc", "rqi", "rvi", "pc", "to", "fr", "ot", "rset", "cts"]
+        );
+        assert_eq!(ResponsePrimitive::from_map(m).unwrap(), p);
+    }
+
+    #[test]
+    fn typed_fields_shadow_extra() {
+        let mut p = RequestPrimitive {
+            op: Some(2),
+            ..Default::default()
+        };
+        p.extra.insert("op".into(), json!("shadowed"));
+        assert_eq!(p.to_map(), obj(json!({"op": 2})));
+    }
+
+    #[test]
+    fn decimal_strings_are_integers() {
+        let p =
+            RequestPrimitive::from_map(obj(json!({"op": "2", "ty": " 4 ", "rcn": "-1"}))).unwrap();
+        assert_eq!((p.op, p.ty, p.rcn), (Some(2), Some(4), Some(-1)));
+        assert_eq!(p.operation(), Some(Operation::Retrieve));
+        let r = ResponsePrimitive::from_map(obj(json!({"rsc": "4004"}))).unwrap();
+        assert_eq!(r.rsc, Some(4004));
+    }
+
+    #[test]
+    fn wrong_types_are_errors() {
+        let cases = [
+            json!({"op": "create"}),
+            json!({"op": 1.5}),
+            json!({"op": u64::MAX}),
+            json!({"op": null}),
+            json!({"ty": true}),
+            json!({"rcn": [1]}),
+            json!({"to": {"a": 1}}),
+            json!({"fr": 5}),
+            json!({"rqi": null}),
+            json!({"rvi": 3}),
+            json!({"ot": []}),
+            json!({"rqet": 1.5}),
+            json!({"rset": {"x": 1}}),
+            json!({"oet": false}),
+            json!({"rt": 1}),
+        ];
+        for c in cases {
+            let name = c.as_object().unwrap().keys().next().unwrap().clone();
+            match RequestPrimitive::from_map(obj(c.clone())) {
+                Err(CodecError::WrongType { name: n, .. }) => assert_eq!(n, name),
+                other => panic!("{c}: {other:?}"),
+            }
+        }
+        for c in [
+            json!({"rsc": "ok"}),
+            json!({"rqi": 1}),
+            json!({"rset": null}),
+            json!({"to": [1]}),
+        ] {
+            assert!(
+                matches!(
+                    ResponsePrimitive::from_map(obj(c.clone())),
+                    Err(CodecError::WrongType { .. })
+                ),
+                "{c}"
+            );
+        }
+        let err = RequestPrimitive::from_map(obj(json!({"op": "create"}))).unwrap_err();
+        assert_eq!(
+            err,
+            CodecError::WrongType {
+                name: "op".into(),
+                expected: "integer (or decimal integer string)",
+                found: "string \"create\"".into()
+            }
+        );
+    }
+
+    #[test]
+    fn describe_values() {
+        assert_eq!(describe(&json!(null)), "null");
+        assert_eq!(describe(&json!(true)), "boolean true");
+        assert_eq!(describe(&json!(1.5)), "float 1.5");
+        assert_eq!(describe(&json!(-3)), "integer -3");
+        assert_eq!(describe(&json!([1, 2])), "array of 2 element(s)");
+        assert_eq!(describe(&json!({"a": 1})), "object with 1 key(s)");
+        assert_eq!(
+            describe(&json!("x".repeat(50))),
+            format!("string {:?}...", "x".repeat(40))
+        );
+    }
+
+    #[test]
+    fn pc_accepts_any_value_and_invalid_op_codes_survive() {
+        let p = RequestPrimitive::from_map(obj(json!({"op": 9, "pc": null}))).unwrap();
+        assert_eq!(p.op, Some(9));
+        assert_eq!(p.operation(), None);
+        assert_eq!(p.pc, Some(Value::Null));
+        assert_eq!(RequestPrimitive::from_map(p.to_map()).unwrap(), p);
+    }
+
+    #[test]
+    fn missing_mandatory_lists() {
+        assert_eq!(
+            RequestPrimitive::default().missing_mandatory(),
+            ["op", "fr", "to", "rqi"]
+        );
+        assert!(full_request().missing_mandatory().is_empty());
+        assert_eq!(
+            ResponsePrimitive::default().missing_mandatory(),
+            ["rsc", "rqi"]
+        );
+    }
+
+    #[test]
+    fn operation_codes() {
+        for op in [
+            Operation::Create,
+            Operation::Retrieve,
+            Operation::Update,
+            Operation::Delete,
+            Operation::Notify,
+        ] {
+            assert_eq!(Operation::from_code(op.code()), Some(op));
+        }
+        assert_eq!(Operation::from_code(0), None);
+        assert_eq!(Operation::from_code(6), None);
     }
 }

@@ -22,3 +22,25 @@ pub const NOT_ACCEPTABLE: i64 = 5207;
 pub fn is_success(rsc: i64) -> bool {
     (2000..3000).contains(&rsc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn success_range() {
+        for c in [OK, CREATED, DELETED, UPDATED] {
+            assert!(is_success(c), "{c}");
+        }
+        for c in [
+            1999,
+            3000,
+            BAD_REQUEST,
+            REQUEST_TIMEOUT,
+            NOT_ACCEPTABLE,
+            INTERNAL_SERVER_ERROR,
+        ] {
+            assert!(!is_success(c), "{c}");
+        }
+    }
+}

@@ -32,14 +32,20 @@ fn digits(b: &[u8]) -> Option<u32> {
     if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    b.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+    b.iter().try_fold(0u32, |acc, d| {
+        acc.checked_mul(10)?.checked_add(u32::from(d - b'0'))
+    })
 }
 
 fn parse_inner(b: &[u8]) -> Option<DateTime<Utc>> {
     if b.len() < 15 || b[8] != b'T' {
         return None;
     }
-    let date = NaiveDate::from_ymd_opt(i32::try_from(digits(&b[0..4])?).ok()?, digits(&b[4..6])?, digits(&b[6..8])?)?;
+    let date = NaiveDate::from_ymd_opt(
+        i32::try_from(digits(&b[0..4])?).ok()?,
+        digits(&b[4..6])?,
+        digits(&b[6..8])?,
+    )?;
     let (h, mi, sec) = (digits(&b[9..11])?, digits(&b[11..13])?, digits(&b[13..15])?);
     let mut rest = &b[15..];
 
@@ -87,9 +93,16 @@ fn parse_inner(b: &[u8]) -> Option<DateTime<Utc>> {
 ///
 /// Errors: [`CodecError::WrongType`] for a value that is neither a string nor an integer;
 /// [`CodecError::Timestamp`] for an unparsable string or an out-of-range offset.
-pub fn resolve_abs_rel(v: &serde_json::Value, now: DateTime<Utc>) -> Result<DateTime<Utc>, CodecError> {
+pub fn resolve_abs_rel(
+    v: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<DateTime<Utc>, CodecError> {
     let bad = || CodecError::Timestamp(v.to_string());
-    let relative = |ms: i64| TimeDelta::try_milliseconds(ms).and_then(|d| now.checked_add_signed(d)).ok_or_else(bad);
+    let relative = |ms: i64| {
+        TimeDelta::try_milliseconds(ms)
+            .and_then(|d| now.checked_add_signed(d))
+            .ok_or_else(bad)
+    };
     match v {
         serde_json::Value::Number(n) => match n.as_i64() {
             Some(ms) => relative(ms),
@@ -129,7 +142,10 @@ mod tests {
 
     #[test]
     fn formats_without_zero_fraction() {
-        assert_eq!(format_timestamp(utc(2015, 9, 10, 6, 20, 32)), "20150910T062032");
+        assert_eq!(
+            format_timestamp(utc(2015, 9, 10, 6, 20, 32)),
+            "20150910T062032"
+        );
     }
 
     #[test]
@@ -146,9 +162,18 @@ mod tests {
         let base = utc(2015, 9, 10, 6, 20, 32);
         assert_eq!(parse_timestamp("20150910T062032").unwrap(), base);
         assert_eq!(parse_timestamp("20150910T062032Z").unwrap(), base);
-        assert_eq!(parse_timestamp("20150910T062032,5").unwrap(), base + TimeDelta::milliseconds(500));
-        assert_eq!(parse_timestamp("20150910T062032.000001").unwrap(), base + TimeDelta::microseconds(1));
-        assert_eq!(parse_timestamp("20150910T062032,123456789Z").unwrap(), base + TimeDelta::nanoseconds(123_456_789));
+        assert_eq!(
+            parse_timestamp("20150910T062032,5").unwrap(),
+            base + TimeDelta::milliseconds(500)
+        );
+        assert_eq!(
+            parse_timestamp("20150910T062032.000001").unwrap(),
+            base + TimeDelta::microseconds(1)
+        );
+        assert_eq!(
+            parse_timestamp("20150910T062032,123456789Z").unwrap(),
+            base + TimeDelta::nanoseconds(123_456_789)
+        );
     }
 
     #[test]
@@ -157,7 +182,10 @@ mod tests {
         assert_eq!(parse_timestamp("20150910T082032+0200").unwrap(), base);
         assert_eq!(parse_timestamp("20150910T082032+02:00").unwrap(), base);
         assert_eq!(parse_timestamp("20150910T013032-04:50").unwrap(), base);
-        assert_eq!(parse_timestamp("20150910T062032,25-0000").unwrap(), base + TimeDelta::milliseconds(250));
+        assert_eq!(
+            parse_timestamp("20150910T062032,25-0000").unwrap(),
+            base + TimeDelta::milliseconds(250)
+        );
     }
 
     #[test]
@@ -191,30 +219,70 @@ mod tests {
             "2015091éT062032",
             "+0150910T062032",
         ] {
-            assert_eq!(parse_timestamp(bad), Err(CodecError::Timestamp(bad.to_string())), "{bad:?}");
+            assert_eq!(
+                parse_timestamp(bad),
+                Err(CodecError::Timestamp(bad.to_string())),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn resolves_absolute_and_relative() {
         let now = utc(2020, 1, 1, 0, 0, 0);
-        assert_eq!(resolve_abs_rel(&json!("20150910T062032"), now).unwrap(), utc(2015, 9, 10, 6, 20, 32));
-        assert_eq!(resolve_abs_rel(&json!(1500), now).unwrap(), now + TimeDelta::milliseconds(1500));
-        assert_eq!(resolve_abs_rel(&json!(-60000), now).unwrap(), utc(2019, 12, 31, 23, 59, 0));
-        assert_eq!(resolve_abs_rel(&json!("2000"), now).unwrap(), now + TimeDelta::seconds(2));
-        assert_eq!(resolve_abs_rel(&json!("-2000"), now).unwrap(), now - TimeDelta::seconds(2));
+        assert_eq!(
+            resolve_abs_rel(&json!("20150910T062032"), now).unwrap(),
+            utc(2015, 9, 10, 6, 20, 32)
+        );
+        assert_eq!(
+            resolve_abs_rel(&json!(1500), now).unwrap(),
+            now + TimeDelta::milliseconds(1500)
+        );
+        assert_eq!(
+            resolve_abs_rel(&json!(-60000), now).unwrap(),
+            utc(2019, 12, 31, 23, 59, 0)
+        );
+        assert_eq!(
+            resolve_abs_rel(&json!("2000"), now).unwrap(),
+            now + TimeDelta::seconds(2)
+        );
+        assert_eq!(
+            resolve_abs_rel(&json!("-2000"), now).unwrap(),
+            now - TimeDelta::seconds(2)
+        );
         assert_eq!(resolve_abs_rel(&json!(0), now).unwrap(), now);
     }
 
     #[test]
     fn resolve_errors_are_typed() {
         let now = utc(2020, 1, 1, 0, 0, 0);
-        assert!(matches!(resolve_abs_rel(&json!("soon"), now), Err(CodecError::Timestamp(_))));
-        assert!(matches!(resolve_abs_rel(&json!(i64::MAX), now), Err(CodecError::Timestamp(_))));
-        assert!(matches!(resolve_abs_rel(&json!(u64::MAX), now), Err(CodecError::Timestamp(_))));
-        assert!(matches!(resolve_abs_rel(&json!("99999999999999999999999"), now), Err(CodecError::Timestamp(_))));
-        for v in [json!(1.5), json!(null), json!(true), json!([1]), json!({"a": 1})] {
-            assert!(matches!(resolve_abs_rel(&v, now), Err(CodecError::WrongType { .. })), "{v}");
+        assert!(matches!(
+            resolve_abs_rel(&json!("soon"), now),
+            Err(CodecError::Timestamp(_))
+        ));
+        assert!(matches!(
+            resolve_abs_rel(&json!(i64::MAX), now),
+            Err(CodecError::Timestamp(_))
+        ));
+        assert!(matches!(
+            resolve_abs_rel(&json!(u64::MAX), now),
+            Err(CodecError::Timestamp(_))
+        ));
+        assert!(matches!(
+            resolve_abs_rel(&json!("99999999999999999999999"), now),
+            Err(CodecError::Timestamp(_))
+        ));
+        for v in [
+            json!(1.5),
+            json!(null),
+            json!(true),
+            json!([1]),
+            json!({"a": 1}),
+        ] {
+            assert!(
+                matches!(resolve_abs_rel(&v, now), Err(CodecError::WrongType { .. })),
+                "{v}"
+            );
         }
     }
 }

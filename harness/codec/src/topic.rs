@@ -97,7 +97,12 @@ pub fn segment_to_id(segment: &str) -> String {
 
 impl OneM2mTopic {
     /// Build from IDs (mapping applied to both).
-    pub fn new(channel: Channel, originator_id: &str, receiver_id: &str, serialization: Option<Serialization>) -> Result<Self, TopicError> {
+    pub fn new(
+        channel: Channel,
+        originator_id: &str,
+        receiver_id: &str,
+        serialization: Option<Serialization>,
+    ) -> Result<Self, TopicError> {
         Ok(OneM2mTopic {
             prefix: String::new(),
             channel,
@@ -141,14 +146,23 @@ impl OneM2mTopic {
         let (channel, originator, receiver, suffix) = match levels.as_slice() {
             [_, c, o, r] => (*c, *o, *r, None),
             [_, c, o, r, s] => (*c, *o, *r, Some(*s)),
-            _ => return Err(TopicError::WrongLevelCount { topic: topic.to_string(), found: levels.len() }),
+            _ => {
+                return Err(TopicError::WrongLevelCount {
+                    topic: topic.to_string(),
+                    found: levels.len(),
+                })
+            }
         };
-        let channel = Channel::from_level(channel).ok_or_else(|| TopicError::UnknownChannel(topic.to_string(), channel.to_string()))?;
+        let channel = Channel::from_level(channel)
+            .ok_or_else(|| TopicError::UnknownChannel(topic.to_string(), channel.to_string()))?;
         check_segment(originator)?;
         check_segment(receiver)?;
         let serialization = match suffix {
             None => None,
-            Some(s) => Some(Serialization::from_suffix(s).map_err(|_| TopicError::UnknownSuffix(topic.to_string(), s.to_string()))?),
+            Some(s) => Some(
+                Serialization::from_suffix(s)
+                    .map_err(|_| TopicError::UnknownSuffix(topic.to_string(), s.to_string()))?,
+            ),
         };
         Ok(OneM2mTopic {
             prefix: prefix.to_string(),
@@ -161,7 +175,10 @@ impl OneM2mTopic {
     /// The response topic for this request topic: same originator/receiver/suffix/prefix,
     /// channel req→resp or reg_req→reg_resp (R2 7.4.3, 7.4.4).
     pub fn response_topic(&self) -> OneM2mTopic {
-        OneM2mTopic { channel: self.channel.response(), ..self.clone() }
+        OneM2mTopic {
+            channel: self.channel.response(),
+            ..self.clone()
+        }
     }
     pub fn originator_id(&self) -> String {
         segment_to_id(&self.originator)
@@ -174,7 +191,14 @@ impl OneM2mTopic {
 impl std::fmt::Display for OneM2mTopic {
     /// `[<prefix>]/oneM2M/<channel>/<originator>/<receiver>[/<type>]`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/oneM2M/{}/{}/{}", self.prefix, self.channel.as_str(), self.originator, self.receiver)?;
+        write!(
+            f,
+            "{}/oneM2M/{}/{}/{}",
+            self.prefix,
+            self.channel.as_str(),
+            self.originator,
+            self.receiver
+        )?;
         if let Some(s) = self.serialization {
             write!(f, "/{}", s.suffix())?;
         }
@@ -190,16 +214,25 @@ pub fn request_filter(receiver_id: &str) -> Result<String, TopicError> {
 /// [`request_filter`] under a topic prefix (see [`OneM2mTopic::with_prefix`]).
 pub fn request_filter_with_prefix(prefix: &str, receiver_id: &str) -> Result<String, TopicError> {
     let prefix = prefix.trim_end_matches('/');
-    Ok(format!("{prefix}/oneM2M/req/+/{}/#", id_to_segment(receiver_id)?))
+    Ok(format!(
+        "{prefix}/oneM2M/req/+/{}/#",
+        id_to_segment(receiver_id)?
+    ))
 }
 /// Subscription filter for responses to `originator_id` (R2 7.5.4): `/oneM2M/resp/<originator>/#`.
 pub fn response_filter(originator_id: &str) -> Result<String, TopicError> {
     response_filter_with_prefix("", originator_id)
 }
 /// [`response_filter`] under a topic prefix (see [`OneM2mTopic::with_prefix`]).
-pub fn response_filter_with_prefix(prefix: &str, originator_id: &str) -> Result<String, TopicError> {
+pub fn response_filter_with_prefix(
+    prefix: &str,
+    originator_id: &str,
+) -> Result<String, TopicError> {
     let prefix = prefix.trim_end_matches('/');
-    Ok(format!("{prefix}/oneM2M/resp/{}/#", id_to_segment(originator_id)?))
+    Ok(format!(
+        "{prefix}/oneM2M/resp/{}/#",
+        id_to_segment(originator_id)?
+    ))
 }
 
 #[cfg(test)]
@@ -211,7 +244,10 @@ mod tests {
         assert_eq!(id_to_segment("Cae1").unwrap(), "Cae1");
         assert_eq!(id_to_segment("/in-cse").unwrap(), "in-cse");
         assert_eq!(id_to_segment("/in-cse/Cae1").unwrap(), "in-cse:Cae1");
-        assert_eq!(id_to_segment("//sp.example/cse1/C1").unwrap(), "sp.example:cse1:C1");
+        assert_eq!(
+            id_to_segment("//sp.example/cse1/C1").unwrap(),
+            "sp.example:cse1:C1"
+        );
         assert_eq!(id_to_segment("cred/x/").unwrap(), "cred:x:");
     }
 
@@ -219,10 +255,22 @@ mod tests {
     fn id_mapping_errors() {
         assert_eq!(id_to_segment(""), Err(TopicError::EmptySegment));
         assert_eq!(id_to_segment("///"), Err(TopicError::EmptySegment));
-        assert_eq!(id_to_segment("/a+b"), Err(TopicError::ForbiddenCharacter("a+b".into())));
-        assert_eq!(id_to_segment("a/#"), Err(TopicError::ForbiddenCharacter("a:#".into())));
-        assert_eq!(id_to_segment("a\0"), Err(TopicError::ForbiddenCharacter("a\0".into())));
-        assert_eq!(check_segment("a/b"), Err(TopicError::ForbiddenCharacter("a/b".into())));
+        assert_eq!(
+            id_to_segment("/a+b"),
+            Err(TopicError::ForbiddenCharacter("a+b".into()))
+        );
+        assert_eq!(
+            id_to_segment("a/#"),
+            Err(TopicError::ForbiddenCharacter("a:#".into()))
+        );
+        assert_eq!(
+            id_to_segment("a\0"),
+            Err(TopicError::ForbiddenCharacter("a\0".into()))
+        );
+        assert_eq!(
+            check_segment("a/b"),
+            Err(TopicError::ForbiddenCharacter("a/b".into()))
+        );
     }
 
     #[test]
@@ -234,15 +282,33 @@ mod tests {
 
     #[test]
     fn builds_and_displays_r2_topics() {
-        let t = OneM2mTopic::new(Channel::Req, "/in-cse/Cae1", "/in-cse", Some(Serialization::Json)).unwrap();
+        let t = OneM2mTopic::new(
+            Channel::Req,
+            "/in-cse/Cae1",
+            "/in-cse",
+            Some(Serialization::Json),
+        )
+        .unwrap();
         assert_eq!(t.to_string(), "/oneM2M/req/in-cse:Cae1/in-cse/json");
         assert_eq!(t.originator_id(), "/in-cse/Cae1");
         assert_eq!(t.receiver_id(), "in-cse");
-        assert_eq!(t.response_topic().to_string(), "/oneM2M/resp/in-cse:Cae1/in-cse/json");
-        let t = OneM2mTopic::new(Channel::RegReq, "cred/1", "/in-cse", Some(Serialization::Cbor)).unwrap();
+        assert_eq!(
+            t.response_topic().to_string(),
+            "/oneM2M/resp/in-cse:Cae1/in-cse/json"
+        );
+        let t = OneM2mTopic::new(
+            Channel::RegReq,
+            "cred/1",
+            "/in-cse",
+            Some(Serialization::Cbor),
+        )
+        .unwrap();
         assert_eq!(t.to_string(), "/oneM2M/reg_req/cred:1/in-cse/cbor");
         assert_eq!(t.response_topic().channel, Channel::RegResp);
-        assert_eq!(t.response_topic().response_topic().channel, Channel::RegResp);
+        assert_eq!(
+            t.response_topic().response_topic().channel,
+            Channel::RegResp
+        );
     }
 
     #[test]
@@ -256,8 +322,18 @@ mod tests {
 
     #[test]
     fn parses_every_channel_and_suffix() {
-        for ch in [Channel::Req, Channel::Resp, Channel::RegReq, Channel::RegResp] {
-            for ser in [None, Some(Serialization::Json), Some(Serialization::Xml), Some(Serialization::Cbor)] {
+        for ch in [
+            Channel::Req,
+            Channel::Resp,
+            Channel::RegReq,
+            Channel::RegResp,
+        ] {
+            for ser in [
+                None,
+                Some(Serialization::Json),
+                Some(Serialization::Xml),
+                Some(Serialization::Cbor),
+            ] {
                 let t = OneM2mTopic::new(ch, "a:b", "c", ser).unwrap();
                 let parsed = OneM2mTopic::parse(&t.to_string()).unwrap();
                 assert_eq!(parsed, t);
@@ -268,15 +344,29 @@ mod tests {
 
     #[test]
     fn prefixes() {
-        let t = OneM2mTopic::new(Channel::Req, "Cae1", "in-cse", Some(Serialization::Xml)).unwrap().with_prefix("site1/");
+        let t = OneM2mTopic::new(Channel::Req, "Cae1", "in-cse", Some(Serialization::Xml))
+            .unwrap()
+            .with_prefix("site1/");
         assert_eq!(t.prefix, "site1");
         assert_eq!(t.to_string(), "site1/oneM2M/req/Cae1/in-cse/xml");
-        assert_eq!(OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1").unwrap(), t);
-        assert_eq!(OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1/").unwrap(), t);
+        assert_eq!(
+            OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1").unwrap(),
+            t
+        );
+        assert_eq!(
+            OneM2mTopic::parse_with_prefix("site1/oneM2M/req/Cae1/in-cse/xml", "site1/").unwrap(),
+            t
+        );
         let t = t.with_prefix("a/b");
         assert_eq!(t.to_string(), "a/b/oneM2M/req/Cae1/in-cse/xml");
-        assert_eq!(OneM2mTopic::parse_with_prefix("a/b/oneM2M/req/Cae1/in-cse/xml", "a/b").unwrap(), t);
-        assert_eq!(t.response_topic().to_string(), "a/b/oneM2M/resp/Cae1/in-cse/xml");
+        assert_eq!(
+            OneM2mTopic::parse_with_prefix("a/b/oneM2M/req/Cae1/in-cse/xml", "a/b").unwrap(),
+            t
+        );
+        assert_eq!(
+            t.response_topic().to_string(),
+            "a/b/oneM2M/resp/Cae1/in-cse/xml"
+        );
         // Empty prefix: the standard topic.
         assert_eq!(t.with_prefix("").to_string(), "/oneM2M/req/Cae1/in-cse/xml");
     }
@@ -284,43 +374,112 @@ mod tests {
     #[test]
     fn prefix_errors() {
         let topic = "site2/oneM2M/req/a/b";
-        assert_eq!(OneM2mTopic::parse_with_prefix(topic, "site1"), Err(TopicError::WrongPrefix(topic.into(), "site1".into())));
+        assert_eq!(
+            OneM2mTopic::parse_with_prefix(topic, "site1"),
+            Err(TopicError::WrongPrefix(topic.into(), "site1".into()))
+        );
         // A prefix must match whole levels.
         let topic = "site10/oneM2M/req/a/b";
-        assert_eq!(OneM2mTopic::parse_with_prefix(topic, "site1"), Err(TopicError::WrongPrefix(topic.into(), "site1".into())));
+        assert_eq!(
+            OneM2mTopic::parse_with_prefix(topic, "site1"),
+            Err(TopicError::WrongPrefix(topic.into(), "site1".into()))
+        );
         // A prefixed topic is not a standard topic.
-        assert_eq!(OneM2mTopic::parse(topic), Err(TopicError::NotOneM2m(topic.into())));
+        assert_eq!(
+            OneM2mTopic::parse(topic),
+            Err(TopicError::NotOneM2m(topic.into()))
+        );
     }
 
     #[test]
     fn parse_errors() {
         let e = |t: &str| OneM2mTopic::parse(t).unwrap_err();
-        assert_eq!(e("oneM2M/req/a/b"), TopicError::NotOneM2m("oneM2M/req/a/b".into()));
-        assert_eq!(e("/onem2m/req/a/b"), TopicError::NotOneM2m("/onem2m/req/a/b".into()));
+        assert_eq!(
+            e("oneM2M/req/a/b"),
+            TopicError::NotOneM2m("oneM2M/req/a/b".into())
+        );
+        assert_eq!(
+            e("/onem2m/req/a/b"),
+            TopicError::NotOneM2m("/onem2m/req/a/b".into())
+        );
         assert_eq!(e(""), TopicError::NotOneM2m("".into()));
-        assert_eq!(e("/oneM2M/req/a"), TopicError::WrongLevelCount { topic: "/oneM2M/req/a".into(), found: 3 });
-        assert_eq!(e("/oneM2M/req/a/b/json/x"), TopicError::WrongLevelCount { topic: "/oneM2M/req/a/b/json/x".into(), found: 6 });
-        assert_eq!(e("/oneM2M"), TopicError::WrongLevelCount { topic: "/oneM2M".into(), found: 1 });
-        assert_eq!(e("/oneM2M/request/a/b"), TopicError::UnknownChannel("/oneM2M/request/a/b".into(), "request".into()));
-        assert_eq!(e("/oneM2M/REQ/a/b"), TopicError::UnknownChannel("/oneM2M/REQ/a/b".into(), "REQ".into()));
-        assert_eq!(e("/oneM2M/req/a/b/yaml"), TopicError::UnknownSuffix("/oneM2M/req/a/b/yaml".into(), "yaml".into()));
-        assert_eq!(e("/oneM2M/req/a/b/"), TopicError::UnknownSuffix("/oneM2M/req/a/b/".into(), "".into()));
-        assert_eq!(e("/oneM2M/req/a/b/#"), TopicError::UnknownSuffix("/oneM2M/req/a/b/#".into(), "#".into()));
+        assert_eq!(
+            e("/oneM2M/req/a"),
+            TopicError::WrongLevelCount {
+                topic: "/oneM2M/req/a".into(),
+                found: 3
+            }
+        );
+        assert_eq!(
+            e("/oneM2M/req/a/b/json/x"),
+            TopicError::WrongLevelCount {
+                topic: "/oneM2M/req/a/b/json/x".into(),
+                found: 6
+            }
+        );
+        assert_eq!(
+            e("/oneM2M"),
+            TopicError::WrongLevelCount {
+                topic: "/oneM2M".into(),
+                found: 1
+            }
+        );
+        assert_eq!(
+            e("/oneM2M/request/a/b"),
+            TopicError::UnknownChannel("/oneM2M/request/a/b".into(), "request".into())
+        );
+        assert_eq!(
+            e("/oneM2M/REQ/a/b"),
+            TopicError::UnknownChannel("/oneM2M/REQ/a/b".into(), "REQ".into())
+        );
+        assert_eq!(
+            e("/oneM2M/req/a/b/yaml"),
+            TopicError::UnknownSuffix("/oneM2M/req/a/b/yaml".into(), "yaml".into())
+        );
+        assert_eq!(
+            e("/oneM2M/req/a/b/"),
+            TopicError::UnknownSuffix("/oneM2M/req/a/b/".into(), "".into())
+        );
+        assert_eq!(
+            e("/oneM2M/req/a/b/#"),
+            TopicError::UnknownSuffix("/oneM2M/req/a/b/#".into(), "#".into())
+        );
         assert_eq!(e("/oneM2M/req//b"), TopicError::EmptySegment);
         assert_eq!(e("/oneM2M/req/a/"), TopicError::EmptySegment);
-        assert_eq!(e("/oneM2M/req/+/b"), TopicError::ForbiddenCharacter("+".into()));
-        assert_eq!(e("/oneM2M/resp/a/b#"), TopicError::ForbiddenCharacter("b#".into()));
-        assert_eq!(e("/oneM2M/resp/a\0/b"), TopicError::ForbiddenCharacter("a\0".into()));
+        assert_eq!(
+            e("/oneM2M/req/+/b"),
+            TopicError::ForbiddenCharacter("+".into())
+        );
+        assert_eq!(
+            e("/oneM2M/resp/a/b#"),
+            TopicError::ForbiddenCharacter("b#".into())
+        );
+        assert_eq!(
+            e("/oneM2M/resp/a\0/b"),
+            TopicError::ForbiddenCharacter("a\0".into())
+        );
     }
 
     #[test]
     fn filters() {
         assert_eq!(request_filter("/in-cse").unwrap(), "/oneM2M/req/+/in-cse/#");
-        assert_eq!(request_filter("/in-cse/Cae1").unwrap(), "/oneM2M/req/+/in-cse:Cae1/#");
+        assert_eq!(
+            request_filter("/in-cse/Cae1").unwrap(),
+            "/oneM2M/req/+/in-cse:Cae1/#"
+        );
         assert_eq!(response_filter("Cae1").unwrap(), "/oneM2M/resp/Cae1/#");
-        assert_eq!(request_filter_with_prefix("site1/", "in-cse").unwrap(), "site1/oneM2M/req/+/in-cse/#");
-        assert_eq!(response_filter_with_prefix("site1", "Cae1").unwrap(), "site1/oneM2M/resp/Cae1/#");
+        assert_eq!(
+            request_filter_with_prefix("site1/", "in-cse").unwrap(),
+            "site1/oneM2M/req/+/in-cse/#"
+        );
+        assert_eq!(
+            response_filter_with_prefix("site1", "Cae1").unwrap(),
+            "site1/oneM2M/resp/Cae1/#"
+        );
         assert_eq!(request_filter("/"), Err(TopicError::EmptySegment));
-        assert_eq!(response_filter("a#"), Err(TopicError::ForbiddenCharacter("a#".into())));
+        assert_eq!(
+            response_filter("a#"),
+            Err(TopicError::ForbiddenCharacter("a#".into()))
+        );
     }
 }

@@ -21,23 +21,37 @@ const FORMAT: &str = "cbor";
 pub const MAX_DEPTH: usize = 128;
 
 fn malformed(detail: impl Into<String>) -> CodecError {
-    CodecError::Malformed { format: FORMAT, detail: detail.into() }
+    CodecError::Malformed {
+        format: FORMAT,
+        detail: detail.into(),
+    }
 }
 
 /// Encode a short-name map as a CBOR map with text keys.
 pub fn encode(map: &Map<String, Value>) -> Result<Vec<u8>, CodecError> {
-    let value = Cbor::Map(map.iter().map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(v))).collect());
+    let value = Cbor::Map(
+        map.iter()
+            .map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(v)))
+            .collect(),
+    );
     let mut out = Vec::new();
-    ciborium::ser::into_writer(&value, &mut out).map_err(|e| CodecError::Encode { format: FORMAT, detail: e.to_string() })?;
+    ciborium::ser::into_writer(&value, &mut out).map_err(|e| CodecError::Encode {
+        format: FORMAT,
+        detail: e.to_string(),
+    })?;
     Ok(out)
 }
 
 /// Decode a CBOR payload whose single data item must be a map.
 pub fn decode(bytes: &[u8]) -> Result<Map<String, Value>, CodecError> {
     let mut rest = bytes;
-    let item: Cbor = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH).map_err(|e| malformed(e.to_string()))?;
+    let item: Cbor = ciborium::de::from_reader_with_recursion_limit(&mut rest, MAX_DEPTH)
+        .map_err(|e| malformed(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(malformed(format!("{} trailing byte(s) after the data item", rest.len())));
+        return Err(malformed(format!(
+            "{} trailing byte(s) after the data item",
+            rest.len()
+        )));
     }
     match from_cbor(item)? {
         Value::Object(m) => Ok(m),
@@ -62,7 +76,11 @@ pub fn to_cbor(v: &Value) -> Cbor {
         }
         Value::String(s) => Cbor::Text(s.clone()),
         Value::Array(a) => Cbor::Array(a.iter().map(to_cbor).collect()),
-        Value::Object(o) => Cbor::Map(o.iter().map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(v))).collect()),
+        Value::Object(o) => Cbor::Map(
+            o.iter()
+                .map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(v)))
+                .collect(),
+        ),
     }
 }
 
@@ -78,10 +96,14 @@ pub fn from_cbor(v: Cbor) -> Result<Value, CodecError> {
             } else if let Ok(x) = u64::try_from(i) {
                 Value::from(x)
             } else {
-                return Err(malformed(format!("integer {i} is outside the 64-bit range")));
+                return Err(malformed(format!(
+                    "integer {i} is outside the 64-bit range"
+                )));
             }
         }
-        Cbor::Float(f) => Value::Number(Number::from_f64(f).ok_or_else(|| malformed(format!("non-finite float {f}")))?),
+        Cbor::Float(f) => Value::Number(
+            Number::from_f64(f).ok_or_else(|| malformed(format!("non-finite float {f}")))?,
+        ),
         Cbor::Text(s) => Value::String(s),
         Cbor::Bytes(b) => Value::String(hex(&b)),
         Cbor::Tag(_, inner) => from_cbor(*inner)?,
@@ -124,7 +146,9 @@ mod tests {
     #[test]
     fn round_trips_json_model() {
         let v = json!({"op": 1, "neg": -5, "big": u64::MAX, "f": 0.5, "s": "x", "n": null, "b": true, "a": [1, "two", {"k": []}]});
-        let Value::Object(m) = v.clone() else { unreachable!() };
+        let Value::Object(m) = v.clone() else {
+            unreachable!()
+        };
         assert_eq!(Value::Object(decode(&encode(&m).unwrap()).unwrap()), v);
     }
 
@@ -140,7 +164,10 @@ mod tests {
     fn bytes_decode_as_lowercase_hex_and_tags_unwrap() {
         let v = Cbor::Map(vec![
             (Cbor::Text("b".into()), Cbor::Bytes(vec![0x01, 0xab, 0xff])),
-            (Cbor::Text("t".into()), Cbor::Tag(1, Box::new(Cbor::Integer(5.into())))),
+            (
+                Cbor::Text("t".into()),
+                Cbor::Tag(1, Box::new(Cbor::Integer(5.into()))),
+            ),
         ]);
         let m = decode(&cbor_bytes(&v)).unwrap();
         assert_eq!(m["b"], json!("01abff"));
@@ -150,7 +177,10 @@ mod tests {
     #[test]
     fn rejects_non_text_keys() {
         let v = Cbor::Map(vec![(Cbor::Integer(1.into()), Cbor::Null)]);
-        assert!(matches!(decode(&cbor_bytes(&v)), Err(CodecError::Malformed { format: "cbor", .. })));
+        assert!(matches!(
+            decode(&cbor_bytes(&v)),
+            Err(CodecError::Malformed { format: "cbor", .. })
+        ));
     }
 
     #[test]
@@ -158,28 +188,55 @@ mod tests {
         for f in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
             let v = Cbor::Map(vec![(Cbor::Text("x".into()), Cbor::Float(f))]);
             let err = decode(&cbor_bytes(&v)).unwrap_err();
-            assert!(matches!(&err, CodecError::Malformed { detail, .. } if detail.contains("non-finite")), "{err:?}");
+            assert!(
+                matches!(&err, CodecError::Malformed { detail, .. } if detail.contains("non-finite")),
+                "{err:?}"
+            );
         }
     }
 
     #[test]
     fn rejects_out_of_range_integers() {
         // 0x3b ffff ffff ffff ffff = -2^64
-        let bytes = [0xa1, 0x61, b'x', 0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+        let bytes = [
+            0xa1, 0x61, b'x', 0x3b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        ];
         assert!(matches!(decode(&bytes), Err(CodecError::Malformed { .. })));
     }
 
     #[test]
     fn rejects_non_maps_truncation_and_trailing_bytes() {
-        assert_eq!(decode(&[0x01]), Err(CodecError::NotAnObject { format: "cbor" }));
-        assert_eq!(decode(&[0x80]), Err(CodecError::NotAnObject { format: "cbor" }));
-        for bad in [&[][..], &[0xa1, 0x62, b'o'], &[0xa1, 0x62, b'o', b'p'], &[0xa0, 0x00], &[0xff], &[0xa1, 0x62, 0xff, 0xfe, 0x01]] {
-            assert!(matches!(decode(bad), Err(CodecError::Malformed { format: "cbor", .. })), "{bad:?}");
+        assert_eq!(
+            decode(&[0x01]),
+            Err(CodecError::NotAnObject { format: "cbor" })
+        );
+        assert_eq!(
+            decode(&[0x80]),
+            Err(CodecError::NotAnObject { format: "cbor" })
+        );
+        for bad in [
+            &[][..],
+            &[0xa1, 0x62, b'o'],
+            &[0xa1, 0x62, b'o', b'p'],
+            &[0xa0, 0x00],
+            &[0xff],
+            &[0xa1, 0x62, 0xff, 0xfe, 0x01],
+        ] {
+            assert!(
+                matches!(
+                    decode(bad),
+                    Err(CodecError::Malformed { format: "cbor", .. })
+                ),
+                "{bad:?}"
+            );
         }
         // undefined (0xf7) decodes as null.
         assert_eq!(decode(&[0xa1, 0x61, b'x', 0xf7]).unwrap()["x"], Value::Null);
         // Unassigned simple values are rejected by ciborium.
-        assert!(matches!(decode(&[0xa1, 0x61, b'x', 0xf0]), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode(&[0xa1, 0x61, b'x', 0xf0]),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 
     #[test]

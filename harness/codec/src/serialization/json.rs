@@ -8,7 +8,10 @@ const FORMAT: &str = "json";
 
 /// Encode a short-name map as a JSON object (member order as in the map).
 pub fn encode(map: &Map<String, Value>) -> Result<Vec<u8>, CodecError> {
-    serde_json::to_vec(map).map_err(|e| CodecError::Encode { format: FORMAT, detail: e.to_string() })
+    serde_json::to_vec(map).map_err(|e| CodecError::Encode {
+        format: FORMAT,
+        detail: e.to_string(),
+    })
 }
 
 /// Decode a JSON payload that must be an object. Invalid UTF-8, syntax errors, trailing
@@ -18,7 +21,10 @@ pub fn decode(bytes: &[u8]) -> Result<Map<String, Value>, CodecError> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(m)) => Ok(m),
         Ok(_) => Err(CodecError::NotAnObject { format: FORMAT }),
-        Err(e) => Err(CodecError::Malformed { format: FORMAT, detail: e.to_string() }),
+        Err(e) => Err(CodecError::Malformed {
+            format: FORMAT,
+            detail: e.to_string(),
+        }),
     }
 }
 
@@ -51,10 +57,26 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for doc in [&b""[..], b"{", br#"{"op":1"#, br#"{"op":1} x"#, b"\xff\xfe", b"{\"a\":\"\xff\"}"] {
-            assert!(matches!(decode(doc), Err(CodecError::Malformed { format: "json", .. })), "{doc:?}");
+        for doc in [
+            &b""[..],
+            b"{",
+            br#"{"op":1"#,
+            br#"{"op":1} x"#,
+            b"\xff\xfe",
+            b"{\"a\":\"\xff\"}",
+        ] {
+            assert!(
+                matches!(
+                    decode(doc),
+                    Err(CodecError::Malformed { format: "json", .. })
+                ),
+                "{doc:?}"
+            );
         }
         let deep = "[".repeat(10_000);
-        assert!(matches!(decode(deep.as_bytes()), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode(deep.as_bytes()),
+            Err(CodecError::Malformed { .. })
+        ));
     }
 }

@@ -42,8 +42,10 @@ pub const REQUEST_ROOT: &str = "m2m:rqp";
 /// Root element of a response primitive (m2m:responsePrimitive).
 pub const RESPONSE_ROOT: &str = "m2m:rsp";
 /// Short names whose leaf text decodes as an integer.
-pub const INTEGER_NAMES: &[&str] =
-    &["op", "ty", "rsc", "rcn", "cs", "cni", "cbs", "mni", "mbs", "mia", "st", "rtv", "cst", "nct", "acop", "exc", "mdn"];
+pub const INTEGER_NAMES: &[&str] = &[
+    "op", "ty", "rsc", "rcn", "cs", "cni", "cbs", "mni", "mbs", "mia", "st", "rtv", "cst", "nct",
+    "acop", "exc", "mdn",
+];
 /// Short names whose leaf text `true` / `false` decodes as a boolean.
 pub const BOOLEAN_NAMES: &[&str] = &["rr"];
 /// absRelTimestamp parameters: leaf text that is a decimal integer decodes as an integer.
@@ -60,11 +62,17 @@ pub const MAX_DEPTH: usize = 128;
 pub const TEXT_KEY: &str = "#text";
 
 fn malformed(detail: impl Into<String>) -> CodecError {
-    CodecError::Malformed { format: FORMAT, detail: detail.into() }
+    CodecError::Malformed {
+        format: FORMAT,
+        detail: detail.into(),
+    }
 }
 
 fn encode_error(detail: impl Into<String>) -> CodecError {
-    CodecError::Encode { format: FORMAT, detail: detail.into() }
+    CodecError::Encode {
+        format: FORMAT,
+        detail: detail.into(),
+    }
 }
 
 // ---------------------------------------------------------------- encoding
@@ -85,7 +93,9 @@ pub fn encode(map: &Map<String, Value>, root: &str) -> Result<Vec<u8>, CodecErro
 fn check_name(name: &str) -> Result<(), CodecError> {
     let part_ok = |p: &str| {
         let mut chars = p.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
     };
     let ok = match name.split_once(':') {
@@ -95,7 +105,9 @@ fn check_name(name: &str) -> Result<(), CodecError> {
     if ok {
         Ok(())
     } else {
-        Err(encode_error(format!("{name:?} is not a valid XML element name")))
+        Err(encode_error(format!(
+            "{name:?} is not a valid XML element name"
+        )))
     }
 }
 
@@ -113,7 +125,10 @@ fn push_escaped(out: &mut String, s: &str, attribute: bool) -> Result<(), CodecE
             '\n' if attribute => out.push_str("&#10;"),
             '\t' | '\n' => out.push(c),
             c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
-                return Err(encode_error(format!("character U+{:04X} is not allowed in XML 1.0", c as u32)));
+                return Err(encode_error(format!(
+                    "character U+{:04X} is not allowed in XML 1.0",
+                    c as u32
+                )));
             }
             c => out.push(c),
         }
@@ -121,16 +136,26 @@ fn push_escaped(out: &mut String, s: &str, attribute: bool) -> Result<(), CodecE
     Ok(())
 }
 
-fn write_element(out: &mut String, name: &str, v: &Value, in_pc: bool, depth: usize) -> Result<(), CodecError> {
+fn write_element(
+    out: &mut String,
+    name: &str,
+    v: &Value,
+    in_pc: bool,
+    depth: usize,
+) -> Result<(), CodecError> {
     check_name(name)?;
     if depth > MAX_DEPTH {
-        return Err(encode_error(format!("nesting deeper than {MAX_DEPTH} elements")));
+        return Err(encode_error(format!(
+            "nesting deeper than {MAX_DEPTH} elements"
+        )));
     }
     match v {
         Value::Array(items) => {
             for item in items {
                 if item.is_array() {
-                    return Err(encode_error(format!("array nested in array under {name:?}")));
+                    return Err(encode_error(format!(
+                        "array nested in array under {name:?}"
+                    )));
                 }
                 write_element(out, name, item, in_pc, depth)?;
             }
@@ -138,7 +163,8 @@ fn write_element(out: &mut String, name: &str, v: &Value, in_pc: bool, depth: us
         Value::Object(fields) => {
             out.push('<');
             out.push_str(name);
-            let is_attr = |k: &str, v: &Value| in_pc && ATTRIBUTE_NAMES.contains(&k) && v.is_string();
+            let is_attr =
+                |k: &str, v: &Value| in_pc && ATTRIBUTE_NAMES.contains(&k) && v.is_string();
             for (k, v) in fields.iter().filter(|(k, v)| is_attr(k, v)) {
                 out.push_str(&format!(" {k}=\""));
                 push_escaped(out, v.as_str().unwrap_or_default(), true)?;
@@ -179,7 +205,12 @@ struct Frame {
 
 impl Frame {
     fn new(name: String) -> Self {
-        Frame { name, fields: Map::new(), has_fields: false, text: String::new() }
+        Frame {
+            name,
+            fields: Map::new(),
+            has_fields: false,
+            text: String::new(),
+        }
     }
 
     /// Add a child element's (or attribute's) value, grouping repeats into an array.
@@ -187,9 +218,10 @@ impl Frame {
         self.has_fields = true;
         if ALWAYS_ARRAY_NAMES.contains(&name.as_str()) {
             let items = match value {
-                Value::String(s) if SPACE_LIST_NAMES.contains(&name.as_str()) => {
-                    s.split_ascii_whitespace().map(|x| Value::String(x.to_string())).collect()
-                }
+                Value::String(s) if SPACE_LIST_NAMES.contains(&name.as_str()) => s
+                    .split_ascii_whitespace()
+                    .map(|x| Value::String(x.to_string()))
+                    .collect(),
                 other => vec![other],
             };
             match self.fields.get_mut(&name) {
@@ -224,7 +256,8 @@ impl Frame {
             return (self.name, v);
         }
         if !self.text.trim().is_empty() {
-            self.fields.insert(TEXT_KEY.to_string(), Value::String(self.text));
+            self.fields
+                .insert(TEXT_KEY.to_string(), Value::String(self.text));
         }
         (self.name, Value::Object(self.fields))
     }
@@ -248,7 +281,9 @@ fn leaf(name: &str, text: String) -> Value {
 }
 
 fn utf8(bytes: &[u8]) -> Result<String, CodecError> {
-    std::str::from_utf8(bytes).map(str::to_string).map_err(|e| malformed(e.to_string()))
+    std::str::from_utf8(bytes)
+        .map(str::to_string)
+        .map_err(|e| malformed(e.to_string()))
 }
 
 /// Start an element frame with its attributes (minus namespace declarations).
@@ -260,7 +295,9 @@ fn open(e: &BytesStart<'_>, reader: &Reader<&[u8]>) -> Result<Frame, CodecError>
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
-        let value = attr.decode_and_unescape_value(reader.decoder()).map_err(|e| malformed(e.to_string()))?;
+        let value = attr
+            .decode_and_unescape_value(reader.decoder())
+            .map_err(|e| malformed(e.to_string()))?;
         let value = leaf(&key, value.into_owned());
         frame.add(key, value);
     }
@@ -269,7 +306,10 @@ fn open(e: &BytesStart<'_>, reader: &Reader<&[u8]>) -> Result<Frame, CodecError>
 
 /// True when `name` is `expected` itself or its local part without a prefix (`rqp` for `m2m:rqp`).
 fn root_matches(name: &str, expected: &str) -> bool {
-    name == expected || expected.split_once(':').is_some_and(|(_, local)| name == local)
+    name == expected
+        || expected
+            .split_once(':')
+            .is_some_and(|(_, local)| name == local)
 }
 
 /// Decode an XML primitive whose root is that of `kind` (either root when `None`; the root may
@@ -280,15 +320,23 @@ fn root_matches(name: &str, expected: &str) -> bool {
 /// text; [`CodecError::Malformed`] for anything quick-xml rejects (mismatched or unclosed
 /// tags, bad escapes, invalid UTF-8, duplicate attributes), content outside the root, no
 /// root, or nesting deeper than [`MAX_DEPTH`].
-pub fn decode(bytes: &[u8], kind: Option<PrimitiveKind>) -> Result<(String, Map<String, Value>), CodecError> {
+pub fn decode(
+    bytes: &[u8],
+    kind: Option<PrimitiveKind>,
+) -> Result<(String, Map<String, Value>), CodecError> {
     let mut reader = Reader::from_reader(bytes);
     let mut stack: Vec<Frame> = Vec::new();
     let mut root: Option<(String, Value)> = None;
     loop {
-        let event = reader.read_event().map_err(|e| malformed(format!("at byte {}: {e}", reader.error_position())))?;
+        let event = reader
+            .read_event()
+            .map_err(|e| malformed(format!("at byte {}: {e}", reader.error_position())))?;
         match event {
             Event::Start(e) | Event::Empty(e) if root.is_some() => {
-                return Err(malformed(format!("element <{}> after the root element", String::from_utf8_lossy(e.name().as_ref()))));
+                return Err(malformed(format!(
+                    "element <{}> after the root element",
+                    String::from_utf8_lossy(e.name().as_ref())
+                )));
             }
             Event::Start(e) => {
                 let frame = open(&e, &reader)?;
@@ -296,7 +344,9 @@ pub fn decode(bytes: &[u8], kind: Option<PrimitiveKind>) -> Result<(String, Map<
                     check_root(&frame.name, kind)?;
                 }
                 if stack.len() >= MAX_DEPTH {
-                    return Err(malformed(format!("nesting deeper than {MAX_DEPTH} elements")));
+                    return Err(malformed(format!(
+                        "nesting deeper than {MAX_DEPTH} elements"
+                    )));
                 }
                 stack.push(frame);
             }
@@ -324,7 +374,10 @@ pub fn decode(bytes: &[u8], kind: Option<PrimitiveKind>) -> Result<(String, Map<
         }
     }
     if let Some(open) = stack.last() {
-        return Err(malformed(format!("truncated: element <{}> is not closed", open.name)));
+        return Err(malformed(format!(
+            "truncated: element <{}> is not closed",
+            open.name
+        )));
     }
     match root {
         Some((name, Value::Object(m))) => Ok((name, m)),
@@ -344,7 +397,10 @@ fn check_root(name: &str, kind: Option<PrimitiveKind>) -> Result<(), CodecError>
         Ok(())
     } else {
         let expected = kind.map_or("m2m:rqp or m2m:rsp", PrimitiveKind::xml_root);
-        Err(CodecError::WrongXmlRoot { expected, found: name.to_string() })
+        Err(CodecError::WrongXmlRoot {
+            expected,
+            found: name.to_string(),
+        })
     }
 }
 
@@ -401,7 +457,10 @@ mod tests {
     #[test]
     fn rn_is_an_attribute_inside_pc_only() {
         let s = enc(json!({"pc": {"m2m:cnt": {"rn": "c1", "mni": 5}}, "rn": "top"}));
-        assert!(s.contains("<pc><m2m:cnt rn=\"c1\"><mni>5</mni></m2m:cnt></pc>"), "{s}");
+        assert!(
+            s.contains("<pc><m2m:cnt rn=\"c1\"><mni>5</mni></m2m:cnt></pc>"),
+            "{s}"
+        );
         assert!(s.contains("<rn>top</rn>"), "{s}");
         let m = dec(&s).unwrap();
         assert_eq!(m["pc"], json!({"m2m:cnt": {"rn": "c1", "mni": 5}}));
@@ -417,13 +476,20 @@ mod tests {
         assert!(s.contains("<net>1</net><net>3</net>"), "{s}");
         assert!(s.contains("<nu>a</nu><nu>b</nu>"), "{s}");
         let m = dec(&s).unwrap();
-        assert_eq!(m["pc"], json!({"m2m:sub": {"enc": {"net": ["1", "3"]}, "nu": ["a", "b"]}}));
+        assert_eq!(
+            m["pc"],
+            json!({"m2m:sub": {"enc": {"net": ["1", "3"]}, "nu": ["a", "b"]}})
+        );
     }
 
     #[test]
     fn single_elements_decode_as_values_except_list_names() {
-        let m = dec("<m2m:rsp><pc><x><y>1</y></x><lbl>a</lbl><sce>* * *</sce></pc></m2m:rsp>").unwrap();
-        assert_eq!(m["pc"], json!({"x": {"y": "1"}, "lbl": ["a"], "sce": ["* * *"]}));
+        let m =
+            dec("<m2m:rsp><pc><x><y>1</y></x><lbl>a</lbl><sce>* * *</sce></pc></m2m:rsp>").unwrap();
+        assert_eq!(
+            m["pc"],
+            json!({"x": {"y": "1"}, "lbl": ["a"], "sce": ["* * *"]})
+        );
     }
 
     #[test]
@@ -459,7 +525,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m["v"], json!("1"));
-        assert_eq!(m["pc"], json!({"m2m:cin": {"rn": "i1", "cs": 3, "con": "hi", "#text": "abc"}}));
+        assert_eq!(
+            m["pc"],
+            json!({"m2m:cin": {"rn": "i1", "cs": 3, "con": "hi", "#text": "abc"}})
+        );
     }
 
     #[test]
@@ -471,12 +540,17 @@ mod tests {
         assert_eq!(back, m);
         // Attribute values keep whitespace too.
         let m = obj(json!({"pc": {"m2m:cnt": {"rn": "a\tb\nc\r\"d&", "mni": 1}}}));
-        assert_eq!(decode(&encode(&m, REQUEST_ROOT).unwrap(), None).unwrap().1, m);
+        assert_eq!(
+            decode(&encode(&m, REQUEST_ROOT).unwrap(), None).unwrap().1,
+            m
+        );
         // Pretty-printed input: whitespace between elements is ignored.
-        let m = dec("<m2m:rqp>\n  <op>1</op>\n  <pc>\n    <a><b>x</b></a>\n  </pc>\n</m2m:rqp>\n").unwrap();
+        let m = dec("<m2m:rqp>\n  <op>1</op>\n  <pc>\n    <a><b>x</b></a>\n  </pc>\n</m2m:rqp>\n")
+            .unwrap();
         assert_eq!(Value::Object(m), json!({"op": 1, "pc": {"a": {"b": "x"}}}));
         // CDATA and comments.
-        let m = dec("<m2m:rqp><to><![CDATA[<raw>]]></to><!-- c --><fr>a&amp;b&#65;</fr></m2m:rqp>").unwrap();
+        let m = dec("<m2m:rqp><to><![CDATA[<raw>]]></to><!-- c --><fr>a&amp;b&#65;</fr></m2m:rqp>")
+            .unwrap();
         assert_eq!(Value::Object(m), json!({"to": "<raw>", "fr": "a&bA"}));
     }
 
@@ -486,40 +560,79 @@ mod tests {
         let m = dec(&s).unwrap();
         assert_eq!(Value::Object(m), json!({"a": "", "b": "", "c": ""}));
         assert_eq!(dec("<m2m:rqp/>").unwrap(), Map::new());
-        assert_eq!(dec("<m2m:rqp xmlns:m2m=\"http://www.onem2m.org/xml/protocols\"></m2m:rqp>").unwrap(), Map::new());
+        assert_eq!(
+            dec("<m2m:rqp xmlns:m2m=\"http://www.onem2m.org/xml/protocols\"></m2m:rqp>").unwrap(),
+            Map::new()
+        );
     }
 
     #[test]
     fn encode_errors() {
         let e = |v: Value| encode(&obj(v), REQUEST_ROOT).unwrap_err();
-        assert!(matches!(e(json!({"bad name": 1})), CodecError::Encode { format: "xml", .. }));
+        assert!(matches!(
+            e(json!({"bad name": 1})),
+            CodecError::Encode { format: "xml", .. }
+        ));
         assert!(matches!(e(json!({"1x": 1})), CodecError::Encode { .. }));
         assert!(matches!(e(json!({"a:b:c": 1})), CodecError::Encode { .. }));
         assert!(matches!(e(json!({"": 1})), CodecError::Encode { .. }));
         assert!(matches!(e(json!({"a": [[1]]})), CodecError::Encode { .. }));
-        assert!(matches!(e(json!({"a": "\u{1}"})), CodecError::Encode { .. }));
-        assert!(matches!(e(json!({"pc": {"x": {"rn": "\u{0}"}}})), CodecError::Encode { .. }));
+        assert!(matches!(
+            e(json!({"a": "\u{1}"})),
+            CodecError::Encode { .. }
+        ));
+        assert!(matches!(
+            e(json!({"pc": {"x": {"rn": "\u{0}"}}})),
+            CodecError::Encode { .. }
+        ));
         let mut deep = json!("x");
         for _ in 0..=MAX_DEPTH {
             deep = json!({ "a": deep });
         }
-        assert!(matches!(e(json!({ "pc": deep })), CodecError::Encode { .. }));
-        assert!(matches!(encode(&Map::new(), "not a root"), Err(CodecError::Encode { .. })));
+        assert!(matches!(
+            e(json!({ "pc": deep })),
+            CodecError::Encode { .. }
+        ));
+        assert!(matches!(
+            encode(&Map::new(), "not a root"),
+            Err(CodecError::Encode { .. })
+        ));
     }
 
     #[test]
     fn wrong_root() {
         assert_eq!(
-            decode(b"<m2m:rsp><rsc>2000</rsc></m2m:rsp>", Some(PrimitiveKind::Request)),
-            Err(CodecError::WrongXmlRoot { expected: "m2m:rqp", found: "m2m:rsp".into() })
+            decode(
+                b"<m2m:rsp><rsc>2000</rsc></m2m:rsp>",
+                Some(PrimitiveKind::Request)
+            ),
+            Err(CodecError::WrongXmlRoot {
+                expected: "m2m:rqp",
+                found: "m2m:rsp".into()
+            })
         );
-        assert_eq!(dec("<foo/>"), Err(CodecError::WrongXmlRoot { expected: "m2m:rqp or m2m:rsp", found: "foo".into() }));
-        assert_eq!(dec("<x:rqp/>"), Err(CodecError::WrongXmlRoot { expected: "m2m:rqp or m2m:rsp", found: "x:rqp".into() }));
+        assert_eq!(
+            dec("<foo/>"),
+            Err(CodecError::WrongXmlRoot {
+                expected: "m2m:rqp or m2m:rsp",
+                found: "foo".into()
+            })
+        );
+        assert_eq!(
+            dec("<x:rqp/>"),
+            Err(CodecError::WrongXmlRoot {
+                expected: "m2m:rqp or m2m:rsp",
+                found: "x:rqp".into()
+            })
+        );
     }
 
     #[test]
     fn text_only_root_is_not_an_object() {
-        assert_eq!(dec("<m2m:rqp>hello</m2m:rqp>"), Err(CodecError::NotAnObject { format: "xml" }));
+        assert_eq!(
+            dec("<m2m:rqp>hello</m2m:rqp>"),
+            Err(CodecError::NotAnObject { format: "xml" })
+        );
     }
 
     #[test]
@@ -540,9 +653,16 @@ mod tests {
             "<m2m:rqp a=1/>",
             "<m2m:rqp><op",
         ] {
-            assert!(matches!(dec(bad), Err(CodecError::Malformed { format: "xml", .. })), "{bad:?}: {:?}", dec(bad));
+            assert!(
+                matches!(dec(bad), Err(CodecError::Malformed { format: "xml", .. })),
+                "{bad:?}: {:?}",
+                dec(bad)
+            );
         }
-        assert!(matches!(decode(b"<m2m:rqp><to>\xff</to></m2m:rqp>", None), Err(CodecError::Malformed { .. })));
+        assert!(matches!(
+            decode(b"<m2m:rqp><to>\xff</to></m2m:rqp>", None),
+            Err(CodecError::Malformed { .. })
+        ));
         let deep = format!("<m2m:rqp>{}", "<a>".repeat(100_000));
         assert!(matches!(dec(&deep), Err(CodecError::Malformed { .. })));
     }
