@@ -4,7 +4,8 @@
 //!   (R1 6.4.2–6.4.4, R2 7.4.2–7.4.4, R2 7.5.4 for the `/<type>` suffix).
 //! * [`client_id`] — MQTT client identifiers of AEs and CSEs (R1 6.3 `A::`/`C::`, R2 7.3.3 `A:`/`C:`).
 //! * [`primitive`] — request / response primitives with oneM2M short names (R1 6.5, R2 7.5).
-//! * [`serialization`] — JSON, CBOR (R2 only) and XML encodings of primitives.
+//! * [`serialization`] — JSON, CBOR (R2 only) and XML encodings of primitives
+//!   ([`serialization::xml`] documents what XML cannot carry losslessly).
 //! * [`timestamp`] — the oneM2M `m2m:timestamp` / `m2m:absRelTimestamp` formats.
 //! * [`rsc`] — response status codes used by the binding and the reference CSE.
 
@@ -19,5 +20,5 @@ pub mod topic;
 pub use client_id::{ClientId, EntityKind, Release};
 pub use error::{CodecError, TopicError};
 pub use primitive::{Operation, RequestPrimitive, ResponsePrimitive};
-pub use serialization::Serialization;
+pub use serialization::{PrimitiveKind, Serialization};
 pub use topic::{Channel, OneM2mTopic};
