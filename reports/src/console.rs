@@ -33,23 +33,31 @@ fn paint(text: &str, v: Verdict, color: bool) -> String {
 /// output is not a terminal so CI logs stay clean.
 pub fn console_summary(report: &Report, color: bool) -> String {
     let mut out = String::new();
-    let id_w = report
+    let problems: Vec<_> = report
         .cases
         .iter()
         .filter(|c| c.verdict != Verdict::Pass)
-        .map(|c| c.id.chars().count())
-        .max()
-        .unwrap_or(0);
-    for c in report.cases.iter().filter(|c| c.verdict != Verdict::Pass) {
+        .collect();
+    let width = |f: fn(&crate::model::CaseResult) -> &str| {
+        problems
+            .iter()
+            .map(|c| f(c).chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let id_w = width(|c| &c.id);
+    let clause_w = width(|c| &c.clause) + 2;
+    for c in problems {
         let label = format!("{:<12}", c.verdict.as_str().to_uppercase());
         let message = first_message(c);
         let message = message.lines().next().unwrap_or("");
+        let clause = format!("[{}]", c.clause);
         let _ = writeln!(
             out,
-            "{} {:<id_w$}  [{}]  {}",
+            "{} {:<id_w$}  {:<clause_w$}  {}",
             paint(&label, c.verdict, color),
             c.id,
-            c.clause,
+            clause,
             message
         );
     }
@@ -93,7 +101,18 @@ mod tests {
         assert_eq!(lines.len(), 6, "5 non-pass cases + totals:\n{out}");
         assert!(lines[0].starts_with("FAIL "), "{}", lines[0]);
         assert!(lines[0].contains("CSE-RESP-RQI-002"));
-        assert!(lines[0].contains("[R2 6.4.3]"));
+        assert!(lines[0].contains("  [R2 6.4.3]  "));
+        let col = |l: &str, needle: &str| l.find(needle).expect("column present");
+        assert_eq!(
+            col(lines[0], "["),
+            col(lines[3], "["),
+            "clause column aligned"
+        );
+        assert_eq!(
+            col(lines[0], "response"),
+            col(lines[3], "the case"),
+            "message column aligned"
+        );
         assert!(lines[0].ends_with("response rqi does not match the request"));
         assert!(lines[1].starts_with("NON-STRICT ") && lines[1].contains("CSE-QOS-003"));
         assert!(
