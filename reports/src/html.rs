@@ -494,6 +494,11 @@ fn cell(v: &Value) -> String {
         Value::Bool(false) => "<span class=\"no\">no</span>".to_string(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => text(s).into_owned(),
+        // Lists of ids (e.g. the cases covering a clause) read better as plain lists.
+        Value::Array(items) if items.is_empty() => "—".to_string(),
+        Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            items.iter().map(cell).collect::<Vec<_>>().join(", ")
+        }
         other => format!("<code>{}</code>", text(&other.to_string())),
     }
 }
@@ -642,8 +647,8 @@ mod tests {
         );
         assert!(html.contains("<option value=\"broker\">broker</option>"));
         assert!(html.contains("id=\"coverage\""));
-        assert!(html.contains("<th>clause</th><th>cases</th><th>covered</th>"));
-        assert!(html.contains("<b>62.5 %</b>"));
+        assert!(html.contains("<th>id</th><th>spec</th><th>clause</th><th>level</th><th>text</th><th>testable</th><th>cases</th><th>missing</th><th>status</th>"));
+        assert!(html.contains("<b>66.7 %</b>"));
         assert!(html.contains("SUT does not claim capability ser-cbor"));
         assert!(html.trim_end().ends_with("</html>"));
     }
@@ -710,6 +715,17 @@ mod tests {
         assert!(html.contains("<td>1</td><td></td>"));
         assert!(html.contains("<span class=\"yes\">yes</span>"));
         assert!(html.contains("<td colspan=\"2\">7</td>"));
+        // The harness's shape: rows with id lists and extra totals.
+        report.coverage = Some(
+            json!({"rows": [{"id": "R2-1", "cases": ["A", "B<"], "missing": [], "why": null, "nested": [{"x": 1}]}],
+            "covered": 1, "testable": 2, "percent": 50.0}),
+        );
+        let html = render_html(&report);
+        assert!(
+            html.contains("<td>A, B&lt;</td><td>—</td><td>—</td><td><code>[{\"x\":1}]</code></td>")
+        );
+        assert!(html.contains("<dt>covered</dt><dd>1</dd><dt>testable</dt><dd>2</dd>"));
+        assert!(html.contains("<b>50.0 %</b>"));
         report.coverage = None;
         assert!(!render_html(&report).contains("id=\"coverage\""));
     }

@@ -183,12 +183,24 @@ pub fn sample_report() -> Report {
     cases.push(case("AE-TOPIC-002", "ae", Level::Shall, Verdict::Pass));
     let mut report = Report::new(sample_run(), cases, 8421);
     report.coverage = Some(json!({
-        "percent": 62.5,
         "rows": [
-            {"clause": "R2 6.4.1", "cases": 2, "covered": true},
-            {"clause": "R2 6.4.3", "cases": 1, "covered": true},
-            {"clause": "R2 6.4.5", "cases": 0, "covered": false}
-        ]
+            {"id": "R2-6.4.1-a", "spec": "R2", "clause": "6.4.1", "level": "SHALL",
+             "text": "A CSE shall subscribe to /oneM2M/req/+/<CSE-ID>/#.", "testable": true,
+             "cases": ["CSE-REQ-TOPIC-001", "AE-REG-001"], "missing": [], "status": "covered"},
+            {"id": "R2-6.4.3-a", "spec": "R2", "clause": "6.4.3", "level": "SHALL",
+             "text": "The Response primitive shall contain the Request Identifier.", "testable": true,
+             "cases": ["CSE-RESP-RQI-002"], "missing": [], "status": "covered"},
+            {"id": "R2-6.4.5-a", "spec": "R2", "clause": "6.4.5", "level": "SHOULD",
+             "text": "A CSE should unsubscribe before disconnecting.", "testable": true,
+             "cases": [], "missing": ["CSE-UNSUB-005"], "status": "missing"},
+            {"id": "R1-6.2-b", "spec": "R1", "clause": "6.2", "level": "SHALL",
+             "text": "The broker shall be reachable by all CSEs.", "testable": false,
+             "cases": [], "missing": [], "status": "not testable"}
+        ],
+        "covered": 2,
+        "testable": 3,
+        "untestable": 1,
+        "percent": 66.7
     }));
     report
 }
