@@ -1,0 +1,377 @@
+//! Integration tests: an MQTT server, the reference CSE, and an AE on an independent rumqttc
+//! client. Every wait is bounded; nothing sleeps for synchronization.
+
+use m2mspec_codec::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
+use m2mspec_refcse::{RefCse, RefCseConfig};
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
+use serde_json::{json, Map, Value};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+mod broker {
+    //! TEMPORARY: an in-test rumqttd until m2mspec-net's EmbeddedBroker lands.
+    use std::collections::HashMap;
+    use std::net::{SocketAddr, TcpListener};
+    use std::time::{Duration, Instant};
+
+    pub struct TestBroker {
+        addr: SocketAddr,
+    }
+
+    impl TestBroker {
+        pub fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+    }
+
+    pub async fn start() -> TestBroker {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let connections = rumqttd::ConnectionSettings {
+            connection_timeout_ms: 5000,
+            max_payload_size: 2 << 20,
+            max_inflight_count: 100,
+            auth: None,
+            external_auth: None,
+            dynamic_filters: true,
+        };
+        let server = rumqttd::ServerSettings {
+            name: "v4".into(),
+            listen: addr,
+            tls: None,
+            next_connection_delay_ms: 1,
+            connections,
+        };
+        let config = rumqttd::Config {
+            id: 0,
+            router: rumqttd::RouterConfig {
+                max_connections: 100,
+                max_outgoing_packet_count: 200,
+                max_segment_size: 10 << 20,
+                max_segment_count: 10,
+                ..Default::default()
+            },
+            v4: Some(HashMap::from([("1".to_string(), server)])),
+            v5: None,
+            ws: None,
+            cluster: None,
+            console: None,
+            bridge: None,
+            prometheus: None,
+            metrics: None,
+        };
+        std::thread::spawn(move || {
+            let _ = rumqttd::Broker::new(config).start();
+        });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(addr).await.is_err() {
+            assert!(Instant::now() < deadline, "broker did not come up");
+            tokio::task::yield_now().await;
+        }
+        TestBroker { addr }
+    }
+}
+
+/// An AE (or any oneM2M client) on its own rumqttc connection.
+struct Client {
+    client: AsyncClient,
+    publishes: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    acks: mpsc::UnboundedReceiver<Incoming>,
+    session_present: bool,
+}
+
+impl Client {
+    async fn connect(
+        broker: SocketAddr,
+        client_id: &str,
+        clean_session: bool,
+        filters: &[String],
+    ) -> Client {
+        let mut o = MqttOptions::new(client_id, broker.ip().to_string(), broker.port());
+        o.set_clean_session(clean_session);
+        o.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(o, 64);
+        let (pub_tx, publishes) = mpsc::unbounded_channel();
+        let (ack_tx, mut acks) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Incoming::Publish(p))) => {
+                        let _ = pub_tx.send((p.topic.clone(), p.payload.to_vec()));
+                    }
+                    Ok(Event::Incoming(
+                        i @ (Incoming::ConnAck(_) | Incoming::SubAck(_) | Incoming::PubAck(_)),
+                    )) => {
+                        let _ = ack_tx.send(i);
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return,
+                    Ok(_) => {}
+                    Err(e) => panic!("test client connection failed: {e}"),
+                }
+            }
+        });
+        let session_present = match tokio::time::timeout(WAIT, acks.recv()).await {
+            Ok(Some(Incoming::ConnAck(a))) => a.session_present,
+            other => panic!("no CONNACK: {other:?}"),
+        };
+        let mut c = Client {
+            client,
+            publishes,
+            acks,
+            session_present,
+        };
+        for f in filters {
+            c.client
+                .subscribe(f.clone(), QoS::AtLeastOnce)
+                .await
+                .unwrap();
+            c.wait_ack(|i| matches!(i, Incoming::SubAck(_))).await;
+        }
+        c
+    }
+
+    async fn wait_ack(&mut self, pred: impl Fn(&Incoming) -> bool) {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(i) = self.acks.recv().await {
+                if pred(&i) {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(found, Ok(true), "acknowledgement not received");
+    }
+
+    /// Publish with QoS 1 and wait for the server's PUBACK.
+    async fn publish_acked(&mut self, topic: &str, payload: Vec<u8>) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        self.wait_ack(|i| matches!(i, Incoming::PubAck(_))).await;
+    }
+
+    /// Wait for the response with Request Identifier `rqi`.
+    async fn response(&mut self, rqi: &str, ser: Serialization) -> (String, Map<String, Value>) {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some((topic, payload)) = self.publishes.recv().await {
+                if let Ok(m) = decode_map(&payload, ser) {
+                    if m.get("rqi").and_then(Value::as_str) == Some(rqi) {
+                        return Some((topic, m));
+                    }
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(r)) => r,
+            other => panic!("no response to {rqi}: {other:?}"),
+        }
+    }
+
+    async fn request(
+        &mut self,
+        topic: &str,
+        req: Value,
+        ser: Serialization,
+    ) -> (String, Map<String, Value>) {
+        let rqi = req["rqi"].as_str().unwrap().to_string();
+        let Value::Object(map) = req else {
+            panic!("request is not an object")
+        };
+        let payload = encode_map(&map, ser, PrimitiveKind::Request).unwrap();
+        self.publish_acked(topic, payload).await;
+        self.response(&rqi, ser).await
+    }
+
+    async fn disconnect(self) {
+        let _ = self.client.disconnect().await;
+    }
+}
+
+fn rsc(rsp: &Map<String, Value>) -> i64 {
+    rsp["rsc"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("no rsc: {rsp:?}"))
+}
+
+async fn start_cse(broker: SocketAddr) -> RefCse {
+    RefCse::start(RefCseConfig {
+        broker,
+        ..RefCseConfig::default()
+    })
+    .await
+    .expect("CSE starts")
+}
+
+async fn registered_ae(broker: SocketAddr, ae: &str) -> Client {
+    let mut c = Client::connect(
+        broker,
+        &format!("A:{ae}"),
+        false,
+        &[format!("/oneM2M/resp/{ae}/#")],
+    )
+    .await;
+    let (topic, rsp) = c
+        .request(
+            &format!("/oneM2M/req/{ae}/id-in/json"),
+            json!({"op": 1, "to": "cse-in", "fr": ae, "rqi": "reg", "rvi": "3", "ty": 2,
+                   "pc": {"m2m:ae": {"rn": ae, "api": "Nit", "rr": false, "srv": ["3"]}}}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(topic, format!("/oneM2M/resp/{ae}/id-in/json"));
+    assert_eq!(rsc(&rsp), 2001, "{rsp:?}");
+    c
+}
+
+#[tokio::test]
+async fn ae_registers_creates_container_and_instance_and_retrieves_latest() {
+    let broker = broker::start().await;
+    let cse = start_cse(broker.addr()).await;
+    assert_eq!(cse.client_id(), "C:id-in");
+    let mut ae = registered_ae(broker.addr(), "Cit1").await;
+
+    let t = "/oneM2M/req/Cit1/id-in/json";
+    let (_, rsp) = ae.request(t, json!({"op": 1, "to": "cse-in/Cit1", "fr": "Cit1", "rqi": "c1", "ty": 3, "pc": {"m2m:cnt": {"rn": "data"}}}), Serialization::Json).await;
+    assert_eq!(rsc(&rsp), 2001, "{rsp:?}");
+    // The contentInstance goes over CBOR: the response comes back in CBOR on the /cbor topic.
+    let (topic, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit1/id-in/cbor",
+            json!({"op": 1, "to": "cse-in/Cit1/data", "fr": "Cit1", "rqi": "c2", "ty": 4, "pc": {"m2m:cin": {"con": "21.5", "cnf": "text/plain:0"}}}),
+            Serialization::Cbor,
+        )
+        .await;
+    assert_eq!(topic, "/oneM2M/resp/Cit1/id-in/cbor");
+    assert_eq!(rsc(&rsp), 2001, "{rsp:?}");
+    // Retrieve la over XML, then on the suffix-less topic (JSON).
+    let (topic, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit1/id-in/xml",
+            json!({"op": 2, "to": "/id-in/cse-in/Cit1/data/la", "fr": "Cit1", "rqi": "c3"}),
+            Serialization::Xml,
+        )
+        .await;
+    assert_eq!(topic, "/oneM2M/resp/Cit1/id-in/xml");
+    assert_eq!(rsc(&rsp), 2000, "{rsp:?}");
+    assert_eq!(rsp["pc"]["m2m:cin"]["con"], "21.5");
+    let (topic, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit1/id-in",
+            json!({"op": 2, "to": "cse-in/Cit1/data/la", "fr": "Cit1", "rqi": "c4"}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(topic, "/oneM2M/resp/Cit1/id-in");
+    assert_eq!(rsp["pc"]["m2m:cin"]["con"], "21.5");
+
+    let stats = cse.stats();
+    assert_eq!(stats.handled, 5);
+    assert_eq!(stats.executed, 5);
+    ae.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn initial_registration_on_reg_req() {
+    let broker = broker::start().await;
+    let cse = start_cse(broker.addr()).await;
+    let mut c = Client::connect(
+        broker.addr(),
+        "A:new-device",
+        false,
+        &["/oneM2M/reg_resp/cred-ok/#".to_string()],
+    )
+    .await;
+    let (topic, rsp) = c
+        .request(
+            "/oneM2M/reg_req/cred-ok/id-in/json",
+            json!({"op": 1, "to": "cse-in", "fr": "C", "rqi": "g1", "ty": 2, "pc": {"m2m:ae": {"rn": "dev", "api": "Nit", "rr": false}}}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(topic, "/oneM2M/reg_resp/cred-ok/id-in/json");
+    assert_eq!(rsc(&rsp), 2001, "{rsp:?}");
+    assert!(rsp["pc"]["m2m:ae"]["aei"]
+        .as_str()
+        .is_some_and(|a| a.starts_with('C')));
+    c.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn request_published_while_the_cse_is_offline_is_served_after_reconnect() {
+    let broker = broker::start().await;
+    let cse = start_cse(broker.addr()).await;
+    let mut ae = registered_ae(broker.addr(), "Cit2").await;
+
+    cse.simulate_connection_loss().await.unwrap();
+    let req = json!({"op": 2, "to": "cse-in/Cit2", "fr": "Cit2", "rqi": "while-offline"});
+    let Value::Object(map) = req else {
+        unreachable!()
+    };
+    // The MQTT server accepts it (PUBACK) and keeps it in the CSE's persistent session.
+    ae.publish_acked(
+        "/oneM2M/req/Cit2/id-in/json",
+        encode_map(&map, Serialization::Json, PrimitiveKind::Request).unwrap(),
+    )
+    .await;
+    cse.end_connection_loss().unwrap();
+    let (topic, rsp) = ae.response("while-offline", Serialization::Json).await;
+    assert_eq!(topic, "/oneM2M/resp/Cit2/id-in/json");
+    assert_eq!(rsc(&rsp), 2000, "{rsp:?}");
+    assert_eq!(cse.stats().executed, 2);
+    ae.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn stop_keeps_the_session_and_leave_deletes_it() {
+    let broker = broker::start().await;
+    let cse = start_cse(broker.addr()).await;
+    cse.stop().await;
+    // After a plain DISCONNECT the server still holds the persistent session (R2 7.3.3).
+    let probe = Client::connect(broker.addr(), "C:id-in", false, &[]).await;
+    assert!(probe.session_present);
+    probe.disconnect().await;
+
+    let cse = start_cse(broker.addr()).await;
+    cse.leave().await.unwrap();
+    let probe = Client::connect(broker.addr(), "C:id-in", false, &[]).await;
+    assert!(!probe.session_present, "leave() must delete the session");
+    probe.disconnect().await;
+}
+
+#[tokio::test]
+async fn malformed_request_is_answered_and_the_cse_keeps_serving() {
+    let broker = broker::start().await;
+    let cse = start_cse(broker.addr()).await;
+    let mut ae = registered_ae(broker.addr(), "Cit3").await;
+    ae.publish_acked(
+        "/oneM2M/req/Cit3/id-in/json",
+        br#"{"rqi":"bad-1","op":"nonsense"}"#.to_vec(),
+    )
+    .await;
+    let (_, rsp) = ae.response("bad-1", Serialization::Json).await;
+    assert_eq!(rsc(&rsp), 4000);
+    let (_, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit3/id-in/json",
+            json!({"op": 2, "to": "cse-in", "fr": "Cit3", "rqi": "ok-1"}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(rsc(&rsp), 2000);
+    ae.disconnect().await;
+    cse.stop().await;
+}
