@@ -172,6 +172,11 @@ impl RefCse {
     /// Connect to `cfg.broker`, subscribe, and return once the SUBACK has arrived (bounded by
     /// 10 s). The CSE then serves requests until [`RefCse::stop`] or [`RefCse::leave`].
     pub async fn start(cfg: RefCseConfig) -> Result<RefCse, RefCseError> {
+        Self::start_within(cfg, START_TIMEOUT).await
+    }
+
+    /// [`RefCse::start`] with another bound on the wait for CONNACK + SUBACK.
+    pub async fn start_within(cfg: RefCseConfig, timeout: Duration) -> Result<RefCse, RefCseError> {
         let plan = connect_plan(&cfg)?;
         let options = mqtt_options(&plan, &cfg, plan.clean_session);
         let (client, eventloop) = AsyncClient::new(options, REQUEST_CHANNEL_CAPACITY);
@@ -204,13 +209,13 @@ impl RefCse {
         };
         let connection = tokio::spawn(task.run());
 
-        let outcome = tokio::time::timeout(START_TIMEOUT, ready_rx).await;
+        let outcome = tokio::time::timeout(timeout, ready_rx).await;
         let failure = match outcome {
             Ok(Ok(Ok(()))) => None,
             Ok(Ok(Err(e))) => Some(e),
             Ok(Err(_)) => Some(RefCseError::TaskEnded),
             Err(_) => Some(RefCseError::StartTimeout {
-                waited: START_TIMEOUT,
+                waited: timeout,
                 last_error: last_error_rx.borrow().clone(),
             }),
         };

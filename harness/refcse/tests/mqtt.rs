@@ -2,7 +2,7 @@
 //! client. Every wait is bounded; nothing sleeps for synchronization.
 
 use m2mspec_codec::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
-use m2mspec_refcse::{RefCse, RefCseConfig};
+use m2mspec_refcse::{RefCse, RefCseConfig, RefCseError};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
@@ -374,4 +374,36 @@ async fn malformed_request_is_answered_and_the_cse_keeps_serving() {
     assert_eq!(rsc(&rsp), 2000);
     ae.disconnect().await;
     cse.stop().await;
+}
+
+#[tokio::test]
+async fn start_without_a_server_is_a_typed_timeout() {
+    // A port nobody listens on.
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cfg = RefCseConfig {
+        broker: addr,
+        ..RefCseConfig::default()
+    };
+    match RefCse::start_within(cfg, Duration::from_millis(300)).await {
+        Err(RefCseError::StartTimeout { last_error, .. }) => {
+            assert_ne!(last_error, "none", "the last connection error is reported")
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("started without a server"),
+    }
+}
+
+#[tokio::test]
+async fn start_with_an_invalid_cse_id_is_a_config_error() {
+    let cfg = RefCseConfig {
+        cse_id: "/a/b".into(),
+        ..RefCseConfig::default()
+    };
+    assert!(matches!(
+        RefCse::start(cfg).await,
+        Err(RefCseError::InvalidConfig(_))
+    ));
 }
