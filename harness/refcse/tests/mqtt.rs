@@ -2,7 +2,7 @@
 //! client. Every wait is bounded; nothing sleeps for synchronization.
 
 use m2mspec_codec::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
-use m2mspec_refcse::{RefCse, RefCseConfig, RefCseError};
+use m2mspec_refcse::{Faults, RefCse, RefCseConfig, RefCseError};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
@@ -406,4 +406,172 @@ async fn start_with_an_invalid_cse_id_is_a_config_error() {
         RefCse::start(cfg).await,
         Err(RefCseError::InvalidConfig(_))
     ));
+}
+
+// ------------------------------------------------------------ connection faults, seen on the wire
+
+async fn start_cse_with(broker: SocketAddr, faults: Faults) -> RefCse {
+    RefCse::start(RefCseConfig {
+        broker,
+        faults,
+        ..RefCseConfig::default()
+    })
+    .await
+    .expect("CSE starts")
+}
+
+#[tokio::test]
+async fn fault_clean_session_true_loses_the_session_on_disconnect() {
+    let broker = broker::start().await;
+    let cse = start_cse_with(
+        broker.addr(),
+        Faults {
+            clean_session_true: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    cse.stop().await;
+    let probe = Client::connect(broker.addr(), "C:id-in", false, &[]).await;
+    assert!(!probe.session_present);
+    probe.disconnect().await;
+}
+
+#[tokio::test]
+async fn fault_will_is_published_when_the_connection_is_lost() {
+    let broker = broker::start().await;
+    let mut probe = Client::connect(
+        broker.addr(),
+        "A:will-probe",
+        true,
+        &["/m2mspec/refcse/#".to_string()],
+    )
+    .await;
+    let cse = start_cse_with(
+        broker.addr(),
+        Faults {
+            will: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    cse.simulate_connection_loss().await.unwrap();
+    let got = tokio::time::timeout(WAIT, probe.publishes.recv()).await;
+    assert!(
+        matches!(&got, Ok(Some((topic, _))) if topic == "/m2mspec/refcse/id-in/will"),
+        "{got:?}"
+    );
+    cse.end_connection_loss().unwrap();
+    cse.stop().await;
+    probe.disconnect().await;
+}
+
+#[tokio::test]
+async fn fault_subscribe_without_wildcard_suffix_misses_suffixed_requests() {
+    let broker = broker::start().await;
+    let cse = start_cse_with(
+        broker.addr(),
+        Faults {
+            subscribe_without_wildcard_suffix: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut ae = Client::connect(
+        broker.addr(),
+        "A:Cit4",
+        false,
+        &["/oneM2M/resp/Cit4/#".to_string()],
+    )
+    .await;
+    let reg = json!({"op": 1, "to": "cse-in", "fr": "Cit4", "rqi": "reg", "ty": 2, "pc": {"m2m:ae": {"api": "Nit", "rr": false}}});
+    // The suffix-less topic still matches /oneM2M/req/+/id-in.
+    let (_, rsp) = ae
+        .request("/oneM2M/req/Cit4/id-in", reg, Serialization::Json)
+        .await;
+    assert_eq!(rsc(&rsp), 2001);
+    let Value::Object(missed) = json!({"op": 2, "to": "cse-in", "fr": "Cit4", "rqi": "missed"})
+    else {
+        unreachable!()
+    };
+    ae.publish_acked(
+        "/oneM2M/req/Cit4/id-in/json",
+        encode_map(&missed, Serialization::Json, PrimitiveKind::Request).unwrap(),
+    )
+    .await;
+    let (_, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit4/id-in",
+            json!({"op": 2, "to": "cse-in", "fr": "Cit4", "rqi": "seen"}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(rsc(&rsp), 2000);
+    // The /json request never reached the CSE.
+    assert_eq!(cse.stats().handled, 2);
+    ae.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn fault_no_request_subscription_misses_requests() {
+    let broker = broker::start().await;
+    let cse = start_cse_with(
+        broker.addr(),
+        Faults {
+            no_request_subscription: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    let mut ae = Client::connect(
+        broker.addr(),
+        "A:cred-ok-device",
+        false,
+        &[
+            "/oneM2M/resp/C/#".to_string(),
+            "/oneM2M/reg_resp/cred-ok/#".to_string(),
+        ],
+    )
+    .await;
+    let Value::Object(missed) = json!({"op": 1, "to": "cse-in", "fr": "C", "rqi": "missed", "ty": 2, "pc": {"m2m:ae": {"api": "Nit"}}})
+    else {
+        unreachable!()
+    };
+    ae.publish_acked(
+        "/oneM2M/req/C/id-in/json",
+        encode_map(&missed, Serialization::Json, PrimitiveKind::Request).unwrap(),
+    )
+    .await;
+    // reg_req is still subscribed: its answer shows the CSE is alive and never saw the req.
+    let (_, rsp) = ae
+        .request(
+            "/oneM2M/reg_req/cred-ok/id-in/json",
+            json!({"op": 1, "to": "cse-in", "fr": "C", "rqi": "seen", "ty": 2, "pc": {"m2m:ae": {"api": "Nit"}}}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(rsc(&rsp), 2001);
+    assert_eq!(cse.stats().handled, 1);
+    ae.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn fault_client_id_without_prefix_connects_as_the_bare_cse_id() {
+    let broker = broker::start().await;
+    let cse = start_cse_with(
+        broker.addr(),
+        Faults {
+            client_id_without_prefix: true,
+            ..Faults::default()
+        },
+    )
+    .await;
+    assert_eq!(cse.client_id(), "id-in");
+    cse.stop().await;
+    // Its persistent session is held under the bare id.
+    let probe = Client::connect(broker.addr(), "id-in", false, &[]).await;
+    assert!(probe.session_present);
+    probe.disconnect().await;
 }
