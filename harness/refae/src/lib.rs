@@ -1,0 +1,1 @@
+//! Reference oneM2M AE (work in progress).
