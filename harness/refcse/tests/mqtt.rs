@@ -2,6 +2,7 @@
 //! client. Every wait is bounded; nothing sleeps for synchronization.
 
 use m2mspec_codec::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
+use m2mspec_net::trace::{Direction, PacketRecord, TraceEvent};
 use m2mspec_refcse::{Faults, RefCse, RefCseConfig, RefCseError};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::{json, Map, Value};
@@ -12,70 +13,12 @@ use tokio::sync::mpsc;
 const WAIT: Duration = Duration::from_secs(10);
 
 mod broker {
-    //! TEMPORARY: an in-test rumqttd until m2mspec-net's EmbeddedBroker lands.
-    use std::collections::HashMap;
-    use std::net::{SocketAddr, TcpListener};
-    use std::time::{Duration, Instant};
+    use m2mspec_net::broker::{BrokerOptions, EmbeddedBroker};
 
-    pub struct TestBroker {
-        addr: SocketAddr,
-    }
-
-    impl TestBroker {
-        pub fn addr(&self) -> SocketAddr {
-            self.addr
-        }
-    }
-
-    pub async fn start() -> TestBroker {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let connections = rumqttd::ConnectionSettings {
-            connection_timeout_ms: 5000,
-            max_payload_size: 2 << 20,
-            max_inflight_count: 100,
-            auth: None,
-            external_auth: None,
-            dynamic_filters: true,
-        };
-        let server = rumqttd::ServerSettings {
-            name: "v4".into(),
-            listen: addr,
-            tls: None,
-            next_connection_delay_ms: 1,
-            connections,
-        };
-        let config = rumqttd::Config {
-            id: 0,
-            router: rumqttd::RouterConfig {
-                max_connections: 100,
-                max_outgoing_packet_count: 200,
-                max_segment_size: 10 << 20,
-                max_segment_count: 10,
-                ..Default::default()
-            },
-            v4: Some(HashMap::from([("1".to_string(), server)])),
-            v5: None,
-            ws: None,
-            cluster: None,
-            console: None,
-            bridge: None,
-            prometheus: None,
-            metrics: None,
-        };
-        std::thread::spawn(move || {
-            let _ = rumqttd::Broker::new(config).start();
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while tokio::net::TcpStream::connect(addr).await.is_err() {
-            assert!(Instant::now() < deadline, "broker did not come up");
-            tokio::task::yield_now().await;
-        }
-        TestBroker { addr }
+    pub async fn start() -> EmbeddedBroker {
+        EmbeddedBroker::start(BrokerOptions::default())
+            .await
+            .expect("embedded broker starts")
     }
 }
 
@@ -574,4 +517,161 @@ async fn fault_client_id_without_prefix_connects_as_the_bare_cse_id() {
     let probe = Client::connect(broker.addr(), "id-in", false, &[]).await;
     assert!(probe.session_present);
     probe.disconnect().await;
+}
+
+// ------------------------------------------------------------ through the gatekeeper proxy
+
+mod gk {
+    use m2mspec_net::gatekeeper::{Gatekeeper, GatekeeperConfig, Policy};
+    use std::net::SocketAddr;
+
+    pub async fn start(upstream: SocketAddr) -> Gatekeeper {
+        Gatekeeper::start(GatekeeperConfig {
+            upstream,
+            policy: Policy::open(),
+            ..GatekeeperConfig::default()
+        })
+        .await
+        .expect("gatekeeper starts")
+    }
+}
+
+fn is_packet_of(e: &TraceEvent, client: &str, dir: Direction) -> bool {
+    e.client_id.as_deref() == Some(client) && e.dir == dir && e.packet().is_some()
+}
+
+#[tokio::test]
+async fn the_cse_connects_subscribes_and_responds_as_the_binding_requires() {
+    let broker = broker::start().await;
+    let gk = gk::start(broker.addr()).await;
+    let cse = start_cse(gk.addr()).await;
+    let ae = registered_ae(gk.addr(), "Cit5").await;
+    let trace = gk.trace();
+    let up = |e: &TraceEvent| is_packet_of(e, "C:id-in", Direction::ClientToBroker);
+
+    let connect = trace
+        .wait_for(0, WAIT, |e| {
+            up(e) && matches!(e.packet(), Some(PacketRecord::Connect { .. }))
+        })
+        .await
+        .expect("CONNECT");
+    match connect.packet() {
+        Some(PacketRecord::Connect {
+            protocol_level,
+            client_id,
+            clean_session,
+            keep_alive,
+            will,
+            ..
+        }) => {
+            assert_eq!(*protocol_level, 4);
+            assert_eq!(client_id, "C:id-in");
+            assert!(!clean_session, "R2 7.3.3: Clean Session false");
+            assert_eq!(*will, None, "R2 7.3.3: no Will");
+            assert_eq!(*keep_alive, 60);
+        }
+        other => panic!("{other:?}"),
+    }
+    let subscribe = trace
+        .wait_for(0, WAIT, |e| {
+            up(e) && matches!(e.packet(), Some(PacketRecord::Subscribe { .. }))
+        })
+        .await
+        .expect("SUBSCRIBE");
+    let Some(PacketRecord::Subscribe { filters, .. }) = subscribe.packet() else {
+        unreachable!()
+    };
+    assert!(
+        filters.contains(&("/oneM2M/req/+/id-in/#".to_string(), 1)),
+        "{filters:?}"
+    );
+    assert!(
+        filters.contains(&("/oneM2M/resp/id-in/#".to_string(), 1)),
+        "{filters:?}"
+    );
+    assert!(
+        filters.contains(&("/oneM2M/reg_req/+/id-in/#".to_string(), 1)),
+        "{filters:?}"
+    );
+    let response = trace
+        .wait_for(0, WAIT, |e| up(e) && matches!(e.packet(), Some(PacketRecord::Publish { topic, .. }) if topic == "/oneM2M/resp/Cit5/id-in/json"))
+        .await
+        .expect("response PUBLISH");
+    let Some(PacketRecord::Publish { qos, retain, .. }) = response.packet() else {
+        unreachable!()
+    };
+    assert_eq!((*qos, *retain), (1, false));
+    ae.disconnect().await;
+    cse.stop().await;
+    let disconnect = trace
+        .wait_for(0, WAIT, |e| {
+            up(e) && matches!(e.packet(), Some(PacketRecord::Disconnect))
+        })
+        .await;
+    assert!(disconnect.is_some(), "stop() sends DISCONNECT");
+}
+
+#[tokio::test]
+async fn after_a_real_connection_cut_the_cse_reconnects_and_resumes_its_session() {
+    let broker = broker::start().await;
+    let gk = gk::start(broker.addr()).await;
+    let cse = start_cse(gk.addr()).await;
+    let mut ae = registered_ae(broker.addr(), "Cit6").await;
+    let trace = gk.trace();
+    let from = trace.next_seq();
+    assert!(gk.faults().cut("C:id-in"));
+    // Whether it arrives before or after the CSE is back, the request is served.
+    let (_, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit6/id-in/json",
+            json!({"op": 2, "to": "cse-in/Cit6", "fr": "Cit6", "rqi": "after-cut"}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(rsc(&rsp), 2000);
+    let resumed = trace
+        .wait_for(from, WAIT, |e| {
+            e.client_id.as_deref() == Some("C:id-in")
+                && matches!(
+                    e.packet(),
+                    Some(PacketRecord::ConnAck {
+                        session_present: true,
+                        code: 0
+                    })
+                )
+        })
+        .await;
+    assert!(
+        resumed.is_some(),
+        "the CSE reconnected into its persistent session"
+    );
+    ae.disconnect().await;
+    cse.stop().await;
+}
+
+#[tokio::test]
+async fn a_redelivered_request_is_answered_again_but_executed_once() {
+    let broker = broker::start().await;
+    let gk = gk::start(broker.addr()).await;
+    let cse = start_cse(gk.addr()).await;
+    let mut ae = registered_ae(broker.addr(), "Cit7").await;
+    let (_, rsp) = ae.request("/oneM2M/req/Cit7/id-in/json", json!({"op": 1, "to": "cse-in/Cit7", "fr": "Cit7", "rqi": "cnt", "ty": 3, "pc": {"m2m:cnt": {"rn": "c"}}}), Serialization::Json).await;
+    assert_eq!(rsc(&rsp), 2001);
+
+    // The gatekeeper hands the next request to the CSE twice (DUP=1, same packet id).
+    gk.faults().replay_next_publish("C:id-in", "/oneM2M/req/#");
+    let (_, first) = ae.request("/oneM2M/req/Cit7/id-in/json", json!({"op": 1, "to": "cse-in/Cit7/c", "fr": "Cit7", "rqi": "twice", "ty": 4, "pc": {"m2m:cin": {"con": "x"}}}), Serialization::Json).await;
+    let (_, second) = ae.response("twice", Serialization::Json).await;
+    assert_eq!(first, second, "the duplicate gets the same response");
+    assert_eq!(cse.stats().duplicates_suppressed, 1);
+    let (_, rsp) = ae
+        .request(
+            "/oneM2M/req/Cit7/id-in/json",
+            json!({"op": 2, "to": "cse-in/Cit7/c", "fr": "Cit7", "rqi": "count"}),
+            Serialization::Json,
+        )
+        .await;
+    assert_eq!(rsp["pc"]["m2m:cnt"]["cni"], 1, "executed once");
+    ae.disconnect().await;
+    cse.stop().await;
 }
