@@ -80,9 +80,10 @@ impl Default for RefCseConfig {
 
 /// Test-only misbehaviour switches. Each one breaks exactly one requirement of the binding,
 /// so that the conformance case checking that requirement can be shown to fail. All are off
-/// by default; a CSE with no fault enabled is conformant.
+/// by default; a CSE with no fault enabled is conformant. Deserializing rejects unknown names,
+/// so a misspelt fault is an error rather than a silently conformant CSE.
 #[derive(Default, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct Faults {
     /// CONNECT with Clean Session = true (breaks R2 7.3.3 / R1 6.3: "shall set the Clean
     /// Session flag ... to false").

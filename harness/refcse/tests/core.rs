@@ -723,6 +723,10 @@ fn default_faults_are_all_off() {
     assert!(Faults::default().enabled().is_empty());
     let f: Faults = serde_json::from_value(json!({"omit_rqi": true})).unwrap();
     assert_eq!(f.enabled(), vec!["omit_rqi"]);
+    assert!(
+        serde_json::from_value::<Faults>(json!({"omit_rqj": true})).is_err(),
+        "misspelt faults are errors"
+    );
 }
 
 fn one_ae_request(faults: Faults, ser: Serialization) -> (Outgoing, Vec<u8>) {
