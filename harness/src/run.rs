@@ -3,7 +3,7 @@
 
 use crate::engine::{run_case, EngineOptions};
 use crate::scenario::{self, Case};
-use crate::sut::{self, SutProfile};
+use crate::sut::{self, RunningSut, SutProfile};
 use crate::testbed::Testbed;
 use m2mspec_net::gatekeeper::policy::{Policy, PolicyMode, Principal};
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
@@ -118,41 +118,86 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         run_token: run_token(),
         enforce_policy: cfg.enforce_policy,
     };
-    let running = match sut::start(&profile, tb.addr(), &cfg.refcse_faults).await {
+    let data_dir = std::env::temp_dir().join(format!("m2mspec-sut-{}-{}", std::process::id(), opts.run_token));
+    let mut running = match start_ready(&tb, &profile, cfg, &data_dir).await {
         Ok(r) => r,
         Err(e) => {
             let why = format!("the SUT did not start: {e}");
             let packets: Vec<String> = tb.trace().snapshot().iter().map(|e| e.summary()).collect();
             let results = cases.iter().map(|c| errored(c, &why, packets.clone())).collect();
+            info.notes.push(why);
             tb.shutdown().await;
             return Ok(Report::new(info, results, started.elapsed().as_millis() as u64));
         }
     };
+    let vars = sut::template_vars(&profile, tb.addr(), &data_dir);
+    let profile_dir = profile.path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let mut interrupted = false;
+    let mut sut_down: Option<String> = None;
     for (i, case) in cases.iter().enumerate() {
         if interrupted {
             results.push(errored(case, "not run: the run was interrupted (Ctrl-C)", Vec::new()));
             continue;
         }
-        let r = tokio::select! {
+        if let Some(why) = &sut_down {
+            results.push(errored(case, why, Vec::new()));
+            continue;
+        }
+        if let RunningSut::Process(p) = &running {
+            if let Err(e) = p.reset(&profile_dir, &vars).await {
+                info.notes.push(format!("before {}: SUT reset failed: {e}", case.id));
+            }
+        }
+        let mut r = tokio::select! {
             r = run_case(&tb, &profile, case, &opts) => r,
             _ = &mut ctrl_c => {
                 interrupted = true;
                 errored(case, "interrupted (Ctrl-C) while running", Vec::new())
             }
         };
+        // A SUT that died during the case: the case is `error` with the SUT's last output, and
+        // the SUT is restarted for the remaining cases.
+        if let Some(status) = running.exited() {
+            let tail = running.log_tail(30);
+            r.verdict = Verdict::Error;
+            r.evidence.insert(0, Evidence { message: format!("the SUT exited during this case ({status})"), expected: None, observed: None, packets: tail, data: None });
+            info.notes.push(format!("SUT exited during {} ({status}); restarted", case.id));
+            let old = std::mem::replace(&mut running, RunningSut::Attached);
+            info.sut_log_tail.extend(old.log_tail(50));
+            old.stop().await;
+            match start_ready(&tb, &profile, cfg, &data_dir).await {
+                Ok(new) => running = new,
+                Err(e) => sut_down = Some(format!("not run: the SUT died and could not be restarted: {e}")),
+            }
+        }
         if cfg.progress {
             eprintln!("[{:>3}/{total}] {:<12} {} ({} ms)", i + 1, verdict_word(r.verdict), r.id, r.duration_ms);
         }
         results.push(r);
     }
-    running.stop().await;
+    info.sut_log_tail.extend(running.log_tail(200));
+    let how = running.stop().await;
+    info.notes.push(format!("SUT stop: {how}"));
     tb.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
     Ok(Report::new(info, results, started.elapsed().as_millis() as u64))
+}
+
+/// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.
+async fn start_ready(tb: &Testbed, profile: &SutProfile, cfg: &RunConfig, data_dir: &std::path::Path) -> Result<RunningSut, sut::SutError> {
+    let _ = std::fs::create_dir_all(data_dir);
+    let mut running = sut::start(profile, tb.addr(), &cfg.refcse_faults, data_dir).await?;
+    match sut::readiness::wait_ready(tb, profile, &mut running).await {
+        Ok(()) => Ok(running),
+        Err(e) => {
+            running.stop().await;
+            Err(e)
+        }
+    }
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {

@@ -65,6 +65,27 @@ impl Testbed {
         })
     }
 
+    /// Filters granted so far to connections whose events satisfy `whose` (SUBSCRIBE filters
+    /// whose SUBACK code is not 0x80; a SUBSCRIBE still awaiting its SUBACK counts as granted).
+    pub fn granted_filters(&self, whose: impl Fn(&TraceEvent) -> bool) -> Vec<String> {
+        let ev = self.trace().snapshot();
+        let mut out = Vec::new();
+        for e in ev.iter().filter(|e| e.dir == Direction::ClientToBroker && whose(e)) {
+            if let EventKind::Packet(PacketRecord::Subscribe { pkid, filters }) = &e.kind {
+                let codes = ev.iter().find_map(|a| match &a.kind {
+                    EventKind::Packet(PacketRecord::SubAck { pkid: k, codes }) if a.conn == e.conn && k == pkid && a.seq > e.seq => Some(codes.clone()),
+                    _ => None,
+                });
+                for (i, (f, _)) in filters.iter().enumerate() {
+                    if !codes.as_ref().and_then(|c| c.get(i)).is_some_and(|c| *c == 0x80) {
+                        out.push(f.clone());
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub async fn shutdown(self) {
         self.gatekeeper.shutdown().await;
         if let Some(b) = self.broker {

@@ -352,25 +352,8 @@ impl CaseRun<'_> {
         Ok(())
     }
 
-    /// Filters granted to `from` so far (SUBSCRIBE filters whose SUBACK code is not 0x80).
     fn granted_filters(&self, from: &str) -> Vec<String> {
-        let ev = self.tb.trace().snapshot();
-        let mut out = Vec::new();
-        for e in ev.iter().filter(|e| self.from_matches(from, e)) {
-            if let (EventKind::Packet(PacketRecord::Subscribe { pkid, filters }), Direction::ClientToBroker) = (&e.kind, e.dir) {
-                let codes = ev.iter().find_map(|a| match &a.kind {
-                    EventKind::Packet(PacketRecord::SubAck { pkid: k, codes }) if a.conn == e.conn && k == pkid && a.seq > e.seq => Some(codes.clone()),
-                    _ => None,
-                });
-                for (i, (f, _)) in filters.iter().enumerate() {
-                    let denied = codes.as_ref().and_then(|c| c.get(i)).is_some_and(|c| *c == 0x80);
-                    if !denied {
-                        out.push(f.clone());
-                    }
-                }
-            }
-        }
-        out
+        self.tb.granted_filters(|e| self.from_matches(from, e))
     }
 
     async fn expect_subscribed(&mut self, from: &str, topics: &[String], timeout_ms: u64) -> StepResult {

@@ -4,6 +4,9 @@
 //! the harness gets it running, and which optional features it claims (a PICS-style
 //! capability file). Cases requiring a capability the SUT does not claim are `skipped`.
 
+pub mod process;
+pub mod readiness;
+
 use m2mspec_codec::client_id::{self, EntityKind, Release};
 use m2mspec_codec::topic::id_to_segment;
 use serde::Deserialize;
@@ -22,6 +25,10 @@ pub enum SutError {
     RefCse(String),
     #[error("SUT {name} did not become ready within {secs} s: {detail}")]
     NotReady { name: String, secs: u64, detail: String },
+    #[error("SUT {name} could not be started: {detail}")]
+    Spawn { name: String, detail: String },
+    #[error("SUT {name} exited during start-up ({status})")]
+    Exited { name: String, status: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -31,6 +38,8 @@ pub enum SutKind {
     BuiltinRefcse,
     /// Already running against the harness's broker/gatekeeper; the harness only waits for it.
     Attach,
+    /// An external program the harness starts, owns and stops (see [`process::ProcessSpec`]).
+    Process,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -48,9 +57,11 @@ pub struct SutProfile {
     /// Reference-CSE settings (kind = builtin-refcse).
     #[serde(default)]
     pub refcse: RefcseSettings,
-    /// Readiness bound for attach mode.
-    #[serde(default = "ready_secs")]
-    pub ready_timeout_secs: u64,
+    /// How to run it (kind = process).
+    pub process: Option<process::ProcessSpec>,
+    /// When the SUT counts as ready.
+    #[serde(default)]
+    pub readiness: readiness::Readiness,
     #[serde(skip)]
     pub caps: BTreeMap<String, bool>,
     #[serde(skip)]
@@ -70,9 +81,6 @@ pub struct RefcseSettings {
 fn r2() -> Release {
     Release::R2
 }
-fn ready_secs() -> u64 {
-    20
-}
 
 #[derive(Deserialize)]
 struct CapFile {
@@ -80,8 +88,8 @@ struct CapFile {
 }
 
 /// The built-in profile, used when no `--sut` is given (also on disk as fixtures/sut/refcse.toml).
-pub const BUILTIN_REFCSE: &str = include_str!("../../fixtures/sut/refcse.toml");
-const BUILTIN_CAPS: &str = include_str!("../../fixtures/capabilities/refcse.toml");
+pub const BUILTIN_REFCSE: &str = include_str!("../../../fixtures/sut/refcse.toml");
+const BUILTIN_CAPS: &str = include_str!("../../../fixtures/capabilities/refcse.toml");
 
 impl SutProfile {
     pub fn builtin() -> Result<SutProfile, SutError> {
@@ -105,6 +113,9 @@ impl SutProfile {
         let mut p: SutProfile = toml::from_str(text).map_err(|e| SutError::Invalid { path: path.into(), detail: e.to_string() })?;
         p.path = path.to_path_buf();
         id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid { path: path.into(), detail: format!("cse_id: {e}") })?;
+        if p.kind == SutKind::Process && p.process.is_none() {
+            return Err(SutError::Invalid { path: path.into(), detail: "kind = \"process\" needs a [process] table".into() });
+        }
         if p.role != "cse" {
             return Err(SutError::Invalid { path: path.into(), detail: format!("role {:?} is not supported yet (cse)", p.role) });
         }
@@ -135,16 +146,38 @@ fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutErro
 /// A running SUT.
 pub enum RunningSut {
     RefCse(m2mspec_refcse::RefCse),
+    Process(process::SutProcess),
     Attached,
 }
 
-/// Start the SUT against `broker` (the gatekeeper's address).
-pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[String]) -> Result<RunningSut, SutError> {
+/// Values the profile's templates may use.
+pub fn template_vars(profile: &SutProfile, broker: SocketAddr, data_dir: &Path) -> BTreeMap<String, String> {
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+    BTreeMap::from([
+        ("broker.host".to_string(), broker.ip().to_string()),
+        ("broker.port".to_string(), broker.port().to_string()),
+        ("sut.cse_id".to_string(), profile.cse_id.clone()),
+        ("sut.seg".to_string(), profile.segment()),
+        ("sut.csebase".to_string(), profile.csebase.clone()),
+        ("http_port".to_string(), http_port.to_string()),
+        ("data_dir".to_string(), data_dir.display().to_string()),
+    ])
+}
+
+/// Start the SUT against `broker` (the gatekeeper's address). Readiness is checked separately
+/// ([`readiness::wait_ready`]).
+pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[String], data_dir: &Path) -> Result<RunningSut, SutError> {
     match profile.kind {
         SutKind::BuiltinRefcse => {
             let mut faults = profile.refcse.faults.clone();
             for f in extra_faults {
                 faults.insert(f.clone(), true);
+            }
+            // A misspelt switch must not silently run a well-behaved CSE.
+            let known = serde_json::to_value(m2mspec_refcse::Faults::default()).unwrap_or_default();
+            if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
+                let names: Vec<&String> = known.as_object().map(|m| m.keys().collect()).unwrap_or_default();
+                return Err(SutError::Invalid { path: profile.path.clone(), detail: format!("unknown reference-CSE fault {bad:?}; known: {names:?}") });
             }
             let faults: m2mspec_refcse::Faults = serde_json::to_value(&faults)
                 .and_then(serde_json::from_value)
@@ -160,14 +193,41 @@ pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[Str
             };
             m2mspec_refcse::RefCse::start(cfg).await.map(RunningSut::RefCse).map_err(|e| SutError::RefCse(e.to_string()))
         }
+        SutKind::Process => {
+            let spec = profile.process.as_ref().ok_or_else(|| SutError::Invalid { path: profile.path.clone(), detail: "missing [process]".into() })?;
+            let dir = profile.path.parent().unwrap_or(Path::new("."));
+            let vars = template_vars(profile, broker, data_dir);
+            process::SutProcess::spawn(spec, dir, &vars, &profile.name).map(RunningSut::Process)
+        }
         SutKind::Attach => Ok(RunningSut::Attached),
     }
 }
 
 impl RunningSut {
-    pub async fn stop(self) {
-        if let RunningSut::RefCse(c) = self {
-            c.stop().await;
+    /// Stop the SUT; returns a line saying how it ended.
+    pub async fn stop(self) -> String {
+        match self {
+            RunningSut::RefCse(c) => {
+                c.stop().await;
+                "reference CSE stopped".into()
+            }
+            RunningSut::Process(p) => p.stop().await,
+            RunningSut::Attached => "attached SUT left running".into(),
+        }
+    }
+
+    /// `Some(status)` when the SUT process has died.
+    pub fn exited(&mut self) -> Option<String> {
+        match self {
+            RunningSut::Process(p) => p.exited(),
+            _ => None,
+        }
+    }
+
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        match self {
+            RunningSut::Process(p) => p.log.tail(n),
+            _ => Vec::new(),
         }
     }
 }

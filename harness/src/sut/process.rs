@@ -1,0 +1,239 @@
+//! A SUT run as an external process (e.g. the ACME CSE): started in its own process group,
+//! its output captured, stopped with a signal and a bounded grace period, killed on drop.
+
+use super::SutError;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// Lines of SUT output kept for reports (the tail of a long log is what explains a failure).
+const LOG_LINES: usize = 400;
+
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessSpec {
+    /// Program and arguments (templates: `{broker.host}`, `{broker.port}`, `{sut.cse_id}`,
+    /// `{sut.seg}`, `{sut.csebase}`, `{http_port}`, `{data_dir}`).
+    pub command: Vec<String>,
+    /// Working directory, relative to the profile's directory (default: that directory).
+    pub cwd: Option<PathBuf>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Signal for a graceful stop: TERM or INT.
+    #[serde(default = "term")]
+    pub stop_signal: String,
+    #[serde(default = "grace")]
+    pub grace_ms: u64,
+    /// Optional command run between cases to reset the SUT's state (same templates).
+    #[serde(default)]
+    pub reset: Vec<String>,
+}
+
+fn term() -> String {
+    "TERM".into()
+}
+fn grace() -> u64 {
+    5000
+}
+
+#[derive(Clone, Default)]
+pub struct LogTail(Arc<Mutex<VecDeque<String>>>);
+
+impl LogTail {
+    fn push(&self, line: String) {
+        if let Ok(mut q) = self.0.lock() {
+            if q.len() == LOG_LINES {
+                q.pop_front();
+            }
+            q.push_back(line);
+        }
+    }
+    pub fn tail(&self, n: usize) -> Vec<String> {
+        self.0.lock().map(|q| q.iter().skip(q.len().saturating_sub(n)).cloned().collect()).unwrap_or_default()
+    }
+}
+
+pub struct SutProcess {
+    child: Child,
+    pgid: i32,
+    spec: ProcessSpec,
+    pub log: LogTail,
+}
+
+/// Expand `{name}` placeholders from `vars`; unknown names are an error naming them.
+pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated '{{' in {s:?}"))?;
+        let name = &after[..end];
+        out.push_str(vars.get(name).ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+impl SutProcess {
+    pub fn spawn(spec: &ProcessSpec, profile_dir: &Path, vars: &BTreeMap<String, String>, name: &str) -> Result<SutProcess, SutError> {
+        let invalid = |detail: String| SutError::Invalid { path: profile_dir.to_path_buf(), detail };
+        let argv = spec.command.iter().map(|a| render(a, vars)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+        let Some((prog, args)) = argv.split_first() else {
+            return Err(invalid("process.command is empty".into()));
+        };
+        let cwd = match &spec.cwd {
+            Some(c) => profile_dir.join(c),
+            None => profile_dir.to_path_buf(),
+        };
+        let mut cmd = Command::new(prog);
+        cmd.args(args).current_dir(&cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        for (k, v) in &spec.env {
+            cmd.env(k, render(v, vars).map_err(invalid)?);
+        }
+        // Its own process group, so a stop reaches every process the SUT spawns (a shell
+        // wrapper, a Python interpreter, ...), and a Ctrl-C at the terminal does not race us.
+        cmd.process_group(0);
+        let mut child = cmd.spawn().map_err(|e| SutError::Spawn { name: name.to_string(), detail: format!("{prog}: {e} (cwd {})", cwd.display()) })?;
+        let pid = child.id().ok_or_else(|| SutError::Spawn { name: name.to_string(), detail: "exited at once".into() })?;
+        let log = LogTail::default();
+        for (stream, tag) in [(child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "out"), (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "err")] {
+            if let Some(s) = stream {
+                let log = log.clone();
+                tokio::spawn(async move {
+                    let mut lines = BufReader::new(s).lines();
+                    while let Ok(Some(l)) = lines.next_line().await {
+                        log.push(format!("[{tag}] {l}"));
+                    }
+                });
+            }
+        }
+        Ok(SutProcess { child, pgid: pid as i32, spec: spec.clone(), log })
+    }
+
+    /// `Some(status)` once the process has exited.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(st)) => Some(st.to_string()),
+            Ok(None) => None,
+            Err(e) => Some(format!("unknown ({e})")),
+        }
+    }
+
+    fn signal_group(&self, sig: i32) {
+        // SAFETY: kill(2) with a negative pid signals the process group we created; no memory is touched.
+        unsafe {
+            libc::kill(-self.pgid, sig);
+        }
+    }
+
+    /// Graceful stop: the configured signal to the group, then SIGKILL after the grace period.
+    pub async fn stop(mut self) -> String {
+        let sig = if self.spec.stop_signal.eq_ignore_ascii_case("INT") { libc::SIGINT } else { libc::SIGTERM };
+        self.signal_group(sig);
+        let status = match tokio::time::timeout(Duration::from_millis(self.spec.grace_ms), self.child.wait()).await {
+            Ok(Ok(st)) => format!("exited after SIG{}: {st}", self.spec.stop_signal.to_uppercase()),
+            _ => {
+                self.signal_group(libc::SIGKILL);
+                let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+                format!("killed (SIGKILL) after a {} ms grace period", self.spec.grace_ms)
+            }
+        };
+        // Whatever the main process did, leave no stragglers in its group.
+        self.signal_group(libc::SIGKILL);
+        status
+    }
+
+    /// Run the reset command (bounded), if the profile has one.
+    pub async fn reset(&self, profile_dir: &Path, vars: &BTreeMap<String, String>) -> Result<(), String> {
+        if self.spec.reset.is_empty() {
+            return Ok(());
+        }
+        let argv = self.spec.reset.iter().map(|a| render(a, vars)).collect::<Result<Vec<_>, _>>()?;
+        let (prog, args) = argv.split_first().ok_or("empty reset command")?;
+        let fut = Command::new(prog).args(args).current_dir(profile_dir).kill_on_drop(true).output();
+        match tokio::time::timeout(Duration::from_secs(30), fut).await {
+            Ok(Ok(o)) if o.status.success() => Ok(()),
+            Ok(Ok(o)) => Err(format!("reset exited {}: {}", o.status, String::from_utf8_lossy(&o.stderr))),
+            Ok(Err(e)) => Err(format!("reset: {e}")),
+            Err(_) => Err("reset took longer than 30 s".into()),
+        }
+    }
+}
+
+impl Drop for SutProcess {
+    fn drop(&mut self) {
+        // Killed on every exit path (error, panic, Ctrl-C): never leave a SUT running.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.signal_group(libc::SIGKILL);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_expands_and_names_unknown_placeholders() {
+        let vars = BTreeMap::from([("broker.port".to_string(), "1883".to_string())]);
+        assert_eq!(render("--port={broker.port}", &vars).unwrap(), "--port=1883");
+        assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
+        assert!(render("{open", &vars).is_err());
+    }
+
+    /// Non-zombie processes of process group `pgid`, from /proc/<pid>/stat.
+    fn live_members(pgid: i32) -> Vec<String> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+            // Fields after the ")" that closes the command name: state, ppid, pgrp, ...
+            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect::<Vec<_>>()) else { continue };
+            if rest.len() > 2 && rest[2] == pgid.to_string() && rest[0] != "Z" {
+                out.push(stat.clone());
+            }
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn process_output_is_captured_and_the_group_is_stopped() {
+        let spec = ProcessSpec {
+            command: vec!["sh".into(), "-c".into(), "echo ready; sleep 30 & wait".into()],
+            cwd: None,
+            env: BTreeMap::new(),
+            stop_signal: "TERM".into(),
+            grace_ms: 2000,
+            reset: vec![],
+        };
+        let mut p = SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");
+        let pgid = p.pgid;
+        // Wait (bounded) for the output line to be captured.
+        for _ in 0..200 {
+            if !p.log.tail(5).is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(p.log.tail(5), vec!["[out] ready".to_string()]);
+        assert!(p.exited().is_none());
+        let status = p.stop().await;
+        assert!(status.contains("SIGTERM") || status.contains("SIGKILL"), "{status}");
+        // Killed members may linger as zombies until their new parent reaps them: only a
+        // member that is not a zombie counts as alive. Bounded wait for the kernel to settle.
+        let mut alive = live_members(pgid);
+        for _ in 0..100 {
+            if alive.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            alive = live_members(pgid);
+        }
+        assert!(alive.is_empty(), "the background sleep of the group must be gone too: {alive:?}");
+    }
+}
