@@ -23,7 +23,9 @@ use std::net::{SocketAddr, TcpListener as StdListener};
 use std::task::Poll;
 use std::time::Duration;
 
-use rumqttd::{ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings, Strategy};
+use rumqttd::{
+    ConnectionSettings, LinkType, Router, RouterConfig, Server, ServerSettings, Strategy,
+};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -105,7 +107,11 @@ impl EmbeddedBroker {
         let mut last_err = String::from("no attempt made");
         for attempt in 1..=START_ATTEMPTS {
             let addr = free_port()?;
-            let mut server = Server::new(server_settings(&opts, addr), router_tx.clone(), rumqttd::protocol::v4::V4);
+            let mut server = Server::new(
+                server_settings(&opts, addr),
+                router_tx.clone(),
+                rumqttd::protocol::v4::V4,
+            );
             let (bound_tx, bound_rx) = oneshot::channel::<Result<(), String>>();
             let task = tokio::spawn(async move {
                 let fut = server.start(LinkType::Remote);

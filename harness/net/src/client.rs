@@ -117,7 +117,12 @@ async fn write_to(writer: &Writer, bytes: &[u8]) -> std::io::Result<()> {
     w.write_all(bytes).await
 }
 
-async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<Incoming>, writer: Writer, connected: Arc<AtomicBool>) {
+async fn reader(
+    mut rd: OwnedReadHalf,
+    tx: mpsc::Sender<Incoming>,
+    writer: Writer,
+    connected: Arc<AtomicBool>,
+) {
     let mut buf = BytesMut::with_capacity(4096);
     let end = loop {
         loop {
@@ -126,7 +131,9 @@ async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<Incoming>, writer: Write
                 Ok(None) => break,
                 Err(e) => {
                     connected.store(false, Ordering::SeqCst);
-                    let _ = tx.send(Incoming::Error(format!("cannot frame server data: {e}"))).await;
+                    let _ = tx
+                        .send(Incoming::Error(format!("cannot frame server data: {e}")))
+                        .await;
                     return;
                 }
             };
@@ -135,7 +142,10 @@ async fn reader(mut rd: OwnedReadHalf, tx: mpsc::Sender<Incoming>, writer: Write
                 Err(e) => {
                     connected.store(false, Ordering::SeqCst);
                     let _ = tx
-                        .send(Incoming::Error(format!("undecodable packet from server ({} B): {e}", frame.len())))
+                        .send(Incoming::Error(format!(
+                            "undecodable packet from server ({} B): {e}",
+                            frame.len()
+                        )))
                         .await;
                     return;
                 }
@@ -186,7 +196,10 @@ impl MqttClient {
     /// Connects and waits (bounded by `opts.connect_timeout`) for the CONNACK. A refusing
     /// CONNACK is `Ok` with its code (the client is then not connected); a socket closed before
     /// any CONNACK is [`NetError::ClosedBeforeConnAck`].
-    pub async fn connect(addr: SocketAddr, opts: ConnectOptions) -> Result<(MqttClient, ConnAckInfo), NetError> {
+    pub async fn connect(
+        addr: SocketAddr,
+        opts: ConnectOptions,
+    ) -> Result<(MqttClient, ConnAckInfo), NetError> {
         let deadline = Instant::now() + opts.connect_timeout;
         let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Ok(r) => r?,
@@ -198,7 +211,12 @@ impl MqttClient {
         c.keep_alive = opts.keep_alive;
         c.clean_session = opts.clean_session;
         if let Some((topic, msg, qos, retain)) = &opts.will {
-            c.last_will = Some(LastWill::new(topic.clone(), msg.clone(), qos_arg(*qos)?, *retain));
+            c.last_will = Some(LastWill::new(
+                topic.clone(),
+                msg.clone(),
+                qos_arg(*qos)?,
+                *retain,
+            ));
         }
         if opts.username.is_some() || opts.password.is_some() {
             c.login = Some(Login::new(
@@ -221,7 +239,12 @@ impl MqttClient {
             auto_ack: true,
             next_pkid: 0,
             client_id: opts.client_id.clone(),
-            tasks: vec![tokio::spawn(reader(rd, tx, writer.clone(), connected.clone()))],
+            tasks: vec![tokio::spawn(reader(
+                rd,
+                tx,
+                writer.clone(),
+                connected.clone(),
+            ))],
         };
         client.send(&bytes).await?;
 
@@ -233,14 +256,20 @@ impl MqttClient {
                 session_present: a.session_present,
                 code: a.code as u8,
             },
-            Ok(other) => return Err(NetError::Protocol(format!("expected CONNACK, got {other:?}"))),
+            Ok(other) => {
+                return Err(NetError::Protocol(format!(
+                    "expected CONNACK, got {other:?}"
+                )))
+            }
             Err(NetError::Closed { .. }) => return Err(NetError::ClosedBeforeConnAck),
             Err(e) => return Err(e),
         };
         if ack.code == 0 {
             if opts.keep_alive > 0 {
                 let period = Duration::from_secs(u64::from(opts.keep_alive));
-                client.tasks.push(tokio::spawn(keepalive(writer, period, connected)));
+                client
+                    .tasks
+                    .push(tokio::spawn(keepalive(writer, period, connected)));
             }
         } else {
             client.connected.store(false, Ordering::SeqCst);
@@ -334,7 +363,10 @@ impl MqttClient {
     /// PINGRESP and PUBREL are handled internally and never returned; PUBLISHes are not
     /// acknowledged by this call.
     pub async fn next_packet(&mut self, timeout: Duration) -> Result<Option<Packet>, NetError> {
-        match self.wait_packet(Instant::now() + timeout, "a packet", |_| true).await {
+        match self
+            .wait_packet(Instant::now() + timeout, "a packet", |_| true)
+            .await
+        {
             Ok(p) => Ok(Some(p)),
             Err(NetError::Timeout { .. }) => Ok(None),
             Err(e) => Err(e),
@@ -342,30 +374,48 @@ impl MqttClient {
     }
 
     /// Subscribes and returns the SUBACK return codes (0x80 = refused).
-    pub async fn subscribe(&mut self, filters: &[(&str, u8)], timeout: Duration) -> Result<Vec<u8>, NetError> {
+    pub async fn subscribe(
+        &mut self,
+        filters: &[(&str, u8)],
+        timeout: Duration,
+    ) -> Result<Vec<u8>, NetError> {
         let pkid = self.pkid();
         let owned: Vec<(String, u8)> = filters.iter().map(|(f, q)| (f.to_string(), *q)).collect();
         self.send(&wire::subscribe(pkid, &owned)).await?;
         let what = format!("SUBACK id={pkid}");
         match self
-            .wait_packet(Instant::now() + timeout, &what, |p| matches!(p, Packet::SubAck(s) if s.pkid == pkid))
+            .wait_packet(
+                Instant::now() + timeout,
+                &what,
+                |p| matches!(p, Packet::SubAck(s) if s.pkid == pkid),
+            )
             .await?
         {
             p @ Packet::SubAck(_) => match wire::record(&p, &[]) {
                 crate::trace::PacketRecord::SubAck { codes, .. } => Ok(codes),
                 _ => Err(NetError::Protocol("SUBACK expected".into())),
             },
-            other => Err(NetError::Protocol(format!("expected SUBACK, got {other:?}"))),
+            other => Err(NetError::Protocol(format!(
+                "expected SUBACK, got {other:?}"
+            ))),
         }
     }
 
     /// Unsubscribes and waits for the UNSUBACK.
-    pub async fn unsubscribe(&mut self, filters: &[&str], timeout: Duration) -> Result<(), NetError> {
+    pub async fn unsubscribe(
+        &mut self,
+        filters: &[&str],
+        timeout: Duration,
+    ) -> Result<(), NetError> {
         let pkid = self.pkid();
         self.send(&wire::unsubscribe(pkid, filters)).await?;
         let what = format!("UNSUBACK id={pkid}");
-        self.wait_packet(Instant::now() + timeout, &what, |p| matches!(p, Packet::UnsubAck(u) if u.pkid == pkid))
-            .await?;
+        self.wait_packet(
+            Instant::now() + timeout,
+            &what,
+            |p| matches!(p, Packet::UnsubAck(u) if u.pkid == pkid),
+        )
+        .await?;
         Ok(())
     }
 
@@ -391,17 +441,29 @@ impl MqttClient {
         match qos {
             1 => {
                 let what = format!("PUBACK id={pkid}");
-                self.wait_packet(deadline, &what, |p| matches!(p, Packet::PubAck(a) if a.pkid == pkid))
-                    .await?;
+                self.wait_packet(
+                    deadline,
+                    &what,
+                    |p| matches!(p, Packet::PubAck(a) if a.pkid == pkid),
+                )
+                .await?;
             }
             2 => {
                 let what = format!("PUBREC id={pkid}");
-                self.wait_packet(deadline, &what, |p| matches!(p, Packet::PubRec(a) if a.pkid == pkid))
-                    .await?;
+                self.wait_packet(
+                    deadline,
+                    &what,
+                    |p| matches!(p, Packet::PubRec(a) if a.pkid == pkid),
+                )
+                .await?;
                 self.send(&wire::pubrel(pkid)).await?;
                 let what = format!("PUBCOMP id={pkid}");
-                self.wait_packet(deadline, &what, |p| matches!(p, Packet::PubComp(a) if a.pkid == pkid))
-                    .await?;
+                self.wait_packet(
+                    deadline,
+                    &what,
+                    |p| matches!(p, Packet::PubComp(a) if a.pkid == pkid),
+                )
+                .await?;
             }
             _ => {}
         }
@@ -417,9 +479,14 @@ impl MqttClient {
 
     /// The next received PUBLISH, or `None` if none arrives within `timeout`. With auto-ack on,
     /// a QoS 1 delivery is answered with PUBACK (QoS 2 with PUBREC) before it is returned.
-    pub async fn next_publish(&mut self, timeout: Duration) -> Result<Option<ReceivedPublish>, NetError> {
+    pub async fn next_publish(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Option<ReceivedPublish>, NetError> {
         let p = match self
-            .wait_packet(Instant::now() + timeout, "PUBLISH", |p| matches!(p, Packet::Publish(_)))
+            .wait_packet(Instant::now() + timeout, "PUBLISH", |p| {
+                matches!(p, Packet::Publish(_))
+            })
             .await
         {
             Ok(Packet::Publish(p)) => p,

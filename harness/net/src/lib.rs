@@ -1,13 +1,13 @@
 //! # m2mspec-net — the network layer of the m2mspec TS-0010 conformance suite
 //!
-//! * [`broker`]: an embedded rumqttd 0.20 on 127.0.0.1 (ephemeral port, our tokio runtime).
-//! * [`gatekeeper`]: an MQTT 3.1.1 proxy every client (SUT and harness alike) connects to. It
+//! * [`broker`] — an embedded rumqttd 0.20 on 127.0.0.1 (ephemeral port, our tokio runtime).
+//! * [`gatekeeper`] — an MQTT 3.1.1 proxy every client (SUT and harness alike) connects to. It
 //!   records every packet in a [`trace::Trace`], enforces the TS-0010 topic authorization
 //!   (R2 8.2/8.4, R1 7.4) that rumqttd cannot, and injects faults (cut, withheld PUBACKs,
 //!   replayed PUBLISHes).
-//! * [`trace`]: timestamped, shareable, event-driven waitable packet traces.
-//! * [`client`]: a raw MQTT 3.1.1 test client with exact control over the wire.
-//! * [`error`]: [`NetError`].
+//! * [`trace`] — timestamped, shareable, event-driven waitable packet traces.
+//! * [`client`] — a raw MQTT 3.1.1 test client with exact control over the wire.
+//! * [`error`] — the crate's [`NetError`].
 //!
 //! ## rumqttd behaviours that matter for the binding
 //!

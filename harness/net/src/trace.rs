@@ -228,7 +228,11 @@ impl PacketRecord {
                 pkid,
                 payload,
             } => {
-                let mut s = format!("PUBLISH q{qos} dup{} ret{}", u8::from(*dup), u8::from(*retain));
+                let mut s = format!(
+                    "PUBLISH q{qos} dup{} ret{}",
+                    u8::from(*dup),
+                    u8::from(*retain)
+                );
                 if *qos > 0 {
                     let _ = write!(s, " id={pkid}");
                 }
@@ -469,7 +473,8 @@ impl Trace {
             rx.borrow_and_update();
             {
                 let ev = self.lock();
-                let skip = usize::try_from(cursor.saturating_sub(ev.first_seq)).unwrap_or(usize::MAX);
+                let skip =
+                    usize::try_from(cursor.saturating_sub(ev.first_seq)).unwrap_or(usize::MAX);
                 if let Some(found) = ev.buf.iter().skip(skip).find(|e| pred(e)) {
                     return Some(found.clone());
                 }
@@ -535,7 +540,9 @@ mod tests {
         let s = t.snapshot()[0].summary();
         assert!(s.starts_with("#0 +"), "{s}");
         assert!(
-            s.ends_with("conn 2 C:id-in ← PUBLISH q1 dup0 ret0 id=5 /oneM2M/resp/Cae1/id-in/json (87 B)"),
+            s.ends_with(
+                "conn 2 C:id-in ← PUBLISH q1 dup0 ret0 id=5 /oneM2M/resp/Cae1/id-in/json (87 B)"
+            ),
             "{s}"
         );
     }
@@ -544,7 +551,12 @@ mod tests {
     fn limit_drops_oldest_and_keeps_seq() {
         let t = Trace::with_limit(3);
         for _ in 0..5 {
-            t.push(1, None, Direction::ClientToBroker, pkt(PacketRecord::PingReq));
+            t.push(
+                1,
+                None,
+                Direction::ClientToBroker,
+                pkt(PacketRecord::PingReq),
+            );
         }
         assert_eq!(t.next_seq(), 5);
         assert_eq!(t.dropped(), 2);
@@ -558,9 +570,16 @@ mod tests {
     #[tokio::test]
     async fn wait_for_sees_past_and_future_events() {
         let t = Trace::new();
-        t.push(1, Some("a".into()), Direction::ClientToBroker, pkt(PacketRecord::PingReq));
+        t.push(
+            1,
+            Some("a".into()),
+            Direction::ClientToBroker,
+            pkt(PacketRecord::PingReq),
+        );
         let got = t
-            .wait_for(0, Duration::from_millis(10), |e| e.client_id.as_deref() == Some("a"))
+            .wait_for(0, Duration::from_millis(10), |e| {
+                e.client_id.as_deref() == Some("a")
+            })
             .await;
         assert_eq!(got.map(|e| e.seq), Some(0));
 
@@ -572,8 +591,18 @@ mod tests {
             })
             .await
         });
-        t.push(1, None, Direction::BrokerToClient, pkt(PacketRecord::PingReq));
-        t.push(1, None, Direction::BrokerToClient, pkt(PacketRecord::PingResp));
+        t.push(
+            1,
+            None,
+            Direction::BrokerToClient,
+            pkt(PacketRecord::PingReq),
+        );
+        t.push(
+            1,
+            None,
+            Direction::BrokerToClient,
+            pkt(PacketRecord::PingResp),
+        );
         let got = waiter.await.expect("join");
         assert_eq!(got.map(|e| e.seq), Some(2));
 

@@ -14,7 +14,10 @@ use crate::trace::{PacketRecord, WillRecord};
 ///
 /// `Ok(None)`: more bytes are needed. `Err`: the stream cannot be framed any further (bad
 /// remaining length, or larger than `max_packet_size`).
-pub(crate) fn frame(buf: &mut BytesMut, max_packet_size: usize) -> Result<Option<Bytes>, mqttbytes::Error> {
+pub(crate) fn frame(
+    buf: &mut BytesMut,
+    max_packet_size: usize,
+) -> Result<Option<Bytes>, mqttbytes::Error> {
     match mqttbytes::check(buf.iter(), max_packet_size) {
         Ok(header) => Ok(Some(buf.split_to(header.frame_length()).freeze())),
         Err(mqttbytes::Error::InsufficientBytes(_)) => Ok(None),
@@ -81,7 +84,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn u8(&mut self, what: &str) -> Result<u8, String> {
-        let v = *self.b.get(self.pos).ok_or_else(|| format!("truncated at {what}"))?;
+        let v = *self
+            .b
+            .get(self.pos)
+            .ok_or_else(|| format!("truncated at {what}"))?;
         self.pos += 1;
         Ok(v)
     }
@@ -93,7 +99,10 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self, what: &str) -> Result<&'a [u8], String> {
         let len = usize::from(self.u16(what)?);
         let end = self.pos + len;
-        let s = self.b.get(self.pos..end).ok_or_else(|| format!("truncated in {what}"))?;
+        let s = self
+            .b
+            .get(self.pos..end)
+            .ok_or_else(|| format!("truncated in {what}"))?;
         self.pos = end;
         Ok(s)
     }
@@ -201,7 +210,11 @@ pub(crate) fn record(p: &Packet, raw: &[u8]) -> PacketRecord {
         Packet::PubComp(a) => PacketRecord::PubComp { pkid: a.pkid },
         Packet::Subscribe(s) => PacketRecord::Subscribe {
             pkid: s.pkid,
-            filters: s.filters.iter().map(|f| (f.path.clone(), qos_u8(f.qos))).collect(),
+            filters: s
+                .filters
+                .iter()
+                .map(|f| (f.path.clone(), qos_u8(f.qos)))
+                .collect(),
         },
         Packet::SubAck(s) => PacketRecord::SubAck {
             pkid: s.pkid,
@@ -414,7 +427,10 @@ mod tests {
         assert!(matches!(decode(&pubcomp(3)), Ok(Packet::PubComp(_))));
         assert!(matches!(decode(&pingreq()), Ok(Packet::PingReq)));
         assert!(matches!(decode(&disconnect()), Ok(Packet::Disconnect)));
-        assert!(matches!(decode(&unsubscribe(4, &["a"])), Ok(Packet::Unsubscribe(_))));
+        assert!(matches!(
+            decode(&unsubscribe(4, &["a"])),
+            Ok(Packet::Unsubscribe(_))
+        ));
         let mut p = Publish::new("t", QoS::AtLeastOnce, "x");
         p.pkid = 12;
         let mut raw = BytesMut::new();

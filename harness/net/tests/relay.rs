@@ -26,28 +26,47 @@ async fn rumqttc_pub_sub_qos1_through_gatekeeper_is_traced_in_order() {
     let topic = "/oneM2M/req/Cae1/cse1/json";
 
     let mut sub = Rc::connect(bed.addr(), "C:cse1", false, None).await;
-    sub.client.subscribe(filter, QoS::AtLeastOnce).await.expect("subscribe queued");
-    let ack = sub.next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_))).await;
-    assert!(matches!(ack, Packet::SubAck(s) if s.return_codes == vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)]));
+    sub.client
+        .subscribe(filter, QoS::AtLeastOnce)
+        .await
+        .expect("subscribe queued");
+    let ack = sub
+        .next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_)))
+        .await;
+    assert!(
+        matches!(ack, Packet::SubAck(s) if s.return_codes == vec![rumqttc::SubscribeReasonCode::Success(QoS::AtLeastOnce)])
+    );
 
     let will = LastWill::new("/will/Cae1", "gone", QoS::AtLeastOnce, false);
     let mut publ = Rc::connect(bed.addr(), "Cae1", true, Some(will)).await;
-    publ.client.publish(topic, QoS::AtLeastOnce, false, b"{\"m2m:rqp\":{}}".to_vec()).await.expect("publish queued");
-    publ.next_matching("PUBACK", |p| matches!(p, Packet::PubAck(_))).await;
-    let got = sub.publish_within(WAIT).await.expect("subscriber receives the PUBLISH");
+    publ.client
+        .publish(topic, QoS::AtLeastOnce, false, b"{\"m2m:rqp\":{}}".to_vec())
+        .await
+        .expect("publish queued");
+    publ.next_matching("PUBACK", |p| matches!(p, Packet::PubAck(_)))
+        .await;
+    let got = sub
+        .publish_within(WAIT)
+        .await
+        .expect("subscriber receives the PUBLISH");
     assert_eq!(got.topic, topic);
     assert_eq!(&got.payload[..], b"{\"m2m:rqp\":{}}");
     assert_eq!(got.qos, QoS::AtLeastOnce);
 
     // rumqttc acks after handing us the PUBLISH; wait for that PUBACK to be recorded.
     bed.expect_event(0, "subscriber PUBACK", |e| {
-        e.client_id.as_deref() == Some("C:cse1") && e.dir == Direction::ClientToBroker && matches!(packet(e), Some(PacketRecord::PubAck { .. }))
+        e.client_id.as_deref() == Some("C:cse1")
+            && e.dir == Direction::ClientToBroker
+            && matches!(packet(e), Some(PacketRecord::PubAck { .. }))
     })
     .await;
 
     let t = bed.gk.trace();
-    let subs: Vec<(Direction, PacketRecord)> =
-        t.for_client("C:cse1").iter().filter_map(|e| packet(e).map(|p| (e.dir, p.clone()))).collect();
+    let subs: Vec<(Direction, PacketRecord)> = t
+        .for_client("C:cse1")
+        .iter()
+        .filter_map(|e| packet(e).map(|p| (e.dir, p.clone())))
+        .collect();
     let names: Vec<(Direction, &str)> = subs.iter().map(|(d, p)| (*d, p.name())).collect();
     assert_eq!(
         names,
@@ -63,7 +82,15 @@ async fn rumqttc_pub_sub_qos1_through_gatekeeper_is_traced_in_order() {
         bed.dump()
     );
     match &subs[0].1 {
-        PacketRecord::Connect { protocol_name, protocol_level, client_id, clean_session, keep_alive, will, .. } => {
+        PacketRecord::Connect {
+            protocol_name,
+            protocol_level,
+            client_id,
+            clean_session,
+            keep_alive,
+            will,
+            ..
+        } => {
             assert_eq!((protocol_name.as_str(), *protocol_level), ("MQTT", 4));
             assert_eq!(client_id, "C:cse1");
             assert!(!clean_session);
@@ -72,9 +99,22 @@ async fn rumqttc_pub_sub_qos1_through_gatekeeper_is_traced_in_order() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(subs[2].1, PacketRecord::Subscribe { pkid: 1, filters: vec![(filter.into(), 1)] });
+    assert_eq!(
+        subs[2].1,
+        PacketRecord::Subscribe {
+            pkid: 1,
+            filters: vec![(filter.into(), 1)]
+        }
+    );
     let (pub_id, pub_pkid) = match &subs[4].1 {
-        PacketRecord::Publish { topic: tp, qos: 1, dup: false, retain: false, pkid, payload } => {
+        PacketRecord::Publish {
+            topic: tp,
+            qos: 1,
+            dup: false,
+            retain: false,
+            pkid,
+            payload,
+        } => {
             assert_eq!(tp, topic);
             assert_eq!(payload, b"{\"m2m:rqp\":{}}");
             (*pkid, *pkid)
@@ -85,21 +125,43 @@ async fn rumqttc_pub_sub_qos1_through_gatekeeper_is_traced_in_order() {
     assert_eq!(pub_id, got.pkid);
 
     // The publisher's CONNECT carries its Will (R2 7.3.3 says a oneM2M client shall not).
-    let pubs: Vec<PacketRecord> = t.for_client("Cae1").iter().filter_map(|e| packet(e).cloned()).collect();
+    let pubs: Vec<PacketRecord> = t
+        .for_client("Cae1")
+        .iter()
+        .filter_map(|e| packet(e).cloned())
+        .collect();
     match &pubs[0] {
-        PacketRecord::Connect { will, clean_session, .. } => {
-            assert_eq!(will, &Some(WillRecord { topic: "/will/Cae1".into(), qos: 1, retain: false }));
+        PacketRecord::Connect {
+            will,
+            clean_session,
+            ..
+        } => {
+            assert_eq!(
+                will,
+                &Some(WillRecord {
+                    topic: "/will/Cae1".into(),
+                    qos: 1,
+                    retain: false
+                })
+            );
             assert!(clean_session);
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(&pubs[2], PacketRecord::Publish { qos: 1, .. }), "{pubs:?}");
+    assert!(
+        matches!(&pubs[2], PacketRecord::Publish { qos: 1, .. }),
+        "{pubs:?}"
+    );
     assert!(matches!(&pubs[3], PacketRecord::PubAck { .. }), "{pubs:?}");
 
     // Every event is timestamped and seqs strictly increase.
     let all = t.snapshot();
-    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at_us <= w[1].at_us));
-    assert!(all.iter().any(|e| matches!(e.kind, EventKind::Opened { .. })));
+    assert!(all
+        .windows(2)
+        .all(|w| w[0].seq < w[1].seq && w[0].at_us <= w[1].at_us));
+    assert!(all
+        .iter()
+        .any(|e| matches!(e.kind, EventKind::Opened { .. })));
     assert_eq!(bed.gk.connection_count(), 2);
     bed.stop().await;
 }
@@ -119,7 +181,9 @@ async fn raw_client_will_connect_is_recorded_with_will_record() {
     let (c, ack) = MqttClient::connect(bed.addr(), o).await.expect("connect");
     assert_eq!(ack.code, 0);
     let ev = bed
-        .expect_event(0, "CONNECT", |e| matches!(packet(e), Some(PacketRecord::Connect { .. })))
+        .expect_event(0, "CONNECT", |e| {
+            matches!(packet(e), Some(PacketRecord::Connect { .. }))
+        })
         .await;
     assert_eq!(ev.client_id.as_deref(), Some("A:willer"));
     assert_eq!(
@@ -130,7 +194,11 @@ async fn raw_client_will_connect_is_recorded_with_will_record() {
             client_id: "A:willer".into(),
             clean_session: true,
             keep_alive: 15,
-            will: Some(WillRecord { topic: "/oneM2M/will".into(), qos: 0, retain: true }),
+            will: Some(WillRecord {
+                topic: "/oneM2M/will".into(),
+                qos: 0,
+                retain: true
+            }),
             username: Some("user".into()),
             password_present: true,
         })
@@ -143,25 +211,44 @@ async fn raw_client_will_connect_is_recorded_with_will_record() {
         "{}",
         bed.dump()
     );
-    assert!(bed.gk.trace().since(0).iter().any(|e| e.seq < closed.seq && packet(e) == Some(&PacketRecord::Disconnect)));
+    assert!(bed
+        .gk
+        .trace()
+        .since(0)
+        .iter()
+        .any(|e| e.seq < closed.seq && packet(e) == Some(&PacketRecord::Disconnect)));
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rumqttd_rejects_zero_keepalive_by_closing() {
     let bed = Bed::start(Policy::open()).await;
-    let o = ConnectOptions { client_id: "Cka0".into(), keep_alive: 0, connect_timeout: WAIT, ..Default::default() };
+    let o = ConnectOptions {
+        client_id: "Cka0".into(),
+        keep_alive: 0,
+        connect_timeout: WAIT,
+        ..Default::default()
+    };
     let r = MqttClient::connect(bed.addr(), o).await;
     assert!(matches!(r, Err(NetError::ClosedBeforeConnAck)), "{r:?}");
     let closed = bed.expect_event(0, "Closed", is_closed).await;
-    assert_eq!(closed.kind, EventKind::Closed { reason: "broker EOF".into() }, "{}", bed.dump());
+    assert_eq!(
+        closed.kind,
+        EventKind::Closed {
+            reason: "broker EOF".into()
+        },
+        "{}",
+        bed.dump()
+    );
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqisdp_connect_is_forwarded_verbatim_and_recorded_malformed() {
     let bed = Bed::start(Policy::open()).await;
-    let mut s = tokio::net::TcpStream::connect(bed.addr()).await.expect("tcp");
+    let mut s = tokio::net::TcpStream::connect(bed.addr())
+        .await
+        .expect("tcp");
     // MQTT 3.1 CONNECT: "MQIsdp", level 3, clean session, keep alive 10, client id "old".
     let mut body = vec![0x00, 0x06];
     body.extend_from_slice(b"MQIsdp");
@@ -170,28 +257,57 @@ async fn mqisdp_connect_is_forwarded_verbatim_and_recorded_malformed() {
     let mut frame = vec![0x10, body.len() as u8];
     frame.extend_from_slice(&body);
     s.write_all(&frame).await.expect("write");
-    let ev = bed.expect_event(0, "Malformed", |e| matches!(e.kind, EventKind::Malformed { .. })).await;
+    let ev = bed
+        .expect_event(0, "Malformed", |e| {
+            matches!(e.kind, EventKind::Malformed { .. })
+        })
+        .await;
     assert_eq!(ev.client_id.as_deref(), Some("old"));
     match &ev.kind {
         EventKind::Malformed { detail, raw_len } => {
             assert_eq!(*raw_len, frame.len());
-            assert!(detail.contains("MQIsdp") && detail.contains("level 3"), "{detail}");
+            assert!(
+                detail.contains("MQIsdp") && detail.contains("level 3"),
+                "{detail}"
+            );
         }
         _ => unreachable!(),
     }
     // rumqttd cannot read it either and closes: no CONNACK at all.
     let closed = bed.expect_event(0, "Closed", is_closed).await;
-    assert_eq!(closed.kind, EventKind::Closed { reason: "broker EOF".into() }, "{}", bed.dump());
-    assert!(!bed.gk.trace().snapshot().iter().any(|e| matches!(packet(e), Some(PacketRecord::ConnAck { .. }))));
+    assert_eq!(
+        closed.kind,
+        EventKind::Closed {
+            reason: "broker EOF".into()
+        },
+        "{}",
+        bed.dump()
+    );
+    assert!(!bed
+        .gk
+        .trace()
+        .snapshot()
+        .iter()
+        .any(|e| matches!(packet(e), Some(PacketRecord::ConnAck { .. }))));
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_without_connect_is_closed_after_the_timeout() {
-    let bed = Bed::start_with(GatekeeperConfig { connect_timeout: Duration::from_millis(200), ..GatekeeperConfig::default() }).await;
-    let _idle = tokio::net::TcpStream::connect(bed.addr()).await.expect("tcp");
+    let bed = Bed::start_with(GatekeeperConfig {
+        connect_timeout: Duration::from_millis(200),
+        ..GatekeeperConfig::default()
+    })
+    .await;
+    let _idle = tokio::net::TcpStream::connect(bed.addr())
+        .await
+        .expect("tcp");
     let closed = bed.expect_event(0, "Closed", is_closed).await;
-    assert!(matches!(&closed.kind, EventKind::Closed { reason } if reason.starts_with("no CONNECT within")), "{}", bed.dump());
+    assert!(
+        matches!(&closed.kind, EventKind::Closed { reason } if reason.starts_with("no CONNECT within")),
+        "{}",
+        bed.dump()
+    );
     bed.stop().await;
 }
 
@@ -203,9 +319,20 @@ async fn shutdown_closes_connections_and_records_it() {
     let trace = bed.gk.trace();
     let Bed { broker, gk } = bed;
     gk.shutdown().await;
-    let closed = trace.wait_for(0, WAIT, is_closed).await.expect("closed recorded");
-    assert_eq!(closed.kind, EventKind::Closed { reason: "gatekeeper shutdown".into() });
-    assert!(matches!(c.next_publish(WAIT).await, Err(NetError::Closed { .. })));
+    let closed = trace
+        .wait_for(0, WAIT, is_closed)
+        .await
+        .expect("closed recorded");
+    assert_eq!(
+        closed.kind,
+        EventKind::Closed {
+            reason: "gatekeeper shutdown".into()
+        }
+    );
+    assert!(matches!(
+        c.next_publish(WAIT).await,
+        Err(NetError::Closed { .. })
+    ));
     assert!(!c.is_connected());
     let addr = broker.addr();
     broker.shutdown();

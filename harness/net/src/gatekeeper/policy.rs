@@ -145,8 +145,14 @@ impl Principal {
             client_id: client_id.to_string(),
             username: None,
             password: None,
-            publish: vec![format!("/oneM2M/req/{a}/{r}"), format!("/oneM2M/resp/{r}/{a}")],
-            subscribe: vec![format!("/oneM2M/resp/{a}/{r}"), format!("/oneM2M/req/{r}/{a}")],
+            publish: vec![
+                format!("/oneM2M/req/{a}/{r}"),
+                format!("/oneM2M/resp/{r}/{a}"),
+            ],
+            subscribe: vec![
+                format!("/oneM2M/resp/{a}/{r}"),
+                format!("/oneM2M/req/{r}/{a}"),
+            ],
         }
     }
 
@@ -192,9 +198,15 @@ impl Principal {
 
     /// The 8.4 item these grants look like they came from, for denial reasons.
     fn basis(&self) -> &'static str {
-        let cse_like = self.subscribe.iter().any(|g| g.starts_with("/oneM2M/req/+/"));
+        let cse_like = self
+            .subscribe
+            .iter()
+            .any(|g| g.starts_with("/oneM2M/req/+/"));
         let cred_like = !self.publish.is_empty()
-            && self.publish.iter().all(|g| g.starts_with("/oneM2M/reg_req/"));
+            && self
+                .publish
+                .iter()
+                .all(|g| g.starts_with("/oneM2M/reg_req/"));
         if cse_like {
             "item 1 (CSE)"
         } else if cred_like {
@@ -232,13 +244,20 @@ impl Policy {
     /// The configured principal with this client id (the last one if configured twice, so an
     /// update can simply push a replacement).
     pub fn principal(&self, client_id: &str) -> Option<&Principal> {
-        self.principals.iter().rev().find(|p| p.client_id == client_id)
+        self.principals
+            .iter()
+            .rev()
+            .find(|p| p.client_id == client_id)
     }
 
     /// The principal a connection acts as: the configured one, else (if unregistered clients
     /// are allowed) a credential principal per 8.4 item 4 whose Credential-ID is the user name,
     /// or the client id when there is none.
-    pub fn effective_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal> {
+    pub fn effective_principal(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+    ) -> Option<Principal> {
         if let Some(p) = self.principal(client_id) {
             return Some(p.clone());
         }
@@ -262,11 +281,14 @@ impl Policy {
         }
         match self.principal(client_id) {
             Some(p) => {
-                let user_ok = p.username.as_deref().map_or(true, |u| username == Some(u));
-                let pass_ok = p
-                    .password
-                    .as_deref()
-                    .map_or(true, |pw| password == Some(pw.as_bytes()));
+                let user_ok = match &p.username {
+                    None => true,
+                    Some(u) => username == Some(u.as_str()),
+                };
+                let pass_ok = match &p.password {
+                    None => true,
+                    Some(pw) => password == Some(pw.as_bytes()),
+                };
                 if user_ok && pass_ok {
                     Ok(())
                 } else {
@@ -289,7 +311,12 @@ impl Policy {
     }
 
     /// PUBLISH check; `Err` carries the denial reason.
-    pub fn check_publish(&self, client_id: &str, username: Option<&str>, topic: &str) -> Result<(), String> {
+    pub fn check_publish(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+    ) -> Result<(), String> {
         if self.mode == PolicyMode::Open {
             return Ok(());
         }
@@ -315,7 +342,12 @@ impl Policy {
     }
 
     /// SUBSCRIBE check of one filter; `Err` carries the denial reason.
-    pub fn check_subscribe(&self, client_id: &str, username: Option<&str>, filter: &str) -> Result<(), String> {
+    pub fn check_subscribe(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        filter: &str,
+    ) -> Result<(), String> {
         if self.mode == PolicyMode::Open {
             return Ok(());
         }
@@ -405,7 +437,9 @@ pub fn filter_is_subset(sub: &str, sup: &str) -> bool {
     }
     let a: Vec<&str> = sub.split('/').collect();
     let b: Vec<&str> = sup.split('/').collect();
-    let dollar_first = a.first().is_some_and(|l| !is_wildcard(l) && l.starts_with('$'));
+    let dollar_first = a
+        .first()
+        .is_some_and(|l| !is_wildcard(l) && l.starts_with('$'));
     for i in 0.. {
         match (a.get(i), b.get(i)) {
             (_, Some(&"#")) => return !(i == 0 && dollar_first),
@@ -442,7 +476,18 @@ mod tests {
 
     #[test]
     fn filter_validity() {
-        for ok in ["a", "a/b", "+", "#", "a/+/c", "a/#", "/oneM2M/req/+/x", "+/+", "a//b", "/"] {
+        for ok in [
+            "a",
+            "a/b",
+            "+",
+            "#",
+            "a/+/c",
+            "a/#",
+            "/oneM2M/req/+/x",
+            "+/+",
+            "a//b",
+            "/",
+        ] {
             assert!(valid_filter(ok), "{ok}");
         }
         for bad in ["", "a/#/b", "a#", "a+/b", "#/a", "a/b+", "a/+b"] {
@@ -467,7 +512,10 @@ mod tests {
         assert!(!topic_matches("a", "a/+"));
         assert!(!topic_matches("b/a", "a/#"));
         assert!(!topic_matches("/oneM2M/req/x/z", "/oneM2M/req/+/y"));
-        assert!(topic_matches("/a", "+/a"), "the empty first level matches +");
+        assert!(
+            topic_matches("/a", "+/a"),
+            "the empty first level matches +"
+        );
         assert!(!topic_matches("$SYS/x", "#"));
         assert!(!topic_matches("$SYS/x", "+/x"));
         assert!(topic_matches("$SYS/x", "$SYS/#"));
@@ -529,12 +577,11 @@ mod tests {
     #[test]
     fn filter_subset_agrees_with_matching_on_samples() {
         let filters = [
-            "a", "a/b", "a/+", "a/#", "+", "+/b", "#", "a/+/c", "+/+", "a/b/#", "+/#", "b",
-            "a/b/c",
+            "a", "a/b", "a/+", "a/#", "+", "+/b", "#", "a/+/c", "+/+", "a/b/#", "+/#", "b", "a/b/c",
         ];
         let topics = [
-            "a", "b", "a/b", "a/c", "b/b", "a/b/c", "a/x/c", "a/b/c/d", "x", "x/y/z", "a/",
-            "/a", "/",
+            "a", "b", "a/b", "a/c", "b/b", "a/b/c", "a/x/c", "a/b/c/d", "x", "x/y/z", "a/", "/a",
+            "/",
         ];
         for sub in filters {
             for sup in filters {
@@ -552,7 +599,12 @@ mod tests {
 
     #[test]
     fn cse_principal_item_1() {
-        let p = Principal::cse("C:cse1", "cse1", &["Cae1".into(), "cse2".into()], Some("in-cse"));
+        let p = Principal::cse(
+            "C:cse1",
+            "cse1",
+            &["Cae1".into(), "cse2".into()],
+            Some("in-cse"),
+        );
         // 1a
         assert!(p.may_subscribe("/oneM2M/req/+/cse1"));
         assert!(p.may_subscribe("/oneM2M/req/+/cse1/#"), "7.5.4 form");
@@ -575,13 +627,19 @@ mod tests {
         assert!(!p.may_subscribe("/oneM2M/#"));
         assert!(!p.may_subscribe("#"));
         assert!(!p.may_publish("/oneM2M/req/cse2/cse3"));
-        assert!(!p.may_publish("/oneM2M/resp/cse1/cse2/x/+"), "wildcards are not topics");
+        assert!(
+            !p.may_publish("/oneM2M/resp/cse1/cse2/x/+"),
+            "wildcards are not topics"
+        );
         assert_eq!(p.basis(), "item 1 (CSE)");
 
         // Without a registrar, 1c grants are absent: only resp/<cse>/+ (our reading) remains.
         let p = Principal::cse("C:cse1", "cse1", &[], None);
         assert!(!p.may_publish("/oneM2M/resp/cse1/in-cse"));
-        assert!(!p.may_subscribe("/oneM2M/resp/Cae1/cse1"), "1b needs the registree");
+        assert!(
+            !p.may_subscribe("/oneM2M/resp/Cae1/cse1"),
+            "1b needs the registree"
+        );
     }
 
     #[test]
@@ -592,8 +650,14 @@ mod tests {
         assert!(p.may_publish("/oneM2M/req/Cae1/in-cse/json")); // 2a ii / 3b
         assert!(p.may_subscribe("/oneM2M/req/in-cse/Cae1/+")); // 2a iii / 3c
         assert!(p.may_publish("/oneM2M/resp/in-cse/Cae1/xml")); // 2a iv / 3d
-        assert!(!p.may_subscribe("/oneM2M/resp/Cae1/#"), "responses from anyone");
-        assert!(!p.may_subscribe("/oneM2M/req/+/Cae1"), "requests from anyone");
+        assert!(
+            !p.may_subscribe("/oneM2M/resp/Cae1/#"),
+            "responses from anyone"
+        );
+        assert!(
+            !p.may_subscribe("/oneM2M/req/+/Cae1"),
+            "requests from anyone"
+        );
         assert!(!p.may_publish("/oneM2M/req/Cae2/in-cse"), "impersonation");
         assert!(!p.may_publish("/oneM2M/req/Cae1/other-cse"));
         assert!(!p.may_publish("/oneM2M/reg_req/Cae1/in-cse"));
@@ -620,11 +684,25 @@ mod tests {
         ]);
         assert!(pol.check_connect("Cae1", None, None).is_ok());
         assert!(pol.check_connect("Ccred", Some("u"), Some(b"p")).is_ok());
-        assert_eq!(pol.check_connect("Ccred", Some("u"), Some(b"x")).map_err(|r| r.code), Err(0x04));
-        assert_eq!(pol.check_connect("Ccred", None, None).map_err(|r| r.code), Err(0x04));
-        assert!(pol.check_connect("stranger", None, None).is_ok(), "8.4 item 4");
+        assert_eq!(
+            pol.check_connect("Ccred", Some("u"), Some(b"x"))
+                .map_err(|r| r.code),
+            Err(0x04)
+        );
+        assert_eq!(
+            pol.check_connect("Ccred", None, None).map_err(|r| r.code),
+            Err(0x04)
+        );
+        assert!(
+            pol.check_connect("stranger", None, None).is_ok(),
+            "8.4 item 4"
+        );
         pol.allow_unregistered = false;
-        assert_eq!(pol.check_connect("stranger", None, None).map_err(|r| r.code), Err(0x02));
+        assert_eq!(
+            pol.check_connect("stranger", None, None)
+                .map_err(|r| r.code),
+            Err(0x02)
+        );
         pol.mode = PolicyMode::Open;
         assert!(pol.check_connect("stranger", None, None).is_ok());
     }
@@ -633,16 +711,26 @@ mod tests {
     fn unregistered_client_acts_as_credential() {
         let pol = Policy::enforce(vec![]);
         // Credential-ID = user name, "/" replaced by ":".
-        assert!(pol.check_publish("x", Some("cred/1"), "/oneM2M/reg_req/cred:1/in/json").is_ok());
-        assert!(pol.check_publish("x", Some("cred/1"), "/oneM2M/req/x/in").is_err());
+        assert!(pol
+            .check_publish("x", Some("cred/1"), "/oneM2M/reg_req/cred:1/in/json")
+            .is_ok());
+        assert!(pol
+            .check_publish("x", Some("cred/1"), "/oneM2M/req/x/in")
+            .is_err());
         // Without a user name the client id is the Credential-ID.
-        assert!(pol.check_subscribe("x", None, "/oneM2M/reg_resp/x/+").is_ok());
-        let e = pol.check_subscribe("x", None, "/oneM2M/req/+/x").expect_err("denied");
+        assert!(pol
+            .check_subscribe("x", None, "/oneM2M/reg_resp/x/+")
+            .is_ok());
+        let e = pol
+            .check_subscribe("x", None, "/oneM2M/req/+/x")
+            .expect_err("denied");
         assert!(e.contains("8.4 items 2b/4"), "{e}");
         let strict = Policy {
             allow_unregistered: false,
             ..Policy::enforce(vec![])
         };
-        assert!(strict.check_subscribe("x", None, "/oneM2M/reg_resp/x/+").is_err());
+        assert!(strict
+            .check_subscribe("x", None, "/oneM2M/reg_resp/x/+")
+            .is_err());
     }
 }

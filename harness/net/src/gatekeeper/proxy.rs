@@ -158,12 +158,20 @@ impl Gatekeeper {
 
     /// Replaces the policy; applies to later decisions on existing connections too.
     pub fn set_policy(&self, p: Policy) {
-        *self.shared.policy.write().unwrap_or_else(|e| e.into_inner()) = p;
+        *self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = p;
     }
 
     /// Edits the policy in place (e.g. to add a principal once an AE has registered).
     pub fn update_policy(&self, f: impl FnOnce(&mut Policy)) {
-        let mut g = self.shared.policy.write().unwrap_or_else(|e| e.into_inner());
+        let mut g = self
+            .shared
+            .policy
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         f(&mut g);
     }
 
@@ -189,7 +197,10 @@ impl Gatekeeper {
     pub async fn shutdown(mut self) {
         self.stop.send_replace(true);
         if let Some(mut task) = self.accept_task.take() {
-            if tokio::time::timeout(Duration::from_secs(5), &mut task).await.is_err() {
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
                 tracing::warn!("gatekeeper did not stop within 5 s; aborting its tasks");
                 task.abort();
             }
@@ -293,7 +304,9 @@ struct Conn {
 
 impl Conn {
     fn push(&self, dir: Direction, kind: EventKind) {
-        self.shared.trace.push(self.id, self.client_id.clone(), dir, kind);
+        self.shared
+            .trace
+            .push(self.id, self.client_id.clone(), dir, kind);
     }
 
     fn packet(&self, dir: Direction, rec: PacketRecord) {
@@ -340,7 +353,12 @@ async fn connection(
     );
     let close = run(&mut conn, client, close_rx).await;
     tracing::debug!(conn = id, client_id = ?conn.client_id, reason = %close.reason, "gatekeeper connection closed");
-    conn.push(Direction::Gatekeeper, EventKind::Closed { reason: close.reason });
+    conn.push(
+        Direction::Gatekeeper,
+        EventKind::Closed {
+            reason: close.reason,
+        },
+    );
     shared.lock_conns().remove(&id);
 }
 
@@ -414,22 +432,23 @@ async fn run(
     }
 
     // 3. Upstream.
-    let mut broker = match tokio::time::timeout(
-        shared.connect_timeout,
-        TcpStream::connect(shared.upstream),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            finish(client, false);
-            return Close::normal(format!("upstream connect to {} failed: {e}", shared.upstream));
-        }
-        Err(_) => {
-            finish(client, false);
-            return Close::normal(format!("upstream connect to {} timed out", shared.upstream));
-        }
-    };
+    let mut broker =
+        match tokio::time::timeout(shared.connect_timeout, TcpStream::connect(shared.upstream))
+            .await
+        {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                finish(client, false);
+                return Close::normal(format!(
+                    "upstream connect to {} failed: {e}",
+                    shared.upstream
+                ));
+            }
+            Err(_) => {
+                finish(client, false);
+                return Close::normal(format!("upstream connect to {} timed out", shared.upstream));
+            }
+        };
     let _ = broker.set_nodelay(true);
     let mut bbuf = BytesMut::with_capacity(4096);
     conn.to_broker.extend_from_slice(&first);
@@ -538,7 +557,11 @@ fn handle_first(conn: &mut Conn, frame: &Bytes) -> Option<Close> {
         ));
     };
     let verdict = shared.with_policy(|p| {
-        p.check_connect(&rc.client_id, rc.username.as_deref(), rc.password.as_deref())
+        p.check_connect(
+            &rc.client_id,
+            rc.username.as_deref(),
+            rc.password.as_deref(),
+        )
     });
     match verdict {
         Ok(()) => {
@@ -633,14 +656,23 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
     match decoded {
         Packet::Publish(p) => {
             let (verdict, on_deny) = shared.with_policy(|pol| {
-                (pol.check_publish(&cid, user.as_deref(), &p.topic), pol.denied_publish)
+                (
+                    pol.check_publish(&cid, user.as_deref(), &p.topic),
+                    pol.denied_publish,
+                )
             });
             let Err(reason) = verdict else {
                 conn.packet(Direction::ClientToBroker, rec);
                 conn.to_broker.extend_from_slice(&frame);
                 return Ok(());
             };
-            conn.push(Direction::ClientToBroker, EventKind::Denied { packet: rec, reason });
+            conn.push(
+                Direction::ClientToBroker,
+                EventKind::Denied {
+                    packet: rec,
+                    reason,
+                },
+            );
             match on_deny {
                 DeniedPublish::Disconnect => {
                     return Err(Close::normal(
@@ -648,10 +680,16 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
                     ))
                 }
                 DeniedPublish::DropAndAck => match wire::qos_u8(p.qos) {
-                    1 => conn.inject_to_client(wire::puback(p.pkid), PacketRecord::PubAck { pkid: p.pkid }),
+                    1 => conn.inject_to_client(
+                        wire::puback(p.pkid),
+                        PacketRecord::PubAck { pkid: p.pkid },
+                    ),
                     2 => {
                         conn.dropped_qos2.push(p.pkid);
-                        conn.inject_to_client(wire::pubrec(p.pkid), PacketRecord::PubRec { pkid: p.pkid });
+                        conn.inject_to_client(
+                            wire::pubrec(p.pkid),
+                            PacketRecord::PubRec { pkid: p.pkid },
+                        );
                     }
                     _ => {}
                 },
@@ -660,7 +698,10 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
         Packet::PubRel(r) if conn.dropped_qos2.contains(&r.pkid) => {
             conn.dropped_qos2.retain(|id| *id != r.pkid);
             conn.packet(Direction::ClientToBroker, rec);
-            conn.inject_to_client(wire::pubcomp(r.pkid), PacketRecord::PubComp { pkid: r.pkid });
+            conn.inject_to_client(
+                wire::pubcomp(r.pkid),
+                PacketRecord::PubComp { pkid: r.pkid },
+            );
         }
         Packet::PubAck(_) | Packet::PubRec(_) => {
             let (pkid, ack_type) = match &decoded {
@@ -668,41 +709,47 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
                 Packet::PubRec(a) => (a.pkid, 5u8),
                 _ => (0, 0),
             };
-            conn.packet(Direction::ClientToBroker, rec);
+            // Decide before recording: a test that sees this packet in the trace may arm a new
+            // fault at once, and that must apply to later packets only.
+            let mut swallowed = false;
             if let Some((ty, seen)) = conn.replayed.get_mut(&pkid) {
                 if *ty == ack_type {
                     if *seen == 0 {
                         *seen = 1;
                     } else {
                         conn.replayed.remove(&pkid);
-                        conn.fault(format!(
-                            "swallowed the second acknowledgement of replayed PUBLISH id={pkid} (the broker sees one)"
-                        ));
-                        return Ok(());
+                        swallowed = true;
                     }
                 }
             }
-            if ack_type == 4 {
-                let withheld = {
-                    let mut f = shared.lock_faults();
-                    match f.withhold.get_mut(&cid) {
-                        Some(n) if *n > 0 => {
-                            *n -= 1;
-                            let left = *n;
-                            if left == 0 {
-                                f.withhold.remove(&cid);
-                            }
-                            Some(left)
+            let withheld = if !swallowed && ack_type == 4 {
+                let mut f = shared.lock_faults();
+                match f.withhold.get_mut(&cid) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        let left = *n;
+                        if left == 0 {
+                            f.withhold.remove(&cid);
                         }
-                        _ => None,
+                        Some(left)
                     }
-                };
-                if let Some(left) = withheld {
-                    conn.fault(format!("withheld PUBACK id={pkid} from the broker ({left} more to withhold)"));
-                    return Ok(());
+                    _ => None,
                 }
+            } else {
+                None
+            };
+            conn.packet(Direction::ClientToBroker, rec);
+            if swallowed {
+                conn.fault(format!(
+                    "swallowed the second acknowledgement of replayed PUBLISH id={pkid} (the broker sees one)"
+                ));
+            } else if let Some(left) = withheld {
+                conn.fault(format!(
+                    "withheld PUBACK id={pkid} from the broker ({left} more to withhold)"
+                ));
+            } else {
+                conn.to_broker.extend_from_slice(&frame);
             }
-            conn.to_broker.extend_from_slice(&frame);
         }
         Packet::Subscribe(s) => {
             let verdicts: Vec<Result<(), String>> = shared.with_policy(|pol| {
@@ -748,10 +795,14 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
                 let codes = vec![0x80; positions.len()];
                 conn.inject_to_client(
                     wire::suback(s.pkid, &codes),
-                    PacketRecord::SubAck { pkid: s.pkid, codes },
+                    PacketRecord::SubAck {
+                        pkid: s.pkid,
+                        codes,
+                    },
                 );
             } else {
-                conn.to_broker.extend_from_slice(&wire::subscribe(s.pkid, &forwarded));
+                conn.to_broker
+                    .extend_from_slice(&wire::subscribe(s.pkid, &forwarded));
                 conn.packet(
                     Direction::Gatekeeper,
                     PacketRecord::Subscribe {
@@ -808,24 +859,30 @@ fn broker_frame(conn: &mut Conn, frame: Bytes) {
                     SubscribeReasonCode::Failure => 0x80,
                 })
                 .collect();
-            tracing::debug!(conn = conn.id, pkid = s.pkid, ?broker_codes, "merging broker SUBACK");
+            tracing::debug!(
+                conn = conn.id,
+                pkid = s.pkid,
+                ?broker_codes,
+                "merging broker SUBACK"
+            );
             let codes: Vec<u8> = positions
                 .iter()
                 .map(|p| p.and_then(|j| broker_codes.get(j).copied()).unwrap_or(0x80))
                 .collect();
             conn.inject_to_client(
                 wire::suback(s.pkid, &codes),
-                PacketRecord::SubAck { pkid: s.pkid, codes },
+                PacketRecord::SubAck {
+                    pkid: s.pkid,
+                    codes,
+                },
             );
         }
         Packet::Publish(p) => {
-            conn.packet(Direction::BrokerToClient, wire::record(&Packet::Publish(p.clone()), &frame));
-            conn.to_client.extend_from_slice(&frame);
             let qos = wire::qos_u8(p.qos);
-            if qos == 0 {
-                return;
-            }
-            let armed = {
+            // Decide before recording (see the PUBACK case in `client_frame`).
+            let armed = if qos == 0 {
+                None
+            } else {
                 let mut f = conn.shared.lock_faults();
                 let cid = conn.client_id.clone().unwrap_or_default();
                 match f.replay.get_mut(&cid) {
@@ -842,6 +899,11 @@ fn broker_frame(conn: &mut Conn, frame: Bytes) {
                     None => None,
                 }
             };
+            conn.packet(
+                Direction::BrokerToClient,
+                wire::record(&Packet::Publish(p.clone()), &frame),
+            );
+            conn.to_client.extend_from_slice(&frame);
             if let Some(filter) = armed {
                 let dup = wire::with_dup(&frame);
                 conn.to_client.extend_from_slice(&dup);
@@ -854,7 +916,8 @@ fn broker_frame(conn: &mut Conn, frame: Bytes) {
                     *dup = true;
                 }
                 conn.packet(Direction::Gatekeeper, rec);
-                conn.replayed.insert(p.pkid, (if qos == 1 { 4 } else { 5 }, 0));
+                conn.replayed
+                    .insert(p.pkid, (if qos == 1 { 4 } else { 5 }, 0));
             }
         }
         other => {

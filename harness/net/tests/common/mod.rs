@@ -25,13 +25,20 @@ pub struct Bed {
 
 impl Bed {
     pub async fn start(policy: Policy) -> Bed {
-        Bed::start_with(GatekeeperConfig { policy, ..GatekeeperConfig::default() }).await
+        Bed::start_with(GatekeeperConfig {
+            policy,
+            ..GatekeeperConfig::default()
+        })
+        .await
     }
 
     pub async fn start_with(mut cfg: GatekeeperConfig) -> Bed {
-        let broker = EmbeddedBroker::start(BrokerOptions { max_connections: 100, ..BrokerOptions::default() })
-            .await
-            .expect("broker starts");
+        let broker = EmbeddedBroker::start(BrokerOptions {
+            max_connections: 100,
+            ..BrokerOptions::default()
+        })
+        .await
+        .expect("broker starts");
         cfg.upstream = broker.addr();
         let gk = Gatekeeper::start(cfg).await.expect("gatekeeper starts");
         Bed { broker, gk }
@@ -42,11 +49,18 @@ impl Bed {
     }
 
     pub async fn raw(&self, id: &str, clean: bool) -> (MqttClient, ConnAckInfo) {
-        MqttClient::connect(self.addr(), opts(id, clean)).await.expect("raw client connects")
+        MqttClient::connect(self.addr(), opts(id, clean))
+            .await
+            .expect("raw client connects")
     }
 
     /// Waits for an event from `from` on; panics with the trace on timeout.
-    pub async fn expect_event(&self, from: u64, what: &str, pred: impl Fn(&TraceEvent) -> bool) -> TraceEvent {
+    pub async fn expect_event(
+        &self,
+        from: u64,
+        what: &str,
+        pred: impl Fn(&TraceEvent) -> bool,
+    ) -> TraceEvent {
         match self.gk.trace().wait_for(from, WAIT, pred).await {
             Some(e) => e,
             None => panic!("no {what} in trace:\n{}", self.dump()),
@@ -54,7 +68,13 @@ impl Bed {
     }
 
     pub fn dump(&self) -> String {
-        self.gk.trace().snapshot().iter().map(|e| e.summary()).collect::<Vec<_>>().join("\n")
+        self.gk
+            .trace()
+            .snapshot()
+            .iter()
+            .map(|e| e.summary())
+            .collect::<Vec<_>>()
+            .join("\n")
     }
 
     pub async fn stop(self) {
@@ -64,7 +84,13 @@ impl Bed {
 }
 
 pub fn opts(id: &str, clean: bool) -> ConnectOptions {
-    ConnectOptions { client_id: id.into(), clean_session: clean, keep_alive: 30, connect_timeout: WAIT, ..Default::default() }
+    ConnectOptions {
+        client_id: id.into(),
+        clean_session: clean,
+        keep_alive: 30,
+        connect_timeout: WAIT,
+        ..Default::default()
+    }
 }
 
 pub fn is_closed(e: &TraceEvent) -> bool {
@@ -105,8 +131,13 @@ impl Rc {
             }
         });
         let mut rc = Rc { client, events };
-        let ack = rc.next_matching("CONNACK", |p| matches!(p, Packet::ConnAck(_))).await;
-        assert!(matches!(ack, Packet::ConnAck(a) if a.code == rumqttc::ConnectReturnCode::Success), "{id} connected");
+        let ack = rc
+            .next_matching("CONNACK", |p| matches!(p, Packet::ConnAck(_)))
+            .await;
+        assert!(
+            matches!(ack, Packet::ConnAck(a) if a.code == rumqttc::ConnectReturnCode::Success),
+            "{id} connected"
+        );
         rc
     }
 
@@ -117,7 +148,9 @@ impl Rc {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Ok(Some(Ok(p))) if pred(&p) => return p,
                 Ok(Some(Ok(_))) => continue,
-                Ok(Some(Err(e))) => panic!("rumqttc connection ended while waiting for {what}: {e}"),
+                Ok(Some(Err(e))) => {
+                    panic!("rumqttc connection ended while waiting for {what}: {e}")
+                }
                 Ok(None) => panic!("rumqttc event loop gone while waiting for {what}"),
                 Err(_) => panic!("timed out waiting for {what}"),
             }
