@@ -1046,3 +1046,10 @@ fn fault_subscribe_without_wildcard_suffix() {
         "{subs:?}"
     );
 }
+
+#[test]
+fn handles_can_cross_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<m2mspec_refcse::RefCse>();
+    send_sync::<CseCore>();
+}
