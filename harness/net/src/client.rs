@@ -302,6 +302,9 @@ impl MqttClient {
     }
 
     async fn send(&mut self, bytes: &[u8]) -> Result<(), NetError> {
+        if !self.is_connected() {
+            return Err(NetError::NotConnected);
+        }
         if let Err(e) = write_to(&self.writer, bytes).await {
             self.connected.store(false, Ordering::SeqCst);
             return Err(e.into());
@@ -496,10 +499,17 @@ impl MqttClient {
         };
         let qos = wire::qos_u8(p.qos);
         if self.auto_ack {
-            match qos {
-                1 => self.send(&wire::puback(p.pkid)).await?,
-                2 => self.send(&wire::pubrec(p.pkid)).await?,
-                _ => {}
+            let ack = match qos {
+                1 => Some(wire::puback(p.pkid)),
+                2 => Some(wire::pubrec(p.pkid)),
+                _ => None,
+            };
+            if let Some(ack) = ack {
+                // A PUBLISH that arrived before the connection went away is still returned;
+                // only its acknowledgement is lost.
+                if let Err(e) = self.send(&ack).await {
+                    tracing::debug!(client_id = %self.client_id, pkid = p.pkid, error = %e, "auto-ack not sent");
+                }
             }
         }
         Ok(Some(ReceivedPublish {

@@ -5,7 +5,8 @@
 //! scans what is already recorded and then sleeps on a `tokio::sync::watch` channel that every
 //! [`Trace::push`] bumps, so no test ever polls with sleeps.
 //!
-//! Direction conventions (see [`Direction`]):
+//! Direction conventions (see [`Direction`]; `Opened` is recorded as `ClientToBroker`,
+//! `Closed` as `Gatekeeper`):
 //! * `ClientToBroker` / `BrokerToClient`: the packet as it travelled on the wire from that side,
 //!   recorded byte-faithfully (the gatekeeper forwards the original bytes). A [`EventKind::Denied`]
 //!   event carries the direction of the packet that was denied (a client's PUBLISH or SUBSCRIBE

@@ -458,16 +458,24 @@ async fn run(
         if let Err(c) = client_frames(conn, &mut cbuf) {
             break c;
         }
+        // Writes also watch for a cut/shutdown, so a peer that stopped reading cannot pin the
+        // connection open.
         if !conn.to_broker.is_empty() {
             let out = std::mem::take(&mut conn.to_broker);
-            if let Err(e) = broker.write_all(&out).await {
-                break Close::normal(format!("broker io error: {e}"));
+            tokio::select! {
+                r = broker.write_all(&out) => if let Err(e) = r {
+                    break Close::normal(format!("broker io error: {e}"));
+                },
+                _ = close_rx.changed() => break close_reason(*close_rx.borrow()),
             }
         }
         if !conn.to_client.is_empty() {
             let out = std::mem::take(&mut conn.to_client);
-            if let Err(e) = client.write_all(&out).await {
-                break Close::normal(format!("client io error: {e}"));
+            tokio::select! {
+                r = client.write_all(&out) => if let Err(e) = r {
+                    break Close::normal(format!("client io error: {e}"));
+                },
+                _ = close_rx.changed() => break close_reason(*close_rx.borrow()),
             }
         }
         tokio::select! {

@@ -14,9 +14,6 @@ use rumqttc::{AsyncClient, Event, LastWill, MqttOptions, Packet};
 use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(5);
-/// How long "nothing arrives" is given to show itself; only used where a later positive event
-/// is the real synchronization point.
-pub const QUIET: Duration = Duration::from_millis(300);
 
 pub struct Bed {
     pub broker: EmbeddedBroker,
