@@ -14,7 +14,10 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum CoverageError {
     #[error("cannot read catalogue {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("catalogue {path} is invalid: {detail}")]
     Invalid { path: String, detail: String },
 }
@@ -70,22 +73,37 @@ pub struct Coverage {
 }
 
 pub fn load(path: &Path) -> Result<Vec<Requirement>, CoverageError> {
-    let text = std::fs::read_to_string(path).map_err(|source| CoverageError::Io { path: path.display().to_string(), source })?;
-    let c: Catalogue = toml::from_str(&text).map_err(|e| CoverageError::Invalid { path: path.display().to_string(), detail: e.to_string() })?;
+    let text = std::fs::read_to_string(path).map_err(|source| CoverageError::Io {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let c: Catalogue = toml::from_str(&text).map_err(|e| CoverageError::Invalid {
+        path: path.display().to_string(),
+        detail: e.to_string(),
+    })?;
     let mut seen = BTreeSet::new();
     for r in &c.req {
         if !seen.insert(r.id.clone()) {
-            return Err(CoverageError::Invalid { path: path.display().to_string(), detail: format!("duplicate id {}", r.id) });
+            return Err(CoverageError::Invalid {
+                path: path.display().to_string(),
+                detail: format!("duplicate id {}", r.id),
+            });
         }
         if !r.testable && r.why.as_deref().unwrap_or("").trim().is_empty() {
-            return Err(CoverageError::Invalid { path: path.display().to_string(), detail: format!("{}: testable = false needs a `why`", r.id) });
+            return Err(CoverageError::Invalid {
+                path: path.display().to_string(),
+                detail: format!("{}: testable = false needs a `why`", r.id),
+            });
         }
     }
     Ok(c.req)
 }
 
 fn spec_matches(case: SpecText, spec: &str) -> bool {
-    matches!((case, spec), (SpecText::Both, _) | (SpecText::R1, "R1") | (SpecText::R2, "R2"))
+    matches!(
+        (case, spec),
+        (SpecText::Both, _) | (SpecText::R1, "R1") | (SpecText::R2, "R2")
+    )
 }
 
 /// Compute the coverage of `reqs` by `cases`.
@@ -94,15 +112,31 @@ pub fn compute(reqs: &[Requirement], cases: &[Case]) -> Coverage {
     let mut rows = Vec::with_capacity(reqs.len());
     let (mut covered, mut testable, mut untestable) = (0, 0, 0);
     for r in reqs {
-        let mut found: BTreeSet<String> = r.cases.iter().chain(&r.planned).filter(|c| ids.contains(c.as_str())).cloned().collect();
+        let mut found: BTreeSet<String> = r
+            .cases
+            .iter()
+            .chain(&r.planned)
+            .filter(|c| ids.contains(c.as_str()))
+            .cloned()
+            .collect();
         // A case citing the clause for that spec, in a bound role, checks it too.
         let cite = format!("{} {}", r.spec, r.clause);
         for c in cases {
-            if spec_matches(c.spec, &r.spec) && c.clause.iter().any(|cl| cl == &cite) && (r.binds.is_empty() || r.binds.contains(&c.role)) && c.requirement.split_whitespace().collect::<String>() == r.text.split_whitespace().collect::<String>() {
+            if spec_matches(c.spec, &r.spec)
+                && c.clause.iter().any(|cl| cl == &cite)
+                && (r.binds.is_empty() || r.binds.contains(&c.role))
+                && c.requirement.split_whitespace().collect::<String>()
+                    == r.text.split_whitespace().collect::<String>()
+            {
                 found.insert(c.id.clone());
             }
         }
-        let missing: Vec<String> = r.planned.iter().filter(|c| !ids.contains(c.as_str())).cloned().collect();
+        let missing: Vec<String> = r
+            .planned
+            .iter()
+            .filter(|c| !ids.contains(c.as_str()))
+            .cloned()
+            .collect();
         let counts = r.level != "MAY";
         let status = if !r.testable {
             untestable += 1;
@@ -133,14 +167,27 @@ pub fn compute(reqs: &[Requirement], cases: &[Case]) -> Coverage {
             status,
         });
     }
-    let percent = if testable == 0 { 100.0 } else { (covered as f64) * 100.0 / (testable as f64) };
-    Coverage { rows, covered, testable, untestable, percent }
+    let percent = if testable == 0 {
+        100.0
+    } else {
+        (covered as f64) * 100.0 / (testable as f64)
+    };
+    Coverage {
+        rows,
+        covered,
+        testable,
+        untestable,
+        percent,
+    }
 }
 
 impl Coverage {
     /// A plain-text table for the terminal.
     pub fn table(&self) -> String {
-        let mut s = format!("{:<40} {:<7} {:<6} {:<13} CASES / WHY\n", "REQUIREMENT", "CLAUSE", "LEVEL", "STATUS");
+        let mut s = format!(
+            "{:<40} {:<7} {:<6} {:<13} CASES / WHY\n",
+            "REQUIREMENT", "CLAUSE", "LEVEL", "STATUS"
+        );
         for r in &self.rows {
             let detail = match r.status {
                 "covered" => r.cases.join(", "),
@@ -148,7 +195,10 @@ impl Coverage {
                 _ if !r.missing.is_empty() => format!("planned: {}", r.missing.join(", ")),
                 _ => String::new(),
             };
-            s.push_str(&format!("{:<40} {:<7} {:<6} {:<13} {}\n", r.id, r.clause, r.level, r.status, detail));
+            s.push_str(&format!(
+                "{:<40} {:<7} {:<6} {:<13} {}\n",
+                r.id, r.clause, r.level, r.status, detail
+            ));
         }
         s.push_str(&format!(
             "coverage: {}/{} testable SHALL/SHOULD statements covered ({:.1}%), {} not testable over the wire, {} statements in all\n",
@@ -189,7 +239,12 @@ mod tests {
             "id = \"cse.a\"\ntitle = \"t\"\nclause = [\"R2 7.3.3\"]\nspec = \"R2\"\nlevel = \"SHALL\"\nrole = \"cse\"\nrequirement = \"r\"\n[[step]]\ndo = \"cut\"\nclient = \"sut\"\n",
         )
         .expect("case parses");
-        let reqs = vec![req("a", "SHALL", true, &["cse.a"]), req("b", "SHOULD", true, &["cse.b"]), req("c", "MAY", true, &[]), req("d", "SHALL", false, &[])];
+        let reqs = vec![
+            req("a", "SHALL", true, &["cse.a"]),
+            req("b", "SHOULD", true, &["cse.b"]),
+            req("c", "MAY", true, &[]),
+            req("d", "SHALL", false, &[]),
+        ];
         let cov = compute(&reqs, &cases);
         assert_eq!((cov.covered, cov.testable, cov.untestable), (1, 2, 1));
         assert_eq!(cov.rows[1].missing, vec!["cse.b".to_string()]);

@@ -9,7 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "m2mspec", version, about = "Conformance suite for the oneM2M MQTT binding (TS-0010)")]
+#[command(
+    name = "m2mspec",
+    version,
+    about = "Conformance suite for the oneM2M MQTT binding (TS-0010)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -86,13 +90,21 @@ fn resolve(p: &Path) -> PathBuf {
 fn main() -> ExitCode {
     // rumqttd logs every routine disconnect at ERROR level ("no-connection id is already gone"):
     // noise to a conformance user, so it is off unless M2MSPEC_LOG asks for it.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("M2MSPEC_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("M2MSPEC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,rumqttd=off"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     match real_main(cli) {
@@ -111,7 +123,10 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let cases: Vec<_> = cases
                 .into_iter()
                 .filter(|c| common.role.as_ref().is_none_or(|r| &c.role == r))
-                .filter(|c| common.select.is_empty() || common.select.iter().any(|s| c.id.starts_with(s.as_str())))
+                .filter(|c| {
+                    common.select.is_empty()
+                        || common.select.iter().any(|s| c.id.starts_with(s.as_str()))
+                })
                 .collect();
             if format == "json" {
                 let rows: Vec<_> = cases
@@ -120,16 +135,36 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&rows)?);
             } else {
-                println!("{:<44} {:<22} {:<6} {:<6} {:<5} REQUIREMENT", "ID", "CLAUSE", "LEVEL", "SPEC", "ROLE");
+                println!(
+                    "{:<44} {:<22} {:<6} {:<6} {:<5} REQUIREMENT",
+                    "ID", "CLAUSE", "LEVEL", "SPEC", "ROLE"
+                );
                 for c in &cases {
                     let req: String = c.requirement.chars().take(90).collect();
-                    println!("{:<44} {:<22} {:<6} {:<6} {:<5} {req}", c.id, c.clause.join("; "), format!("{:?}", c.level).to_uppercase(), c.spec.as_str(), c.role);
+                    println!(
+                        "{:<44} {:<22} {:<6} {:<6} {:<5} {req}",
+                        c.id,
+                        c.clause.join("; "),
+                        format!("{:?}", c.level).to_uppercase(),
+                        c.spec.as_str(),
+                        c.role
+                    );
                 }
                 println!("{} cases", cases.len());
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Run { common, sut, broker, out, fixtures, strict, enforce_policy, refcse_faults, no_color } => {
+        Cmd::Run {
+            common,
+            sut,
+            broker,
+            out,
+            fixtures,
+            strict,
+            enforce_policy,
+            refcse_faults,
+            no_color,
+        } => {
             let broker: Option<SocketAddr> = match broker {
                 Some(b) => Some(resolve_broker(&b)?),
                 None => None,
@@ -147,21 +182,46 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 progress: true,
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
             let report = rt.block_on(run::run(&cfg))?;
-            let out = if out.is_absolute() { out } else { resolve_out(&out) };
-            let files = m2mspec_reports::write_all(&report, &out).with_context(|| format!("writing reports to {}", out.display()))?;
-            print!("{}", m2mspec_reports::console_summary(&report, !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())));
-            println!("reports: {} {} {}", files.junit.display(), files.json.display(), files.html.display());
+            let out = if out.is_absolute() {
+                out
+            } else {
+                resolve_out(&out)
+            };
+            let files = m2mspec_reports::write_all(&report, &out)
+                .with_context(|| format!("writing reports to {}", out.display()))?;
+            print!(
+                "{}",
+                m2mspec_reports::console_summary(
+                    &report,
+                    !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())
+                )
+            );
+            println!(
+                "reports: {} {} {}",
+                files.junit.display(),
+                files.json.display(),
+                files.html.display()
+            );
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
-            Ok(if report.failed(strict) { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if report.failed(strict) {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
     }
 }
 
 fn resolve_out(out: &Path) -> PathBuf {
     // Default reports/out lives in the checkout's reports/ directory when run via cargo.
-    let ws_reports = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("reports");
+    let ws_reports = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("reports");
     if out == Path::new("reports/out") && !Path::new("reports").exists() && ws_reports.exists() {
         ws_reports.join("out")
     } else {

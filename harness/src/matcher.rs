@@ -16,7 +16,11 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: expected {}, observed {}", self.path, self.expected, self.observed)
+        write!(
+            f,
+            "{}: expected {}, observed {}",
+            self.path, self.expected, self.observed
+        )
     }
 }
 
@@ -32,13 +36,18 @@ fn show(v: Option<&Value>) -> String {
 /// carry: the number 4008 equals the string "4008" (XML carries text).
 fn scalar_eq(expected: &Value, observed: &Value) -> bool {
     match (expected, observed) {
-        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) => a.to_string() == *b,
+        (Value::Number(a), Value::String(b)) | (Value::String(b), Value::Number(a)) => {
+            a.to_string() == *b
+        }
         (a, b) => a == b,
     }
 }
 
 /// Check every `(path, expected)` against `observed`. Expected values are already expanded.
-pub fn check_fields<'a>(observed: &Value, expected: impl IntoIterator<Item = (&'a String, &'a Value)>) -> Vec<Mismatch> {
+pub fn check_fields<'a>(
+    observed: &Value,
+    expected: impl IntoIterator<Item = (&'a String, &'a Value)>,
+) -> Vec<Mismatch> {
     let mut out = Vec::new();
     for (path, want) in expected {
         let got = lookup_path(observed, path);
@@ -47,13 +56,23 @@ pub fn check_fields<'a>(observed: &Value, expected: impl IntoIterator<Item = (&'
             (Value::String(s), g) if s == PRESENT => g.is_some_and(|v| !v.is_null()),
             (_, None) => false,
             // `{ any = [a, b] }`: the spec allows several forms (e.g. "C:/id-in" or "C:id-in").
-            (Value::Object(m), Some(g)) if m.len() == 1 && m.get("any").is_some_and(Value::is_array) => {
-                m.get("any").and_then(Value::as_array).is_some_and(|alts| alts.iter().any(|a| scalar_eq(a, g)))
+            (Value::Object(m), Some(g))
+                if m.len() == 1 && m.get("any").is_some_and(Value::is_array) =>
+            {
+                m.get("any")
+                    .and_then(Value::as_array)
+                    .is_some_and(|alts| alts.iter().any(|a| scalar_eq(a, g)))
             }
             (w, Some(g)) => scalar_eq(w, g),
         };
         if !ok {
-            out.push(Mismatch { path: path.clone(), expected: show(Some(want)).replace("\"<absent>\"", ABSENT).replace("\"<present>\"", PRESENT), observed: show(got) });
+            out.push(Mismatch {
+                path: path.clone(),
+                expected: show(Some(want))
+                    .replace("\"<absent>\"", ABSENT)
+                    .replace("\"<present>\"", PRESENT),
+                observed: show(got),
+            });
         }
     }
     out
@@ -82,7 +101,12 @@ mod tests {
     #[test]
     fn reports_each_mismatch() {
         let obs = json!({"rsc": 2001, "rqi": "r1", "pc": {"m2m:ae": {"rn": "a"}}});
-        let exp = [("rsc".to_string(), json!(4008)), ("rqi".to_string(), json!("r1")), ("pc.m2m:ae.rn".to_string(), json!("b")), ("ot".to_string(), json!("<present>"))];
+        let exp = [
+            ("rsc".to_string(), json!(4008)),
+            ("rqi".to_string(), json!("r1")),
+            ("pc.m2m:ae.rn".to_string(), json!("b")),
+            ("ot".to_string(), json!("<present>")),
+        ];
         let m = check_fields(&obs, exp.iter().map(|(k, v)| (k, v)));
         assert_eq!(m.len(), 3, "{m:?}");
         assert_eq!(m[0].to_string(), "rsc: expected 4008, observed 2001");
@@ -92,14 +116,20 @@ mod tests {
     #[test]
     fn absent_and_text_numbers() {
         let obs = json!({"rsc": "4008"});
-        let exp = [("rsc".to_string(), json!(4008)), ("ec".to_string(), json!("<absent>"))];
+        let exp = [
+            ("rsc".to_string(), json!(4008)),
+            ("ec".to_string(), json!("<absent>")),
+        ];
         assert!(check_fields(&obs, exp.iter().map(|(k, v)| (k, v))).is_empty());
     }
 
     #[test]
     fn any_of_alternatives() {
         let obs = json!({"client_id": "C:id-in"});
-        let ok = [("client_id".to_string(), json!({"any": ["C:/id-in", "C:id-in"]}))];
+        let ok = [(
+            "client_id".to_string(),
+            json!({"any": ["C:/id-in", "C:id-in"]}),
+        )];
         assert!(check_fields(&obs, ok.iter().map(|(k, v)| (k, v))).is_empty());
         let bad = [("client_id".to_string(), json!({"any": ["C::id-in"]}))];
         assert_eq!(check_fields(&obs, bad.iter().map(|(k, v)| (k, v))).len(), 1);
@@ -107,9 +137,18 @@ mod tests {
 
     #[test]
     fn mqtt_filters() {
-        assert!(filter_matches("/oneM2M/req/+/id-in/#", "/oneM2M/req/Cae/id-in/json"));
-        assert!(filter_matches("/oneM2M/req/+/id-in/#", "/oneM2M/req/Cae/id-in"));
-        assert!(!filter_matches("/oneM2M/req/+/id-in", "/oneM2M/req/Cae/id-in/json"));
+        assert!(filter_matches(
+            "/oneM2M/req/+/id-in/#",
+            "/oneM2M/req/Cae/id-in/json"
+        ));
+        assert!(filter_matches(
+            "/oneM2M/req/+/id-in/#",
+            "/oneM2M/req/Cae/id-in"
+        ));
+        assert!(!filter_matches(
+            "/oneM2M/req/+/id-in",
+            "/oneM2M/req/Cae/id-in/json"
+        ));
         assert!(!filter_matches("/oneM2M/req/+/id-in", "/oneM2M/req/id-in"));
     }
 }

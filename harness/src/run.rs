@@ -45,7 +45,13 @@ pub fn select_cases(cfg: &RunConfig) -> Result<Vec<Case>, RunError> {
     let cases: Vec<Case> = all
         .into_iter()
         .filter(|c| cfg.role.as_ref().is_none_or(|r| &c.role == r))
-        .filter(|c| cfg.select.is_empty() || cfg.select.iter().any(|s| c.id == *s || c.id.starts_with(s.as_str())))
+        .filter(|c| {
+            cfg.select.is_empty()
+                || cfg
+                    .select
+                    .iter()
+                    .any(|s| c.id == *s || c.id.starts_with(s.as_str()))
+        })
         .collect();
     if cases.is_empty() {
         return Err(RunError::NothingSelected(cfg.select.clone()));
@@ -63,7 +69,13 @@ fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
         role: c.role.clone(),
         requirement: c.requirement.clone(),
         verdict: Verdict::Error,
-        evidence: vec![Evidence { message: why.to_string(), expected: None, observed: None, packets, data: None }],
+        evidence: vec![Evidence {
+            message: why.to_string(),
+            expected: None,
+            observed: None,
+            packets,
+            data: None,
+        }],
         duration_ms: 0,
         log: Vec::new(),
         skip_reason: None,
@@ -83,7 +95,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         tool: "m2mspec".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started: chrono::Utc::now(),
-        sut: format!("{} ({}, CSE-ID {}, {:?})", profile.name, profile.role, profile.cse_id, profile.release),
+        sut: format!(
+            "{} ({}, CSE-ID {}, {:?})",
+            profile.name, profile.role, profile.cse_id, profile.release
+        ),
         broker: String::new(),
         strict: cfg.strict,
         command: cfg.command.clone(),
@@ -93,7 +108,12 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let policy = if cfg.enforce_policy {
         Policy {
             mode: PolicyMode::Enforce,
-            principals: vec![Principal::cse(&profile.expected_client_id(), &profile.segment(), &[], None)],
+            principals: vec![Principal::cse(
+                &profile.expected_client_id(),
+                &profile.segment(),
+                &[],
+                None,
+            )],
             ..Policy::default()
         }
     } else {
@@ -103,12 +123,23 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         Ok(tb) => tb,
         Err(e) => {
             let why = format!("the broker/gatekeeper could not start: {e}");
-            info.broker = cfg.broker.map(|a| a.to_string()).unwrap_or_else(|| "embedded".into());
+            info.broker = cfg
+                .broker
+                .map(|a| a.to_string())
+                .unwrap_or_else(|| "embedded".into());
             let results = cases.iter().map(|c| errored(c, &why, Vec::new())).collect();
-            return Ok(Report::new(info, results, started.elapsed().as_millis() as u64));
+            return Ok(Report::new(
+                info,
+                results,
+                started.elapsed().as_millis() as u64,
+            ));
         }
     };
-    info.broker = format!("{} behind the m2mspec gatekeeper at {}", tb.broker_desc, tb.addr());
+    info.broker = format!(
+        "{} behind the m2mspec gatekeeper at {}",
+        tb.broker_desc,
+        tb.addr()
+    );
     if cfg.broker.is_none() {
         info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only when --enforce-policy is given.".into());
     }
@@ -118,20 +149,35 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         run_token: run_token(),
         enforce_policy: cfg.enforce_policy,
     };
-    let data_dir = std::env::temp_dir().join(format!("m2mspec-sut-{}-{}", std::process::id(), opts.run_token));
+    let data_dir = std::env::temp_dir().join(format!(
+        "m2mspec-sut-{}-{}",
+        std::process::id(),
+        opts.run_token
+    ));
     let mut running = match start_ready(&tb, &profile, cfg, &data_dir).await {
         Ok(r) => r,
         Err(e) => {
             let why = format!("the SUT did not start: {e}");
             let packets: Vec<String> = tb.trace().snapshot().iter().map(|e| e.summary()).collect();
-            let results = cases.iter().map(|c| errored(c, &why, packets.clone())).collect();
+            let results = cases
+                .iter()
+                .map(|c| errored(c, &why, packets.clone()))
+                .collect();
             info.notes.push(why);
             tb.shutdown().await;
-            return Ok(Report::new(info, results, started.elapsed().as_millis() as u64));
+            return Ok(Report::new(
+                info,
+                results,
+                started.elapsed().as_millis() as u64,
+            ));
         }
     };
     let vars = sut::template_vars(&profile, tb.addr(), &data_dir);
-    let profile_dir = profile.path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+    let profile_dir = profile
+        .path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -140,7 +186,11 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let mut sut_down: Option<String> = None;
     for (i, case) in cases.iter().enumerate() {
         if interrupted {
-            results.push(errored(case, "not run: the run was interrupted (Ctrl-C)", Vec::new()));
+            results.push(errored(
+                case,
+                "not run: the run was interrupted (Ctrl-C)",
+                Vec::new(),
+            ));
             continue;
         }
         if let Some(why) = &sut_down {
@@ -149,11 +199,12 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         }
         if let RunningSut::Process(p) = &running {
             if let Err(e) = p.reset(&profile_dir, &vars).await {
-                info.notes.push(format!("before {}: SUT reset failed: {e}", case.id));
+                info.notes
+                    .push(format!("before {}: SUT reset failed: {e}", case.id));
             }
         }
         let mut r = tokio::select! {
-            r = run_case(&tb, &profile, case, &opts) => r,
+            r = run_case(&tb, &profile, case, &opts, running.commander()) => r,
             _ = &mut ctrl_c => {
                 interrupted = true;
                 errored(case, "interrupted (Ctrl-C) while running", Vec::new())
@@ -164,18 +215,40 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         if let Some(status) = running.exited() {
             let tail = running.log_tail(30);
             r.verdict = Verdict::Error;
-            r.evidence.insert(0, Evidence { message: format!("the SUT exited during this case ({status})"), expected: None, observed: None, packets: tail, data: None });
-            info.notes.push(format!("SUT exited during {} ({status}); restarted", case.id));
+            r.evidence.insert(
+                0,
+                Evidence {
+                    message: format!("the SUT exited during this case ({status})"),
+                    expected: None,
+                    observed: None,
+                    packets: tail,
+                    data: None,
+                },
+            );
+            info.notes.push(format!(
+                "SUT exited during {} ({status}); restarted",
+                case.id
+            ));
             let old = std::mem::replace(&mut running, RunningSut::Attached);
             info.sut_log_tail.extend(old.log_tail(50));
             old.stop().await;
             match start_ready(&tb, &profile, cfg, &data_dir).await {
                 Ok(new) => running = new,
-                Err(e) => sut_down = Some(format!("not run: the SUT died and could not be restarted: {e}")),
+                Err(e) => {
+                    sut_down = Some(format!(
+                        "not run: the SUT died and could not be restarted: {e}"
+                    ))
+                }
             }
         }
         if cfg.progress {
-            eprintln!("[{:>3}/{total}] {:<12} {} ({} ms)", i + 1, verdict_word(r.verdict), r.id, r.duration_ms);
+            eprintln!(
+                "[{:>3}/{total}] {:<12} {} ({} ms)",
+                i + 1,
+                verdict_word(r.verdict),
+                r.id,
+                r.duration_ms
+            );
         }
         results.push(r);
     }
@@ -184,11 +257,20 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     info.notes.push(format!("SUT stop: {how}"));
     tb.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
-    Ok(Report::new(info, results, started.elapsed().as_millis() as u64))
+    Ok(Report::new(
+        info,
+        results,
+        started.elapsed().as_millis() as u64,
+    ))
 }
 
 /// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.
-async fn start_ready(tb: &Testbed, profile: &SutProfile, cfg: &RunConfig, data_dir: &std::path::Path) -> Result<RunningSut, sut::SutError> {
+async fn start_ready(
+    tb: &Testbed,
+    profile: &SutProfile,
+    cfg: &RunConfig,
+    data_dir: &std::path::Path,
+) -> Result<RunningSut, sut::SutError> {
     let _ = std::fs::create_dir_all(data_dir);
     let mut running = sut::start(profile, tb.addr(), &cfg.refcse_faults, data_dir).await?;
     match sut::readiness::wait_ready(tb, profile, &mut running).await {

@@ -14,13 +14,24 @@ pub use m2mspec_reports::Level;
 #[derive(Debug, Error)]
 pub enum ScenarioError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: invalid scenario TOML: {detail}")]
     Parse { path: PathBuf, detail: String },
     #[error("{path}: case {id:?}: {detail}")]
-    Invalid { path: PathBuf, id: String, detail: String },
+    Invalid {
+        path: PathBuf,
+        id: String,
+        detail: String,
+    },
     #[error("duplicate case id {id:?} in {first} and {second}")]
-    Duplicate { id: String, first: PathBuf, second: PathBuf },
+    Duplicate {
+        id: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
     #[error("suite directory {0} holds no scenario files")]
     Empty(PathBuf),
 }
@@ -99,6 +110,15 @@ pub enum Step {
         client_id: Option<String>,
         #[serde(default)]
         clean_session: bool,
+        username: Option<String>,
+        password: Option<String>,
+        /// Broker role: the CONNECT must be refused (CONNACK ≠ 0, or the socket closed before
+        /// a CONNACK — rumqttd's way of refusing).
+        #[serde(default)]
+        expect_refused: bool,
+        /// With --enforce-policy: add no gatekeeper principal for this entity.
+        #[serde(default)]
+        unregistered: bool,
         #[serde(default)]
         setup: bool,
     },
@@ -164,6 +184,79 @@ pub enum Step {
         alias: String,
         for_ms: u64,
     },
+    /// Publish an exact frame: any topic, payload, QoS, RETAIN, DUP and packet id.
+    PublishRaw {
+        #[serde(rename = "as")]
+        alias: String,
+        topic: String,
+        /// Payload text (template); or a fixture encoded as `serialization`.
+        payload: Option<String>,
+        fixture: Option<String>,
+        #[serde(default = "default_ser")]
+        serialization: String,
+        #[serde(default)]
+        set: BTreeMap<String, toml::Value>,
+        #[serde(default = "one")]
+        qos: u8,
+        #[serde(default)]
+        retain: bool,
+        #[serde(default)]
+        dup: bool,
+        /// Packet id (QoS ≥ 1); default: the client's next one.
+        pkid: Option<u16>,
+        save: Option<String>,
+    },
+    /// Answer a request the entity received (saved by `expect_publish`): the response topic
+    /// mirrors the request topic, `rqi` is copied, `to`/`fr` swapped.
+    Respond {
+        #[serde(rename = "as")]
+        alias: String,
+        /// Name of the saved request.
+        request: String,
+        #[serde(default = "ok_rsc")]
+        rsc: i64,
+        /// Extra response parameters by short name (templates).
+        #[serde(default)]
+        set: BTreeMap<String, toml::Value>,
+        /// Serialization; default: the request topic's.
+        serialization: Option<String>,
+        topic: Option<String>,
+    },
+    /// Command the SUT (AE role): e.g. `command = { cmd = "register" }`.
+    Command {
+        command: toml::Value,
+        /// Expect the command's own outcome (e.g. the rsc the AE got); mostly for setup.
+        expect_rsc: Option<i64>,
+        #[serde(default = "default_step_timeout_ms")]
+        timeout_ms: u64,
+        #[serde(default)]
+        setup: bool,
+    },
+    /// Arm a gatekeeper fault against the SUT or an entity.
+    Fault {
+        client: String,
+        /// `replay_next_publish` (resend the next matching PUBLISH to the client with DUP=1 and
+        /// the same packet id) or `withhold_pubacks` (drop the client's next `count` PUBACKs).
+        fault: String,
+        #[serde(default = "hash")]
+        filter: String,
+        #[serde(default = "one_usize")]
+        count: usize,
+    },
+    /// Count packets in the trace since the case started (or since a `mark`).
+    ExpectCount {
+        from: String,
+        /// connect | subscribe | publish | puback | disconnect
+        packet: String,
+        #[serde(default)]
+        fields: FieldExpectations,
+        /// Exact count expected; or `min`.
+        count: Option<usize>,
+        min: Option<usize>,
+        /// Wait this long for the count to be reached (exact counts also hold for it).
+        #[serde(default = "default_count_wait_ms")]
+        timeout_ms: u64,
+    },
     /// Expect a packet in the gatekeeper trace from the SUT (or an entity).
     ExpectPacket {
         /// "sut" or an entity alias.
@@ -201,6 +294,19 @@ pub enum Step {
     },
 }
 
+fn ok_rsc() -> i64 {
+    2000
+}
+fn hash() -> String {
+    "#".into()
+}
+fn one_usize() -> usize {
+    1
+}
+fn default_count_wait_ms() -> u64 {
+    1_000
+}
+
 fn default_kind() -> String {
     "ae".into()
 }
@@ -227,6 +333,11 @@ impl Step {
             Step::Cut { .. } => "cut",
             Step::AwaitReconnect { .. } => "await_reconnect",
             Step::Disconnect { .. } => "disconnect",
+            Step::PublishRaw { .. } => "publish_raw",
+            Step::Respond { .. } => "respond",
+            Step::Command { .. } => "command",
+            Step::Fault { .. } => "fault",
+            Step::ExpectCount { .. } => "expect_count",
         }
     }
     /// A setup step's failure makes the case inconclusive instead of failed: the behaviour
@@ -236,7 +347,8 @@ impl Step {
             Step::Connect { setup, .. }
             | Step::Subscribe { setup, .. }
             | Step::Request { setup, .. }
-            | Step::ExpectPublish { setup, .. } => *setup,
+            | Step::ExpectPublish { setup, .. }
+            | Step::Command { setup, .. } => *setup,
             _ => false,
         }
     }
@@ -245,13 +357,20 @@ impl Step {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum FileShape {
-    Group {
-        case: Vec<Case>,
-    },
+    Group { case: Vec<Case> },
     Single(Box<Case>),
 }
 
 const ROLES: &[&str] = &["cse", "ae", "broker"];
+const PACKETS: &[&str] = &[
+    "connect",
+    "subscribe",
+    "publish",
+    "puback",
+    "disconnect",
+    "connack",
+    "suback",
+];
 
 fn validate(case: &Case) -> Result<(), String> {
     if case.id.trim().is_empty() || case.id.contains(char::is_whitespace) {
@@ -271,15 +390,36 @@ fn validate(case: &Case) -> Result<(), String> {
     }
     for s in &case.steps {
         match s {
-            Step::Request { serialization, .. } if !["json", "xml", "cbor"].contains(&serialization.as_str()) => {
+            Step::Request { serialization, .. }
+                if !["json", "xml", "cbor"].contains(&serialization.as_str()) =>
+            {
                 return Err(format!("unknown serialization {serialization:?}"));
             }
-            Step::ExpectPacket { packet, .. } if !["connect", "subscribe", "publish", "disconnect"].contains(&packet.as_str()) => {
+            Step::ExpectPacket { packet, .. } | Step::ExpectCount { packet, .. }
+                if !PACKETS.contains(&packet.as_str()) =>
+            {
                 return Err(format!("expect_packet: unknown packet {packet:?}"));
             }
-            Step::Connect { kind, .. } if kind != "ae" && kind != "cse" => {
-                return Err(format!("connect: kind must be ae or cse, not {kind:?}"));
+            Step::Connect { kind, .. } if kind != "ae" && kind != "cse" && kind != "client" => {
+                return Err(format!(
+                    "connect: kind must be ae, cse or client, not {kind:?}"
+                ));
             }
+            Step::Fault { fault, .. }
+                if fault != "replay_next_publish" && fault != "withhold_pubacks" =>
+            {
+                return Err(format!("fault: unknown fault {fault:?}"));
+            }
+            Step::ExpectCount {
+                count: None,
+                min: None,
+                ..
+            } => return Err("expect_count needs count or min".into()),
+            Step::PublishRaw {
+                payload: Some(_),
+                fixture: Some(_),
+                ..
+            } => return Err("publish_raw takes payload or fixture, not both".into()),
             _ => {}
         }
     }
@@ -318,10 +458,17 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, ScenarioError> {
     let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(|source| ScenarioError::Io { path: f.clone(), source })?;
+        let text = std::fs::read_to_string(&f).map_err(|source| ScenarioError::Io {
+            path: f.clone(),
+            source,
+        })?;
         for c in parse_file(&f, &text)? {
             if let Some(first) = seen.get(&c.id) {
-                return Err(ScenarioError::Duplicate { id: c.id.clone(), first: first.clone(), second: f.clone() });
+                return Err(ScenarioError::Duplicate {
+                    id: c.id.clone(),
+                    first: first.clone(),
+                    second: f.clone(),
+                });
             }
             seen.insert(c.id.clone(), f.clone());
             out.push(c);
@@ -331,13 +478,21 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Case>, ScenarioError> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
-    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Io { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| ScenarioError::Io {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     for entry in rd {
-        let entry = entry.map_err(|source| ScenarioError::Io { path: dir.to_path_buf(), source })?;
+        let entry = entry.map_err(|source| ScenarioError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
         let p = entry.path();
         if p.is_dir() {
             collect(&p, out)?;
-        } else if p.extension().is_some_and(|e| e == "toml") && p.file_name().is_some_and(|n| n != "catalogue.toml") {
+        } else if p.extension().is_some_and(|e| e == "toml")
+            && p.file_name().is_some_and(|n| n != "catalogue.toml")
+        {
             out.push(p);
         }
     }
@@ -369,20 +524,35 @@ fields = { clean_session = false }
         let cases = parse_file(Path::new("a.toml"), GOOD).expect("parses");
         assert_eq!(cases.len(), 1);
         assert_eq!(cases[0].level, Level::Shall);
-        assert!(matches!(cases[0].steps[0], Step::ExpectPacket { whole_trace: true, .. }));
+        assert!(matches!(
+            cases[0].steps[0],
+            Step::ExpectPacket {
+                whole_trace: true,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn rejects_unknown_role_and_step_keys() {
         let bad = GOOD.replace("role = \"cse\"", "role = \"toaster\"");
-        assert!(matches!(parse_file(Path::new("a.toml"), &bad), Err(ScenarioError::Invalid { .. })));
+        assert!(matches!(
+            parse_file(Path::new("a.toml"), &bad),
+            Err(ScenarioError::Invalid { .. })
+        ));
         let bad = GOOD.replace("whole_trace = true", "whole_trace = true\nbogus = 1");
-        assert!(matches!(parse_file(Path::new("a.toml"), &bad), Err(ScenarioError::Parse { .. })));
+        assert!(matches!(
+            parse_file(Path::new("a.toml"), &bad),
+            Err(ScenarioError::Parse { .. })
+        ));
     }
 
     #[test]
     fn rejects_missing_requirement() {
-        let bad = GOOD.replace("requirement = \"A client shall set the Clean Session flag to false.\"", "requirement = \" \"");
+        let bad = GOOD.replace(
+            "requirement = \"A client shall set the Clean Session flag to false.\"",
+            "requirement = \" \"",
+        );
         let err = parse_file(Path::new("a.toml"), &bad).unwrap_err();
         assert!(err.to_string().contains("requirement"), "{err}");
     }

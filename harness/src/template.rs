@@ -78,7 +78,9 @@ impl Vars {
                 rest = stripped;
                 continue;
             }
-            let end = after.find('}').ok_or_else(|| TemplateError::Unterminated(s.to_string()))?;
+            let end = after
+                .find('}')
+                .ok_or_else(|| TemplateError::Unterminated(s.to_string()))?;
             out.push_str(&self.lookup(&after[..end], now)?);
             rest = &after[end + 1..];
         }
@@ -88,14 +90,24 @@ impl Vars {
 
     /// Expand templates inside a TOML value, giving JSON. A string that is exactly one
     /// template of a saved non-string value keeps that value's type.
-    pub fn expand_value(&self, v: &toml::Value, now: DateTime<Utc>) -> Result<Value, TemplateError> {
+    pub fn expand_value(
+        &self,
+        v: &toml::Value,
+        now: DateTime<Utc>,
+    ) -> Result<Value, TemplateError> {
         Ok(match v {
             toml::Value::String(s) => Value::String(self.expand(s, now)?),
             toml::Value::Integer(i) => Value::from(*i),
-            toml::Value::Float(f) => serde_json::Number::from_f64(*f).map(Value::Number).unwrap_or(Value::Null),
+            toml::Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
             toml::Value::Boolean(b) => Value::Bool(*b),
             toml::Value::Datetime(d) => Value::String(d.to_string()),
-            toml::Value::Array(a) => Value::Array(a.iter().map(|x| self.expand_value(x, now)).collect::<Result<_, _>>()?),
+            toml::Value::Array(a) => Value::Array(
+                a.iter()
+                    .map(|x| self.expand_value(x, now))
+                    .collect::<Result<_, _>>()?,
+            ),
             toml::Value::Table(t) => {
                 let mut m = serde_json::Map::new();
                 for (k, x) in t {
@@ -143,15 +155,24 @@ mod tests {
     use chrono::TimeZone;
 
     fn now() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).single().expect("valid")
+        Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+            .single()
+            .expect("valid")
     }
 
     #[test]
     fn expands_plain_saved_and_escapes() {
         let mut v = Vars::default();
         v.set("sut.seg", "id-in");
-        v.save("reg", serde_json::json!({"pc": {"m2m:ae": {"aei": "Cabc"}}, "rsc": 2001}));
-        assert_eq!(v.expand("/oneM2M/req/{reg.pc.m2m:ae.aei}/{sut.seg}", now()).unwrap(), "/oneM2M/req/Cabc/id-in");
+        v.save(
+            "reg",
+            serde_json::json!({"pc": {"m2m:ae": {"aei": "Cabc"}}, "rsc": 2001}),
+        );
+        assert_eq!(
+            v.expand("/oneM2M/req/{reg.pc.m2m:ae.aei}/{sut.seg}", now())
+                .unwrap(),
+            "/oneM2M/req/Cabc/id-in"
+        );
         assert_eq!(v.expand("{reg.rsc}", now()).unwrap(), "2001");
         assert_eq!(v.expand("{{x}}", now()).unwrap(), "{x}");
     }
@@ -159,9 +180,18 @@ mod tests {
     #[test]
     fn unknown_names_and_bad_times_are_errors() {
         let v = Vars::default();
-        assert_eq!(v.expand("a{nope}", now()), Err(TemplateError::Unknown("nope".into())));
-        assert!(matches!(v.expand("{now-5x}", now()), Err(TemplateError::BadTime(_))));
-        assert!(matches!(v.expand("{open", now()), Err(TemplateError::Unterminated(_))));
+        assert_eq!(
+            v.expand("a{nope}", now()),
+            Err(TemplateError::Unknown("nope".into()))
+        );
+        assert!(matches!(
+            v.expand("{now-5x}", now()),
+            Err(TemplateError::BadTime(_))
+        ));
+        assert!(matches!(
+            v.expand("{open", now()),
+            Err(TemplateError::Unterminated(_))
+        ));
     }
 
     #[test]

@@ -18,7 +18,10 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    pub async fn start(external: Option<SocketAddr>, policy: Policy) -> Result<Testbed, m2mspec_net::error::NetError> {
+    pub async fn start(
+        external: Option<SocketAddr>,
+        policy: Policy,
+    ) -> Result<Testbed, m2mspec_net::error::NetError> {
         let (broker, upstream, broker_desc) = match external {
             Some(addr) => (None, addr, format!("external MQTT broker at {addr}")),
             None => {
@@ -27,8 +30,21 @@ impl Testbed {
                 (Some(b), addr, format!("embedded rumqttd 0.20 at {addr}"))
             }
         };
-        let gatekeeper = Gatekeeper::start(GatekeeperConfig { upstream, policy, ..GatekeeperConfig::default() }).await?;
-        Ok(Testbed { broker, broker_desc, gatekeeper, harness_clients: Arc::default() })
+        // The rumqttd double-disconnect workaround applies to the embedded broker only.
+        let absorb_disconnect = external.is_none();
+        let gatekeeper = Gatekeeper::start(GatekeeperConfig {
+            upstream,
+            policy,
+            absorb_disconnect,
+            ..GatekeeperConfig::default()
+        })
+        .await?;
+        Ok(Testbed {
+            broker,
+            broker_desc,
+            gatekeeper,
+            harness_clients: Arc::default(),
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -59,10 +75,17 @@ impl Testbed {
 
     /// The client id of the SUT's most recent CONNECT, if any.
     pub fn sut_client_id(&self) -> Option<String> {
-        self.trace().snapshot().iter().rev().find_map(|e| match (&e.kind, e.dir) {
-            (EventKind::Packet(PacketRecord::Connect { client_id, .. }), Direction::ClientToBroker) if !self.is_harness_client(Some(client_id)) => Some(client_id.clone()),
-            _ => None,
-        })
+        self.trace()
+            .snapshot()
+            .iter()
+            .rev()
+            .find_map(|e| match (&e.kind, e.dir) {
+                (
+                    EventKind::Packet(PacketRecord::Connect { client_id, .. }),
+                    Direction::ClientToBroker,
+                ) if !self.is_harness_client(Some(client_id)) => Some(client_id.clone()),
+                _ => None,
+            })
     }
 
     /// Filters granted so far to connections whose events satisfy `whose` (SUBSCRIBE filters
@@ -70,14 +93,25 @@ impl Testbed {
     pub fn granted_filters(&self, whose: impl Fn(&TraceEvent) -> bool) -> Vec<String> {
         let ev = self.trace().snapshot();
         let mut out = Vec::new();
-        for e in ev.iter().filter(|e| e.dir == Direction::ClientToBroker && whose(e)) {
+        for e in ev
+            .iter()
+            .filter(|e| e.dir == Direction::ClientToBroker && whose(e))
+        {
             if let EventKind::Packet(PacketRecord::Subscribe { pkid, filters }) = &e.kind {
                 let codes = ev.iter().find_map(|a| match &a.kind {
-                    EventKind::Packet(PacketRecord::SubAck { pkid: k, codes }) if a.conn == e.conn && k == pkid && a.seq > e.seq => Some(codes.clone()),
+                    EventKind::Packet(PacketRecord::SubAck { pkid: k, codes })
+                        if a.conn == e.conn && k == pkid && a.seq > e.seq =>
+                    {
+                        Some(codes.clone())
+                    }
                     _ => None,
                 });
                 for (i, (f, _)) in filters.iter().enumerate() {
-                    if !codes.as_ref().and_then(|c| c.get(i)).is_some_and(|c| *c == 0x80) {
+                    if codes
+                        .as_ref()
+                        .and_then(|c| c.get(i))
+                        .is_none_or(|c| *c != 0x80)
+                    {
                         out.push(f.clone());
                     }
                 }

@@ -347,3 +347,51 @@ async fn shutdown_closes_connections_and_records_it() {
     }
     assert!(refused, "broker port still accepting after shutdown");
 }
+
+/// rumqttd 0.20 turns a DISCONNECT plus the following EOF into two disconnection events for
+/// one connection id and reuses ids, so a fresh client that gets the freed id in between is
+/// torn down right after its CONNACK. With `absorb_disconnect` the gatekeeper forwards only
+/// the close: every one of many back-to-back connect/subscribe/disconnect cycles must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
+    let broker = m2mspec_net::broker::EmbeddedBroker::start(Default::default())
+        .await
+        .expect("broker");
+    let gk = m2mspec_net::gatekeeper::Gatekeeper::start(GatekeeperConfig {
+        upstream: broker.addr(),
+        policy: Policy::default(),
+        absorb_disconnect: true,
+        ..Default::default()
+    })
+    .await
+    .expect("gatekeeper");
+    for i in 0..60 {
+        let opts = ConnectOptions {
+            client_id: format!("cycle-{i}"),
+            clean_session: false,
+            ..Default::default()
+        };
+        let (mut c, ack) = MqttClient::connect(gk.addr(), opts)
+            .await
+            .unwrap_or_else(|e| panic!("cycle {i}: connect: {e}"));
+        assert_eq!(ack.code, 0, "cycle {i}");
+        let codes = c
+            .subscribe(&[("/oneM2M/resp/x/#", 1)], Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|e| panic!("cycle {i}: subscribe: {e}"));
+        assert_eq!(codes, vec![1], "cycle {i}");
+        c.disconnect()
+            .await
+            .unwrap_or_else(|e| panic!("cycle {i}: disconnect: {e}"));
+    }
+    // The DISCONNECTs are in the trace (what the clients did), each with the workaround noted.
+    let ev = gk.trace().snapshot();
+    let disconnects = ev
+        .iter()
+        .filter(|e| matches!(e.kind, EventKind::Packet(PacketRecord::Disconnect)))
+        .count();
+    let notes = ev.iter().filter(|e| matches!(&e.kind, EventKind::Fault { description } if description.contains("double-disconnect"))).count();
+    assert_eq!((disconnects, notes), (60, 60));
+    gk.shutdown().await;
+    broker.shutdown();
+}

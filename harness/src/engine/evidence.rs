@@ -7,7 +7,16 @@ use serde_json::{json, Value};
 /// The packet's type name (`connect`, `publish`, ...) and its fields as JSON, for `expect_packet`.
 pub fn packet_json(p: &PacketRecord) -> (&'static str, Value) {
     match p {
-        PacketRecord::Connect { protocol_name, protocol_level, client_id, clean_session, keep_alive, will, username, password_present } => (
+        PacketRecord::Connect {
+            protocol_name,
+            protocol_level,
+            client_id,
+            clean_session,
+            keep_alive,
+            will,
+            username,
+            password_present,
+        } => (
             "connect",
             json!({
                 "protocol_name": protocol_name,
@@ -25,12 +34,25 @@ pub fn packet_json(p: &PacketRecord) -> (&'static str, Value) {
             "subscribe",
             json!({"pkid": pkid, "filters": filters.iter().map(|(f, q)| json!({"filter": f, "qos": q})).collect::<Vec<_>>()}),
         ),
-        PacketRecord::Publish { topic, qos, dup, retain, pkid, payload } => (
+        PacketRecord::Publish {
+            topic,
+            qos,
+            dup,
+            retain,
+            pkid,
+            payload,
+        } => (
             "publish",
             json!({"topic": topic, "qos": qos, "dup": dup, "retain": retain, "pkid": pkid, "payload_len": payload.len()}),
         ),
         PacketRecord::Disconnect => ("disconnect", json!({})),
-        PacketRecord::ConnAck { session_present, code } => ("connack", json!({"session_present": session_present, "code": code})),
+        PacketRecord::ConnAck {
+            session_present,
+            code,
+        } => (
+            "connack",
+            json!({"session_present": session_present, "code": code}),
+        ),
         PacketRecord::SubAck { pkid, codes } => ("suback", json!({"pkid": pkid, "codes": codes})),
         PacketRecord::PubAck { pkid } => ("puback", json!({"pkid": pkid})),
         _ => ("other", json!({})),
@@ -71,7 +93,12 @@ impl CaseRun<'_> {
             .since(seq)
             .iter()
             .filter(|e| e.dir == Direction::ClientToBroker && self.tb.is_sut_event(e))
-            .filter(|e| matches!(e.kind, EventKind::Packet(PacketRecord::Publish { .. }) | EventKind::Denied { .. }))
+            .filter(|e| {
+                matches!(
+                    e.kind,
+                    EventKind::Packet(PacketRecord::Publish { .. }) | EventKind::Denied { .. }
+                )
+            })
             .map(TraceEvent::summary)
             .take(40)
             .collect()
@@ -83,7 +110,10 @@ impl CaseRun<'_> {
             .trace()
             .since(seq)
             .iter()
-            .filter(|e| self.tb.is_sut_event(e) || (client_id.is_some() && e.client_id.as_deref() == client_id))
+            .filter(|e| {
+                self.tb.is_sut_event(e)
+                    || (client_id.is_some() && e.client_id.as_deref() == client_id)
+            })
             .map(TraceEvent::summary)
             .take(40)
             .collect()

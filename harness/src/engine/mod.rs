@@ -5,6 +5,10 @@
 //! reached); a harness or infrastructure problem (cannot connect, SUT gone, case over its time
 //! bound) is `error`; unclaimed capabilities give `skipped`. Every non-pass carries evidence.
 
+// A step failure carries its evidence by value: it is built once, on the cold path, and moved
+// into the report, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
 mod evidence;
 mod steps;
 
@@ -20,6 +24,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 pub use evidence::packet_json;
+
+/// The outcome of a command to the SUT.
+#[derive(Debug, Clone, Default)]
+pub struct CommandOutcome {
+    pub rsc: Option<i64>,
+    pub response: Option<serde_json::Value>,
+}
+
+/// Drives a SUT that acts on command (an AE under test): register, create a container, ...
+/// The command is the scenario's table as JSON, e.g. `{"cmd": "register"}`.
+pub trait SutCommander: Send + Sync {
+    fn command<'a>(
+        &'a self,
+        cmd: serde_json::Value,
+        timeout: Duration,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<CommandOutcome, String>> + Send + 'a>,
+    >;
+}
 
 /// How a step went wrong.
 #[derive(Debug)]
@@ -62,12 +85,19 @@ pub(crate) struct CaseRun<'a> {
     pub start_seq: u64,
     pub log: Vec<String>,
     pub requests_sent: u64,
+    pub ctl: Option<&'a dyn SutCommander>,
 }
 
 static CASE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Run one case and return its result; never panics, never hangs past `case.timeout_ms`.
-pub async fn run_case(tb: &Testbed, sut: &SutProfile, case: &Case, opts: &EngineOptions) -> CaseResult {
+pub async fn run_case(
+    tb: &Testbed,
+    sut: &SutProfile,
+    case: &Case,
+    opts: &EngineOptions,
+    ctl: Option<&dyn SutCommander>,
+) -> CaseResult {
     let started = Instant::now();
     let mut result = CaseResult {
         id: case.id.clone(),
@@ -86,7 +116,10 @@ pub async fn run_case(tb: &Testbed, sut: &SutProfile, case: &Case, opts: &Engine
     let missing = sut.missing(&case.requires);
     if !missing.is_empty() {
         result.verdict = Verdict::Skipped;
-        result.skip_reason = Some(format!("SUT does not claim capability {}", missing.join(", ")));
+        result.skip_reason = Some(format!(
+            "SUT does not claim capability {}",
+            missing.join(", ")
+        ));
         return result;
     }
     let n = CASE_COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -100,18 +133,24 @@ pub async fn run_case(tb: &Testbed, sut: &SutProfile, case: &Case, opts: &Engine
         start_seq: tb.trace().next_seq(),
         log: Vec::new(),
         requests_sent: 0,
+        ctl,
     };
     let bound = Duration::from_millis(case.timeout_ms);
     let outcome = tokio::time::timeout(bound, run.run_steps()).await;
     let (verdict, evidence) = match outcome {
         Ok(None) => (Verdict::Pass, None),
         Ok(Some((setup, StepFailure::Check(ev)))) if setup => (Verdict::Inconclusive, Some(ev)),
-        Ok(Some((_, StepFailure::Check(ev)))) => (failure_verdict(case.level, opts.strict), Some(ev)),
+        Ok(Some((_, StepFailure::Check(ev)))) => {
+            (failure_verdict(case.level, opts.strict), Some(ev))
+        }
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
         Err(_) => (
             Verdict::Error,
             Some(Evidence {
-                message: format!("the case did not finish within its bound of {} ms", case.timeout_ms),
+                message: format!(
+                    "the case did not finish within its bound of {} ms",
+                    case.timeout_ms
+                ),
                 expected: None,
                 observed: None,
                 packets: run.recent_packets(30),
@@ -155,7 +194,12 @@ impl CaseRun<'_> {
             let t = Instant::now();
             let r = self.step(step).await;
             let status = if r.is_ok() { "ok" } else { "FAILED" };
-            self.log.push(format!("step {} {}: {status} ({} ms)", i + 1, step.name(), t.elapsed().as_millis()));
+            self.log.push(format!(
+                "step {} {}: {status} ({} ms)",
+                i + 1,
+                step.name(),
+                t.elapsed().as_millis()
+            ));
             if let Err(f) = r {
                 return Some((step.is_setup(), f));
             }
@@ -163,22 +207,15 @@ impl CaseRun<'_> {
         None
     }
 
-    /// R2 7.3.3: an entity leaving the binding disconnects, reconnects with clean session true
-    /// and disconnects again, so the broker drops its session — the harness does the same for
-    /// each entity it played, keeping the broker's state bounded across a long run.
+    /// Disconnect every entity the case played. The harness does not do the R2 7.3.3
+    /// clean-session reconnect for its own entities: on rumqttd 0.20 a reconnect with a client
+    /// id whose previous connection the router has not yet retired makes it drop "the previous
+    /// connection id", which by then may belong to the next case's fresh client (seen as
+    /// "Duplicate client_id, dropping previous connection" and a close before CONNACK). Each
+    /// case uses fresh entity ids, so the sessions left behind are few and idle.
     async fn teardown(&mut self) {
-        let addr = self.tb.addr();
         for (_, e) in std::mem::take(&mut self.entities) {
             if let Some(c) = e.client {
-                let _ = c.disconnect().await;
-            }
-            let opts = m2mspec_net::client::ConnectOptions {
-                client_id: e.client_id.clone(),
-                clean_session: true,
-                connect_timeout: Duration::from_secs(2),
-                ..Default::default()
-            };
-            if let Ok((c, _)) = MqttClient::connect(addr, opts).await {
                 let _ = c.disconnect().await;
             }
         }

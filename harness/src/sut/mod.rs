@@ -18,13 +18,20 @@ use thiserror::Error;
 #[derive(Debug, Error)]
 pub enum SutError {
     #[error("cannot read SUT profile {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("SUT profile {path} is invalid: {detail}")]
     Invalid { path: PathBuf, detail: String },
     #[error("the reference CSE did not start: {0}")]
     RefCse(String),
     #[error("SUT {name} did not become ready within {secs} s: {detail}")]
-    NotReady { name: String, secs: u64, detail: String },
+    NotReady {
+        name: String,
+        secs: u64,
+        detail: String,
+    },
     #[error("SUT {name} could not be started: {detail}")]
     Spawn { name: String, detail: String },
     #[error("SUT {name} exited during start-up ({status})")]
@@ -99,25 +106,43 @@ impl SutProfile {
     }
 
     pub fn load(path: &Path) -> Result<SutProfile, SutError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SutError::Io { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| SutError::Io {
+            path: path.into(),
+            source,
+        })?;
         let mut p = Self::parse(path, &text)?;
         if let Some(rel) = &p.capabilities {
             let cap_path = path.parent().unwrap_or(Path::new(".")).join(rel);
-            let text = std::fs::read_to_string(&cap_path).map_err(|source| SutError::Io { path: cap_path.clone(), source })?;
+            let text = std::fs::read_to_string(&cap_path).map_err(|source| SutError::Io {
+                path: cap_path.clone(),
+                source,
+            })?;
             p.caps = parse_caps(&cap_path, &text)?;
         }
         Ok(p)
     }
 
     fn parse(path: &Path, text: &str) -> Result<SutProfile, SutError> {
-        let mut p: SutProfile = toml::from_str(text).map_err(|e| SutError::Invalid { path: path.into(), detail: e.to_string() })?;
+        let mut p: SutProfile = toml::from_str(text).map_err(|e| SutError::Invalid {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
         p.path = path.to_path_buf();
-        id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid { path: path.into(), detail: format!("cse_id: {e}") })?;
+        id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid {
+            path: path.into(),
+            detail: format!("cse_id: {e}"),
+        })?;
         if p.kind == SutKind::Process && p.process.is_none() {
-            return Err(SutError::Invalid { path: path.into(), detail: "kind = \"process\" needs a [process] table".into() });
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: "kind = \"process\" needs a [process] table".into(),
+            });
         }
         if p.role != "cse" {
-            return Err(SutError::Invalid { path: path.into(), detail: format!("role {:?} is not supported yet (cse)", p.role) });
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: format!("role {:?} is not supported yet (cse)", p.role),
+            });
         }
         Ok(p)
     }
@@ -134,12 +159,19 @@ impl SutProfile {
 
     /// Missing capabilities among `required` (empty when the case may run).
     pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
-        required.iter().filter(|c| !self.caps.get(c.as_str()).copied().unwrap_or(false)).map(String::as_str).collect()
+        required
+            .iter()
+            .filter(|c| !self.caps.get(c.as_str()).copied().unwrap_or(false))
+            .map(String::as_str)
+            .collect()
     }
 }
 
 fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutError> {
-    let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid { path: path.into(), detail: format!("capability file: {e}") })?;
+    let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid {
+        path: path.into(),
+        detail: format!("capability file: {e}"),
+    })?;
     Ok(f.capabilities)
 }
 
@@ -151,8 +183,15 @@ pub enum RunningSut {
 }
 
 /// Values the profile's templates may use.
-pub fn template_vars(profile: &SutProfile, broker: SocketAddr, data_dir: &Path) -> BTreeMap<String, String> {
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0);
+pub fn template_vars(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    data_dir: &Path,
+) -> BTreeMap<String, String> {
+    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0);
     BTreeMap::from([
         ("broker.host".to_string(), broker.ip().to_string()),
         ("broker.port".to_string(), broker.port().to_string()),
@@ -166,7 +205,12 @@ pub fn template_vars(profile: &SutProfile, broker: SocketAddr, data_dir: &Path) 
 
 /// Start the SUT against `broker` (the gatekeeper's address). Readiness is checked separately
 /// ([`readiness::wait_ready`]).
-pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[String], data_dir: &Path) -> Result<RunningSut, SutError> {
+pub async fn start(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    extra_faults: &[String],
+    data_dir: &Path,
+) -> Result<RunningSut, SutError> {
     match profile.kind {
         SutKind::BuiltinRefcse => {
             let mut faults = profile.refcse.faults.clone();
@@ -176,12 +220,21 @@ pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[Str
             // A misspelt switch must not silently run a well-behaved CSE.
             let known = serde_json::to_value(m2mspec_refcse::Faults::default()).unwrap_or_default();
             if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
-                let names: Vec<&String> = known.as_object().map(|m| m.keys().collect()).unwrap_or_default();
-                return Err(SutError::Invalid { path: profile.path.clone(), detail: format!("unknown reference-CSE fault {bad:?}; known: {names:?}") });
+                let names: Vec<&String> = known
+                    .as_object()
+                    .map(|m| m.keys().collect())
+                    .unwrap_or_default();
+                return Err(SutError::Invalid {
+                    path: profile.path.clone(),
+                    detail: format!("unknown reference-CSE fault {bad:?}; known: {names:?}"),
+                });
             }
             let faults: m2mspec_refcse::Faults = serde_json::to_value(&faults)
                 .and_then(serde_json::from_value)
-                .map_err(|e| SutError::Invalid { path: profile.path.clone(), detail: format!("refcse faults: {e}") })?;
+                .map_err(|e| SutError::Invalid {
+                    path: profile.path.clone(),
+                    detail: format!("refcse faults: {e}"),
+                })?;
             let cfg = m2mspec_refcse::RefCseConfig {
                 broker,
                 cse_id: profile.cse_id.clone(),
@@ -191,10 +244,16 @@ pub async fn start(profile: &SutProfile, broker: SocketAddr, extra_faults: &[Str
                 faults,
                 ..Default::default()
             };
-            m2mspec_refcse::RefCse::start(cfg).await.map(RunningSut::RefCse).map_err(|e| SutError::RefCse(e.to_string()))
+            m2mspec_refcse::RefCse::start(cfg)
+                .await
+                .map(RunningSut::RefCse)
+                .map_err(|e| SutError::RefCse(e.to_string()))
         }
         SutKind::Process => {
-            let spec = profile.process.as_ref().ok_or_else(|| SutError::Invalid { path: profile.path.clone(), detail: "missing [process]".into() })?;
+            let spec = profile.process.as_ref().ok_or_else(|| SutError::Invalid {
+                path: profile.path.clone(),
+                detail: "missing [process]".into(),
+            })?;
             let dir = profile.path.parent().unwrap_or(Path::new("."));
             let vars = template_vars(profile, broker, data_dir);
             process::SutProcess::spawn(spec, dir, &vars, &profile.name).map(RunningSut::Process)
@@ -224,6 +283,11 @@ impl RunningSut {
         }
     }
 
+    /// The command channel of a SUT that takes commands (AE role), if any.
+    pub fn commander(&self) -> Option<&dyn crate::engine::SutCommander> {
+        None
+    }
+
     pub fn log_tail(&self, n: usize) -> Vec<String> {
         match self {
             RunningSut::Process(p) => p.log.tail(n),
@@ -242,7 +306,10 @@ mod tests {
         assert_eq!(p.segment(), "id-in");
         assert_eq!(p.expected_client_id(), "C:id-in");
         assert!(p.missing(&["serialization.cbor".into()]).is_empty());
-        assert_eq!(p.missing(&["release.r1".into(), "nonexistent".into()]), vec!["release.r1", "nonexistent"]);
+        assert_eq!(
+            p.missing(&["release.r1".into(), "nonexistent".into()]),
+            vec!["release.r1", "nonexistent"]
+        );
     }
 
     #[test]

@@ -53,7 +53,10 @@ impl LogTail {
         }
     }
     pub fn tail(&self, n: usize) -> Vec<String> {
-        self.0.lock().map(|q| q.iter().skip(q.len().saturating_sub(n)).cloned().collect()).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|q| q.iter().skip(q.len().saturating_sub(n)).cloned().collect())
+            .unwrap_or_default()
     }
 }
 
@@ -71,9 +74,14 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
     while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        let end = after.find('}').ok_or_else(|| format!("unterminated '{{' in {s:?}"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated '{{' in {s:?}"))?;
         let name = &after[..end];
-        out.push_str(vars.get(name).ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?);
+        out.push_str(
+            vars.get(name)
+                .ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?,
+        );
         rest = &after[end + 1..];
     }
     out.push_str(rest);
@@ -81,9 +89,22 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
 }
 
 impl SutProcess {
-    pub fn spawn(spec: &ProcessSpec, profile_dir: &Path, vars: &BTreeMap<String, String>, name: &str) -> Result<SutProcess, SutError> {
-        let invalid = |detail: String| SutError::Invalid { path: profile_dir.to_path_buf(), detail };
-        let argv = spec.command.iter().map(|a| render(a, vars)).collect::<Result<Vec<_>, _>>().map_err(invalid)?;
+    pub fn spawn(
+        spec: &ProcessSpec,
+        profile_dir: &Path,
+        vars: &BTreeMap<String, String>,
+        name: &str,
+    ) -> Result<SutProcess, SutError> {
+        let invalid = |detail: String| SutError::Invalid {
+            path: profile_dir.to_path_buf(),
+            detail,
+        };
+        let argv = spec
+            .command
+            .iter()
+            .map(|a| render(a, vars))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(invalid)?;
         let Some((prog, args)) = argv.split_first() else {
             return Err(invalid("process.command is empty".into()));
         };
@@ -92,17 +113,43 @@ impl SutProcess {
             None => profile_dir.to_path_buf(),
         };
         let mut cmd = Command::new(prog);
-        cmd.args(args).current_dir(&cwd).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+        cmd.args(args)
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
         for (k, v) in &spec.env {
             cmd.env(k, render(v, vars).map_err(invalid)?);
         }
         // Its own process group, so a stop reaches every process the SUT spawns (a shell
         // wrapper, a Python interpreter, ...), and a Ctrl-C at the terminal does not race us.
         cmd.process_group(0);
-        let mut child = cmd.spawn().map_err(|e| SutError::Spawn { name: name.to_string(), detail: format!("{prog}: {e} (cwd {})", cwd.display()) })?;
-        let pid = child.id().ok_or_else(|| SutError::Spawn { name: name.to_string(), detail: "exited at once".into() })?;
+        let mut child = cmd.spawn().map_err(|e| SutError::Spawn {
+            name: name.to_string(),
+            detail: format!("{prog}: {e} (cwd {})", cwd.display()),
+        })?;
+        let pid = child.id().ok_or_else(|| SutError::Spawn {
+            name: name.to_string(),
+            detail: "exited at once".into(),
+        })?;
         let log = LogTail::default();
-        for (stream, tag) in [(child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "out"), (child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>), "err")] {
+        for (stream, tag) in [
+            (
+                child
+                    .stdout
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+                "out",
+            ),
+            (
+                child
+                    .stderr
+                    .take()
+                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Unpin + Send>),
+                "err",
+            ),
+        ] {
             if let Some(s) = stream {
                 let log = log.clone();
                 tokio::spawn(async move {
@@ -113,7 +160,12 @@ impl SutProcess {
                 });
             }
         }
-        Ok(SutProcess { child, pgid: pid as i32, spec: spec.clone(), log })
+        Ok(SutProcess {
+            child,
+            pgid: pid as i32,
+            spec: spec.clone(),
+            log,
+        })
     }
 
     /// `Some(status)` once the process has exited.
@@ -134,14 +186,29 @@ impl SutProcess {
 
     /// Graceful stop: the configured signal to the group, then SIGKILL after the grace period.
     pub async fn stop(mut self) -> String {
-        let sig = if self.spec.stop_signal.eq_ignore_ascii_case("INT") { libc::SIGINT } else { libc::SIGTERM };
+        let sig = if self.spec.stop_signal.eq_ignore_ascii_case("INT") {
+            libc::SIGINT
+        } else {
+            libc::SIGTERM
+        };
         self.signal_group(sig);
-        let status = match tokio::time::timeout(Duration::from_millis(self.spec.grace_ms), self.child.wait()).await {
-            Ok(Ok(st)) => format!("exited after SIG{}: {st}", self.spec.stop_signal.to_uppercase()),
+        let status = match tokio::time::timeout(
+            Duration::from_millis(self.spec.grace_ms),
+            self.child.wait(),
+        )
+        .await
+        {
+            Ok(Ok(st)) => format!(
+                "exited after SIG{}: {st}",
+                self.spec.stop_signal.to_uppercase()
+            ),
             _ => {
                 self.signal_group(libc::SIGKILL);
                 let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
-                format!("killed (SIGKILL) after a {} ms grace period", self.spec.grace_ms)
+                format!(
+                    "killed (SIGKILL) after a {} ms grace period",
+                    self.spec.grace_ms
+                )
             }
         };
         // Whatever the main process did, leave no stragglers in its group.
@@ -150,16 +217,33 @@ impl SutProcess {
     }
 
     /// Run the reset command (bounded), if the profile has one.
-    pub async fn reset(&self, profile_dir: &Path, vars: &BTreeMap<String, String>) -> Result<(), String> {
+    pub async fn reset(
+        &self,
+        profile_dir: &Path,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
         if self.spec.reset.is_empty() {
             return Ok(());
         }
-        let argv = self.spec.reset.iter().map(|a| render(a, vars)).collect::<Result<Vec<_>, _>>()?;
+        let argv = self
+            .spec
+            .reset
+            .iter()
+            .map(|a| render(a, vars))
+            .collect::<Result<Vec<_>, _>>()?;
         let (prog, args) = argv.split_first().ok_or("empty reset command")?;
-        let fut = Command::new(prog).args(args).current_dir(profile_dir).kill_on_drop(true).output();
+        let fut = Command::new(prog)
+            .args(args)
+            .current_dir(profile_dir)
+            .kill_on_drop(true)
+            .output();
         match tokio::time::timeout(Duration::from_secs(30), fut).await {
             Ok(Ok(o)) if o.status.success() => Ok(()),
-            Ok(Ok(o)) => Err(format!("reset exited {}: {}", o.status, String::from_utf8_lossy(&o.stderr))),
+            Ok(Ok(o)) => Err(format!(
+                "reset exited {}: {}",
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            )),
             Ok(Err(e)) => Err(format!("reset: {e}")),
             Err(_) => Err("reset took longer than 30 s".into()),
         }
@@ -182,7 +266,10 @@ mod tests {
     #[test]
     fn render_expands_and_names_unknown_placeholders() {
         let vars = BTreeMap::from([("broker.port".to_string(), "1883".to_string())]);
-        assert_eq!(render("--port={broker.port}", &vars).unwrap(), "--port=1883");
+        assert_eq!(
+            render("--port={broker.port}", &vars).unwrap(),
+            "--port=1883"
+        );
         assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
         assert!(render("{open", &vars).is_err());
     }
@@ -191,9 +278,16 @@ mod tests {
     fn live_members(pgid: i32) -> Vec<String> {
         let mut out = Vec::new();
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+            let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
             // Fields after the ")" that closes the command name: state, ppid, pgrp, ...
-            let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect::<Vec<_>>()) else { continue };
+            let Some(rest) = stat
+                .rsplit_once(')')
+                .map(|(_, r)| r.split_whitespace().collect::<Vec<_>>())
+            else {
+                continue;
+            };
             if rest.len() > 2 && rest[2] == pgid.to_string() && rest[0] != "Z" {
                 out.push(stat.clone());
             }
@@ -204,14 +298,19 @@ mod tests {
     #[tokio::test]
     async fn process_output_is_captured_and_the_group_is_stopped() {
         let spec = ProcessSpec {
-            command: vec!["sh".into(), "-c".into(), "echo ready; sleep 30 & wait".into()],
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo ready; sleep 30 & wait".into(),
+            ],
             cwd: None,
             env: BTreeMap::new(),
             stop_signal: "TERM".into(),
             grace_ms: 2000,
             reset: vec![],
         };
-        let mut p = SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");
+        let mut p =
+            SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");
         let pgid = p.pgid;
         // Wait (bounded) for the output line to be captured.
         for _ in 0..200 {
@@ -223,7 +322,10 @@ mod tests {
         assert_eq!(p.log.tail(5), vec!["[out] ready".to_string()]);
         assert!(p.exited().is_none());
         let status = p.stop().await;
-        assert!(status.contains("SIGTERM") || status.contains("SIGKILL"), "{status}");
+        assert!(
+            status.contains("SIGTERM") || status.contains("SIGKILL"),
+            "{status}"
+        );
         // Killed members may linger as zombies until their new parent reaps them: only a
         // member that is not a zombie counts as alive. Bounded wait for the kernel to settle.
         let mut alive = live_members(pgid);
@@ -234,6 +336,9 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(20)).await;
             alive = live_members(pgid);
         }
-        assert!(alive.is_empty(), "the background sleep of the group must be gone too: {alive:?}");
+        assert!(
+            alive.is_empty(),
+            "the background sleep of the group must be gone too: {alive:?}"
+        );
     }
 }

@@ -35,83 +35,169 @@ pub struct Readiness {
 
 impl Default for Readiness {
     fn default() -> Self {
-        Readiness { timeout_secs: 30, subscribed: true, probe: false, probe_from: "Cm2mspecProbe".into(), expect_rsc: Some(2000) }
+        Readiness {
+            timeout_secs: 30,
+            subscribed: true,
+            probe: false,
+            probe_from: "Cm2mspecProbe".into(),
+            expect_rsc: Some(2000),
+        }
     }
 }
 
 fn not_ready(p: &SutProfile, sut: &RunningSut, detail: String) -> SutError {
     let tail = sut.log_tail(15);
-    let detail = if tail.is_empty() { detail } else { format!("{detail}\nlast SUT output:\n{}", tail.join("\n")) };
-    SutError::NotReady { name: p.name.clone(), secs: p.readiness.timeout_secs, detail }
+    let detail = if tail.is_empty() {
+        detail
+    } else {
+        format!("{detail}\nlast SUT output:\n{}", tail.join("\n"))
+    };
+    SutError::NotReady {
+        name: p.name.clone(),
+        secs: p.readiness.timeout_secs,
+        detail,
+    }
 }
 
 /// Wait (bounded) until the SUT is ready; a SUT process that exits meanwhile is an error at once.
-pub async fn wait_ready(tb: &Testbed, profile: &SutProfile, sut: &mut RunningSut) -> Result<(), SutError> {
+pub async fn wait_ready(
+    tb: &Testbed,
+    profile: &SutProfile,
+    sut: &mut RunningSut,
+) -> Result<(), SutError> {
     let r = &profile.readiness;
     let deadline = Instant::now() + Duration::from_secs(r.timeout_secs);
-    let probe_seg = m2mspec_codec::topic::id_to_segment(&r.probe_from).map_err(|e| SutError::Invalid { path: profile.path.clone(), detail: format!("readiness.probe_from: {e}") })?;
+    let probe_seg =
+        m2mspec_codec::topic::id_to_segment(&r.probe_from).map_err(|e| SutError::Invalid {
+            path: profile.path.clone(),
+            detail: format!("readiness.probe_from: {e}"),
+        })?;
     let topic = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
     if r.subscribed {
         loop {
             if let Some(status) = sut.exited() {
-                return Err(SutError::Exited { name: profile.name.clone(), status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")) });
+                return Err(SutError::Exited {
+                    name: profile.name.clone(),
+                    status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
+                });
             }
             let filters = tb.granted_filters(|e| tb.is_sut_event(e));
-            if filters.iter().any(|f| f.contains("oneM2M/") || filter_matches(f, &topic)) {
+            if filters
+                .iter()
+                .any(|f| f.contains("oneM2M/") || filter_matches(f, &topic))
+            {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                let seen = if filters.is_empty() { "none".to_string() } else { filters.join(", ") };
+                let seen = if filters.is_empty() {
+                    "none".to_string()
+                } else {
+                    filters.join(", ")
+                };
                 return Err(not_ready(profile, sut, format!("it never subscribed to a oneM2M topic such as {topic} (granted filters: {seen})")));
             }
             // Wake on the next SUBSCRIBE/SUBACK, or every half second to notice a dead process.
             let next = tb.trace().next_seq();
             tb.trace()
-                .wait_for(next, left.min(Duration::from_millis(500)), |e| matches!(e.kind, EventKind::Packet(PacketRecord::SubAck { .. }) | EventKind::Packet(PacketRecord::Subscribe { .. })))
+                .wait_for(next, left.min(Duration::from_millis(500)), |e| {
+                    matches!(
+                        e.kind,
+                        EventKind::Packet(PacketRecord::SubAck { .. })
+                            | EventKind::Packet(PacketRecord::Subscribe { .. })
+                    )
+                })
                 .await;
         }
     }
     if r.probe {
         let left = deadline.saturating_duration_since(Instant::now());
-        probe(tb, profile, &probe_seg, left).await.map_err(|d| not_ready(profile, sut, d))?;
+        probe(tb, profile, &probe_seg, left)
+            .await
+            .map_err(|d| not_ready(profile, sut, d))?;
     }
     Ok(())
 }
 
-async fn probe(tb: &Testbed, profile: &SutProfile, probe_seg: &str, left: Duration) -> Result<(), String> {
+async fn probe(
+    tb: &Testbed,
+    profile: &SutProfile,
+    probe_seg: &str,
+    left: Duration,
+) -> Result<(), String> {
     let r = &profile.readiness;
     let cid = client_id::client_id(EntityKind::Ae, probe_seg, profile.release);
     tb.register_harness_client(&cid);
-    let opts = ConnectOptions { client_id: cid.clone(), clean_session: true, keep_alive: 30, connect_timeout: Duration::from_secs(5), ..Default::default() };
-    let (mut c, ack) = MqttClient::connect(tb.addr(), opts).await.map_err(|e| format!("probe connect: {e}"))?;
+    // Under --enforce-policy the probe needs its own 8.4 item 2a/3 grants.
+    let sut_seg = profile.segment();
+    tb.gatekeeper.update_policy(|p| {
+        p.principals
+            .push(m2mspec_net::gatekeeper::policy::Principal::registered_ae(
+                &cid, probe_seg, &sut_seg,
+            ))
+    });
+    let opts = ConnectOptions {
+        client_id: cid.clone(),
+        clean_session: true,
+        keep_alive: 30,
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    let (mut c, ack) = MqttClient::connect(tb.addr(), opts)
+        .await
+        .map_err(|e| format!("probe connect: {e}"))?;
     if ack.code != 0 {
         return Err(format!("probe CONNECT refused with code {}", ack.code));
     }
-    let filter = format!("/oneM2M/resp/{probe_seg}/#");
-    c.subscribe(&[(filter.as_str(), 1)], Duration::from_secs(5)).await.map_err(|e| format!("probe subscribe: {e}"))?;
+    let filter = format!("/oneM2M/resp/{probe_seg}/{sut_seg}/#");
+    c.subscribe(&[(filter.as_str(), 1)], Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("probe subscribe: {e}"))?;
     let rqi = "m2mspec-readiness".to_string();
-    let req = RequestPrimitive { op: Some(2), to: Some(profile.csebase.clone()), fr: Some(r.probe_from.clone()), rqi: Some(rqi.clone()), rvi: Some("3".into()), ..Default::default() };
-    let payload = serialization::encode_request(&req, Serialization::Json).map_err(|e| e.to_string())?;
+    let req = RequestPrimitive {
+        op: Some(2),
+        to: Some(profile.csebase.clone()),
+        fr: Some(r.probe_from.clone()),
+        rqi: Some(rqi.clone()),
+        rvi: Some("3".into()),
+        ..Default::default()
+    };
+    let payload =
+        serialization::encode_request(&req, Serialization::Json).map_err(|e| e.to_string())?;
     let topic = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
-    c.publish(&topic, &payload, 1, false, Duration::from_secs(5)).await.map_err(|e| format!("probe publish: {e}"))?;
+    c.publish(&topic, &payload, 1, false, Duration::from_secs(5))
+        .await
+        .map_err(|e| format!("probe publish: {e}"))?;
     let deadline = Instant::now() + left;
     let result = loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match c.next_publish(left).await {
             Ok(Some(p)) => {
-                let ser = m2mspec_codec::OneM2mTopic::parse(&p.topic).ok().and_then(|t| t.serialization).unwrap_or(Serialization::Json);
-                let Ok(rsp) = serialization::decode_response(&p.payload, ser) else { continue };
+                let ser = m2mspec_codec::OneM2mTopic::parse(&p.topic)
+                    .ok()
+                    .and_then(|t| t.serialization)
+                    .unwrap_or(Serialization::Json);
+                let Ok(rsp) = serialization::decode_response(&p.payload, ser) else {
+                    continue;
+                };
                 if rsp.rqi.as_deref() != Some(rqi.as_str()) {
                     continue;
                 }
                 break match (r.expect_rsc, rsp.rsc) {
                     (None, _) => Ok(()),
                     (Some(want), Some(got)) if want == got => Ok(()),
-                    (Some(want), got) => Err(format!("the probe RETRIEVE of {} was answered rsc {got:?}, expected {want}", profile.csebase)),
+                    (Some(want), got) => Err(format!(
+                        "the probe RETRIEVE of {} was answered rsc {got:?}, expected {want}",
+                        profile.csebase
+                    )),
                 };
             }
-            Ok(None) => break Err(format!("no response to the probe RETRIEVE of {} on {topic}", profile.csebase)),
+            Ok(None) => {
+                break Err(format!(
+                    "no response to the probe RETRIEVE of {} on {topic}",
+                    profile.csebase
+                ))
+            }
             Err(e) => break Err(format!("probe receive: {e}")),
         }
     };

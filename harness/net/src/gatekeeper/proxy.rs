@@ -48,6 +48,14 @@ pub struct GatekeeperConfig {
     /// A client that has not sent its CONNECT within this time is closed; also bounds the
     /// upstream TCP connect.
     pub connect_timeout: Duration,
+    /// rumqttd 0.20 workaround: record a will-less client's DISCONNECT but do not forward it;
+    /// close the upstream socket instead. rumqttd turns a DISCONNECT *and* the following EOF
+    /// into two disconnection events for one connection id, and since it reuses ids, the
+    /// second event can tear down a new client that got the freed id in between (a fresh
+    /// client closed right after its CONNACK). Without a Will, DISCONNECT and a close mean
+    /// the same to the broker (MQTT 3.1.1 3.14: only the Will differs), so nothing observable
+    /// changes. Off for external brokers: they see the exact client bytes.
+    pub absorb_disconnect: bool,
 }
 
 impl Default for GatekeeperConfig {
@@ -57,6 +65,7 @@ impl Default for GatekeeperConfig {
             policy: Policy::default(),
             max_packet_size: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
+            absorb_disconnect: false,
         }
     }
 }
@@ -84,6 +93,7 @@ pub(crate) struct Shared {
     max_packet_size: usize,
     connect_timeout: Duration,
     upstream: SocketAddr,
+    absorb_disconnect: bool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -133,6 +143,7 @@ impl Gatekeeper {
             faults: Mutex::new(FaultState::default()),
             max_packet_size: cfg.max_packet_size,
             connect_timeout: cfg.connect_timeout,
+            absorb_disconnect: cfg.absorb_disconnect,
             upstream: cfg.upstream,
         });
         let (stop, stop_rx) = watch::channel(false);
@@ -300,6 +311,10 @@ struct Conn {
     dropped_qos2: Vec<u16>,
     /// Replayed PUBLISH ids → acks seen so far (the second is swallowed).
     replayed: HashMap<u16, (u8, u8)>,
+    /// The client's CONNECT carried a Will.
+    has_will: bool,
+    /// Close both sides once the pending bytes are flushed (an absorbed DISCONNECT).
+    close_after_flush: Option<String>,
 }
 
 impl Conn {
@@ -344,6 +359,8 @@ async fn connection(
         pending_subacks: HashMap::new(),
         dropped_qos2: Vec::new(),
         replayed: HashMap::new(),
+        has_will: false,
+        close_after_flush: None,
     };
     conn.push(
         Direction::ClientToBroker,
@@ -478,6 +495,9 @@ async fn run(
                 _ = close_rx.changed() => break close_reason(*close_rx.borrow()),
             }
         }
+        if let Some(reason) = conn.close_after_flush.take() {
+            break Close::normal(reason);
+        }
         tokio::select! {
             _ = close_rx.changed() => break close_reason(*close_rx.borrow()),
             r = client.read_buf(&mut cbuf) => match r {
@@ -523,6 +543,7 @@ fn handle_first(conn: &mut Conn, frame: &Bytes) -> Option<Close> {
     }
     let lenient = wire::parse_connect(frame);
     if let Ok(rc) = &lenient {
+        conn.has_will = rc.will.is_some();
         conn.client_id = Some(rc.client_id.clone());
         conn.username = rc.username.clone();
         if let Some(e) = shared.lock_conns().get_mut(&conn.id) {
@@ -820,6 +841,11 @@ fn client_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
                 );
                 conn.pending_subacks.insert(s.pkid, positions);
             }
+        }
+        Packet::Disconnect if shared.absorb_disconnect && !conn.has_will => {
+            conn.packet(Direction::ClientToBroker, rec);
+            conn.fault("DISCONNECT not forwarded; upstream closed instead (rumqttd double-disconnect workaround)".into());
+            conn.close_after_flush = Some("client DISCONNECT".into());
         }
         _ => {
             conn.packet(Direction::ClientToBroker, rec);
