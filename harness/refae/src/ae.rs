@@ -27,6 +27,8 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_PACKET_SIZE: usize = 1 << 20;
 /// Capacity of rumqttc's request channel.
 const REQUEST_CHANNEL_CAPACITY: usize = 64;
+/// After its DISCONNECT, how long the AE waits for the MQTT server to close the connection.
+const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -227,6 +229,22 @@ impl Link {
     }
 }
 
+/// After the DISCONNECT has been written: let the MQTT server close the connection first
+/// (bounded by [`SERVER_CLOSE_WAIT`]). MQTT 3.1.1 3.14.4 has the client close it after sending
+/// DISCONNECT; waiting for the server's close before reconnecting with the same client id
+/// avoids a rumqttd 0.20 race in which the late end-of-link event of the old connection
+/// disconnects the new one (connection ids are reused).
+async fn await_server_close(eventloop: &mut EventLoop) {
+    let closed = tokio::time::timeout(SERVER_CLOSE_WAIT, async {
+        // The first error is the close; polling again would reconnect.
+        while eventloop.poll().await.is_ok() {}
+    })
+    .await;
+    if closed.is_err() {
+        tracing::debug!("the MQTT server kept the connection open after DISCONNECT; closing it");
+    }
+}
+
 /// Steps 2 and 3 of the R2 7.3.3 teardown (step 1, the DISCONNECT, is [`Link::close`]):
 /// CONNECT with `plan` (Clean Session true) and DISCONNECT as soon as the CONNACK arrives.
 async fn teardown_connection(cfg: &RefAeConfig, plan: &ConnectPlan) -> Result<(), RefAeError> {
@@ -251,7 +269,10 @@ async fn teardown_connection(cfg: &RefAeConfig, plan: &ConnectPlan) -> Result<()
             .map_err(|e| format!("DISCONNECT not queued: {e}"))?;
         loop {
             match eventloop.poll().await {
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => return Ok(()),
+                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
+                    await_server_close(&mut eventloop).await;
+                    return Ok(());
+                }
                 Ok(_) => {}
                 Err(e) => return Err(format!("final DISCONNECT failed: {e}")),
             }
@@ -519,7 +540,7 @@ async fn handle_inbound(
         match plan::classify(&topic, &payload, &own, cfg.release) {
             Inbound::Response(rsp) => {
                 let rqi = rsp.rqi.clone();
-                if !shared.resolve(rsp) {
+                if !shared.resolve(*rsp) {
                     tracing::debug!(%topic, ?rqi, "response nobody waits for; ignored");
                 }
             }
@@ -640,6 +661,7 @@ impl ConnectionTask {
                 }
                 Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
                     if stopping {
+                        await_server_close(&mut self.eventloop).await;
                         break;
                     }
                 }

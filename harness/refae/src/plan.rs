@@ -94,12 +94,12 @@ pub struct PreparedRequest {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Inbound {
     /// A response on `resp` / `reg_resp` addressed to this AE.
-    Response(ResponsePrimitive),
+    Response(Box<ResponsePrimitive>),
     /// A request on `req` addressed to this AE (e.g. a NOTIFY), in serialization `serialization`.
     Request {
         topic: OneM2mTopic,
         serialization: Serialization,
-        request: RequestPrimitive,
+        request: Box<RequestPrimitive>,
     },
     /// Not for this AE, or undecodable; the reason is for the log.
     Ignored(String),
@@ -495,7 +495,7 @@ pub fn classify(topic: &str, payload: &[u8], own: &[String], release: Release) -
                 return Inbound::Ignored(format!("{topic}: a response for another originator"));
             }
             match decode_response(payload, ser) {
-                Ok(r) => Inbound::Response(r),
+                Ok(r) => Inbound::Response(Box::new(r)),
                 Err(e) => Inbound::Ignored(format!("{topic}: malformed {ser} response: {e}")),
             }
         }
@@ -507,7 +507,7 @@ pub fn classify(topic: &str, payload: &[u8], own: &[String], release: Release) -
                 Ok(request) => Inbound::Request {
                     topic: t,
                     serialization: ser,
-                    request,
+                    request: Box::new(request),
                 },
                 Err(e) => Inbound::Ignored(format!("{topic}: malformed {ser} request: {e}")),
             }

@@ -490,9 +490,7 @@ fn crud_requests() {
         },
     ));
     assert_eq!((r.op, r.to.as_deref()), (Some(4), Some("cse-in/Cm2mrefae")));
-    for r in [&r] {
-        assert!(r.missing_mandatory().is_empty());
-    }
+    assert!(r.missing_mandatory().is_empty());
 }
 
 #[test]
