@@ -10,6 +10,7 @@
 //! Codecs live in `m2mspec-codec`, broker/gatekeeper/trace/test client in `m2mspec-net`, the
 //! reference CSE in `m2mspec-refcse`, report rendering in `m2mspec-reports`.
 
+pub mod acl;
 pub mod coverage;
 pub mod engine;
 pub mod matcher;

@@ -38,9 +38,9 @@ enum Cmd {
     Run {
         #[command(flatten)]
         common: Common,
-        /// SUT profile (TOML); default: the built-in reference CSE.
-        #[arg(long)]
-        sut: Option<PathBuf>,
+        /// SUT profile (TOML), repeatable; default: the built-in reference SUTs.
+        #[arg(long = "sut")]
+        suts: Vec<PathBuf>,
         /// Use an external MQTT broker (host:port) instead of the embedded rumqttd.
         #[arg(long)]
         broker: Option<String>,
@@ -62,6 +62,27 @@ enum Cmd {
         /// No colors in the console summary.
         #[arg(long)]
         no_color: bool,
+    },
+    /// Requirement coverage: every normative TS-0010 statement and the cases that check it.
+    Coverage {
+        #[command(flatten)]
+        common: Common,
+        /// The requirement catalogue.
+        #[arg(long, default_value = "suites/catalogue.toml")]
+        catalogue: PathBuf,
+        /// Output format: table or json.
+        #[arg(long, default_value = "table")]
+        format: String,
+    },
+    /// Emit the TS-0010 R2 8.4 / R1 7.4 authorization policy for a set of entities as a
+    /// mosquitto ACL file.
+    Acl {
+        /// The entity set (TOML).
+        #[arg(long, default_value = "fixtures/broker/entities.toml")]
+        entities: PathBuf,
+        /// Client-id prefixes: R1 (A::/C::) or R2 (A:/C:).
+        #[arg(long, default_value = "R2")]
+        release: String,
     },
     /// List the case catalogue.
     List {
@@ -118,6 +139,31 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
+        Cmd::Coverage {
+            common,
+            catalogue,
+            format,
+        } => {
+            let cases = scenario::load_dir(&resolve(&common.suites))?;
+            let reqs = m2mspec::coverage::load(&resolve(&catalogue))?;
+            let cov = m2mspec::coverage::compute(&reqs, &cases);
+            if format == "json" {
+                println!("{}", serde_json::to_string_pretty(&cov)?);
+            } else {
+                print!("{}", cov.table());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Acl { entities, release } => {
+            let release = match release.to_ascii_uppercase().as_str() {
+                "R1" => m2mspec_codec::Release::R1,
+                "R2" => m2mspec_codec::Release::R2,
+                other => anyhow::bail!("--release {other:?}: use R1 or R2"),
+            };
+            let set = m2mspec::acl::EntitySet::load(&resolve(&entities))?;
+            print!("{}", m2mspec::acl::mosquitto_acl(&set.principals(release)?));
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::List { common, format } => {
             let cases = scenario::load_dir(&resolve(&common.suites))?;
             let cases: Vec<_> = cases
@@ -156,7 +202,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Run {
             common,
-            sut,
+            suts,
             broker,
             out,
             fixtures,
@@ -172,7 +218,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             let cfg = RunConfig {
                 suites: resolve(&common.suites),
                 fixtures: resolve(&fixtures),
-                sut,
+                suts,
                 broker,
                 strict,
                 select: common.select,
@@ -186,7 +232,22 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            let report = rt.block_on(run::run(&cfg))?;
+            let mut report = rt.block_on(run::run(&cfg))?;
+            // The requirement coverage of the suites this run used, for the HTML report.
+            let catalogue = cfg.suites.join("catalogue.toml");
+            if catalogue.exists() {
+                match (
+                    m2mspec::coverage::load(&catalogue),
+                    scenario::load_dir(&cfg.suites),
+                ) {
+                    (Ok(reqs), Ok(cases)) => {
+                        report.coverage =
+                            serde_json::to_value(m2mspec::coverage::compute(&reqs, &cases)).ok()
+                    }
+                    (Err(e), _) => report.run.notes.push(format!("coverage not computed: {e}")),
+                    (_, Err(e)) => report.run.notes.push(format!("coverage not computed: {e}")),
+                }
+            }
             let out = if out.is_absolute() {
                 out
             } else {

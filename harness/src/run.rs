@@ -3,7 +3,7 @@
 
 use crate::engine::{run_case, EngineOptions};
 use crate::scenario::{self, Case};
-use crate::sut::{self, RunningSut, SutProfile};
+use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
 use m2mspec_net::gatekeeper::policy::{Policy, PolicyMode, Principal};
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
@@ -20,13 +20,16 @@ pub enum RunError {
     Sut(#[from] sut::SutError),
     #[error("no case matches the selection {0:?}")]
     NothingSelected(Vec<String>),
+    #[error("no selected case has the role of the SUT(s) of this run ({0:?})")]
+    NoCaseForSuts(Vec<String>),
 }
 
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub suites: PathBuf,
     pub fixtures: PathBuf,
-    pub sut: Option<PathBuf>,
+    /// SUT profiles; empty = the built-in reference SUTs.
+    pub suts: Vec<PathBuf>,
     pub broker: Option<SocketAddr>,
     pub strict: bool,
     /// Case id prefixes or exact ids; empty = all.
@@ -82,30 +85,94 @@ fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
     }
 }
 
-/// Run the selected cases. Configuration errors (unreadable suites or profile) are `Err`;
-/// everything that happens after that ends in a `Report`.
+/// Run the selected cases against every SUT of the run (each SUT gets the cases of its role
+/// and a testbed of its own). Configuration errors (unreadable suites or profiles, no case for
+/// the SUTs' roles) are `Err`; everything that happens after that ends in a `Report`.
 pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let cases = select_cases(cfg)?;
-    let profile = match &cfg.sut {
-        Some(p) => SutProfile::load(p)?,
-        None => SutProfile::builtin()?,
+    let profiles = if cfg.suts.is_empty() {
+        SutProfile::builtins()?
+    } else {
+        cfg.suts
+            .iter()
+            .map(|p| SutProfile::load(p))
+            .collect::<Result<Vec<_>, _>>()?
     };
     let started = Instant::now();
     let mut info = RunInfo {
         tool: "m2mspec".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started: chrono::Utc::now(),
-        sut: format!(
-            "{} ({}, CSE-ID {}, {:?})",
-            profile.name, profile.role, profile.cse_id, profile.release
-        ),
+        sut: profiles
+            .iter()
+            .map(|p| {
+                format!(
+                    "{} ({}, {} {}, {:?})",
+                    p.name,
+                    p.role,
+                    if p.role == "broker" { "for" } else { "CSE-ID" },
+                    p.cse_id,
+                    p.release
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; "),
         broker: String::new(),
         strict: cfg.strict,
         command: cfg.command.clone(),
         notes: Vec::new(),
         sut_log_tail: Vec::new(),
     };
-    let policy = if cfg.enforce_policy {
+    let opts = EngineOptions {
+        strict: cfg.strict,
+        fixtures: cfg.fixtures.clone(),
+        run_token: run_token(),
+        enforce_policy: cfg.enforce_policy,
+    };
+    let mut results = Vec::new();
+    let mut brokers = Vec::new();
+    let mut stop = Stop::default();
+    for profile in &profiles {
+        let mine: Vec<&Case> = cases.iter().filter(|c| c.role == profile.role).collect();
+        if mine.is_empty() {
+            info.notes.push(format!(
+                "{}: no selected case has role {}",
+                profile.name, profile.role
+            ));
+            continue;
+        }
+        let (r, broker) = run_profile(cfg, profile, &mine, &opts, &mut info, &mut stop).await;
+        results.extend(r);
+        brokers.push(broker);
+    }
+    if results.is_empty() {
+        return Err(RunError::NoCaseForSuts(
+            profiles.iter().map(|p| p.role.clone()).collect(),
+        ));
+    }
+    info.broker = brokers.join("; ");
+    Ok(Report::new(
+        info,
+        results,
+        started.elapsed().as_millis() as u64,
+    ))
+}
+
+/// Ctrl-C state shared across the SUTs of a run.
+#[derive(Default)]
+struct Stop {
+    interrupted: bool,
+}
+
+/// Start the testbed a profile needs. For a broker under test the gatekeeper stays in Open mode
+/// and passes the client's bytes through unchanged: the broker's own answers are under test.
+async fn testbed_for(
+    cfg: &RunConfig,
+    profile: &SutProfile,
+    data_dir: &std::path::Path,
+) -> Result<(Testbed, Option<RunningSut>), String> {
+    let enforce = cfg.enforce_policy && profile.role != "broker";
+    let policy = if enforce {
         Policy {
             mode: PolicyMode::Enforce,
             principals: vec![Principal::cse(
@@ -119,60 +186,103 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     } else {
         Policy::default()
     };
-    let tb = match Testbed::start(cfg.broker, policy).await {
-        Ok(tb) => tb,
-        Err(e) => {
-            let why = format!("the broker/gatekeeper could not start: {e}");
-            info.broker = cfg
+    if profile.role != "broker" {
+        return Testbed::start(cfg.broker, policy, cfg.broker.is_none())
+            .await
+            .map(|t| (t, None))
+            .map_err(|e| format!("the broker/gatekeeper could not start: {e}"));
+    }
+    match profile.kind {
+        SutKind::EmbeddedBroker => Testbed::start(None, policy, false)
+            .await
+            .map(|t| (t, None))
+            .map_err(|e| format!("the embedded broker could not start: {e}")),
+        SutKind::Attach => {
+            let addr = cfg
                 .broker
-                .map(|a| a.to_string())
-                .unwrap_or_else(|| "embedded".into());
-            let results = cases.iter().map(|c| errored(c, &why, Vec::new())).collect();
-            return Ok(Report::new(
-                info,
-                results,
-                started.elapsed().as_millis() as u64,
-            ));
+                .ok_or("a broker profile with kind = \"attach\" needs --broker host:port")?;
+            Testbed::start(Some(addr), policy, false)
+                .await
+                .map(|t| (t, None))
+                .map_err(|e| format!("cannot reach the broker under test at {addr}: {e}"))
+        }
+        _ => {
+            // The broker under test is a process: start it on a free port, wait until it
+            // accepts MQTT connections, then put the gatekeeper in front of it.
+            let port = sut::free_port();
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut running = sut::start(profile, addr, &[], data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            sut::readiness::wait_broker(profile, addr, &mut running)
+                .await
+                .map_err(|e| e.to_string())?;
+            match Testbed::start(Some(addr), policy, false).await {
+                Ok(t) => Ok((t, Some(running))),
+                Err(e) => {
+                    running.stop().await;
+                    Err(format!(
+                        "the gatekeeper could not reach the broker under test: {e}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+async fn run_profile(
+    cfg: &RunConfig,
+    profile: &SutProfile,
+    cases: &[&Case],
+    opts: &EngineOptions,
+    info: &mut RunInfo,
+    stop: &mut Stop,
+) -> (Vec<CaseResult>, String) {
+    let data_dir = std::env::temp_dir().join(format!(
+        "m2mspec-sut-{}-{}-{}",
+        std::process::id(),
+        opts.run_token,
+        profile.role
+    ));
+    let _ = std::fs::create_dir_all(&data_dir);
+    let all_errored = |why: &str, packets: Vec<String>| {
+        cases
+            .iter()
+            .map(|c| errored(c, why, packets.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (tb, broker_sut) = match testbed_for(cfg, profile, &data_dir).await {
+        Ok(x) => x,
+        Err(why) => {
+            info.notes.push(format!("{}: {why}", profile.name));
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return (all_errored(&why, Vec::new()), "none".into());
         }
     };
-    info.broker = format!(
+    let broker_desc = format!(
         "{} behind the m2mspec gatekeeper at {}",
         tb.broker_desc,
         tb.addr()
     );
-    if cfg.broker.is_none() {
-        info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only when --enforce-policy is given.".into());
+    if cfg.broker.is_none() && profile.role != "broker" {
+        info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only with --enforce-policy. It also forwards a will-less client's DISCONNECT as a plain close, because rumqttd's double disconnection event for one connection id can tear down a newer client that reused the id.".into());
     }
-    let opts = EngineOptions {
-        strict: cfg.strict,
-        fixtures: cfg.fixtures.clone(),
-        run_token: run_token(),
-        enforce_policy: cfg.enforce_policy,
+    let mut running = match broker_sut {
+        Some(r) => r,
+        None => match start_ready(&tb, profile, cfg, &data_dir).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = format!("the SUT did not start: {e}");
+                let packets: Vec<String> =
+                    tb.trace().snapshot().iter().map(|e| e.summary()).collect();
+                info.notes.push(format!("{}: {why}", profile.name));
+                tb.shutdown().await;
+                let _ = std::fs::remove_dir_all(&data_dir);
+                return (all_errored(&why, packets), broker_desc);
+            }
+        },
     };
-    let data_dir = std::env::temp_dir().join(format!(
-        "m2mspec-sut-{}-{}",
-        std::process::id(),
-        opts.run_token
-    ));
-    let mut running = match start_ready(&tb, &profile, cfg, &data_dir).await {
-        Ok(r) => r,
-        Err(e) => {
-            let why = format!("the SUT did not start: {e}");
-            let packets: Vec<String> = tb.trace().snapshot().iter().map(|e| e.summary()).collect();
-            let results = cases
-                .iter()
-                .map(|c| errored(c, &why, packets.clone()))
-                .collect();
-            info.notes.push(why);
-            tb.shutdown().await;
-            return Ok(Report::new(
-                info,
-                results,
-                started.elapsed().as_millis() as u64,
-            ));
-        }
-    };
-    let vars = sut::template_vars(&profile, tb.addr(), &data_dir);
+    let vars = sut::template_vars(profile, tb.addr(), &data_dir);
     let profile_dir = profile
         .path
         .parent()
@@ -182,10 +292,9 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let total = cases.len();
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
-    let mut interrupted = false;
     let mut sut_down: Option<String> = None;
     for (i, case) in cases.iter().enumerate() {
-        if interrupted {
+        if stop.interrupted {
             results.push(errored(
                 case,
                 "not run: the run was interrupted (Ctrl-C)",
@@ -204,14 +313,15 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
             }
         }
         let mut r = tokio::select! {
-            r = run_case(&tb, &profile, case, &opts, running.commander()) => r,
+            r = run_case(&tb, profile, case, opts, running.commander()) => r,
             _ = &mut ctrl_c => {
-                interrupted = true;
+                stop.interrupted = true;
                 errored(case, "interrupted (Ctrl-C) while running", Vec::new())
             }
         };
         // A SUT that died during the case: the case is `error` with the SUT's last output, and
-        // the SUT is restarted for the remaining cases.
+        // the SUT is restarted for the remaining cases (a broker under test is not: its
+        // gatekeeper points at the dead port).
         if let Some(status) = running.exited() {
             let tail = running.log_tail(30);
             r.verdict = Verdict::Error;
@@ -225,19 +335,23 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
                     data: None,
                 },
             );
-            info.notes.push(format!(
-                "SUT exited during {} ({status}); restarted",
-                case.id
-            ));
             let old = std::mem::replace(&mut running, RunningSut::Attached);
             info.sut_log_tail.extend(old.log_tail(50));
             old.stop().await;
-            match start_ready(&tb, &profile, cfg, &data_dir).await {
-                Ok(new) => running = new,
-                Err(e) => {
-                    sut_down = Some(format!(
-                        "not run: the SUT died and could not be restarted: {e}"
-                    ))
+            if profile.role == "broker" {
+                sut_down = Some(format!("not run: the broker under test exited ({status})"));
+            } else {
+                info.notes.push(format!(
+                    "SUT exited during {} ({status}); restarted",
+                    case.id
+                ));
+                match start_ready(&tb, profile, cfg, &data_dir).await {
+                    Ok(new) => running = new,
+                    Err(e) => {
+                        sut_down = Some(format!(
+                            "not run: the SUT died and could not be restarted: {e}"
+                        ))
+                    }
                 }
             }
         }
@@ -254,14 +368,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     }
     info.sut_log_tail.extend(running.log_tail(200));
     let how = running.stop().await;
-    info.notes.push(format!("SUT stop: {how}"));
+    info.notes.push(format!("{}: {how}", profile.name));
     tb.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
-    Ok(Report::new(
-        info,
-        results,
-        started.elapsed().as_millis() as u64,
-    ))
+    (results, broker_desc)
 }
 
 /// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.

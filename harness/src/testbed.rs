@@ -18,9 +18,12 @@ pub struct Testbed {
 }
 
 impl Testbed {
+    /// `absorb_disconnect`: the rumqttd double-disconnect workaround (see the gatekeeper); only
+    /// for the embedded broker, and never when the broker itself is under test.
     pub async fn start(
         external: Option<SocketAddr>,
         policy: Policy,
+        absorb_disconnect: bool,
     ) -> Result<Testbed, m2mspec_net::error::NetError> {
         let (broker, upstream, broker_desc) = match external {
             Some(addr) => (None, addr, format!("external MQTT broker at {addr}")),
@@ -30,8 +33,6 @@ impl Testbed {
                 (Some(b), addr, format!("embedded rumqttd 0.20 at {addr}"))
             }
         };
-        // The rumqttd double-disconnect workaround applies to the embedded broker only.
-        let absorb_disconnect = external.is_none();
         let gatekeeper = Gatekeeper::start(GatekeeperConfig {
             upstream,
             policy,

@@ -11,7 +11,7 @@ fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
     RunConfig {
         suites: root.join("suites"),
         fixtures: root.join("fixtures"),
-        sut: None,
+        suts: Vec::new(),
         broker: None,
         strict: false,
         select: select.iter().map(|s| s.to_string()).collect(),

@@ -47,6 +47,8 @@ pub enum SutKind {
     Attach,
     /// An external program the harness starts, owns and stops (see [`process::ProcessSpec`]).
     Process,
+    /// Broker role: the harness's own embedded rumqttd is the system under test.
+    EmbeddedBroker,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,6 +71,9 @@ pub struct SutProfile {
     /// When the SUT counts as ready.
     #[serde(default)]
     pub readiness: readiness::Readiness,
+    /// Broker role: the entity set whose R2 8.4 policy is rendered as `{acl_file}` (relative
+    /// to the profile).
+    pub acl_entities: Option<PathBuf>,
     #[serde(skip)]
     pub caps: BTreeMap<String, bool>,
     #[serde(skip)]
@@ -99,6 +104,11 @@ pub const BUILTIN_REFCSE: &str = include_str!("../../../fixtures/sut/refcse.toml
 const BUILTIN_CAPS: &str = include_str!("../../../fixtures/capabilities/refcse.toml");
 
 impl SutProfile {
+    /// The SUTs of a run without `--sut`: the reference CSE (and the reference AE).
+    pub fn builtins() -> Result<Vec<SutProfile>, SutError> {
+        Ok(vec![Self::builtin()?])
+    }
+
     pub fn builtin() -> Result<SutProfile, SutError> {
         let mut p = Self::parse(Path::new("<built-in refcse>"), BUILTIN_REFCSE)?;
         p.caps = parse_caps(Path::new("<built-in capabilities>"), BUILTIN_CAPS)?;
@@ -182,17 +192,32 @@ pub enum RunningSut {
     Attached,
 }
 
+/// A free TCP port on 127.0.0.1 chosen by the OS (bound and released: a fixed port could
+/// collide, and a port in the ephemeral range must come from the OS).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
 /// Values the profile's templates may use.
 pub fn template_vars(
     profile: &SutProfile,
     broker: SocketAddr,
     data_dir: &Path,
 ) -> BTreeMap<String, String> {
-    let http_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0);
+    let http_port = free_port();
     BTreeMap::from([
+        ("listen.port".to_string(), broker.port().to_string()),
+        (
+            "acl_file".to_string(),
+            data_dir.join("acl").display().to_string(),
+        ),
+        (
+            "config_file".to_string(),
+            data_dir.join("sut.conf").display().to_string(),
+        ),
         ("broker.host".to_string(), broker.ip().to_string()),
         ("broker.port".to_string(), broker.port().to_string()),
         ("sut.cse_id".to_string(), profile.cse_id.clone()),
@@ -256,10 +281,51 @@ pub async fn start(
             })?;
             let dir = profile.path.parent().unwrap_or(Path::new("."));
             let vars = template_vars(profile, broker, data_dir);
+            write_generated_files(profile, spec, dir, &vars, data_dir)?;
             process::SutProcess::spawn(spec, dir, &vars, &profile.name).map(RunningSut::Process)
         }
-        SutKind::Attach => Ok(RunningSut::Attached),
+        SutKind::Attach | SutKind::EmbeddedBroker => Ok(RunningSut::Attached),
     }
+}
+
+/// Render the profile's config template and ACL into `data_dir` before the process starts.
+fn write_generated_files(
+    profile: &SutProfile,
+    spec: &process::ProcessSpec,
+    dir: &Path,
+    vars: &BTreeMap<String, String>,
+    data_dir: &Path,
+) -> Result<(), SutError> {
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    if let Some(t) = &spec.config_template {
+        let tp = dir.join(t);
+        let text = std::fs::read_to_string(&tp).map_err(|source| SutError::Io {
+            path: tp.clone(),
+            source,
+        })?;
+        let out =
+            process::render(&text, vars).map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
+        std::fs::write(data_dir.join("sut.conf"), out).map_err(|source| SutError::Io {
+            path: data_dir.join("sut.conf"),
+            source,
+        })?;
+    }
+    if let Some(e) = &profile.acl_entities {
+        let set = crate::acl::EntitySet::load(&dir.join(e)).map_err(|e| invalid(e.to_string()))?;
+        let principals = set
+            .principals(profile.release)
+            .map_err(|e| invalid(e.to_string()))?;
+        std::fs::write(data_dir.join("acl"), crate::acl::mosquitto_acl(&principals)).map_err(
+            |source| SutError::Io {
+                path: data_dir.join("acl"),
+                source,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 impl RunningSut {

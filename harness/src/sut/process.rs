@@ -31,6 +31,8 @@ pub struct ProcessSpec {
     /// Optional command run between cases to reset the SUT's state (same templates).
     #[serde(default)]
     pub reset: Vec<String>,
+    /// A config template (relative to the profile) rendered into `{config_file}` first.
+    pub config_template: Option<PathBuf>,
 }
 
 fn term() -> String {
@@ -308,6 +310,7 @@ mod tests {
             stop_signal: "TERM".into(),
             grace_ms: 2000,
             reset: vec![],
+            config_template: None,
         };
         let mut p =
             SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");

@@ -204,3 +204,50 @@ async fn probe(
     let _ = c.disconnect().await;
     result
 }
+
+/// A broker under test is ready when it answers an MQTT CONNECT with CONNACK 0 (bounded; a
+/// process that exits meanwhile is an error at once).
+pub async fn wait_broker(
+    profile: &SutProfile,
+    addr: std::net::SocketAddr,
+    sut: &mut RunningSut,
+) -> Result<(), SutError> {
+    let deadline = Instant::now() + Duration::from_secs(profile.readiness.timeout_secs);
+    let mut last;
+    loop {
+        if let Some(status) = sut.exited() {
+            return Err(SutError::Exited {
+                name: profile.name.clone(),
+                status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
+            });
+        }
+        let opts = ConnectOptions {
+            client_id: "m2mspec-broker-probe".into(),
+            clean_session: true,
+            keep_alive: 30,
+            connect_timeout: Duration::from_secs(2),
+            ..Default::default()
+        };
+        match MqttClient::connect(addr, opts).await {
+            Ok((c, ack)) if ack.code == 0 => {
+                let _ = c.disconnect().await;
+                return Ok(());
+            }
+            // Refused: the broker is up; it may require credentials the probe lacks.
+            Ok((_, ack)) => {
+                tracing::info!(code = ack.code, "broker probe refused: the broker is up");
+                return Ok(());
+            }
+            Err(e) => last = e.to_string(),
+        }
+        if Instant::now() >= deadline {
+            return Err(not_ready(
+                profile,
+                sut,
+                format!("no MQTT CONNACK from {addr}: {last}"),
+            ));
+        }
+        // Connection refused comes back at once: pace the retries (bounded by the deadline).
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
