@@ -693,3 +693,48 @@ impl ConnectionTask {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>(_: &T) {}
+
+    /// The harness shares a `RefAe` between tasks and spawns its command futures.
+    #[allow(dead_code)]
+    fn futures_are_send(ae: &RefAe) {
+        send(&ae.command(AeCommand::Register));
+        send(&RefAe::start(RefAeConfig::default()));
+    }
+
+    #[test]
+    fn ref_ae_is_send_and_sync() {
+        send_sync::<RefAe>();
+        let _ = futures_are_send;
+    }
+
+    #[test]
+    fn options_follow_the_plan() {
+        let cfg = RefAeConfig {
+            username: Some("u".into()),
+            password: Some("p".into()),
+            ..RefAeConfig::default()
+        };
+        let plan = plan::connect_plan(&cfg, Some("Cae1")).unwrap();
+        let o = mqtt_options(&cfg, &plan);
+        assert_eq!(o.client_id(), "A:Cae1");
+        assert!(!o.clean_session());
+        assert!(o.last_will().is_none());
+        assert_eq!(o.keep_alive(), Duration::from_secs(60));
+        assert_eq!(o.credentials(), Some(("u".to_string(), "p".to_string())));
+        assert_eq!(o.max_packet_size(), MAX_PACKET_SIZE);
+        let t = plan::teardown_plan(&cfg, &plan);
+        assert!(mqtt_options(&cfg, &t).clean_session());
+        assert!(check_plan(&ConnectPlan {
+            client_id: String::new(),
+            ..plan.clone()
+        })
+        .is_err());
+    }
+}

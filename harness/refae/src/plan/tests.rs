@@ -982,3 +982,54 @@ fn prepared_payload_is_exactly_the_primitive() {
         encode_request(&p.primitive, Serialization::Json).unwrap()
     );
 }
+
+/// Everything the plans decide, for a configuration: CONNECT / SUBSCRIBE with and without an
+/// AE-ID, the teardown, the requests of each command, and the answers to a fresh and to an
+/// expired NOTIFY.
+fn observable(c: &RefAeConfig) -> String {
+    let mut out = Vec::new();
+    for id in [Some("Cm2mrefae"), None] {
+        let p = connect_plan(c, id).unwrap();
+        out.push(format!("{p:?} {:?}", teardown_plan(c, &p)));
+    }
+    out.push(format!("{:?}", teardown_steps(c)));
+    for (ident, cmd) in [
+        (unregistered(), AeCommand::Register),
+        (registered(), AeCommand::Register),
+        (registered(), container()),
+    ] {
+        let p = prepare(c, &ident, cmd);
+        out.push(format!("{:?} {:?}", p.publish, decoded(&p)));
+    }
+    let mut expired = notify();
+    expired.rqet = Some(json!("20240501T115959"));
+    for n in [notify(), expired] {
+        out.push(format!("{:?}", answer(c, &n, Serialization::Json)));
+    }
+    out.join("\n")
+}
+
+#[test]
+fn every_fault_changes_what_is_sent() {
+    let baseline = observable(&cfg());
+    let names: Vec<String> = serde_json::to_value(AeFaults::default())
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert!(names.len() >= 28);
+    for name in names {
+        let c = RefAeConfig {
+            faults: serde_json::from_value(json!({ name.as_str(): true })).unwrap(),
+            ..cfg()
+        };
+        assert_eq!(c.faults.enabled(), [name.as_str()]);
+        assert_ne!(
+            observable(&c),
+            baseline,
+            "fault {name} has no visible effect"
+        );
+    }
+}
