@@ -482,7 +482,7 @@ impl RefAe {
         }
     }
 
-    /// After a successful CREATE <AE>: take the AE-ID and resource name; when the AE-ID is new
+    /// After a successful CREATE `<AE>`: take the AE-ID and resource name; when the AE-ID is new
     /// (initial registration, R2 7.4.4), end the old session (R2 7.3.3 teardown) and reconnect
     /// as `A:<AE-ID>` with the AE's req / resp subscriptions.
     async fn registered(

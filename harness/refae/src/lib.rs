@@ -258,12 +258,12 @@ impl AeFaults {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AeCommand {
-    /// CREATE <AE> (ty 2) at the CSEBase: on `req` with From = AE-ID when the AE has one, else
+    /// CREATE `<AE>` (ty 2) at the CSEBase: on `req` with From = AE-ID when the AE has one, else
     /// on `reg_req` with From "C" (R2 7.4.4), then reconnect as the assigned AE-ID.
     Register,
-    /// CREATE <container> (ty 3) named `rn` under the AE's resource.
+    /// CREATE `<container>` (ty 3) named `rn` under the AE's resource.
     CreateContainer { rn: String },
-    /// CREATE <contentInstance> (ty 4) with content `con` in the AE's container `container`
+    /// CREATE `<contentInstance>` (ty 4) with content `con` in the AE's container `container`
     /// (a name under the AE's resource, or, when it contains "/", the full To).
     CreateContentInstance { container: String, con: String },
     /// RETRIEVE `to`.

@@ -16,11 +16,11 @@ use serde_json::{json, Map, Value};
 
 use crate::{AeCommand, RefAeConfig, RefAeError};
 
-/// Resource type <AE> (TS-0004 6.3.4.2.1).
+/// Resource type `<AE>` (TS-0004 6.3.4.2.1).
 pub const TY_AE: i64 = 2;
-/// Resource type <container>.
+/// Resource type `<container>`.
 pub const TY_CNT: i64 = 3;
-/// Resource type <contentInstance>.
+/// Resource type `<contentInstance>`.
 pub const TY_CIN: i64 = 4;
 /// From of an initial registration asking the CSE to assign a C-type AE-ID (TS-0004 7.3.5.2.1).
 pub const FROM_ASSIGN_C: &str = "C";
@@ -30,7 +30,7 @@ pub const RVI_R2: &str = "3";
 pub const SPOOF_SUFFIX: &str = "-spoofed";
 
 /// What the AE knows about itself: its AE-ID (once assigned or configured) and the resource
-/// name of its <AE> resource (from the registration response, else the AE-ID's last level).
+/// name of its `<AE>` resource (from the registration response, else the AE-ID's last level).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Identity {
     pub ae_id: Option<String>,
@@ -46,7 +46,7 @@ impl Identity {
         }
     }
 
-    /// The resource name of the AE's <AE> resource.
+    /// The resource name of the AE's `<AE>` resource.
     pub fn resource_name(&self) -> Option<String> {
         self.ae_rn.clone().or_else(|| {
             self.ae_id
@@ -619,7 +619,7 @@ pub fn answer_request(
     }))
 }
 
-/// From a successful CREATE <AE> response: the AE-ID (`aei`) and resource name (`rn`) of the
+/// From a successful CREATE `<AE>` response: the AE-ID (`aei`) and resource name (`rn`) of the
 /// created resource in `pc["m2m:ae"]`.
 pub fn registration_result(rsp: &ResponsePrimitive) -> (Option<String>, Option<String>) {
     let ae = rsp.pc.as_ref().and_then(|pc| pc.get("m2m:ae"));
