@@ -59,6 +59,9 @@ enum Cmd {
         /// Test only: make the reference CSE misbehave (e.g. omit_rqi); repeatable.
         #[arg(long = "refcse-fault")]
         refcse_faults: Vec<String>,
+        /// Test only: make the reference AE misbehave (e.g. omit_rqi); repeatable.
+        #[arg(long = "refae-fault")]
+        refae_faults: Vec<String>,
         /// No colors in the console summary.
         #[arg(long)]
         no_color: bool,
@@ -209,6 +212,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             strict,
             enforce_policy,
             refcse_faults,
+            refae_faults,
             no_color,
         } => {
             let broker: Option<SocketAddr> = match broker {
@@ -224,6 +228,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 select: common.select,
                 role: common.role,
                 refcse_faults,
+                refae_faults,
                 enforce_policy,
                 command: std::env::args().collect::<Vec<_>>().join(" "),
                 progress: true,

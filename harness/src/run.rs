@@ -37,6 +37,8 @@ pub struct RunConfig {
     pub role: Option<String>,
     /// Test-only reference-CSE misbehaviours (`--refcse-fault`).
     pub refcse_faults: Vec<String>,
+    /// Test-only reference-AE misbehaviours (`--refae-fault`).
+    pub refae_faults: Vec<String>,
     pub enforce_policy: bool,
     pub command: String,
     pub progress: bool,
@@ -269,6 +271,8 @@ async fn run_profile(
     }
     let mut running = match broker_sut {
         Some(r) => r,
+        // The embedded or attached broker under test is up once the testbed is.
+        None if profile.role == "broker" => RunningSut::Attached,
         None => match start_ready(&tb, profile, cfg, &data_dir).await {
             Ok(r) => r,
             Err(e) => {
@@ -382,7 +386,12 @@ async fn start_ready(
     data_dir: &std::path::Path,
 ) -> Result<RunningSut, sut::SutError> {
     let _ = std::fs::create_dir_all(data_dir);
-    let mut running = sut::start(profile, tb.addr(), &cfg.refcse_faults, data_dir).await?;
+    let faults = if profile.kind == SutKind::BuiltinRefae {
+        &cfg.refae_faults
+    } else {
+        &cfg.refcse_faults
+    };
+    let mut running = sut::start(profile, tb.addr(), faults, data_dir).await?;
     match sut::readiness::wait_ready(tb, profile, &mut running).await {
         Ok(()) => Ok(running),
         Err(e) => {

@@ -222,10 +222,22 @@ pub enum Step {
         serialization: Option<String>,
         topic: Option<String>,
     },
-    /// Command the SUT (AE role): e.g. `command = { cmd = "register" }`.
+    /// Command the SUT (AE role): e.g. `command = { cmd = "register" }`. With `wait = false`
+    /// the command runs on while the next steps play the other side (e.g. the harness CSE
+    /// answering the AE's request); `await_command` then collects its outcome.
     Command {
         command: toml::Value,
+        #[serde(default = "yes")]
+        wait: bool,
         /// Expect the command's own outcome (e.g. the rsc the AE got); mostly for setup.
+        expect_rsc: Option<i64>,
+        #[serde(default = "default_step_timeout_ms")]
+        timeout_ms: u64,
+        #[serde(default)]
+        setup: bool,
+    },
+    /// Wait for the outcome of a `command` started with `wait = false`.
+    AwaitCommand {
         expect_rsc: Option<i64>,
         #[serde(default = "default_step_timeout_ms")]
         timeout_ms: u64,
@@ -294,6 +306,9 @@ pub enum Step {
     },
 }
 
+fn yes() -> bool {
+    true
+}
 fn ok_rsc() -> i64 {
     2000
 }
@@ -336,6 +351,7 @@ impl Step {
             Step::PublishRaw { .. } => "publish_raw",
             Step::Respond { .. } => "respond",
             Step::Command { .. } => "command",
+            Step::AwaitCommand { .. } => "await_command",
             Step::Fault { .. } => "fault",
             Step::ExpectCount { .. } => "expect_count",
         }
@@ -348,7 +364,8 @@ impl Step {
             | Step::Subscribe { setup, .. }
             | Step::Request { setup, .. }
             | Step::ExpectPublish { setup, .. }
-            | Step::Command { setup, .. } => *setup,
+            | Step::Command { setup, .. }
+            | Step::AwaitCommand { setup, .. } => *setup,
             _ => false,
         }
     }

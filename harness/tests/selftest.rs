@@ -17,6 +17,7 @@ fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
         select: select.iter().map(|s| s.to_string()).collect(),
         role: None,
         refcse_faults: faults.iter().map(|s| s.to_string()).collect(),
+        refae_faults: Vec::new(),
         enforce_policy: false,
         command: "selftest".into(),
         progress: false,

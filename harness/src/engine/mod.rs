@@ -12,7 +12,7 @@
 mod evidence;
 mod steps;
 
-use crate::scenario::{Case, Level};
+use crate::scenario::{Case, Level, Step};
 use crate::sut::SutProfile;
 use crate::template::Vars;
 use crate::testbed::Testbed;
@@ -42,6 +42,14 @@ pub trait SutCommander: Send + Sync {
     ) -> std::pin::Pin<
         Box<dyn std::future::Future<Output = Result<CommandOutcome, String>> + Send + 'a>,
     >;
+}
+
+/// A command to the SUT that runs on while later steps execute.
+pub(crate) struct PendingCommand<'a> {
+    pub cmd: serde_json::Value,
+    pub fut: std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<CommandOutcome, String>> + Send + 'a>,
+    >,
 }
 
 /// How a step went wrong.
@@ -183,16 +191,79 @@ fn base_vars(tb: &Testbed, sut: &SutProfile, uniq: &str) -> Vars {
     v.set("sut.client_id", sut.expected_client_id());
     v.set("sut.release", format!("{:?}", sut.release));
     v.set("uniq", uniq.to_string());
+    if let Some(ae) = &sut.ae_id {
+        v.set("sut.ae_id", ae.clone());
+        v.set(
+            "sut.ae_seg",
+            m2mspec_codec::topic::id_to_segment(ae).unwrap_or_default(),
+        );
+    }
+    if let Some(c) = &sut.credential {
+        v.set("sut.credential", c.clone());
+        v.set(
+            "sut.credential_seg",
+            m2mspec_codec::topic::id_to_segment(c).unwrap_or_default(),
+        );
+    }
     v.set("gatekeeper", tb.addr().to_string());
     v
 }
 
 impl CaseRun<'_> {
     /// Run the steps in order; the first failure ends the case. Returns (was_setup, failure).
+    /// A command started with `wait = false` is driven alongside the following steps until an
+    /// `await_command` collects it.
     async fn run_steps(&mut self) -> Option<(bool, StepFailure)> {
+        let mut pending: Option<PendingCommand<'_>> = None;
+        let mut finished: Option<(serde_json::Value, Result<CommandOutcome, String>)> = None;
         for (i, step) in self.case.steps.iter().enumerate() {
             let t = Instant::now();
-            let r = self.step(step).await;
+            let r = match step {
+                Step::Command {
+                    command,
+                    wait: false,
+                    timeout_ms,
+                    ..
+                } => self.start_command(command, *timeout_ms).map(|p| {
+                    pending = Some(p);
+                    finished = None;
+                }),
+                Step::AwaitCommand {
+                    expect_rsc,
+                    timeout_ms,
+                    ..
+                } => {
+                    let outcome = match (finished.take(), pending.take()) {
+                        (Some(done), _) => Some(done),
+                        (None, Some(p)) => {
+                            let cmd = p.cmd.clone();
+                            tokio::time::timeout(Duration::from_millis(*timeout_ms), p.fut)
+                                .await
+                                .ok()
+                                .map(|o| (cmd, o))
+                        }
+                        (None, None) => None,
+                    };
+                    self.check_command(outcome, *expect_rsc, *timeout_ms)
+                }
+                _ => match pending.as_mut() {
+                    None => self.step(step).await,
+                    Some(p) => {
+                        // Drive the step and the pending command together.
+                        let step_fut = self.step(step);
+                        tokio::pin!(step_fut);
+                        loop {
+                            tokio::select! {
+                                r = &mut step_fut => break r,
+                                o = &mut p.fut, if finished.is_none() => finished = Some((p.cmd.clone(), o)),
+                            }
+                        }
+                    }
+                },
+            };
+            if finished.is_some() {
+                pending = None;
+            }
             let status = if r.is_ok() { "ok" } else { "FAILED" };
             self.log.push(format!(
                 "step {} {}: {status} ({} ms)",

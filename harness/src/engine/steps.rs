@@ -109,10 +109,7 @@ impl CaseRun<'_> {
                 unregistered,
                 ..
             } => {
-                let login = (
-                    username.as_deref().map(|u| self.expand(u)).transpose()?,
-                    password.as_deref().map(|p| self.expand(p)).transpose()?,
-                );
+                let login = (username.clone(), password.clone());
                 self.connect(
                     alias,
                     kind,
@@ -208,7 +205,8 @@ impl CaseRun<'_> {
             | Step::Respond { .. }
             | Step::Command { .. }
             | Step::Fault { .. }
-            | Step::ExpectCount { .. } => self.extra_step(step).await,
+            | Step::ExpectCount { .. }
+            | Step::AwaitCommand { .. } => self.extra_step(step).await,
             Step::Disconnect { alias } => {
                 let c = self.entity(alias)?.client.take();
                 if let Some(c) = c {
@@ -257,6 +255,12 @@ impl CaseRun<'_> {
             None => client_id::client_id(kind, &seg, self.sut.release),
         };
         self.tb.register_harness_client(&cid);
+        // User name / password templates may use {self.client_id} (broker ACLs key on it).
+        self.vars.set("self.client_id", cid.clone());
+        let login = (
+            login.0.map(|u| self.expand(&u)).transpose()?,
+            login.1.map(|p| self.expand(&p)).transpose()?,
+        );
         if self.opts.enforce_policy && !unregistered {
             let sut_seg = self.sut.segment();
             let mut principal = match kind {
@@ -788,7 +792,7 @@ impl CaseRun<'_> {
     }
 }
 
-impl CaseRun<'_> {
+impl<'a> CaseRun<'a> {
     pub(crate) async fn extra_step(&mut self, step: &Step) -> StepResult {
         match step {
             Step::PublishRaw {
@@ -926,6 +930,71 @@ impl CaseRun<'_> {
                 step.name()
             ))),
         }
+    }
+
+    /// Start a command to the SUT (not yet awaited).
+    pub(crate) fn start_command(
+        &mut self,
+        command: &toml::Value,
+        timeout_ms: u64,
+    ) -> Result<super::PendingCommand<'a>, StepFailure> {
+        let Some(ctl) = self.ctl else {
+            return Err(harness_error(
+                "this SUT takes no commands (its profile has no command channel)",
+            ));
+        };
+        let cmd = self
+            .vars
+            .expand_value(command, Utc::now())
+            .map_err(|e| harness_error(e.to_string()))?;
+        self.log.push(format!("  command SUT: {cmd}"));
+        let fut = ctl.command(cmd.clone(), Duration::from_millis(timeout_ms));
+        Ok(super::PendingCommand { cmd, fut })
+    }
+
+    /// Judge a command's outcome (`None`: it did not finish in time).
+    pub(crate) fn check_command(
+        &mut self,
+        outcome: Option<(Value, Result<super::CommandOutcome, String>)>,
+        expect_rsc: Option<i64>,
+        timeout_ms: u64,
+    ) -> StepResult {
+        let Some((cmd, out)) = outcome else {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("the SUT's command did not finish within {timeout_ms} ms"),
+                expected: Some("the command's outcome".into()),
+                observed: Some("none".into()),
+                packets: self.recent_packets(15),
+                data: None,
+            }));
+        };
+        let out = out.map_err(|e| {
+            StepFailure::Check(Evidence {
+                message: format!("the SUT failed command {cmd}: {e}"),
+                expected: None,
+                observed: None,
+                packets: self.recent_packets(15),
+                data: None,
+            })
+        })?;
+        if let Some(r) = &out.response {
+            self.vars.save("command", r.clone());
+        }
+        if let Some(want) = expect_rsc {
+            if out.rsc != Some(want) {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!(
+                        "command {cmd}: the SUT's request was answered with rsc {:?}",
+                        out.rsc
+                    ),
+                    expected: Some(format!("rsc = {want}")),
+                    observed: Some(format!("rsc = {:?}", out.rsc)),
+                    packets: self.recent_packets(10),
+                    data: out.response,
+                }));
+            }
+        }
+        Ok(())
     }
 
     /// A fixture with `{self.*}` bound to `alias`, templates expanded and `set` applied.

@@ -43,6 +43,8 @@ pub enum SutError {
 pub enum SutKind {
     /// The in-process reference CSE (`m2mspec-refcse`).
     BuiltinRefcse,
+    /// The in-process reference AE (`m2mspec-refae`), driven by `command` steps.
+    BuiltinRefae,
     /// Already running against the harness's broker/gatekeeper; the harness only waits for it.
     Attach,
     /// An external program the harness starts, owns and stops (see [`process::ProcessSpec`]).
@@ -66,6 +68,13 @@ pub struct SutProfile {
     /// Reference-CSE settings (kind = builtin-refcse).
     #[serde(default)]
     pub refcse: RefcseSettings,
+    /// AE role: the AE-ID of the AE under test (none: it registers via reg_req).
+    pub ae_id: Option<String>,
+    /// AE role: the Credential-ID it uses for initial registration.
+    pub credential: Option<String>,
+    /// Reference-AE settings (kind = builtin-refae).
+    #[serde(default)]
+    pub refae: RefaeSettings,
     /// How to run it (kind = process).
     pub process: Option<process::ProcessSpec>,
     /// When the SUT counts as ready.
@@ -90,6 +99,16 @@ pub struct RefcseSettings {
     pub faults: BTreeMap<String, bool>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefaeSettings {
+    /// Serialization of its requests: json, xml or cbor.
+    pub serialization: Option<String>,
+    /// Test-only misbehaviours (see `m2mspec_refae::AeFaults`).
+    #[serde(default)]
+    pub faults: BTreeMap<String, bool>,
+}
+
 fn r2() -> Release {
     Release::R2
 }
@@ -101,12 +120,19 @@ struct CapFile {
 
 /// The built-in profile, used when no `--sut` is given (also on disk as fixtures/sut/refcse.toml).
 pub const BUILTIN_REFCSE: &str = include_str!("../../../fixtures/sut/refcse.toml");
+pub const BUILTIN_REFAE: &str = include_str!("../../../fixtures/sut/refae.toml");
+const BUILTIN_REFAE_CAPS: &str = include_str!("../../../fixtures/capabilities/refae.toml");
 const BUILTIN_CAPS: &str = include_str!("../../../fixtures/capabilities/refcse.toml");
 
 impl SutProfile {
     /// The SUTs of a run without `--sut`: the reference CSE (and the reference AE).
     pub fn builtins() -> Result<Vec<SutProfile>, SutError> {
-        Ok(vec![Self::builtin()?])
+        let mut ae = Self::parse(Path::new("<built-in refae>"), BUILTIN_REFAE)?;
+        ae.caps = parse_caps(
+            Path::new("<built-in refae capabilities>"),
+            BUILTIN_REFAE_CAPS,
+        )?;
+        Ok(vec![Self::builtin()?, ae])
     }
 
     pub fn builtin() -> Result<SutProfile, SutError> {
@@ -148,10 +174,16 @@ impl SutProfile {
                 detail: "kind = \"process\" needs a [process] table".into(),
             });
         }
-        if p.role != "cse" {
+        if !["cse", "ae", "broker"].contains(&p.role.as_str()) {
             return Err(SutError::Invalid {
                 path: path.into(),
-                detail: format!("role {:?} is not supported yet (cse)", p.role),
+                detail: format!("role {:?} is not one of cse, ae, broker", p.role),
+            });
+        }
+        if p.kind == SutKind::EmbeddedBroker && p.role != "broker" {
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: "kind \"embedded-broker\" is for role = \"broker\"".into(),
             });
         }
         Ok(p)
@@ -164,7 +196,14 @@ impl SutProfile {
 
     /// The client id the SUT must use per its release (R1 6.3 `C::`, R2 7.3.3 `C:`).
     pub fn expected_client_id(&self) -> String {
-        client_id::client_id(EntityKind::Cse, &self.segment(), self.release)
+        match (&self.role[..], &self.ae_id) {
+            ("ae", Some(ae)) => client_id::client_id(
+                EntityKind::Ae,
+                &id_to_segment(ae).unwrap_or_default(),
+                self.release,
+            ),
+            _ => client_id::client_id(EntityKind::Cse, &self.segment(), self.release),
+        }
     }
 
     /// Missing capabilities among `required` (empty when the case may run).
@@ -188,6 +227,7 @@ fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutErro
 /// A running SUT.
 pub enum RunningSut {
     RefCse(m2mspec_refcse::RefCse),
+    RefAe(m2mspec_refae::RefAe),
     Process(process::SutProcess),
     Attached,
 }
@@ -237,29 +277,10 @@ pub async fn start(
     data_dir: &Path,
 ) -> Result<RunningSut, SutError> {
     match profile.kind {
+        SutKind::BuiltinRefae => start_refae(profile, broker, extra_faults).await,
         SutKind::BuiltinRefcse => {
-            let mut faults = profile.refcse.faults.clone();
-            for f in extra_faults {
-                faults.insert(f.clone(), true);
-            }
-            // A misspelt switch must not silently run a well-behaved CSE.
-            let known = serde_json::to_value(m2mspec_refcse::Faults::default()).unwrap_or_default();
-            if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
-                let names: Vec<&String> = known
-                    .as_object()
-                    .map(|m| m.keys().collect())
-                    .unwrap_or_default();
-                return Err(SutError::Invalid {
-                    path: profile.path.clone(),
-                    detail: format!("unknown reference-CSE fault {bad:?}; known: {names:?}"),
-                });
-            }
-            let faults: m2mspec_refcse::Faults = serde_json::to_value(&faults)
-                .and_then(serde_json::from_value)
-                .map_err(|e| SutError::Invalid {
-                    path: profile.path.clone(),
-                    detail: format!("refcse faults: {e}"),
-                })?;
+            let faults: m2mspec_refcse::Faults =
+                faults_from(profile, &profile.refcse.faults, extra_faults)?;
             let cfg = m2mspec_refcse::RefCseConfig {
                 broker,
                 cse_id: profile.cse_id.clone(),
@@ -285,6 +306,104 @@ pub async fn start(
             process::SutProcess::spawn(spec, dir, &vars, &profile.name).map(RunningSut::Process)
         }
         SutKind::Attach | SutKind::EmbeddedBroker => Ok(RunningSut::Attached),
+    }
+}
+
+/// Test-only switches by name, checked against the names the SUT knows (a misspelt switch
+/// must not silently run a well-behaved SUT).
+fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+    profile: &SutProfile,
+    base: &BTreeMap<String, bool>,
+    extra: &[String],
+) -> Result<T, SutError> {
+    let mut faults = base.clone();
+    for f in extra {
+        faults.insert(f.clone(), true);
+    }
+    let known = serde_json::to_value(T::default()).unwrap_or_default();
+    if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
+        let names: Vec<&String> = known
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        return Err(SutError::Invalid {
+            path: profile.path.clone(),
+            detail: format!(
+                "unknown fault {bad:?} for {}; known: {names:?}",
+                profile.name
+            ),
+        });
+    }
+    serde_json::to_value(&faults)
+        .and_then(serde_json::from_value)
+        .map_err(|e| SutError::Invalid {
+            path: profile.path.clone(),
+            detail: format!("faults: {e}"),
+        })
+}
+
+async fn start_refae(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    extra_faults: &[String],
+) -> Result<RunningSut, SutError> {
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    let serialization = match profile.refae.serialization.as_deref() {
+        Some(s) => {
+            m2mspec_codec::Serialization::from_suffix(s).map_err(|e| invalid(e.to_string()))?
+        }
+        None => m2mspec_codec::Serialization::Json,
+    };
+    let cfg = m2mspec_refae::RefAeConfig {
+        broker,
+        cse_id: profile.cse_id.clone(),
+        csebase: profile.csebase.clone(),
+        ae_id: profile.ae_id.clone(),
+        credential_id: profile
+            .credential
+            .clone()
+            .unwrap_or_else(|| "cred-ok".into()),
+        release: profile.release,
+        serialization,
+        faults: faults_from(profile, &profile.refae.faults, extra_faults)?,
+        ..Default::default()
+    };
+    m2mspec_refae::RefAe::start(cfg)
+        .await
+        .map(RunningSut::RefAe)
+        .map_err(|e| SutError::Spawn {
+            name: profile.name.clone(),
+            detail: e.to_string(),
+        })
+}
+
+impl crate::engine::SutCommander for m2mspec_refae::RefAe {
+    fn command<'a>(
+        &'a self,
+        cmd: serde_json::Value,
+        timeout: std::time::Duration,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<crate::engine::CommandOutcome, String>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let c: m2mspec_refae::AeCommand = serde_json::from_value(cmd.clone())
+                .map_err(|e| format!("not a reference-AE command {cmd}: {e}"))?;
+            match tokio::time::timeout(timeout, m2mspec_refae::RefAe::command(self, c)).await {
+                Ok(Ok(o)) => Ok(crate::engine::CommandOutcome {
+                    rsc: o.rsc,
+                    response: o.response,
+                }),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no outcome within {} ms", timeout.as_millis())),
+            }
+        })
     }
 }
 
@@ -337,6 +456,10 @@ impl RunningSut {
                 "reference CSE stopped".into()
             }
             RunningSut::Process(p) => p.stop().await,
+            RunningSut::RefAe(a) => {
+                a.stop().await;
+                "reference AE stopped".into()
+            }
             RunningSut::Attached => "attached SUT left running".into(),
         }
     }
@@ -351,7 +474,10 @@ impl RunningSut {
 
     /// The command channel of a SUT that takes commands (AE role), if any.
     pub fn commander(&self) -> Option<&dyn crate::engine::SutCommander> {
-        None
+        match self {
+            RunningSut::RefAe(ae) => Some(ae as &dyn crate::engine::SutCommander),
+            _ => None,
+        }
     }
 
     pub fn log_tail(&self, n: usize) -> Vec<String> {
