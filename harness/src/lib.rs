@@ -11,6 +11,7 @@
 //! reference CSE in `m2mspec-refcse`, report rendering in `m2mspec-reports`.
 
 pub mod acl;
+pub mod baseline;
 pub mod coverage;
 pub mod engine;
 pub mod matcher;

@@ -65,6 +65,26 @@ enum Cmd {
         /// No colors in the console summary.
         #[arg(long)]
         no_color: bool,
+        /// Known failures of the SUT: the run fails only on regressions.
+        #[arg(long)]
+        baseline: Option<PathBuf>,
+    },
+    /// Write a baseline (the known failures) from a report.json.
+    Baseline {
+        #[arg(long, default_value = "reports/out/report.json")]
+        report: PathBuf,
+        /// Output file (default: stdout).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// A compatibility matrix (cases × SUTs) from several report.json files.
+    Matrix {
+        /// A report, as `LABEL=path/report.json` or just a path (labelled by its SUT); repeatable.
+        #[arg(long = "report", required = true)]
+        reports: Vec<String>,
+        /// Output directory for matrix.html and matrix.md.
+        #[arg(long, default_value = "reports/out/matrix")]
+        out: PathBuf,
     },
     /// Requirement coverage: every normative TS-0010 statement and the cases that check it.
     Coverage {
@@ -142,6 +162,36 @@ fn main() -> ExitCode {
 
 fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.cmd {
+        Cmd::Baseline { report, out } => {
+            let r = m2mspec_reports::Report::load(&resolve(&report))?;
+            let text = m2mspec::baseline::Baseline::from_report(&r).to_toml();
+            match out {
+                Some(p) => {
+                    std::fs::write(&p, text).with_context(|| format!("writing {}", p.display()))?
+                }
+                None => print!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Matrix { reports, out } => {
+            let mut cols = Vec::new();
+            for spec in &reports {
+                let (label, path) = match spec.split_once('=') {
+                    Some((l, p)) => (Some(l.to_string()), PathBuf::from(p)),
+                    None => (None, PathBuf::from(spec)),
+                };
+                let r = m2mspec_reports::Report::load(&resolve(&path))?;
+                cols.push((label.unwrap_or_else(|| r.run.sut.clone()), r));
+            }
+            let out = if out.is_absolute() {
+                out
+            } else {
+                resolve_out_dir(&out)
+            };
+            let (h, m) = m2mspec_reports::matrix::write_matrix(&cols, &out)?;
+            println!("matrix: {} {}", h.display(), m.display());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Coverage {
             common,
             catalogue,
@@ -214,7 +264,16 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             refcse_faults,
             refae_faults,
             no_color,
+            baseline,
         } => {
+            // Load the baseline before running: an unreadable one is a usage error (exit 2).
+            let baseline = match baseline {
+                Some(p) => Some((
+                    m2mspec::baseline::Baseline::load(&p)?,
+                    p.display().to_string(),
+                )),
+                None => None,
+            };
             let broker: Option<SocketAddr> = match broker {
                 Some(b) => Some(resolve_broker(&b)?),
                 None => None,
@@ -258,8 +317,24 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 resolve_out(&out)
             };
-            let files = m2mspec_reports::write_all(&report, &out)
-                .with_context(|| format!("writing reports to {}", out.display()))?;
+            let junit_report = match &baseline {
+                Some((b, file)) => {
+                    let outcome = b.apply(&report, file);
+                    let view = m2mspec::baseline::junit_view(&report, &outcome);
+                    report.baseline = Some(outcome);
+                    view
+                }
+                None => report.clone(),
+            };
+            std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+            let (junit, json, html) = (
+                out.join("junit.xml"),
+                out.join("report.json"),
+                out.join("report.html"),
+            );
+            m2mspec_reports::write_junit(&junit_report, &junit)?;
+            m2mspec_reports::write_json(&report, &json)?;
+            m2mspec_reports::write_html(&report, &html)?;
             print!(
                 "{}",
                 m2mspec_reports::console_summary(
@@ -267,14 +342,36 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                     !no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())
                 )
             );
+            if let Some(b) = &report.baseline {
+                println!(
+                    "baseline {}: {} known failure(s), {} regression(s){}{}",
+                    b.file,
+                    b.known.len(),
+                    b.regressions.len(),
+                    if b.regressions.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" [{}]", b.regressions.join(", "))
+                    },
+                    if b.fixed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; fixed (remove from the baseline): {}", b.fixed.join(", "))
+                    }
+                );
+            }
             println!(
                 "reports: {} {} {}",
-                files.junit.display(),
-                files.json.display(),
-                files.html.display()
+                junit.display(),
+                json.display(),
+                html.display()
             );
             rt.shutdown_timeout(std::time::Duration::from_secs(2));
-            Ok(if report.failed(strict) {
+            let failed = match &report.baseline {
+                Some(b) => !b.regressions.is_empty(),
+                None => report.failed(strict),
+            };
+            Ok(if failed {
                 ExitCode::from(1)
             } else {
                 ExitCode::SUCCESS
@@ -290,6 +387,16 @@ fn resolve_out(out: &Path) -> PathBuf {
         .join("reports");
     if out == Path::new("reports/out") && !Path::new("reports").exists() && ws_reports.exists() {
         ws_reports.join("out")
+    } else {
+        out.to_path_buf()
+    }
+}
+
+/// Like `resolve_out` for any path under reports/.
+fn resolve_out_dir(out: &Path) -> PathBuf {
+    let ws = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if out.starts_with("reports") && !Path::new("reports").exists() && ws.join("reports").exists() {
+        ws.join(out)
     } else {
         out.to_path_buf()
     }

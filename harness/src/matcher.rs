@@ -27,6 +27,14 @@ impl std::fmt::Display for Mismatch {
 fn show(v: Option<&Value>) -> String {
     match v {
         None => ABSENT.to_string(),
+        Some(Value::Object(m)) if m.len() == 1 && m.get("any").is_some_and(Value::is_array) => {
+            let alts: Vec<String> = m
+                .get("any")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|x| show(Some(x))).collect())
+                .unwrap_or_default();
+            format!("one of {}", alts.join(", "))
+        }
         Some(Value::String(s)) => format!("{s:?}"),
         Some(v) => v.to_string(),
     }

@@ -98,6 +98,9 @@ pub(crate) fn render_html(report: &Report) -> String {
     header(&mut h, report);
     run_panel(&mut h, report);
     totals_panel(&mut h, report);
+    if let Some(b) = &report.baseline {
+        baseline_panel(&mut h, b);
+    }
     cases_panel(&mut h, report);
     if let Some(cov) = &report.coverage {
         coverage_panel(&mut h, cov);
@@ -419,6 +422,36 @@ fn evidence(h: &mut String, n: usize, e: &Evidence) {
 /// Coverage is produced elsewhere and its shape may grow, so render it generically:
 /// `{"rows":[{..}], "percent": n, ..}` becomes a bar, a key/value list and a table
 /// whose columns are the union of the row keys; anything else is shown as JSON.
+fn baseline_panel(h: &mut String, b: &crate::model::BaselineOutcome) {
+    let _ = write!(h, "<section class=\"panel\" id=\"baseline\"><h2>Baseline</h2><p>Judged against the known failures in <code>{}</code>: only regressions fail the gate.</p><ul>", text(&b.file));
+    for (label, ids) in [
+        ("Regressions (fail the gate)", &b.regressions),
+        ("Known failures", &b.known),
+        (
+            "Fixed: listed in the baseline, passed now (shrink the baseline)",
+            &b.fixed,
+        ),
+        ("Listed in the baseline, not run", &b.not_run),
+    ] {
+        let list = if ids.is_empty() {
+            "none".to_string()
+        } else {
+            ids.iter()
+                .map(|i| format!("<code>{}</code>", text(i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = write!(
+            h,
+            "<li><b>{}</b> ({}): {}</li>",
+            text(label),
+            ids.len(),
+            list
+        );
+    }
+    h.push_str("</ul></section>");
+}
+
 fn coverage_panel(h: &mut String, cov: &Value) {
     h.push_str("<section class=\"panel coverage\" id=\"coverage\"><h2>Coverage</h2>");
     let obj = cov.as_object();

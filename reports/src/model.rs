@@ -223,6 +223,25 @@ pub struct Report {
     /// Clause coverage, rendered generically; `{"rows":[{...}], "percent": n}` gets a table.
     #[serde(default)]
     pub coverage: Option<serde_json::Value>,
+    /// The outcome against a baseline of known failures, when the run had one.
+    #[serde(default)]
+    pub baseline: Option<BaselineOutcome>,
+}
+
+/// A run judged against a baseline (a SUT's known failures): only regressions fail the gate,
+/// and known failures that now pass are listed so the baseline can shrink.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaselineOutcome {
+    /// Where the baseline came from.
+    pub file: String,
+    /// Failing cases the baseline lists (they do not fail the gate).
+    pub known: Vec<String>,
+    /// Failing cases the baseline does not list: these fail the gate.
+    pub regressions: Vec<String>,
+    /// Cases the baseline lists that passed in this run.
+    pub fixed: Vec<String>,
+    /// Cases the baseline lists that this run did not execute.
+    pub not_run: Vec<String>,
 }
 
 impl Report {
@@ -234,6 +253,7 @@ impl Report {
             cases,
             summary,
             coverage: None,
+            baseline: None,
         }
     }
 

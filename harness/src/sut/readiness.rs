@@ -153,53 +153,62 @@ async fn probe(
     c.subscribe(&[(filter.as_str(), 1)], Duration::from_secs(5))
         .await
         .map_err(|e| format!("probe subscribe: {e}"))?;
-    let rqi = "m2mspec-readiness".to_string();
-    let req = RequestPrimitive {
-        op: Some(2),
-        to: Some(profile.csebase.clone()),
-        fr: Some(r.probe_from.clone()),
-        rqi: Some(rqi.clone()),
-        rvi: Some("3".into()),
-        ..Default::default()
-    };
-    let payload =
-        serialization::encode_request(&req, Serialization::Json).map_err(|e| e.to_string())?;
     let topic = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
-    c.publish(&topic, &payload, 1, false, Duration::from_secs(5))
-        .await
-        .map_err(|e| format!("probe publish: {e}"))?;
     let deadline = Instant::now() + left;
+    // A SUT may answer before it is really up (ACME: a bogus 4000 until "CSE started"), so a
+    // wrong answer is retried, paced, until the deadline; the last answer is the error.
+    let mut attempt = 0u32;
     let result = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match c.next_publish(left).await {
-            Ok(Some(p)) => {
-                let ser = m2mspec_codec::OneM2mTopic::parse(&p.topic)
-                    .ok()
-                    .and_then(|t| t.serialization)
-                    .unwrap_or(Serialization::Json);
-                let Ok(rsp) = serialization::decode_response(&p.payload, ser) else {
-                    continue;
-                };
-                if rsp.rqi.as_deref() != Some(rqi.as_str()) {
-                    continue;
+        attempt += 1;
+        let rqi = format!("m2mspec-readiness-{attempt}");
+        let req = RequestPrimitive {
+            op: Some(2),
+            to: Some(profile.csebase.clone()),
+            fr: Some(r.probe_from.clone()),
+            rqi: Some(rqi.clone()),
+            rvi: Some("3".into()),
+            ..Default::default()
+        };
+        let payload =
+            serialization::encode_request(&req, Serialization::Json).map_err(|e| e.to_string())?;
+        c.publish(&topic, &payload, 1, false, Duration::from_secs(5))
+            .await
+            .map_err(|e| format!("probe publish: {e}"))?;
+        let answer = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match c.next_publish(left.min(Duration::from_secs(2))).await {
+                Ok(Some(p)) => {
+                    let ser = m2mspec_codec::OneM2mTopic::parse(&p.topic)
+                        .ok()
+                        .and_then(|t| t.serialization)
+                        .unwrap_or(Serialization::Json);
+                    let Ok(rsp) = serialization::decode_response(&p.payload, ser) else {
+                        continue;
+                    };
+                    if rsp.rqi.as_deref() == Some(rqi.as_str()) || rsp.rqi.is_none() {
+                        break Some(rsp.rsc);
+                    }
                 }
-                break match (r.expect_rsc, rsp.rsc) {
-                    (None, _) => Ok(()),
-                    (Some(want), Some(got)) if want == got => Ok(()),
-                    (Some(want), got) => Err(format!(
-                        "the probe RETRIEVE of {} was answered rsc {got:?}, expected {want}",
-                        profile.csebase
-                    )),
-                };
+                Ok(None) => break None,
+                Err(e) => return Err(format!("probe receive: {e}")),
             }
-            Ok(None) => {
-                break Err(format!(
-                    "no response to the probe RETRIEVE of {} on {topic}",
-                    profile.csebase
-                ))
-            }
-            Err(e) => break Err(format!("probe receive: {e}")),
+        };
+        let outcome = match (r.expect_rsc, answer) {
+            (_, None) => Err(format!(
+                "no response to the probe RETRIEVE of {} on {topic}",
+                profile.csebase
+            )),
+            (None, Some(_)) => Ok(()),
+            (Some(want), Some(got)) if got == Some(want) => Ok(()),
+            (Some(want), Some(got)) => Err(format!(
+                "the probe RETRIEVE of {} was answered rsc {got:?}, expected {want}",
+                profile.csebase
+            )),
+        };
+        if outcome.is_ok() || Instant::now() + Duration::from_millis(250) >= deadline {
+            break outcome;
         }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     };
     let _ = c.disconnect().await;
     result
