@@ -89,9 +89,14 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<ConnectPlan, RefCseError> {
             request_filter(&cfg.cse_id).map_err(filter_err)?
         });
     }
-    subscriptions.push(response_filter(&cfg.cse_id).map_err(filter_err)?);
-    // R2 7.4.4: initial registrations arrive on /oneM2M/reg_req/<Credential-ID>/<receiver>.
-    subscriptions.push(format!("/oneM2M/reg_req/+/{segment}/#"));
+    if !f.no_response_subscription {
+        // R2 7.4.3: the originator (of NOTIFY requests) subscribes to its response topic.
+        subscriptions.push(response_filter(&cfg.cse_id).map_err(filter_err)?);
+    }
+    if !f.no_reg_req_subscription {
+        // R2 7.4.4: initial registrations arrive on /oneM2M/reg_req/<Credential-ID>/<receiver>.
+        subscriptions.push(format!("/oneM2M/reg_req/+/{segment}/#"));
+    }
     Ok(ConnectPlan {
         client_id,
         // R2 7.3.3: "A client shall set the Clean Session flag ... to false".
@@ -202,6 +207,8 @@ impl RefCse {
             subscriptions,
             incoming: incoming_tx,
             control: control_rx,
+            resubscribe_always: !cfg.faults.no_resubscribe,
+            reconnect_delay: Duration::from_millis(cfg.reconnect_delay_ms),
             stop: stop_rx,
             ready: Some(ready_tx),
             last_error: last_error_tx,
@@ -370,15 +377,27 @@ async fn shutdown(
     }
 }
 
-/// Handles received PUBLISH packets in order and publishes the responses. Separate from the
-/// connection task so that a full request channel never blocks the event loop.
+/// How often the worker lets the core end overdue verifications.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Handles received PUBLISH packets in order and publishes the responses (and the NOTIFY
+/// requests they cause). Separate from the connection task so that a full request channel
+/// never blocks the event loop.
 async fn serve(
     core: Arc<Mutex<CseCore>>,
     client: AsyncClient,
     mut incoming: mpsc::UnboundedReceiver<(String, bytes::Bytes)>,
 ) {
-    while let Some((topic, payload)) = incoming.recv().await {
-        let out: Vec<Outgoing> = lock(&core).handle(&topic, &payload, Utc::now());
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let out: Vec<Outgoing> = tokio::select! {
+            msg = incoming.recv() => match msg {
+                Some((topic, payload)) => lock(&core).handle(&topic, &payload, Utc::now()),
+                None => return,
+            },
+            _ = tick.tick() => lock(&core).tick(Utc::now()),
+        };
         for o in out {
             if let Err(e) = client
                 .publish(o.topic.clone(), qos(o.qos), o.retain, o.payload)
@@ -401,6 +420,11 @@ struct ConnectionTask {
     ready: Option<oneshot::Sender<Result<(), RefCseError>>>,
     last_error: watch::Sender<String>,
     client_id: String,
+    /// R2 7.4.5: subscribe after every successful connect (fault `no_resubscribe`: only when
+    /// the server lost the session).
+    resubscribe_always: bool,
+    /// Pause before reconnecting after losing an established connection.
+    reconnect_delay: Duration,
 }
 
 impl ConnectionTask {
@@ -453,9 +477,10 @@ impl ConnectionTask {
                         self.report_ready(Err(e));
                         break;
                     }
-                    // A reconnection that lost the session (or a server that keeps none)
-                    // needs the subscriptions again; the first CONNECT has them queued.
-                    if self.ready.is_none() && !ack.session_present {
+                    // R2 7.4.5: "After each MQTT client successfully connects to the server, it
+                    // shall subscribe" — also after a reconnection into a kept session. The
+                    // first CONNECT has them queued already.
+                    if self.ready.is_none() && (self.resubscribe_always || !ack.session_present) {
                         if let Err(e) = self.client.try_subscribe_many(self.subscriptions.clone()) {
                             tracing::warn!(error = %e, "cannot re-subscribe");
                         }
@@ -490,6 +515,7 @@ impl ConnectionTask {
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    let was_connected = connected;
                     connected = false;
                     if stopping {
                         break;
@@ -502,14 +528,23 @@ impl ConnectionTask {
                             break;
                         }
                     }
-                    tracing::warn!(client_id = %self.client_id, error = %e, ?backoff, "MQTT connection error; reconnecting");
+                    // A lost connection: pause before the first attempt. Failed attempts: back
+                    // off exponentially.
+                    let pause = if was_connected {
+                        self.reconnect_delay
+                    } else {
+                        backoff
+                    };
+                    tracing::warn!(client_id = %self.client_id, error = %e, ?pause, "MQTT connection error; reconnecting");
                     let _ = self.last_error.send(e.to_string());
-                    // Back off before the next attempt, but stay responsive to stop / hooks.
+                    // Wait before the next attempt, but stay responsive to stop / hooks.
                     tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
+                        _ = tokio::time::sleep(pause) => {}
                         _ = self.stop.changed(), if !stopping => { break; }
                     }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    if !was_connected {
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                    }
                 }
             }
         }

@@ -1,6 +1,6 @@
-//! The CSE's resource tree: CSEBase, AE, container and contentInstance (TS-0001 9.6,
-//! TS-0004 7.3/7.4), with the addressing forms of TS-0001 9.3.1 and the container's virtual
-//! children `la` / `ol`.
+//! The CSE's resource tree: CSEBase, AE, container, contentInstance, accessControlPolicy and
+//! subscription (TS-0001 9.6, TS-0004 7.3/7.4), with the addressing forms of TS-0001 9.3.1 and
+//! the container's virtual children `la` / `ol`.
 
 use chrono::{DateTime, TimeDelta, Timelike, Utc};
 use m2mspec_codec::rsc;
@@ -10,13 +10,15 @@ use std::collections::HashMap;
 
 use crate::rsc_extra::INVALID_CHILD_RESOURCE_TYPE;
 
+pub(crate) const TY_ACP: i64 = 1;
 pub(crate) const TY_AE: i64 = 2;
 pub(crate) const TY_CNT: i64 = 3;
 pub(crate) const TY_CIN: i64 = 4;
 pub(crate) const TY_CSEBASE: i64 = 5;
+pub(crate) const TY_SUB: i64 = 23;
 
 /// Resource types this CSE supports (the CSEBase `srt` attribute).
-const SUPPORTED_TYPES: [i64; 4] = [TY_AE, TY_CNT, TY_CIN, TY_CSEBASE];
+const SUPPORTED_TYPES: [i64; 6] = [TY_ACP, TY_AE, TY_CNT, TY_CIN, TY_CSEBASE, TY_SUB];
 
 /// A request that cannot be carried out: the response status code and a diagnostic that goes
 /// into the response content as `m2m:dbg`.
@@ -33,20 +35,24 @@ pub(crate) fn fail<T>(rsc: i64, dbg: impl Into<String>) -> Result<T, Failure> {
     })
 }
 
-/// A successful operation: status code and optional content.
+/// A successful operation: status code, optional content and the resource it acted on.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Outcome {
     pub rsc: i64,
     pub pc: Option<Value>,
+    /// The created / updated / retrieved resource's ri (None for virtual targets and deletes).
+    pub ri: Option<String>,
 }
 
 /// The short type name used as the `m2m:<name>` content key.
 pub(crate) fn type_name(ty: i64) -> Option<&'static str> {
     match ty {
+        TY_ACP => Some("acp"),
         TY_AE => Some("ae"),
         TY_CNT => Some("cnt"),
         TY_CIN => Some("cin"),
         TY_CSEBASE => Some("cb"),
+        TY_SUB => Some("sub"),
         _ => None,
     }
 }
@@ -163,6 +169,40 @@ fn writable(ty: i64, create: bool) -> &'static [(&'static str, Kind)] {
             ("lbl", StrList),
             ("et", Timestamp),
             ("or", Str),
+        ],
+        (TY_ACP, true) => &[
+            ("rn", Str),
+            ("pv", Any),
+            ("pvs", Any),
+            ("lbl", StrList),
+            ("et", Timestamp),
+        ],
+        (TY_ACP, false) => &[
+            ("pv", Any),
+            ("pvs", Any),
+            ("lbl", StrList),
+            ("et", Timestamp),
+        ],
+        (TY_SUB, true) => &[
+            ("rn", Str),
+            ("nu", StrList),
+            ("enc", Any),
+            ("nct", Uint),
+            ("exc", Uint),
+            ("su", Str),
+            ("lbl", StrList),
+            ("et", Timestamp),
+            ("acpi", StrList),
+        ],
+        (TY_SUB, false) => &[
+            ("nu", StrList),
+            ("enc", Any),
+            ("nct", Uint),
+            ("exc", Uint),
+            ("su", Str),
+            ("lbl", StrList),
+            ("et", Timestamp),
+            ("acpi", StrList),
         ],
         _ => &[],
     }
@@ -287,6 +327,26 @@ fn content_size(con: Option<&Value>) -> u64 {
         None => 0,
         Some(Value::String(s)) => s.len() as u64,
         Some(other) => other.to_string().len() as u64,
+    }
+}
+
+/// A setOfAcrs (`{"acr": [{"acor": [...], "acop": n}, ...]}`) as privileges / selfPrivileges
+/// need it (TS-0004 6.3.5.x m2m:setOfAcrs).
+fn check_privileges(name: &str, v: Option<&Value>) -> Result<(), Failure> {
+    let bad = || {
+        fail(
+            rsc::BAD_REQUEST,
+            format!("attribute {name:?} must be a setOfAcrs {{\"acr\": [{{\"acor\": [...], \"acop\": n}}]}}"),
+        )
+    };
+    let Some(Value::Object(m)) = v else {
+        return bad();
+    };
+    match m.get("acr") {
+        Some(Value::Array(rules)) if rules.iter().all(Value::is_object) => Ok(()),
+        // XML carries a single rule as an object.
+        Some(Value::Object(_)) => Ok(()),
+        _ => bad(),
     }
 }
 
@@ -423,6 +483,11 @@ impl Tree {
         Ok(Target::Resource(cur))
     }
 
+    /// The concrete resource a target addresses (the contentInstance of `la` / `ol`).
+    pub(crate) fn concrete(&self, target: &Target) -> Result<String, Failure> {
+        self.virtual_target(target)
+    }
+
     /// The contentInstance a virtual `la` / `ol` stands for.
     fn virtual_target(&self, target: &Target) -> Result<String, Failure> {
         let (cnt, latest) = match target {
@@ -453,7 +518,7 @@ impl Tree {
     }
 
     /// The resource representation {"m2m:<type>": {...}} of `ri`.
-    fn representation(&self, ri: &str) -> Option<Value> {
+    pub(crate) fn representation(&self, ri: &str) -> Option<Value> {
         let r = self.res.get(ri)?;
         let mut m = Map::new();
         m.insert("ty".into(), Value::from(r.ty));
@@ -498,21 +563,49 @@ impl Tree {
             Some(pc) => Ok(Outcome {
                 rsc: rsc::OK,
                 pc: Some(pc),
+                ri: Some(ri),
             }),
             None => fail(rsc::NOT_FOUND, format!("no resource {ri:?}")),
         }
     }
 
-    /// CREATE a child of type `ty` under `target` (TS-0004 7.3.2.1). `ae_id` is the AE-ID the
-    /// caller assigned when `ty` is AE.
+    /// CREATE a child of type `ty` under `target` (TS-0004 7.3.2.1). `ri_hint` is the
+    /// identifier to give it: the AE-ID the caller assigned when `ty` is AE (required), or an
+    /// ri reserved earlier (e.g. for a <subscription> whose verification came first).
     pub(crate) fn create(
         &mut self,
         target: &Target,
         ty: i64,
         pc: Option<&Value>,
-        ae_id: Option<&str>,
+        ri_hint: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Outcome, Failure> {
+        let (parent_ri, resource) = self.plan_create(target, ty, pc, ri_hint, now)?;
+        Ok(self.insert(&parent_ri, resource))
+    }
+
+    /// Every check of [`Tree::create`] without creating anything; returns the parent's ri and
+    /// the would-be resource name.
+    pub(crate) fn check_create(
+        &mut self,
+        target: &Target,
+        ty: i64,
+        pc: Option<&Value>,
+        ri_hint: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, String), Failure> {
+        self.plan_create(target, ty, pc, ri_hint, now)
+            .map(|(parent, r)| (parent, r.rn))
+    }
+
+    fn plan_create(
+        &mut self,
+        target: &Target,
+        ty: i64,
+        pc: Option<&Value>,
+        ri_hint: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(String, Resource), Failure> {
         let Target::Resource(parent_ri) = target else {
             return fail(
                 rsc::OPERATION_NOT_ALLOWED,
@@ -532,6 +625,8 @@ impl Tree {
             TY_AE => parent_ty == TY_CSEBASE,
             TY_CNT => matches!(parent_ty, TY_CSEBASE | TY_AE | TY_CNT),
             TY_CIN => parent_ty == TY_CNT,
+            TY_ACP => matches!(parent_ty, TY_CSEBASE | TY_AE),
+            TY_SUB => matches!(parent_ty, TY_CSEBASE | TY_AE | TY_CNT),
             _ => false,
         };
         if !allowed_parent {
@@ -541,10 +636,12 @@ impl Tree {
             );
         }
         let mut attrs = resource_attrs(pc, ty, true)?;
-        let ri = match (ty, ae_id) {
-            (TY_AE, Some(id)) => id.to_string(),
+        let ri = match (ty, ri_hint) {
+            (_, Some(id)) => id.to_string(),
             (TY_AE, None) => return fail(rsc::INTERNAL_SERVER_ERROR, "no AE-ID assigned"),
-            (TY_CNT, _) => self.next_id("cnt"),
+            (TY_CNT, None) => self.next_id("cnt"),
+            (TY_ACP, None) => self.next_id("acp"),
+            (TY_SUB, None) => self.next_id("sub"),
             _ => self.next_id("cin"),
         };
         if self.res.contains_key(&ri) {
@@ -603,6 +700,35 @@ impl Tree {
                 full.append(&mut attrs);
                 full.insert("st".into(), Value::from(0));
             }
+            TY_ACP => {
+                // TS-0001 9.6.2: privileges and selfPrivileges are mandatory.
+                for name in ["pv", "pvs"] {
+                    check_privileges(name, attrs.get(name))?;
+                }
+                full.append(&mut attrs);
+            }
+            TY_SUB => {
+                // TS-0001 9.6.8: notificationURI is mandatory and holds at least one target.
+                match attrs.get("nu").and_then(Value::as_array) {
+                    Some(nu) if !nu.is_empty() => {}
+                    _ => {
+                        return fail(
+                            rsc::BAD_REQUEST,
+                            "mandatory attribute nu (notificationURI) is missing or empty",
+                        )
+                    }
+                }
+                if let Some(enc) = attrs.get("enc") {
+                    if !enc.is_object() && enc.as_str() != Some("") {
+                        return fail(
+                            rsc::BAD_REQUEST,
+                            "attribute \"enc\" must be an eventNotificationCriteria object",
+                        );
+                    }
+                }
+                full.append(&mut attrs);
+                full.entry("nct").or_insert(Value::from(1));
+            }
             _ => {
                 let cs = content_size(attrs.get("con"));
                 if !attrs.contains_key("con") {
@@ -626,15 +752,22 @@ impl Tree {
             }
         }
         let resource = Resource {
-            ri: ri.clone(),
+            ri,
             rn,
             ty,
             pi: Some(parent_ri.clone()),
             ct: ct.clone(),
-            lt: ct.clone(),
+            lt: ct,
             attrs: full,
             children: Vec::new(),
         };
+        Ok((parent_ri.clone(), resource))
+    }
+
+    fn insert(&mut self, parent_ri: &str, resource: Resource) -> Outcome {
+        let ri = resource.ri.clone();
+        let ty = resource.ty;
+        let ct = resource.ct.clone();
         self.res.insert(ri.clone(), resource);
         if let Some(p) = self.res.get_mut(parent_ri) {
             p.children.push(ri.clone());
@@ -652,10 +785,11 @@ impl Tree {
             self.enforce_limits(parent_ri);
         }
         let pc = self.representation(&ri);
-        Ok(Outcome {
+        Outcome {
             rsc: rsc::CREATED,
             pc,
-        })
+            ri: Some(ri),
+        }
     }
 
     /// Drop the oldest instances while the container exceeds maxNrOfInstances / maxByteSize.
@@ -694,7 +828,7 @@ impl Tree {
         let Some(r) = self.res.get(&ri) else {
             return fail(rsc::NOT_FOUND, format!("no resource {ri:?}"));
         };
-        if !matches!(r.ty, TY_AE | TY_CNT) {
+        if !matches!(r.ty, TY_AE | TY_CNT | TY_ACP | TY_SUB) {
             return fail(
                 rsc::OPERATION_NOT_ALLOWED,
                 format!("UPDATE of resource type {} is not allowed", r.ty),
@@ -702,6 +836,13 @@ impl Tree {
         }
         let attrs = resource_attrs(pc, r.ty, false)?;
         let ty = r.ty;
+        if ty == TY_ACP {
+            for name in ["pv", "pvs"] {
+                if let Some(v) = attrs.get(name) {
+                    check_privileges(name, Some(v))?;
+                }
+            }
+        }
         if let Some(r) = self.res.get_mut(&ri) {
             for (k, v) in attrs {
                 if v.is_null() {
@@ -722,6 +863,7 @@ impl Tree {
         Ok(Outcome {
             rsc: rsc::UPDATED,
             pc: self.representation(&ri),
+            ri: Some(ri),
         })
     }
 
@@ -738,7 +880,85 @@ impl Tree {
         Ok(Outcome {
             rsc: rsc::DELETED,
             pc: None,
+            ri: None,
         })
+    }
+
+    /// A fresh resource identifier with this prefix (e.g. reserved before a verification).
+    pub(crate) fn new_ri(&mut self, prefix: &str) -> String {
+        self.next_id(prefix)
+    }
+
+    pub(crate) fn ty_of(&self, ri: &str) -> Option<i64> {
+        self.res.get(ri).map(|r| r.ty)
+    }
+
+    pub(crate) fn parent_of(&self, ri: &str) -> Option<String> {
+        self.res.get(ri).and_then(|r| r.pi.clone())
+    }
+
+    pub(crate) fn attr(&self, ri: &str, name: &str) -> Option<&Value> {
+        self.res.get(ri).and_then(|r| r.attrs.get(name))
+    }
+
+    /// The resource a target stands for: the resource itself, or the container of `la` / `ol`.
+    pub(crate) fn target_ri(target: &Target) -> &str {
+        match target {
+            Target::Resource(ri) | Target::Latest(ri) | Target::Oldest(ri) => ri,
+        }
+    }
+
+    /// The structured CSE-relative path of `ri` ("cse-in/ae1/cnt1").
+    pub(crate) fn path_of(&self, ri: &str) -> String {
+        let mut names = Vec::new();
+        let mut cur = Some(ri.to_string());
+        while let Some(c) = cur {
+            match self.res.get(&c) {
+                Some(r) => {
+                    names.push(r.rn.clone());
+                    cur = r.pi.clone();
+                }
+                None => break,
+            }
+        }
+        names.reverse();
+        names.join("/")
+    }
+
+    /// The <subscription> children of `ri` (oldest first).
+    pub(crate) fn subscriptions_of(&self, ri: &str) -> Vec<String> {
+        self.res
+            .get(ri)
+            .map(|r| {
+                r.children
+                    .iter()
+                    .filter(|c| self.ty_of(c) == Some(TY_SUB))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The accessControlPolicyIDs that govern `ri`: its own, else the nearest ancestor's
+    /// (a contentInstance has none of its own: its container's apply, TS-0001 9.6.7). None when
+    /// no resource on the way up names any: the CSE's default policy applies.
+    pub(crate) fn effective_acpi(&self, ri: &str) -> Option<Vec<String>> {
+        let mut cur = Some(ri.to_string());
+        while let Some(c) = cur {
+            let r = self.res.get(&c)?;
+            if let Some(Value::Array(ids)) = r.attrs.get("acpi") {
+                if !ids.is_empty() {
+                    return Some(
+                        ids.iter()
+                            .filter_map(Value::as_str)
+                            .map(str::to_string)
+                            .collect(),
+                    );
+                }
+            }
+            cur = r.pi.clone();
+        }
+        None
     }
 
     fn remove_subtree(&mut self, ri: &str) {

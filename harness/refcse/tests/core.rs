@@ -330,7 +330,21 @@ fn error_codes_for_missing_targets_conflicts_and_types() {
         "Cae1",
         json!({"op": 1, "to": "cse-in/a1", "fr": "Cae1", "rqi": "r6", "ty": 23, "pc": {"m2m:sub": {}}}),
     );
-    assert_eq!(rsc_of(&rsp), rsc::NOT_IMPLEMENTED);
+    assert_eq!(
+        rsc_of(&rsp),
+        rsc::BAD_REQUEST,
+        "a subscription needs nu: {rsp:?}"
+    );
+    let rsp = ae_req(
+        &mut c,
+        "Cae1",
+        json!({"op": 1, "to": "cse-in/a1", "fr": "Cae1", "rqi": "r6b", "ty": 9, "pc": {"m2m:grp": {}}}),
+    );
+    assert_eq!(
+        rsc_of(&rsp),
+        rsc::NOT_IMPLEMENTED,
+        "groups are not supported"
+    );
     // contentInstance under an AE: invalid child type.
     assert_eq!(
         rsc_of(&create_cin(&mut c, "Cae1", "cse-in/a1", "x", "r7")),
