@@ -499,34 +499,25 @@ impl CaseRun<'_> {
             p.payload.len()
         ));
         let packets = self.packets_since(seq.saturating_sub(1).max(self.start_seq), Some(&cid));
-        let mut mism = Vec::new();
-        if let Some(t) = &want_topic {
-            if &p.topic != t {
-                mism.push(Mismatch {
-                    path: "topic".into(),
-                    expected: t.clone(),
-                    observed: p.topic.clone(),
-                });
-            }
-        }
-        if let Some(q) = qos {
-            if p.qos != q {
-                mism.push(Mismatch {
-                    path: "qos".into(),
-                    expected: q.to_string(),
-                    observed: p.qos.to_string(),
-                });
-            }
-        }
-        if let Some(r) = retain {
-            if p.retain != r {
-                mism.push(Mismatch {
-                    path: "retain".into(),
-                    expected: r.to_string(),
-                    observed: p.retain.to_string(),
-                });
-            }
-        }
+        // Each expected PUBLISH attribute that differs is one mismatch.
+        let mut mism: Vec<Mismatch> = [
+            ("topic", want_topic.clone(), p.topic.clone()),
+            ("qos", qos.map(|q| q.to_string()), p.qos.to_string()),
+            (
+                "retain",
+                retain.map(|r| r.to_string()),
+                p.retain.to_string(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(path, want, got)| {
+            want.filter(|w| *w != got).map(|expected| Mismatch {
+                path: path.into(),
+                expected,
+                observed: got,
+            })
+        })
+        .collect();
         let ser = match decode {
             Some(d) => Serialization::from_suffix(d).map_err(|e| harness_error(e.to_string()))?,
             None => OneM2mTopic::parse(&p.topic)
