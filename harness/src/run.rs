@@ -327,6 +327,7 @@ async fn run_profile(
         // the SUT is restarted for the remaining cases (a broker under test is not: its
         // gatekeeper points at the dead port).
         if let Some(status) = running.exited() {
+            running.drain_output().await;
             let tail = running.log_tail(30);
             r.verdict = Verdict::Error;
             r.evidence.insert(

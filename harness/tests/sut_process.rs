@@ -103,3 +103,117 @@ async fn an_unreadable_profile_is_a_configuration_error() {
         .expect_err("no [process] table");
     assert!(err.to_string().contains("needs a [process] table"), "{err}");
 }
+
+const CRASH_SUITE: &str = r#"
+[[case]]
+id = "crash.two-requests-then-quiet"
+title = "two requests, then a quiet window in which the SUT dies"
+clause = ["R2 7.4.3"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "test"
+[[case.step]]
+do = "connect"
+as = "ae"
+[[case.step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{ae.seg}/#"]
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2001 }
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "csebase-retrieve"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2000 }
+[[case.step]]
+do = "expect_none"
+as = "ae"
+for_ms = 300
+
+[[case]]
+id = "crash.one-request"
+title = "one request against the restarted SUT"
+clause = ["R2 7.4.3"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "test"
+[[case.step]]
+do = "connect"
+as = "ae"
+[[case.step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{ae.seg}/#"]
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2001 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suites = dir.path().join("suites");
+    std::fs::create_dir_all(&suites).expect("mkdir");
+    std::fs::write(suites.join("crash.toml"), CRASH_SUITE).expect("write suite");
+    let p = dir.path().join("sut.toml");
+    // The reference CSE as a separate process that exits (status 70) after two requests.
+    let bin = env!("CARGO_BIN_EXE_m2mspec");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"crashing CSE\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [{bin:?}, \"serve-refcse\", \"--broker\", \"{{broker.host}}:{{broker.port}}\", \"--exit-after-requests\", \"2\"]\ngrace_ms = 2000\n\n[readiness]\ntimeout_secs = 15\n"
+        ),
+    )
+    .expect("write");
+    let mut c = cfg(&p, &[]);
+    c.suites = suites;
+    let r = run(&c).await.expect("a report");
+    let first = &r.cases[0];
+    assert_eq!(first.verdict, Verdict::Error, "{:?}", first.evidence);
+    assert!(
+        first.evidence[0]
+            .message
+            .contains("exited during this case")
+            && first.evidence[0].message.contains("70"),
+        "{:?}",
+        first.evidence[0]
+    );
+    // Its evidence carries the SUT's last output, including the crash message.
+    assert!(
+        first.evidence[0]
+            .packets
+            .iter()
+            .any(|l| l.contains("exit-after-requests")),
+        "{:?}",
+        first.evidence[0].packets
+    );
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("restarted")),
+        "{:?}",
+        r.run.notes
+    );
+    // The restarted SUT serves the next case.
+    assert_eq!(
+        r.cases[1].verdict,
+        Verdict::Pass,
+        "{:?}",
+        r.cases[1].evidence
+    );
+}

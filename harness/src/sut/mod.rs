@@ -480,6 +480,13 @@ impl RunningSut {
         }
     }
 
+    /// After an exit, wait (bounded) until the SUT's output has been read to its end.
+    pub async fn drain_output(&mut self) {
+        if let RunningSut::Process(p) = self {
+            p.drain_output().await;
+        }
+    }
+
     pub fn log_tail(&self, n: usize) -> Vec<String> {
         match self {
             RunningSut::Process(p) => p.log.tail(n),

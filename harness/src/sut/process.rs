@@ -64,6 +64,8 @@ impl LogTail {
 
 pub struct SutProcess {
     child: Child,
+    /// The tasks copying stdout/stderr into `log`.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     pgid: i32,
     spec: ProcessSpec,
     pub log: LogTail,
@@ -136,6 +138,7 @@ impl SutProcess {
             detail: "exited at once".into(),
         })?;
         let log = LogTail::default();
+        let mut readers = Vec::new();
         for (stream, tag) in [
             (
                 child
@@ -154,20 +157,29 @@ impl SutProcess {
         ] {
             if let Some(s) = stream {
                 let log = log.clone();
-                tokio::spawn(async move {
+                readers.push(tokio::spawn(async move {
                     let mut lines = BufReader::new(s).lines();
                     while let Ok(Some(l)) = lines.next_line().await {
                         log.push(format!("[{tag}] {l}"));
                     }
-                });
+                }));
             }
         }
         Ok(SutProcess {
             child,
+            readers,
             pgid: pid as i32,
             spec: spec.clone(),
             log,
         })
+    }
+
+    /// After an exit: let the output readers reach end-of-file (bounded), so the log tail
+    /// holds the process's last words — a process can be reaped before they are read.
+    pub async fn drain_output(&mut self) {
+        for r in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), r).await;
+        }
     }
 
     /// `Some(status)` once the process has exited.

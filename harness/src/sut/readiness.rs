@@ -76,6 +76,7 @@ pub async fn wait_ready(
     if r.subscribed {
         loop {
             if let Some(status) = sut.exited() {
+                sut.drain_output().await;
                 return Err(SutError::Exited {
                     name: profile.name.clone(),
                     status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
@@ -225,6 +226,7 @@ pub async fn wait_broker(
     let mut last;
     loop {
         if let Some(status) = sut.exited() {
+            sut.drain_output().await;
             return Err(SutError::Exited {
                 name: profile.name.clone(),
                 status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
