@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::plan::{self, ConnectPlan, Identity, Inbound};
+use crate::plan::{self, ConnectPlan, Identity, Inbound, TeardownStep};
 use crate::{AeCommand, CommandOutcome, RefAeConfig, RefAeError};
 
 /// How long connecting + subscribing may take.
@@ -29,6 +29,9 @@ const MAX_PACKET_SIZE: usize = 1 << 20;
 const REQUEST_CHANNEL_CAPACITY: usize = 64;
 /// After its DISCONNECT, how long the AE waits for the MQTT server to close the connection.
 const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
+/// After closing a connection without DISCONNECT (teardown faults), how long the AE lets the
+/// MQTT server notice the close before it connects again with the same client id.
+const ABRUPT_CLOSE_SETTLE: Duration = Duration::from_millis(300);
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
@@ -151,7 +154,7 @@ impl Link {
             .iter()
             .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
             .collect();
-        if !filters.is_empty() {
+        if !filters.is_empty() && plan.subscribe_with_session {
             // Queued now, sent right after the CONNACK (R2 7.4.5: subscribe after connecting).
             client.try_subscribe_many(filters.clone())?;
         }
@@ -169,6 +172,7 @@ impl Link {
             ready: Some(ready_tx),
             last_error: error_tx,
             client_id: plan.client_id.clone(),
+            subscribe_with_session: plan.subscribe_with_session,
         };
         let connection = tokio::spawn(task.run());
         let failure = match tokio::time::timeout(timeout, ready_rx).await {
@@ -227,6 +231,23 @@ impl Link {
         }
         tracing::info!(client_id = %plan.client_id, "disconnected");
     }
+
+    /// Close the network connection without a DISCONNECT packet (teardown fault): both tasks
+    /// are aborted, dropping the socket.
+    async fn close_without_disconnect(self) {
+        let Link {
+            plan,
+            connection,
+            inbound,
+            ..
+        } = self;
+        connection.abort();
+        inbound.abort();
+        let _ = connection.await;
+        let _ = inbound.await;
+        tokio::time::sleep(ABRUPT_CLOSE_SETTLE).await;
+        tracing::info!(client_id = %plan.client_id, "connection closed without DISCONNECT (fault)");
+    }
 }
 
 /// After the DISCONNECT has been written: let the MQTT server close the connection first
@@ -246,8 +267,14 @@ async fn await_server_close(eventloop: &mut EventLoop) {
 }
 
 /// Steps 2 and 3 of the R2 7.3.3 teardown (step 1, the DISCONNECT, is [`Link::close`]):
-/// CONNECT with `plan` (Clean Session true) and DISCONNECT as soon as the CONNACK arrives.
-async fn teardown_connection(cfg: &RefAeConfig, plan: &ConnectPlan) -> Result<(), RefAeError> {
+/// CONNECT with `plan` (Clean Session true) and DISCONNECT as soon as the CONNACK arrives
+/// (`last` = [`TeardownStep::DisconnectAgain`]), or, under a fault, close the connection without
+/// a DISCONNECT.
+async fn teardown_connection(
+    cfg: &RefAeConfig,
+    plan: &ConnectPlan,
+    last: TeardownStep,
+) -> Result<(), RefAeError> {
     check_plan(plan)?;
     let (client, mut eventloop) = AsyncClient::new(mqtt_options(cfg, plan), 8);
     let steps = async {
@@ -262,6 +289,10 @@ async fn teardown_connection(cfg: &RefAeConfig, plan: &ConnectPlan) -> Result<()
                 Ok(_) => {}
                 Err(e) => return Err(format!("teardown CONNECT failed: {e}")),
             }
+        }
+        if last != TeardownStep::DisconnectAgain {
+            // Fault: the event loop (and its socket) is dropped without a DISCONNECT.
+            return Ok(());
         }
         client
             .disconnect()
@@ -282,6 +313,12 @@ async fn teardown_connection(cfg: &RefAeConfig, plan: &ConnectPlan) -> Result<()
         .await
         .map_err(|_| RefAeError::Teardown(format!("not done within {:?}", CLOSE_TIMEOUT * 2)))?
         .map_err(RefAeError::Teardown)?;
+    if last != TeardownStep::DisconnectAgain {
+        drop(eventloop);
+        tokio::time::sleep(ABRUPT_CLOSE_SETTLE).await;
+        tracing::info!(client_id = %plan.client_id, "teardown connection closed without DISCONNECT (fault)");
+        return Ok(());
+    }
     tracing::info!(client_id = %plan.client_id, clean_session = plan.clean_session, "MQTT session torn down (TS-0010 7.3.3)");
     Ok(())
 }
@@ -376,6 +413,14 @@ impl RefAe {
                 self.leave(&mut guard).await?;
                 Ok(CommandOutcome::default())
             }
+            AeCommand::ForgetAeId => {
+                let mut guard = self.link.lock().await;
+                self.leave(&mut guard).await?;
+                *lock(&self.shared.ident) = Identity::default();
+                let plan = plan::connect_plan(&self.shared.cfg, None)?;
+                *guard = Some(Link::open(self.shared.clone(), plan, CONNECT_TIMEOUT).await?);
+                Ok(CommandOutcome::default())
+            }
             request => self.request(request).await,
         }
     }
@@ -383,22 +428,24 @@ impl RefAe {
     /// R2 7.3.3 teardown of the current session: disconnect (if connected), reconnect with
     /// Clean Session true, disconnect again. Leaves `link` empty.
     async fn leave(&self, link: &mut Option<Link>) -> Result<(), RefAeError> {
+        let cfg = &self.shared.cfg;
+        let [first, _, last] = plan::teardown_steps(cfg);
         let plan = match link.take() {
             Some(l) => {
                 let plan = l.plan.clone();
-                l.close().await;
+                if first == TeardownStep::CloseWithoutDisconnect {
+                    l.close_without_disconnect().await;
+                } else {
+                    l.close().await;
+                }
                 plan
             }
             None => {
                 let ae_id = self.shared.identity().ae_id;
-                plan::connect_plan(&self.shared.cfg, ae_id.as_deref())?
+                plan::connect_plan(cfg, ae_id.as_deref())?
             }
         };
-        teardown_connection(
-            &self.shared.cfg,
-            &plan::teardown_plan(&self.shared.cfg, &plan),
-        )
-        .await
+        teardown_connection(cfg, &plan::teardown_plan(cfg, &plan), last).await
     }
 
     fn next_rqi(&self) -> String {
@@ -599,6 +646,9 @@ struct ConnectionTask {
     ready: Option<oneshot::Sender<Result<(), RefAeError>>>,
     last_error: watch::Sender<String>,
     client_id: String,
+    /// False under the `subscribe_only_without_session` fault: no SUBSCRIBE when the CONNACK
+    /// reports a stored session.
+    subscribe_with_session: bool,
 }
 
 impl ConnectionTask {
@@ -629,11 +679,13 @@ impl ConnectionTask {
                     connected = true;
                     backoff = BACKOFF_MIN;
                     tracing::debug!(client_id = %self.client_id, session_present = ack.session_present, "CONNACK");
-                    if self.filters.is_empty() {
+                    let lazy = !self.subscribe_with_session;
+                    if self.filters.is_empty() || (lazy && ack.session_present) {
+                        // (Under the fault, a stored session is trusted to hold the filters.)
                         self.report_ready(Ok(()));
-                    } else if self.ready.is_none() && !ack.session_present {
+                    } else if (lazy || self.ready.is_none()) && !ack.session_present {
                         // A reconnection that lost the session needs the subscriptions again;
-                        // the first CONNECT has them queued already.
+                        // the first CONNECT has them queued already (except under the fault).
                         if let Err(e) = self.client.try_subscribe_many(self.filters.clone()) {
                             tracing::warn!(error = %e, "cannot re-subscribe");
                         }

@@ -17,7 +17,8 @@
 //! * NOTIFY requests from the CSE are answered with 2000 on the mirrored response topic in the
 //!   request's serialization (R2 7.4.3, 7.5.3), after checking their expiration (R2 7.4.3).
 //! * [`AeCommand::Leave`] performs the R2 7.3.3 teardown: disconnect, reconnect with Clean
-//!   Session true, disconnect.
+//!   Session true, disconnect. [`AeCommand::ForgetAeId`] makes it an AE that has not
+//!   registered yet (Credential-ID only), so that initial registration can be exercised.
 //! * [`AeFaults`] are test-only misbehaviour switches, each breaking one requirement so that
 //!   every AE-role conformance case can be shown to fail.
 //!
@@ -202,6 +203,25 @@ pub struct AeFaults {
     /// initial registration) reconnects with Clean Session false (breaks R2 7.3.3 / R1 6.3
     /// "reconnect with the cleanSession flag set to true").
     pub teardown_without_clean_session: bool,
+    /// The R2 7.3.3 teardown starts by closing the network connection without a DISCONNECT
+    /// packet (breaks step 1, R2 7.3.3 / R1 6.3 "disconnect from that server, if it is currently
+    /// connected").
+    pub teardown_no_disconnect: bool,
+    /// The R2 7.3.3 teardown ends by closing the Clean Session connection without a DISCONNECT
+    /// packet (breaks step 3, R2 7.3.3 / R1 6.3 "disconnect again").
+    pub teardown_no_final_disconnect: bool,
+    /// Registers a pointOfAccess with the scheme `mqtts:` although the MQTT server does not
+    /// require TLS (breaks R2 7.6 / R1 6.6: the form with scheme mqtts: shows that the server
+    /// requires TLS).
+    pub poa_mqtts_scheme: bool,
+    /// Before it has an AE-ID, connects with the fixed client identifier
+    /// [`plan::FIXED_INITIAL_CLIENT_ID`], shared by every such AE, instead of its Credential-ID
+    /// (breaks R2 7.3.3 / R1 6.3: "the client shall use some other appropriate unique ID").
+    pub initial_client_id_fixed: bool,
+    /// On a connection whose CONNACK reports a stored session (Session Present), sends no
+    /// SUBSCRIBE and relies on the session's subscriptions (breaks R2 7.4.5 / R1 6.4.5: "After
+    /// each MQTT client successfully connects to the server, it shall subscribe").
+    pub subscribe_only_without_session: bool,
 }
 
 impl AeFaults {
@@ -248,6 +268,17 @@ impl AeFaults {
                 "teardown_without_clean_session",
                 self.teardown_without_clean_session,
             ),
+            ("teardown_no_disconnect", self.teardown_no_disconnect),
+            (
+                "teardown_no_final_disconnect",
+                self.teardown_no_final_disconnect,
+            ),
+            ("poa_mqtts_scheme", self.poa_mqtts_scheme),
+            ("initial_client_id_fixed", self.initial_client_id_fixed),
+            (
+                "subscribe_only_without_session",
+                self.subscribe_only_without_session,
+            ),
         ];
         all.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
     }
@@ -278,6 +309,11 @@ pub enum AeCommand {
     Disconnect,
     /// Connect again (Clean Session false) and subscribe; when connected, disconnect first.
     Reconnect,
+    /// Become an AE that has not registered yet, as if freshly installed with only its
+    /// Credential-ID: end the current session (the R2 7.3.3 teardown), forget the AE-ID, and
+    /// connect with the Credential-ID as client id, subscribed to `reg_resp` (R2 7.3.3, 7.4.4).
+    /// The next [`AeCommand::Register`] is an initial registration through `reg_req`.
+    ForgetAeId,
 }
 
 impl AeCommand {
@@ -285,7 +321,7 @@ impl AeCommand {
     pub fn is_request(&self) -> bool {
         !matches!(
             self,
-            AeCommand::Leave | AeCommand::Disconnect | AeCommand::Reconnect
+            AeCommand::Leave | AeCommand::Disconnect | AeCommand::Reconnect | AeCommand::ForgetAeId
         )
     }
 }

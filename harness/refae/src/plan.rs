@@ -28,6 +28,9 @@ pub const FROM_ASSIGN_C: &str = "C";
 pub const RVI_R2: &str = "3";
 /// Suffix appended to the From by [`AeFaults::fr_differs_from_topic`](crate::AeFaults).
 pub const SPOOF_SUFFIX: &str = "-spoofed";
+/// Client identifier of an AE without AE-ID under
+/// [`AeFaults::initial_client_id_fixed`](crate::AeFaults): the same for every such AE.
+pub const FIXED_INITIAL_CLIENT_ID: &str = "onem2m-ae";
 
 /// What the AE knows about itself: its AE-ID (once assigned or configured) and the resource
 /// name of its `<AE>` resource (from the registration response, else the AE-ID's last level).
@@ -69,6 +72,9 @@ pub struct ConnectPlan {
     pub password: Option<String>,
     /// Topic filters, each subscribed with QoS 1.
     pub subscriptions: Vec<String>,
+    /// Subscribe also when the CONNACK reports a stored session (R2 7.4.5: after each
+    /// connection); false under [`AeFaults::subscribe_only_without_session`](crate::AeFaults).
+    pub subscribe_with_session: bool,
 }
 
 /// One PUBLISH to send.
@@ -177,10 +183,15 @@ fn other_release(r: Release) -> Release {
 /// verbatim, or, without an AE-ID, the Credential-ID segment ("some other appropriate unique
 /// ID", R2 7.3.3; no prefix, as it is not an AE-ID).
 pub fn client_identifier(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<String, RefAeError> {
-    let Some(id) = ae_id else {
-        return credential_segment(cfg);
-    };
     let f = &cfg.faults;
+    let Some(id) = ae_id else {
+        let cred = credential_segment(cfg)?;
+        return Ok(if f.initial_client_id_fixed {
+            FIXED_INITIAL_CLIENT_ID.to_string()
+        } else {
+            cred
+        });
+    };
     Ok(if f.client_id_without_prefix {
         id.to_string()
     } else if f.client_id_wrong_release {
@@ -249,6 +260,7 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<ConnectPla
         username: cfg.username.clone(),
         password: cfg.password.clone(),
         subscriptions,
+        subscribe_with_session: !f.subscribe_only_without_session,
     })
 }
 
@@ -268,21 +280,36 @@ pub fn teardown_plan(cfg: &RefAeConfig, plan: &ConnectPlan) -> ConnectPlan {
 pub enum TeardownStep {
     /// DISCONNECT the current connection, if connected.
     Disconnect,
+    /// Close the current connection without a DISCONNECT packet
+    /// ([`AeFaults::teardown_no_disconnect`](crate::AeFaults)).
+    CloseWithoutDisconnect,
     /// CONNECT with this Clean Session flag.
     Connect { clean_session: bool },
     /// DISCONNECT again.
     DisconnectAgain,
+    /// Close the Clean Session connection without a DISCONNECT packet
+    /// ([`AeFaults::teardown_no_final_disconnect`](crate::AeFaults)).
+    CloseAgainWithoutDisconnect,
 }
 
 /// The teardown sequence the AE performs (R2 7.3.3: disconnect, reconnect with the cleanSession
 /// flag set to true, disconnect again).
 pub fn teardown_steps(cfg: &RefAeConfig) -> [TeardownStep; 3] {
+    let f = &cfg.faults;
     [
-        TeardownStep::Disconnect,
-        TeardownStep::Connect {
-            clean_session: !cfg.faults.teardown_without_clean_session,
+        if f.teardown_no_disconnect {
+            TeardownStep::CloseWithoutDisconnect
+        } else {
+            TeardownStep::Disconnect
         },
-        TeardownStep::DisconnectAgain,
+        TeardownStep::Connect {
+            clean_session: !f.teardown_without_clean_session,
+        },
+        if f.teardown_no_final_disconnect {
+            TeardownStep::CloseAgainWithoutDisconnect
+        } else {
+            TeardownStep::DisconnectAgain
+        },
     ]
 }
 
@@ -291,14 +318,20 @@ pub fn point_of_access(cfg: &RefAeConfig) -> Vec<String> {
     if let Some(poa) = &cfg.poa {
         return poa.clone();
     }
+    // R2 7.6: mqtts: only when the server requires TLS; the reference AE speaks plain MQTT.
+    let scheme = if cfg.faults.poa_mqtts_scheme {
+        "mqtts"
+    } else {
+        "mqtt"
+    };
     if cfg.faults.poa_without_port {
         let host = match cfg.broker.ip() {
             std::net::IpAddr::V4(ip) => ip.to_string(),
             std::net::IpAddr::V6(ip) => format!("[{ip}]"),
         };
-        vec![format!("mqtt://{host}")]
+        vec![format!("{scheme}://{host}")]
     } else {
-        vec![format!("mqtt://{}", cfg.broker)]
+        vec![format!("{scheme}://{}", cfg.broker)]
     }
 }
 
@@ -377,7 +410,7 @@ pub fn prepare_request(
         }
         AeCommand::Retrieve { to } => (Operation::Retrieve, to.clone(), None, None),
         AeCommand::Delete { to } => (Operation::Delete, to.clone(), None, None),
-        AeCommand::Leave | AeCommand::Disconnect | AeCommand::Reconnect => {
+        AeCommand::Leave | AeCommand::Disconnect | AeCommand::Reconnect | AeCommand::ForgetAeId => {
             return Err(RefAeError::NotARequest(cmd.clone()))
         }
     };

@@ -189,6 +189,7 @@ to = "cse-in/x""#,
         (r#"cmd = "leave""#, AeCommand::Leave),
         (r#"cmd = "disconnect""#, AeCommand::Disconnect),
         (r#"cmd = "reconnect""#, AeCommand::Reconnect),
+        (r#"cmd = "forget_ae_id""#, AeCommand::ForgetAeId),
     ];
     for (text, want) in cases {
         let got: AeCommand = toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"));
@@ -197,10 +198,17 @@ to = "cse-in/x""#,
             got.is_request(),
             !matches!(
                 want,
-                AeCommand::Leave | AeCommand::Disconnect | AeCommand::Reconnect
+                AeCommand::Leave
+                    | AeCommand::Disconnect
+                    | AeCommand::Reconnect
+                    | AeCommand::ForgetAeId
             )
         );
     }
+    assert!(matches!(
+        prepare_request(&cfg(), &registered(), &AeCommand::ForgetAeId, "r", now()),
+        Err(RefAeError::NotARequest(AeCommand::ForgetAeId))
+    ));
     assert!(toml::from_str::<AeCommand>(r#"cmd = "fly""#).is_err());
     assert!(toml::from_str::<AeCommand>("cmd = \"create_container\"").is_err());
     assert!(toml::from_str::<AeCommand>("cmd = \"retrieve\"\nto = \"x\"\nrn = \"y\"").is_err());
@@ -332,6 +340,68 @@ fn connect_faults() {
     assert_eq!(
         p.subscriptions,
         ["/oneM2M/reg_resp/cred-ok/#", "/oneM2M/resp/cred-ok/#"]
+    );
+}
+
+#[test]
+fn initial_client_id_fault_uses_a_shared_fixed_id() {
+    let c = with_faults(|f| f.initial_client_id_fixed = true);
+    let p = connect_plan(&c, None).unwrap();
+    assert_eq!(p.client_id, FIXED_INITIAL_CLIENT_ID);
+    assert_ne!(p.client_id, connect_plan(&cfg(), None).unwrap().client_id);
+    // The same for every credential: not unique.
+    let other = RefAeConfig {
+        credential_id: "cred-other".into(),
+        ..c.clone()
+    };
+    assert_eq!(connect_plan(&other, None).unwrap().client_id, p.client_id);
+    // Once the AE has an AE-ID, the fault changes nothing.
+    assert_eq!(
+        connect_plan(&c, Some("Cm2mrefae")).unwrap().client_id,
+        "A:Cm2mrefae"
+    );
+}
+
+#[test]
+fn subscription_after_every_connect_unless_the_fault_trusts_the_session() {
+    let p = connect_plan(&cfg(), Some("Cm2mrefae")).unwrap();
+    assert!(p.subscribe_with_session);
+    assert!(connect_plan(&cfg(), None).unwrap().subscribe_with_session);
+    let c = with_faults(|f| f.subscribe_only_without_session = true);
+    let p = connect_plan(&c, Some("Cm2mrefae")).unwrap();
+    assert!(!p.subscribe_with_session);
+    // The filters themselves are unchanged: they are still sent when there is no session.
+    assert_eq!(
+        p.subscriptions,
+        connect_plan(&cfg(), Some("Cm2mrefae"))
+            .unwrap()
+            .subscriptions
+    );
+}
+
+#[test]
+fn teardown_disconnect_faults() {
+    let c = with_faults(|f| f.teardown_no_disconnect = true);
+    assert_eq!(
+        teardown_steps(&c),
+        [
+            TeardownStep::CloseWithoutDisconnect,
+            TeardownStep::Connect {
+                clean_session: true
+            },
+            TeardownStep::DisconnectAgain
+        ]
+    );
+    let c = with_faults(|f| f.teardown_no_final_disconnect = true);
+    assert_eq!(
+        teardown_steps(&c),
+        [
+            TeardownStep::Disconnect,
+            TeardownStep::Connect {
+                clean_session: true
+            },
+            TeardownStep::CloseAgainWithoutDisconnect
+        ]
     );
 }
 
@@ -607,6 +677,23 @@ fn point_of_access() {
         ..cfg()
     };
     assert_eq!(super::point_of_access(&c4), ["mqtts://example.org"]);
+}
+
+#[test]
+fn poa_mqtts_fault_claims_tls() {
+    let mut c = RefAeConfig {
+        broker: SocketAddr::from(([127, 0, 0, 1], 1884)),
+        ..cfg()
+    };
+    c.faults.poa_mqtts_scheme = true;
+    assert_eq!(super::point_of_access(&c), ["mqtts://127.0.0.1:1884"]);
+    let r = decoded(&prepare(&c, &registered(), AeCommand::Register));
+    assert_eq!(
+        r.pc.unwrap()["m2m:ae"]["poa"],
+        json!(["mqtts://127.0.0.1:1884"])
+    );
+    c.faults.poa_without_port = true;
+    assert_eq!(super::point_of_access(&c), ["mqtts://127.0.0.1"]);
 }
 
 // ---------------------------------------------------------------- inbound
@@ -1019,7 +1106,7 @@ fn every_fault_changes_what_is_sent() {
         .keys()
         .cloned()
         .collect();
-    assert!(names.len() >= 28);
+    assert!(names.len() >= 33);
     for name in names {
         let c = RefAeConfig {
             faults: serde_json::from_value(json!({ name.as_str(): true })).unwrap(),
