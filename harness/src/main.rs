@@ -380,7 +380,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()
                 .context("starting the tokio runtime")?;
-            let mut report = rt.block_on(run::run(&cfg))?;
+            let mut report = rt.block_on(run_interruptible(&cfg))?;
             // The requirement coverage of the suites this run used, for the HTML report.
             let catalogue = cfg.suites.join("catalogue.toml");
             if catalogue.exists() {
@@ -473,6 +473,24 @@ fn resolve_out(out: &Path) -> PathBuf {
         ws_reports.join("out")
     } else {
         out.to_path_buf()
+    }
+}
+
+/// Run, and on Ctrl-C let the case loop (which sees the same signal) finish the current case as
+/// interrupted and return its partial report; if it does not within a bound (e.g. the SUT is
+/// still starting), drop the run, which stops the SUT (its process group is killed on drop).
+async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::Report> {
+    let fut = run::run(cfg);
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("m2mspec: interrupted; finishing the current case and writing the report");
+            match tokio::time::timeout(std::time::Duration::from_secs(5), &mut fut).await {
+                Ok(r) => Ok(r?),
+                Err(_) => Ok(run::interrupted_report(cfg, "not run: interrupted (Ctrl-C) before the SUT was ready; the SUT was stopped")?),
+            }
+        }
     }
 }
 

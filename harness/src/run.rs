@@ -402,6 +402,32 @@ async fn start_ready(
     }
 }
 
+/// The report of a run interrupted before any case ran: every selected case is `error`.
+pub fn interrupted_report(cfg: &RunConfig, why: &str) -> Result<Report, RunError> {
+    let cases = select_cases(cfg)?;
+    let info = RunInfo {
+        tool: "m2mspec".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started: chrono::Utc::now(),
+        sut: cfg
+            .suts
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join("; "),
+        broker: String::new(),
+        strict: cfg.strict,
+        command: cfg.command.clone(),
+        notes: vec![why.to_string()],
+        sut_log_tail: Vec::new(),
+    };
+    Ok(Report::new(
+        info,
+        cases.iter().map(|c| errored(c, why, Vec::new())).collect(),
+        0,
+    ))
+}
+
 pub fn verdict_word(v: Verdict) -> &'static str {
     match v {
         Verdict::Pass => "pass",
