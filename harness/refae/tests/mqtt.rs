@@ -763,3 +763,135 @@ async fn start_fails_typed_when_nobody_listens() {
         Err(RefAeError::InvalidConfig(_))
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forget_ae_id_then_register_goes_through_reg_req() {
+    let mut bed = Bed::start().await;
+    let trace = bed.trace();
+    let ae = RefAe::start(bed.ae_cfg()).await.expect("AE starts");
+    connect_and_subscribe(&trace, "A:Cm2mrefae").await;
+    let mark = trace.next_seq();
+    ae.command(AeCommand::ForgetAeId).await.expect("forgotten");
+    assert_eq!(ae.ae_id(), None);
+    assert_eq!(ae.client_id(), "cred-ok");
+    // The AE-ID session ends with the R2 7.3.3 teardown, then the credential session starts.
+    let bye = |e: &TraceEvent| is_disconnect(e, "A:Cm2mrefae");
+    let clean = |e: &TraceEvent| is_connect(e, "A:Cm2mrefae", true);
+    let cred = |e: &TraceEvent| is_connect(e, "cred-ok", false);
+    let sub = |e: &TraceEvent| {
+        e.client_id.as_deref() == Some("cred-ok")
+            && matches!(from_client(e), Some(PacketRecord::Subscribe { filters, .. })
+                if filters.iter().map(|(f, _)| f.as_str()).eq(["/oneM2M/reg_resp/cred-ok/#"]))
+    };
+    expect_sequence(
+        &trace,
+        mark,
+        &[
+            ("DISCONNECT of A:Cm2mrefae", &bye),
+            ("clean CONNECT of A:Cm2mrefae", &clean),
+            ("second DISCONNECT of A:Cm2mrefae", &bye),
+            ("CONNECT of cred-ok", &cred),
+            ("SUBSCRIBE of cred-ok to reg_resp", &sub),
+        ],
+    )
+    .await;
+    let out = ae.command(AeCommand::Register).await.expect("registered");
+    assert_eq!(out.rsc, Some(2001));
+    let seen = bed.cse.next_request().await;
+    assert_eq!(seen.topic, "/oneM2M/reg_req/cred-ok/id-in/json");
+    assert_eq!(seen.request().fr.as_deref(), Some("C"));
+    assert_eq!(ae.ae_id().as_deref(), Some("Cassigned1"));
+    assert_eq!(ae.client_id(), "A:Cassigned1");
+    ae.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn teardown_faults_close_without_disconnect() {
+    for (faults, first_disconnect, last_disconnect) in [
+        (
+            AeFaults {
+                teardown_no_disconnect: true,
+                ..AeFaults::default()
+            },
+            false,
+            true,
+        ),
+        (
+            AeFaults {
+                teardown_no_final_disconnect: true,
+                ..AeFaults::default()
+            },
+            true,
+            false,
+        ),
+    ] {
+        let bed = Bed::start().await;
+        let trace = bed.trace();
+        let cfg = RefAeConfig {
+            faults: faults.clone(),
+            ..bed.ae_cfg()
+        };
+        let ae = RefAe::start(cfg).await.expect("AE starts");
+        connect_and_subscribe(&trace, "A:Cm2mrefae").await;
+        let mark = trace.next_seq();
+        ae.command(AeCommand::Leave).await.expect("left");
+        let clean = trace
+            .wait_for(mark, WAIT, |e| is_connect(e, "A:Cm2mrefae", true))
+            .await
+            .expect("the Clean Session CONNECT");
+        let disconnects = |from: u64, to: u64| {
+            trace
+                .snapshot()
+                .iter()
+                .filter(|e| e.seq >= from && e.seq < to && is_disconnect(e, "A:Cm2mrefae"))
+                .count()
+        };
+        assert_eq!(
+            disconnects(mark, clean.seq) == 1,
+            first_disconnect,
+            "{faults:?}: DISCONNECT before the clean CONNECT"
+        );
+        assert_eq!(
+            disconnects(clean.seq, u64::MAX) == 1,
+            last_disconnect,
+            "{faults:?}: DISCONNECT after the clean CONNECT"
+        );
+        // The AE comes back all the same.
+        ae.command(AeCommand::Reconnect).await.expect("reconnected");
+        assert!(ae.is_online().await);
+        ae.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_trusting_fault_skips_the_subscribe_on_reconnect() {
+    let mut bed = Bed::start().await;
+    let trace = bed.trace();
+    let cfg = RefAeConfig {
+        faults: AeFaults {
+            subscribe_only_without_session: true,
+            ..AeFaults::default()
+        },
+        ..bed.ae_cfg()
+    };
+    // No stored session at first: it subscribes.
+    let ae = RefAe::start(cfg).await.expect("AE starts");
+    connect_and_subscribe(&trace, "A:Cm2mrefae").await;
+    let mark = trace.next_seq();
+    ae.command(AeCommand::Reconnect).await.expect("reconnected");
+    trace
+        .wait_for(mark, WAIT, |e| is_connect(e, "A:Cm2mrefae", false))
+        .await
+        .expect("the reconnection");
+    assert!(!trace.since(mark).iter().any(|e| {
+        e.client_id.as_deref() == Some("A:Cm2mrefae")
+            && matches!(from_client(e), Some(PacketRecord::Subscribe { .. }))
+    }));
+    // The stored session's subscriptions still deliver the CSE's requests.
+    bed.cse
+        .notify("Cm2mrefae", "after-reconnect", Serialization::Json)
+        .await;
+    let seen = bed.cse.next_response().await;
+    assert_eq!(seen.response().rqi.as_deref(), Some("after-reconnect"));
+    ae.stop().await;
+}
