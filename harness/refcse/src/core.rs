@@ -294,6 +294,19 @@ impl CseCore {
                 return self.emit(&reply_to, rsp);
             }
         };
+        if req
+            .fr
+            .as_deref()
+            .and_then(|f| id_to_segment(f).ok())
+            .as_deref()
+            == Some(self.cse_segment.as_str())
+        {
+            // From this CSE: one of its own requests on a topic it listens to (e.g. a
+            // misaddressed NOTIFY). Answering it would answer itself.
+            tracing::debug!(topic, "dropping a request whose From is this CSE");
+            self.stats.dropped += 1;
+            return Vec::new();
+        }
         if self.faults.lenient_mandatory_parameters {
             self.fill_in_missing(&mut req, &parsed);
         }
