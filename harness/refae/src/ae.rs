@@ -635,7 +635,7 @@ async fn handle_inbound(
     }
 }
 
-/// Drives the rumqttc event loop: readiness, re-subscription after a session loss, inbound
+/// Drives the rumqttc event loop: readiness, re-subscription after every reconnection, inbound
 /// PUBLISH forwarding, reconnection with back-off, and the end of the connection on stop.
 struct ConnectionTask {
     eventloop: EventLoop,
@@ -683,9 +683,11 @@ impl ConnectionTask {
                     if self.filters.is_empty() || (lazy && ack.session_present) {
                         // (Under the fault, a stored session is trusted to hold the filters.)
                         self.report_ready(Ok(()));
-                    } else if (lazy || self.ready.is_none()) && !ack.session_present {
-                        // A reconnection that lost the session needs the subscriptions again;
-                        // the first CONNECT has them queued already (except under the fault).
+                    } else if lazy || self.ready.is_none() {
+                        // R2 7.4.5: subscribe after each successful connection, also after an
+                        // automatic reconnection that found its session stored (redundant, but
+                        // required as written). The first CONNECT has them queued already
+                        // (except under the fault).
                         if let Err(e) = self.client.try_subscribe_many(self.filters.clone()) {
                             tracing::warn!(error = %e, "cannot re-subscribe");
                         }

@@ -569,10 +569,18 @@ async fn a_cut_connection_resumes_by_itself() {
         .expect("CONNECT");
     assert!(bed.gk.faults().cut("A:Cm2mrefae"));
     // rumqttc reconnects on its own, with Clean Session false again.
-    trace
+    let again = trace
         .wait_for(first.seq + 1, WAIT, |e| is_connect(e, "A:Cm2mrefae", false))
         .await
         .expect("a reconnection");
+    // R2 7.4.5: it subscribes after this connection too, although the session was kept.
+    trace
+        .wait_for(again.seq + 1, WAIT, |e| {
+            e.client_id.as_deref() == Some("A:Cm2mrefae")
+                && matches!(from_client(e), Some(PacketRecord::Subscribe { .. }))
+        })
+        .await
+        .expect("a SUBSCRIBE after the reconnection");
     let out = ae
         .command(AeCommand::Retrieve {
             to: "cse-in".into(),
