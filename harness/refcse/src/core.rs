@@ -310,6 +310,10 @@ impl CseCore {
         if self.faults.lenient_mandatory_parameters {
             self.fill_in_missing(&mut req, &parsed);
         }
+        let mut reply_to = reply_to;
+        if let Some(not_acceptable) = self.negotiate(&req, &parsed, &mut reply_to, now) {
+            return not_acceptable;
+        }
 
         let is_create_ae = req.operation() == Some(Operation::Create) && req.ty == Some(TY_AE);
         let missing: Vec<&str> = req
@@ -393,6 +397,60 @@ impl CseCore {
             out.extend(self.finish_pending(id, now));
         }
         out
+    }
+
+    /// R1 6.5.3: a request may name the Content-Format it accepts in `xM2M-Accept` (R1 does
+    /// not say how that parameter travels over MQTT; this CSE reads a request parameter of that
+    /// name). A supported one is used for the response — and named by the topic's type level
+    /// (R1 6.5.4) —, another is answered "Not Acceptable". R2 dropped the negotiation (R2
+    /// 7.5.3), so only an R1 CSE looks at it. `Some(packets)`: answered already.
+    fn negotiate(
+        &mut self,
+        req: &RequestPrimitive,
+        topic: &OneM2mTopic,
+        reply_to: &mut ReplyTo,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<Outgoing>> {
+        if self.release != Release::R1 || self.faults.ignore_accept {
+            return None;
+        }
+        let accept = req.extra.get("xM2M-Accept")?.as_str()?.trim().to_string();
+        let chosen =
+            accept
+                .split(',')
+                .find_map(|a| match a.split(';').next().unwrap_or("").trim() {
+                    "application/xml" | "application/vnd.onem2m-res+xml" => {
+                        Some(Serialization::Xml)
+                    }
+                    "application/json" | "application/vnd.onem2m-res+json" => {
+                        Some(Serialization::Json)
+                    }
+                    _ => None,
+                });
+        match chosen {
+            Some(ser) => {
+                let mut t = topic.response_topic();
+                t.serialization = Some(ser);
+                *reply_to = ReplyTo {
+                    topic: t.to_string(),
+                    serialization: ser,
+                };
+                None
+            }
+            None => {
+                let rsp = self.response(
+                    req.rqi.clone(),
+                    req.fr.clone(),
+                    req.rvi.clone(),
+                    fail(
+                        rsc::NOT_ACCEPTABLE,
+                        format!("xM2M-Accept {accept:?}: this CSE answers in application/xml or application/json"),
+                    ),
+                    now,
+                );
+                Some(self.emit(reply_to, rsp))
+            }
+        }
     }
 
     /// Fault `wedge_on_malformed`: the first unparsable message stops the CSE answering.

@@ -199,6 +199,9 @@ pub struct Faults {
     /// Publishes responses with QoS 2 (breaks R2 7.4.1.1: "the QoS Level should not be set to
     /// QoS 2").
     pub qos2_responses: bool,
+    /// An R1 CSE that ignores the request's xM2M-Accept (breaks R1 6.5.3: "the Hosting CSE
+    /// shall respond with that Content-Format" / "Not Acceptable").
+    pub ignore_accept: bool,
 
     // ---- topics (R2 7.4.2, 7.4.3)
     /// Writes its own CSE-ID into the topics it publishes with the leading "/" (breaks R2
@@ -279,6 +282,7 @@ impl Faults {
             ("wedge_on_malformed", self.wedge_on_malformed),
             ("no_responses", self.no_responses),
             ("qos2_responses", self.qos2_responses),
+            ("ignore_accept", self.ignore_accept),
             ("topic_own_id_unmapped", self.topic_own_id_unmapped),
             ("ae_id_slash_unmapped", self.ae_id_slash_unmapped),
             ("poa_mqtts_without_tls", self.poa_mqtts_without_tls),

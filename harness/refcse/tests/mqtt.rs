@@ -675,3 +675,57 @@ async fn a_redelivered_request_is_answered_again_but_executed_once() {
     ae.disconnect().await;
     cse.stop().await;
 }
+
+/// After a cut: how long until the CSE's new CONNECT, and whether it subscribed again.
+async fn reconnect_after_cut(faults: Faults) -> (Duration, bool) {
+    let broker = broker::start().await;
+    let gk = gk::start(broker.addr()).await;
+    let cse = RefCse::start(RefCseConfig {
+        broker: gk.addr(),
+        reconnect_delay_ms: 400,
+        faults,
+        ..RefCseConfig::default()
+    })
+    .await
+    .expect("CSE starts");
+    let trace = gk.trace();
+    let from = trace.next_seq();
+    let up = |e: &TraceEvent| is_packet_of(e, "C:id-in", Direction::ClientToBroker);
+    assert!(gk.faults().cut("C:id-in"));
+    let cut_at = tokio::time::Instant::now();
+    let connect = trace
+        .wait_for(from, WAIT, |e| {
+            up(e) && matches!(e.packet(), Some(PacketRecord::Connect { .. }))
+        })
+        .await
+        .expect("the CSE reconnects by itself");
+    let waited = cut_at.elapsed();
+    let subscribed = trace
+        .wait_for(connect.seq, Duration::from_millis(1000), |e| {
+            up(e) && matches!(e.packet(), Some(PacketRecord::Subscribe { .. }))
+        })
+        .await
+        .is_some();
+    cse.stop().await;
+    (waited, subscribed)
+}
+
+#[tokio::test]
+async fn after_a_cut_the_cse_pauses_reconnects_and_subscribes_again() {
+    let (waited, subscribed) = reconnect_after_cut(Faults::default()).await;
+    assert!(
+        waited >= Duration::from_millis(350),
+        "reconnected after {waited:?}"
+    );
+    assert!(subscribed, "R2 7.4.5: subscribe after each connect");
+}
+
+#[tokio::test]
+async fn fault_no_resubscribe_keeps_the_old_subscriptions_only() {
+    let (_, subscribed) = reconnect_after_cut(Faults {
+        no_resubscribe: true,
+        ..Faults::default()
+    })
+    .await;
+    assert!(!subscribed, "session present: no new SUBSCRIBE");
+}
