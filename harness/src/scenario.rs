@@ -110,6 +110,9 @@ pub enum Step {
         client_id: Option<String>,
         #[serde(default)]
         clean_session: bool,
+        /// MQTT Keep Alive in seconds (R2 7.3.3 allows 0: no keep-alive).
+        #[serde(default = "sixty")]
+        keep_alive: u16,
         username: Option<String>,
         password: Option<String>,
         /// Broker role: the CONNECT must be refused (CONNACK ≠ 0, or the socket closed before
@@ -167,6 +170,10 @@ pub enum Step {
         decode: Option<String>,
         qos: Option<u8>,
         retain: Option<bool>,
+        /// The DUP flag of the PUBLISH as delivered (MQTT 3.1.1 4.4: a re-delivery sets it).
+        dup: Option<bool>,
+        /// The packet id of the PUBLISH as delivered (template, e.g. "{first.__pkid}").
+        pkid: Option<String>,
         #[serde(default)]
         fields: FieldExpectations,
         /// Names of mandatory response parameters checked for presence with their own evidence.
@@ -258,6 +265,10 @@ pub enum Step {
     /// Count packets in the trace since the case started (or since a `mark`).
     ExpectCount {
         from: String,
+        /// Which way the packets go: `from_client` (sent by `from`, the default) or
+        /// `to_client` (sent to `from` by the broker: CONNACK, SUBACK, delivered PUBLISH).
+        #[serde(default = "from_client")]
+        direction: String,
         /// connect | subscribe | publish | puback | disconnect
         packet: String,
         #[serde(default)]
@@ -273,6 +284,9 @@ pub enum Step {
     ExpectPacket {
         /// "sut" or an entity alias.
         from: String,
+        /// `from_client` (default) or `to_client` (see `expect_count`).
+        #[serde(default = "from_client")]
+        direction: String,
         /// connect | subscribe | publish | disconnect
         packet: String,
         /// Search the whole trace (true) or only since the case started (false).
@@ -306,6 +320,12 @@ pub enum Step {
     },
 }
 
+fn sixty() -> u16 {
+    60
+}
+fn from_client() -> String {
+    "from_client".into()
+}
 fn yes() -> bool {
     true
 }

@@ -146,6 +146,7 @@ fn all_ids() -> BTreeSet<&'static str> {
         "broker.auth.client-id-mismatch",
         "broker.session.redelivery-dup",
         "broker.session.redelivery-pkid",
+        "broker.session.keepalive-zero",
         "broker.acl.deny-subscribe-suback",
     ]);
     ids
@@ -282,7 +283,7 @@ async fn rumqttd_fails_every_authorization_identity_and_redelivery_case() {
     assert!(
         d.evidence[0]
             .message
-            .contains("dup: expected \"true\", observed \"false\""),
+            .contains("dup: expected true, observed false"),
         "{}",
         evidence_text(d)
     );
@@ -292,6 +293,14 @@ async fn rumqttd_fails_every_authorization_identity_and_redelivery_case() {
         p.evidence[0].message.contains("pkid: expected"),
         "{}",
         evidence_text(p)
+    );
+    // R2 7.3.3 allows Keep Alive 0; rumqttd refuses it by closing the socket.
+    let k = case(&r, "broker.session.keepalive-zero");
+    assert_eq!(k.verdict, Verdict::Fail, "{}", evidence_text(k));
+    assert!(
+        k.evidence[0].message.contains("without a CONNACK"),
+        "{}",
+        evidence_text(k)
     );
     // What rumqttd does right: it accepts the known clients and keeps persistent sessions.
     for id in SESSION_AND_MATCH {

@@ -17,6 +17,26 @@ use m2mspec_reports::Evidence;
 use serde_json::Value;
 use std::time::Duration;
 
+/// Does trace event `e` go the asked way? `to_client`: what the broker (or the gatekeeper on
+/// its behalf) sent to the client; otherwise what the client sent.
+fn dir_matches(to_client: bool, e: &m2mspec_net::trace::TraceEvent) -> bool {
+    if to_client {
+        e.dir == Direction::BrokerToClient
+            || (e.dir == Direction::Gatekeeper
+                && !matches!(e.kind, EventKind::Packet(PacketRecord::Subscribe { .. })))
+    } else {
+        e.dir == Direction::ClientToBroker
+    }
+}
+
+/// Expected attributes of a delivered PUBLISH (none = not checked).
+pub(crate) struct PublishFlags {
+    qos: Option<u8>,
+    retain: Option<bool>,
+    dup: Option<bool>,
+    pkid: Option<String>,
+}
+
 fn ev(message: impl Into<String>) -> Evidence {
     Evidence {
         message: message.into(),
@@ -103,6 +123,7 @@ impl CaseRun<'_> {
                 id,
                 client_id,
                 clean_session,
+                keep_alive,
                 username,
                 password,
                 expect_refused,
@@ -115,7 +136,7 @@ impl CaseRun<'_> {
                     kind,
                     id.as_deref(),
                     client_id.as_deref(),
-                    *clean_session,
+                    (*clean_session, *keep_alive),
                     login,
                     *expect_refused,
                     *unregistered,
@@ -162,18 +183,25 @@ impl CaseRun<'_> {
                 decode,
                 qos,
                 retain,
+                dup,
+                pkid,
                 fields,
                 mandatory,
                 timeout_ms,
                 save,
                 ..
             } => {
+                let flags = PublishFlags {
+                    qos: *qos,
+                    retain: *retain,
+                    dup: *dup,
+                    pkid: pkid.as_deref().map(|p| self.expand(p)).transpose()?,
+                };
                 self.expect_publish(
                     alias,
                     topic.as_deref(),
                     decode.as_deref(),
-                    *qos,
-                    *retain,
+                    flags,
                     fields,
                     *mandatory,
                     *timeout_ms,
@@ -184,13 +212,21 @@ impl CaseRun<'_> {
             Step::ExpectNone { alias, for_ms } => self.expect_none(alias, *for_ms).await,
             Step::ExpectPacket {
                 from,
+                direction,
                 packet,
                 whole_trace,
                 fields,
                 timeout_ms,
             } => {
-                self.expect_packet(from, packet, *whole_trace, fields, *timeout_ms)
-                    .await
+                self.expect_packet(
+                    from,
+                    direction == "to_client",
+                    packet,
+                    *whole_trace,
+                    fields,
+                    *timeout_ms,
+                )
+                .await
             }
             Step::ExpectSubscribed {
                 from,
@@ -226,7 +262,7 @@ impl CaseRun<'_> {
         kind_name: &str,
         id: Option<&str>,
         client_id_override: Option<&str>,
-        clean_session: bool,
+        (clean_session, keep_alive): (bool, u16),
         login: (Option<String>, Option<String>),
         expect_refused: bool,
         unregistered: bool,
@@ -278,7 +314,7 @@ impl CaseRun<'_> {
         let opts = ConnectOptions {
             client_id: cid.clone(),
             clean_session,
-            keep_alive: 60,
+            keep_alive,
             connect_timeout: Duration::from_secs(5),
             username: login.0,
             password: login.1,
@@ -310,8 +346,25 @@ impl CaseRun<'_> {
                 }
             };
         }
-        let (client, ack) = connected
-            .map_err(|e| harness_error(format!("entity {alias} ({cid}) could not connect: {e}")))?;
+        let (client, ack) = match connected {
+            Ok(x) => x,
+            // When the broker is the SUT, closing the socket instead of a CONNACK is its answer
+            // (rumqttd refuses that way), not a harness failure.
+            Err(m2mspec_net::NetError::ClosedBeforeConnAck) if self.case.role == "broker" => {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("the broker closed the connection of {cid} without a CONNACK"),
+                    expected: Some("CONNACK 0 (accepted)".into()),
+                    observed: Some("connection closed before CONNACK".into()),
+                    packets: self.recent_packets(10),
+                    data: None,
+                }))
+            }
+            Err(e) => {
+                return Err(harness_error(format!(
+                    "entity {alias} ({cid}) could not connect: {e}"
+                )))
+            }
+        };
         if ack.code != 0 {
             return Err(StepFailure::Check(Evidence {
                 message: format!("CONNECT of {cid} refused with CONNACK code {}", ack.code),
@@ -457,8 +510,7 @@ impl CaseRun<'_> {
         alias: &str,
         topic: Option<&str>,
         decode: Option<&str>,
-        qos: Option<u8>,
-        retain: Option<bool>,
+        flags: PublishFlags,
         fields: &FieldExpectations,
         mandatory: bool,
         timeout_ms: u64,
@@ -502,12 +554,14 @@ impl CaseRun<'_> {
         // Each expected PUBLISH attribute that differs is one mismatch.
         let mut mism: Vec<Mismatch> = [
             ("topic", want_topic.clone(), p.topic.clone()),
-            ("qos", qos.map(|q| q.to_string()), p.qos.to_string()),
+            ("qos", flags.qos.map(|q| q.to_string()), p.qos.to_string()),
             (
                 "retain",
-                retain.map(|r| r.to_string()),
+                flags.retain.map(|r| r.to_string()),
                 p.retain.to_string(),
             ),
+            ("dup", flags.dup.map(|d| d.to_string()), p.dup.to_string()),
+            ("pkid", flags.pkid.clone(), p.pkid.to_string()),
         ]
         .into_iter()
         .filter_map(|(path, want, got)| {
@@ -602,9 +656,11 @@ impl CaseRun<'_> {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn expect_packet(
         &mut self,
         from: &str,
+        to_client: bool,
         packet: &str,
         whole: bool,
         fields: &FieldExpectations,
@@ -613,7 +669,7 @@ impl CaseRun<'_> {
         let fields = self.expand_fields(fields)?;
         let since = if whole { 0 } else { self.start_seq };
         let pred = |e: &m2mspec_net::trace::TraceEvent| {
-            e.dir == Direction::ClientToBroker
+            dir_matches(to_client, e)
                 && self.is_from(from, e)
                 && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
         };
@@ -907,14 +963,23 @@ impl<'a> CaseRun<'a> {
             }
             Step::ExpectCount {
                 from,
+                direction,
                 packet,
                 fields,
                 count,
                 min,
                 timeout_ms,
             } => {
-                self.expect_count(from, packet, fields, *count, *min, *timeout_ms)
-                    .await
+                self.expect_count(
+                    from,
+                    direction == "to_client",
+                    packet,
+                    fields,
+                    *count,
+                    *min,
+                    *timeout_ms,
+                )
+                .await
             }
             _ => Err(harness_error(format!(
                 "step {} is not handled",
@@ -1092,9 +1157,11 @@ impl<'a> CaseRun<'a> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn expect_count(
         &mut self,
         from: &str,
+        to_client: bool,
         packet: &str,
         fields: &FieldExpectations,
         count: Option<usize>,
@@ -1107,7 +1174,7 @@ impl<'a> CaseRun<'a> {
                 .trace()
                 .since(this.start_seq)
                 .into_iter()
-                .filter(|e| e.dir == Direction::ClientToBroker && this.is_from(from, e))
+                .filter(|e| dir_matches(to_client, e) && this.is_from(from, e))
                 .filter(|e| match &e.kind {
                     EventKind::Packet(p) => {
                         let (name, data) = packet_json(p);
