@@ -29,10 +29,14 @@ const MAX_PACKET_SIZE: usize = 1 << 20;
 const REQUEST_CHANNEL_CAPACITY: usize = 64;
 /// After its DISCONNECT, how long the AE waits for the MQTT server to close the connection.
 const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
-/// After closing a connection without DISCONNECT (teardown faults), how long the AE lets the
-/// MQTT server notice the close before it connects again with the same client id.
-const ABRUPT_CLOSE_SETTLE: Duration = Duration::from_millis(300);
-const BACKOFF_MIN: Duration = Duration::from_millis(50);
+/// Least time between the end of one of the AE's connections and its next CONNECT (which
+/// mostly reuses the client id: reconnection, the teardown's Clean Session connection).
+/// rumqttd 0.20 retires a closed connection asynchronously and reuses connection ids; a CONNECT
+/// with the same client id before it has done so makes its router drop "the previous
+/// connection" — by then the new one — and can bring the broker down. Real clients back off
+/// before reconnecting as well.
+const RECONNECT_GAP: Duration = Duration::from_millis(250);
+const BACKOFF_MIN: Duration = RECONNECT_GAP;
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -63,11 +67,26 @@ struct Shared {
     client_id: Mutex<String>,
     pending: Mutex<Pending>,
     notifications: AtomicUsize,
+    /// When the AE's last connection ended (see [`RECONNECT_GAP`]).
+    last_close: Mutex<Option<tokio::time::Instant>>,
 }
 
 impl Shared {
     fn identity(&self) -> Identity {
         lock(&self.ident).clone()
+    }
+
+    /// Record that one of the AE's connections has just ended.
+    fn closed(&self) {
+        *lock(&self.last_close) = Some(tokio::time::Instant::now());
+    }
+
+    /// Wait until [`RECONNECT_GAP`] has passed since the last connection ended.
+    async fn reconnect_gap(&self) {
+        let last = *lock(&self.last_close);
+        if let Some(at) = last {
+            tokio::time::sleep_until(at + RECONNECT_GAP).await;
+        }
     }
 
     /// Hand a response to the command waiting for it; false when nobody waits for it.
@@ -94,6 +113,7 @@ enum WaitKey {
 /// One MQTT connection of the AE: a rumqttc client, its event-loop task, and the task that
 /// handles received PUBLISH packets.
 struct Link {
+    shared: Arc<Shared>,
     client: AsyncClient,
     plan: ConnectPlan,
     stop: watch::Sender<bool>,
@@ -147,6 +167,7 @@ impl Link {
         timeout: Duration,
     ) -> Result<Link, RefAeError> {
         check_plan(&plan)?;
+        shared.reconnect_gap().await;
         let (client, eventloop) =
             AsyncClient::new(mqtt_options(&shared.cfg, &plan), REQUEST_CHANNEL_CAPACITY);
         let filters: Vec<SubscribeFilter> = plan
@@ -192,6 +213,7 @@ impl Link {
         *lock(&shared.client_id) = plan.client_id.clone();
         tracing::info!(client_id = %plan.client_id, clean_session = plan.clean_session, subscriptions = ?plan.subscriptions, "reference AE connected and subscribed");
         Ok(Link {
+            shared,
             client,
             plan,
             stop: stop_tx,
@@ -203,6 +225,7 @@ impl Link {
     /// MQTT DISCONNECT, then both tasks end (each step bounded).
     async fn close(self) {
         let Link {
+            shared,
             client,
             plan,
             stop,
@@ -229,6 +252,7 @@ impl Link {
         {
             inbound.abort();
         }
+        shared.closed();
         tracing::info!(client_id = %plan.client_id, "disconnected");
     }
 
@@ -236,6 +260,7 @@ impl Link {
     /// are aborted, dropping the socket.
     async fn close_without_disconnect(self) {
         let Link {
+            shared,
             plan,
             connection,
             inbound,
@@ -245,7 +270,7 @@ impl Link {
         inbound.abort();
         let _ = connection.await;
         let _ = inbound.await;
-        tokio::time::sleep(ABRUPT_CLOSE_SETTLE).await;
+        shared.closed();
         tracing::info!(client_id = %plan.client_id, "connection closed without DISCONNECT (fault)");
     }
 }
@@ -271,12 +296,13 @@ async fn await_server_close(eventloop: &mut EventLoop) {
 /// (`last` = [`TeardownStep::DisconnectAgain`]), or, under a fault, close the connection without
 /// a DISCONNECT.
 async fn teardown_connection(
-    cfg: &RefAeConfig,
+    shared: &Shared,
     plan: &ConnectPlan,
     last: TeardownStep,
 ) -> Result<(), RefAeError> {
     check_plan(plan)?;
-    let (client, mut eventloop) = AsyncClient::new(mqtt_options(cfg, plan), 8);
+    shared.reconnect_gap().await;
+    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&shared.cfg, plan), 8);
     let steps = async {
         loop {
             match eventloop.poll().await {
@@ -309,13 +335,12 @@ async fn teardown_connection(
             }
         }
     };
-    tokio::time::timeout(CLOSE_TIMEOUT * 2, steps)
-        .await
-        .map_err(|_| RefAeError::Teardown(format!("not done within {:?}", CLOSE_TIMEOUT * 2)))?
+    let done = tokio::time::timeout(CLOSE_TIMEOUT * 2, steps).await;
+    drop(eventloop);
+    shared.closed();
+    done.map_err(|_| RefAeError::Teardown(format!("not done within {:?}", CLOSE_TIMEOUT * 2)))?
         .map_err(RefAeError::Teardown)?;
     if last != TeardownStep::DisconnectAgain {
-        drop(eventloop);
-        tokio::time::sleep(ABRUPT_CLOSE_SETTLE).await;
         tracing::info!(client_id = %plan.client_id, "teardown connection closed without DISCONNECT (fault)");
         return Ok(());
     }
@@ -351,6 +376,7 @@ impl RefAe {
             client_id: Mutex::new(plan.client_id.clone()),
             pending: Mutex::new(Pending::default()),
             notifications: AtomicUsize::new(0),
+            last_close: Mutex::new(None),
         });
         let link = Link::open(shared.clone(), plan, timeout).await?;
         let rqi_base = format!("refae-{}", Utc::now().timestamp_millis());
@@ -445,7 +471,7 @@ impl RefAe {
                 plan::connect_plan(cfg, ae_id.as_deref())?
             }
         };
-        teardown_connection(cfg, &plan::teardown_plan(cfg, &plan), last).await
+        teardown_connection(&self.shared, &plan::teardown_plan(cfg, &plan), last).await
     }
 
     fn next_rqi(&self) -> String {
