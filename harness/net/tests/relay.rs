@@ -385,13 +385,23 @@ async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
             .unwrap_or_else(|e| panic!("cycle {i}: disconnect: {e}"));
     }
     // The DISCONNECTs are in the trace (what the clients did), each with the workaround noted.
-    let ev = gk.trace().snapshot();
-    let disconnects = ev
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Packet(PacketRecord::Disconnect)))
-        .count();
-    let notes = ev.iter().filter(|e| matches!(&e.kind, EventKind::Fault { description } if description.contains("double-disconnect"))).count();
-    assert_eq!((disconnects, notes), (60, 60));
+    // The gatekeeper records the last one after the client has returned: wait (bounded) for it.
+    let count = |ev: &[TraceEvent]| {
+        let d = ev
+            .iter()
+            .filter(|e| matches!(e.kind, EventKind::Packet(PacketRecord::Disconnect)))
+            .count();
+        let n = ev.iter().filter(|e| matches!(&e.kind, EventKind::Fault { description } if description.contains("double-disconnect"))).count();
+        (d, n)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while count(&gk.trace().snapshot()) != (60, 60) && tokio::time::Instant::now() < deadline {
+        let next = gk.trace().next_seq();
+        gk.trace()
+            .wait_for(next, Duration::from_millis(200), |_| true)
+            .await;
+    }
+    assert_eq!(count(&gk.trace().snapshot()), (60, 60));
     gk.shutdown().await;
     broker.shutdown();
 }
