@@ -4,29 +4,20 @@
 //! that checks it into its failing verdict (`fail` for SHALL, `non-strict` for SHOULD) with
 //! evidence naming what went wrong — proof that the AE cases can fail.
 
+mod common;
+
+use common::{case, evidence_text};
 use m2mspec::run::{run, RunConfig};
-use m2mspec_reports::{CaseResult, Report, Verdict};
+use m2mspec_reports::{Report, Verdict};
 use std::path::{Path, PathBuf};
 
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
+/// AE-role cases with reference-AE `faults`.
 fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
-    RunConfig {
-        suites: root().join("suites"),
-        fixtures: root().join("fixtures"),
-        suts: Vec::new(),
-        broker: None,
-        strict: false,
-        select: select.iter().map(|s| s.to_string()).collect(),
-        role: Some("ae".into()),
-        refcse_faults: Vec::new(),
-        refae_faults: faults.iter().map(|s| s.to_string()).collect(),
-        enforce_policy: false,
-        command: "ae_cases".into(),
-        progress: false,
-    }
+    let mut c = common::cfg(select, &[]);
+    c.role = Some("ae".into());
+    c.refae_faults = faults.iter().map(|s| s.to_string()).collect();
+    c.command = "ae_cases".into();
+    c
 }
 
 /// Runs at a time: each run has its own broker, gatekeeper and AE; many at once on a small
@@ -36,17 +27,6 @@ static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
 async fn run_ok(c: RunConfig) -> Report {
     let _slot = RUNS.acquire().await.expect("semaphore open");
     run(&c).await.expect("run starts")
-}
-
-fn case<'a>(r: &'a Report, id: &str) -> &'a CaseResult {
-    r.cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("case {id} not in report"))
-}
-
-fn evidence_text(c: &CaseResult) -> String {
-    serde_json::to_string(&c.evidence).expect("evidence serializes")
 }
 
 fn summary(r: &Report) -> Vec<String> {

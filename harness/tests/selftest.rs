@@ -2,42 +2,11 @@
 //! Each misbehaviour switch of the reference CSE must turn the case that checks it into a
 //! failing verdict with evidence — proof that those cases can fail.
 
-use m2mspec::run::{run, RunConfig};
-use m2mspec_reports::{CaseResult, Report, Verdict};
-use std::path::PathBuf;
+mod common;
 
-fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    RunConfig {
-        suites: root.join("suites"),
-        fixtures: root.join("fixtures"),
-        suts: Vec::new(),
-        broker: None,
-        strict: false,
-        select: select.iter().map(|s| s.to_string()).collect(),
-        role: None,
-        refcse_faults: faults.iter().map(|s| s.to_string()).collect(),
-        refae_faults: Vec::new(),
-        enforce_policy: false,
-        command: "selftest".into(),
-        progress: false,
-    }
-}
-
-async fn run_ok(c: RunConfig) -> Report {
-    run(&c).await.expect("run starts")
-}
-
-fn case<'a>(r: &'a Report, id: &str) -> &'a CaseResult {
-    r.cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("case {id} not in report"))
-}
-
-fn evidence_text(c: &CaseResult) -> String {
-    serde_json::to_string(&c.evidence).expect("evidence serializes")
-}
+use common::{case, cfg, evidence_text, run_ok};
+use m2mspec::run::run;
+use m2mspec_reports::Verdict;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_cases_pass_against_the_reference_cse() {

@@ -908,40 +908,10 @@ impl<'a> CaseRun<'a> {
                 timeout_ms,
                 ..
             } => {
-                let Some(ctl) = self.ctl else {
-                    return Err(harness_error(
-                        "this SUT takes no commands (its profile has no command channel)",
-                    ));
-                };
-                let cmd = self
-                    .vars
-                    .expand_value(command, Utc::now())
-                    .map_err(|e| harness_error(e.to_string()))?;
-                self.log.push(format!("  command SUT: {cmd}"));
-                let out = ctl
-                    .command(cmd.clone(), Duration::from_millis(*timeout_ms))
-                    .await
-                    .map_err(|e| {
-                        StepFailure::Check(ev(format!("the SUT failed command {cmd}: {e}")))
-                    })?;
-                if let Some(r) = &out.response {
-                    self.vars.save("command", r.clone());
-                }
-                if let Some(want) = expect_rsc {
-                    if out.rsc != Some(*want) {
-                        return Err(StepFailure::Check(Evidence {
-                            message: format!(
-                                "command {cmd}: the SUT's request was answered with rsc {:?}",
-                                out.rsc
-                            ),
-                            expected: Some(format!("rsc = {want}")),
-                            observed: Some(format!("rsc = {:?}", out.rsc)),
-                            packets: self.recent_packets(10),
-                            data: out.response,
-                        }));
-                    }
-                }
-                Ok(())
+                let p = self.start_command(command, *timeout_ms)?;
+                let cmd = p.cmd.clone();
+                let out = p.fut.await;
+                self.check_command(Some((cmd, out)), *expect_rsc, *timeout_ms)
             }
             Step::Fault {
                 client,
