@@ -215,10 +215,19 @@ async fn mosquitto_with_the_generated_policy_passes_the_broker_suite() {
 /// A run where that happened has `error` cases (the harness could not carry them out), which say
 /// nothing about the requirements; such a run is repeated on a fresh embedded broker, a bounded
 /// number of times, and each repetition is reported on stderr.
+/// Cases hit by rumqttd's own instability: `error`s, and setup steps refused because a panic
+/// left it closing every connection (a close before CONNACK, which is the broker's answer and
+/// so an inconclusive setup rather than a harness error).
 fn errored(r: &Report) -> Vec<String> {
     r.cases
         .iter()
-        .filter(|c| c.verdict == Verdict::Error)
+        .filter(|c| {
+            c.verdict == Verdict::Error
+                || (c.verdict == Verdict::Inconclusive
+                    && c.evidence
+                        .first()
+                        .is_some_and(|e| e.message.contains("without a CONNACK")))
+        })
         .map(|c| {
             format!(
                 "{}: {}",
