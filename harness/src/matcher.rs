@@ -24,9 +24,49 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
+/// A one-key table naming an operator: `{ any = [a, b] }` (one of the forms the spec allows,
+/// e.g. "C:/id-in" or "C:id-in"), `{ not = x }`, `{ prefix = "mqtt://" }` (strings),
+/// `{ contains = x }` (a substring of a string, or an element of a list).
+fn operator(m: &serde_json::Map<String, Value>) -> Option<(&str, &Value)> {
+    if m.len() != 1 {
+        return None;
+    }
+    let (k, v) = m.iter().next()?;
+    match k.as_str() {
+        "any" if v.is_array() => Some(("any", v)),
+        "not" => Some(("not", v)),
+        "prefix" if v.is_string() => Some(("prefix", v)),
+        "contains" => Some(("contains", v)),
+        _ => None,
+    }
+}
+
+fn apply(op: &str, arg: &Value, got: &Value) -> bool {
+    match op {
+        "any" => arg.as_array().is_some_and(|alts| alts.iter().any(|a| scalar_eq(a, got))),
+        "not" => !scalar_eq(arg, got),
+        "prefix" => matches!((arg, got), (Value::String(p), Value::String(g)) if g.starts_with(p.as_str())),
+        "contains" => match (arg, got) {
+            (Value::String(a), Value::String(g)) => g.contains(a.as_str()),
+            (a, Value::Array(items)) => items.iter().any(|i| scalar_eq(a, i) || matches!((a, i), (Value::String(p), Value::String(s)) if s.contains(p.as_str()))),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
 fn show(v: Option<&Value>) -> String {
     match v {
         None => ABSENT.to_string(),
+        Some(Value::Object(m)) if operator(m).is_some_and(|(op, _)| op != "any") => {
+            let (op, arg) = operator(m).unwrap_or(("", &Value::Null));
+            let word = match op {
+                "not" => "anything but",
+                "prefix" => "a string starting with",
+                _ => "something containing",
+            };
+            format!("{word} {}", show(Some(arg)))
+        }
         Some(Value::Object(m)) if m.len() == 1 && m.get("any").is_some_and(Value::is_array) => {
             let alts: Vec<String> = m
                 .get("any")
@@ -63,13 +103,8 @@ pub fn check_fields<'a>(
             (Value::String(s), g) if s == ABSENT => g.is_none() || g == Some(&Value::Null),
             (Value::String(s), g) if s == PRESENT => g.is_some_and(|v| !v.is_null()),
             (_, None) => false,
-            // `{ any = [a, b] }`: the spec allows several forms (e.g. "C:/id-in" or "C:id-in").
-            (Value::Object(m), Some(g))
-                if m.len() == 1 && m.get("any").is_some_and(Value::is_array) =>
-            {
-                m.get("any")
-                    .and_then(Value::as_array)
-                    .is_some_and(|alts| alts.iter().any(|a| scalar_eq(a, g)))
+            (Value::Object(m), Some(g)) if operator(m).is_some() => {
+                operator(m).is_some_and(|(op, arg)| apply(op, arg, g))
             }
             (w, Some(g)) => scalar_eq(w, g),
         };
@@ -141,6 +176,27 @@ mod tests {
         assert!(check_fields(&obs, ok.iter().map(|(k, v)| (k, v))).is_empty());
         let bad = [("client_id".to_string(), json!({"any": ["C::id-in"]}))];
         assert_eq!(check_fields(&obs, bad.iter().map(|(k, v)| (k, v))).len(), 1);
+    }
+
+    #[test]
+    fn not_prefix_and_contains_operators() {
+        let obs = json!({"rsc": 4103, "poa": ["mqtt://127.0.0.1:1883", "http://x"], "to": "Cabc"});
+        let ok = [
+            ("rsc".to_string(), json!({"not": 2001})),
+            ("to".to_string(), json!({"prefix": "C"})),
+            ("poa".to_string(), json!({"contains": "mqtt://"})),
+            ("poa.0".to_string(), json!({"prefix": "mqtt://"})),
+        ];
+        assert!(check_fields(&obs, ok.iter().map(|(k, v)| (k, v))).is_empty());
+        let bad = [
+            ("rsc".to_string(), json!({"not": 4103})),
+            ("to".to_string(), json!({"prefix": "S"})),
+            ("poa".to_string(), json!({"contains": "mqtts://"})),
+        ];
+        let m = check_fields(&obs, bad.iter().map(|(k, v)| (k, v)));
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert_eq!(m[0].expected, "anything but 4103");
+        assert_eq!(m[1].expected, "a string starting with \"S\"");
     }
 
     #[test]

@@ -279,6 +279,8 @@ pub enum Step {
         /// Wait this long for the count to be reached (exact counts also hold for it).
         #[serde(default = "default_count_wait_ms")]
         timeout_ms: u64,
+        #[serde(default)]
+        setup: bool,
     },
     /// Expect a packet in the gatekeeper trace from the SUT (or an entity).
     ExpectPacket {
@@ -296,6 +298,8 @@ pub enum Step {
         fields: FieldExpectations,
         #[serde(default = "default_step_timeout_ms")]
         timeout_ms: u64,
+        #[serde(default)]
+        setup: bool,
     },
     /// Expect the SUT's subscriptions (so far) to cover each of these topics (templates).
     ExpectSubscribed {
@@ -306,12 +310,18 @@ pub enum Step {
         timeout_ms: u64,
     },
     /// Gatekeeper fault: cut the connection of the SUT or an entity.
-    Cut { client: String },
+    Cut {
+        client: String,
+        #[serde(default)]
+        setup: bool,
+    },
     /// Wait until the SUT (or entity) has reconnected after a cut.
     AwaitReconnect {
         client: String,
         #[serde(default = "default_step_timeout_ms")]
         timeout_ms: u64,
+        #[serde(default)]
+        setup: bool,
     },
     /// Disconnect an entity cleanly.
     Disconnect {
@@ -385,7 +395,11 @@ impl Step {
             | Step::Request { setup, .. }
             | Step::ExpectPublish { setup, .. }
             | Step::Command { setup, .. }
-            | Step::AwaitCommand { setup, .. } => *setup,
+            | Step::AwaitCommand { setup, .. }
+            | Step::ExpectPacket { setup, .. }
+            | Step::Cut { setup, .. }
+            | Step::AwaitReconnect { setup, .. }
+            | Step::ExpectCount { setup, .. } => *setup,
             _ => false,
         }
     }

@@ -217,6 +217,7 @@ impl CaseRun<'_> {
                 whole_trace,
                 fields,
                 timeout_ms,
+                ..
             } => {
                 self.expect_packet(
                     from,
@@ -233,10 +234,10 @@ impl CaseRun<'_> {
                 topics,
                 timeout_ms,
             } => self.expect_subscribed(from, topics, *timeout_ms).await,
-            Step::Cut { client } => self.cut(client),
-            Step::AwaitReconnect { client, timeout_ms } => {
-                self.await_reconnect(client, *timeout_ms).await
-            }
+            Step::Cut { client, .. } => self.cut(client),
+            Step::AwaitReconnect {
+                client, timeout_ms, ..
+            } => self.await_reconnect(client, *timeout_ms).await,
             Step::PublishRaw { .. }
             | Step::Respond { .. }
             | Step::Command { .. }
@@ -939,6 +940,7 @@ impl<'a> CaseRun<'a> {
                 count,
                 min,
                 timeout_ms,
+                ..
             } => {
                 self.expect_count(
                     from,
