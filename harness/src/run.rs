@@ -101,30 +101,21 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
             .collect::<Result<Vec<_>, _>>()?
     };
     let started = Instant::now();
-    let mut info = RunInfo {
-        tool: "m2mspec".into(),
-        version: env!("CARGO_PKG_VERSION").into(),
-        started: chrono::Utc::now(),
-        sut: profiles
-            .iter()
-            .map(|p| {
-                format!(
-                    "{} ({}, {} {}, {:?})",
-                    p.name,
-                    p.role,
-                    if p.role == "broker" { "for" } else { "CSE-ID" },
-                    p.cse_id,
-                    p.release
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("; "),
-        broker: String::new(),
-        strict: cfg.strict,
-        command: cfg.command.clone(),
-        notes: Vec::new(),
-        sut_log_tail: Vec::new(),
-    };
+    let sut = profiles
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, {} {}, {:?})",
+                p.name,
+                p.role,
+                if p.role == "broker" { "for" } else { "CSE-ID" },
+                p.cse_id,
+                p.release
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut info = run_info(cfg, sut);
     let opts = EngineOptions {
         strict: cfg.strict,
         fixtures: cfg.fixtures.clone(),
@@ -402,25 +393,32 @@ async fn start_ready(
     }
 }
 
-/// The report of a run interrupted before any case ran: every selected case is `error`.
-pub fn interrupted_report(cfg: &RunConfig, why: &str) -> Result<Report, RunError> {
-    let cases = select_cases(cfg)?;
-    let info = RunInfo {
+/// What a report says about the run itself (broker and notes are filled in as it goes).
+fn run_info(cfg: &RunConfig, sut: String) -> RunInfo {
+    RunInfo {
         tool: "m2mspec".into(),
         version: env!("CARGO_PKG_VERSION").into(),
         started: chrono::Utc::now(),
-        sut: cfg
-            .suts
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join("; "),
+        sut,
         broker: String::new(),
         strict: cfg.strict,
         command: cfg.command.clone(),
-        notes: vec![why.to_string()],
+        notes: Vec::new(),
         sut_log_tail: Vec::new(),
-    };
+    }
+}
+
+/// The report of a run interrupted before any case ran: every selected case is `error`.
+pub fn interrupted_report(cfg: &RunConfig, why: &str) -> Result<Report, RunError> {
+    let cases = select_cases(cfg)?;
+    let sut = cfg
+        .suts
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut info = run_info(cfg, sut);
+    info.notes.push(why.to_string());
     Ok(Report::new(
         info,
         cases.iter().map(|c| errored(c, why, Vec::new())).collect(),

@@ -1025,6 +1025,27 @@ impl<'a> CaseRun<'a> {
         Ok(())
     }
 
+    /// Apply a step's `set` table to a primitive map: templates expanded, `<absent>` removes.
+    fn apply_overrides(
+        &self,
+        map: &mut serde_json::Map<String, Value>,
+        set: &std::collections::BTreeMap<String, toml::Value>,
+    ) -> StepResult {
+        let now = Utc::now();
+        for (k, v) in set {
+            let v = self
+                .vars
+                .expand_value(v, now)
+                .map_err(|e| harness_error(e.to_string()))?;
+            if v == Value::String(ABSENT.into()) {
+                map.remove(k);
+            } else {
+                map.insert(k.clone(), v);
+            }
+        }
+        Ok(())
+    }
+
     /// A fixture with `{self.*}` bound to `alias`, templates expanded and `set` applied.
     pub(crate) fn build_fixture(
         &mut self,
@@ -1042,18 +1063,7 @@ impl<'a> CaseRun<'a> {
             Value::Object(m) => m,
             _ => return Err(harness_error("fixture expansion lost its object shape")),
         };
-        let now = Utc::now();
-        for (k, v) in set {
-            let v = self
-                .vars
-                .expand_value(v, now)
-                .map_err(|e| harness_error(e.to_string()))?;
-            if v == Value::String(ABSENT.into()) {
-                map.remove(k);
-            } else {
-                map.insert(k.clone(), v);
-            }
-        }
+        self.apply_overrides(&mut map, set)?;
         if !map.contains_key("rqi") && !set.contains_key("rqi") {
             self.requests_sent += 1;
             map.insert(
@@ -1102,18 +1112,7 @@ impl<'a> CaseRun<'a> {
                 map.insert(k.into(), v.clone());
             }
         }
-        let now = Utc::now();
-        for (k, v) in set {
-            let v = self
-                .vars
-                .expand_value(v, now)
-                .map_err(|e| harness_error(e.to_string()))?;
-            if v == Value::String(ABSENT.into()) {
-                map.remove(k);
-            } else {
-                map.insert(k.clone(), v);
-            }
-        }
+        self.apply_overrides(&mut map, set)?;
         let topic = match topic {
             Some(t) => self.expand(t)?,
             None => parsed.response_topic().to_string(),

@@ -45,6 +45,16 @@ impl Default for Readiness {
     }
 }
 
+/// `Some(error)` when the SUT process has exited, with its last output (read to its end).
+async fn exit_error(profile: &SutProfile, sut: &mut RunningSut) -> Option<SutError> {
+    let status = sut.exited()?;
+    sut.drain_output().await;
+    Some(SutError::Exited {
+        name: profile.name.clone(),
+        status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
+    })
+}
+
 fn not_ready(p: &SutProfile, sut: &RunningSut, detail: String) -> SutError {
     let tail = sut.log_tail(15);
     let detail = if tail.is_empty() {
@@ -75,12 +85,8 @@ pub async fn wait_ready(
     let topic = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
     if r.subscribed {
         loop {
-            if let Some(status) = sut.exited() {
-                sut.drain_output().await;
-                return Err(SutError::Exited {
-                    name: profile.name.clone(),
-                    status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
-                });
+            if let Some(e) = exit_error(profile, sut).await {
+                return Err(e);
             }
             let filters = tb.granted_filters(|e| tb.is_sut_event(e));
             if filters
@@ -225,12 +231,8 @@ pub async fn wait_broker(
     let deadline = Instant::now() + Duration::from_secs(profile.readiness.timeout_secs);
     let mut last;
     loop {
-        if let Some(status) = sut.exited() {
-            sut.drain_output().await;
-            return Err(SutError::Exited {
-                name: profile.name.clone(),
-                status: format!("{status}; last output:\n{}", sut.log_tail(15).join("\n")),
-            });
+        if let Some(e) = exit_error(profile, sut).await {
+            return Err(e);
         }
         let opts = ConnectOptions {
             client_id: "m2mspec-broker-probe".into(),
