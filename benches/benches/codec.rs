@@ -2,8 +2,8 @@
 //! AE-create request (R2 7.5.1) in JSON, CBOR and XML.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use m2mspec_codec::serialization::{decode_request, encode_request};
-use m2mspec_codec::{OneM2mTopic, RequestPrimitive, Serialization};
+use m2mspec_onem2m::serialization::{decode_request, encode_request};
+use m2mspec_onem2m::{OneM2mTopic, RequestPrimitive, Serialization};
 use serde_json::json;
 
 /// A typical AE registration: CREATE of an <AE> (ty 2) on the CSEBase.

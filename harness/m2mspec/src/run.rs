@@ -1,0 +1,450 @@
+//! A whole run: load the suites, bring up broker + gatekeeper + SUT, run every case, and always
+//! write the reports — also when the broker or SUT cannot start, or the run is interrupted.
+
+use crate::engine::{run_case, EngineOptions};
+use crate::scenario::{self, Case};
+use crate::sut::{self, RunningSut, SutKind, SutProfile};
+use crate::testbed::Testbed;
+use m2mspec_mqtt::gatekeeper::policy::{Policy, PolicyMode, Principal};
+use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Instant;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Scenario(#[from] scenario::ScenarioError),
+    #[error(transparent)]
+    Sut(#[from] sut::SutError),
+    #[error("no case matches the selection {0:?}")]
+    NothingSelected(Vec<String>),
+    #[error("no selected case has the role of the SUT(s) of this run ({0:?})")]
+    NoCaseForSuts(Vec<String>),
+}
+
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub suites: PathBuf,
+    pub fixtures: PathBuf,
+    /// SUT profiles; empty = the built-in reference SUTs.
+    pub suts: Vec<PathBuf>,
+    pub broker: Option<SocketAddr>,
+    pub strict: bool,
+    /// Case id prefixes or exact ids; empty = all.
+    pub select: Vec<String>,
+    pub role: Option<String>,
+    /// Test-only reference-CSE misbehaviours (`--refcse-fault`).
+    pub refcse_faults: Vec<String>,
+    /// Test-only reference-AE misbehaviours (`--refae-fault`).
+    pub refae_faults: Vec<String>,
+    pub enforce_policy: bool,
+    pub command: String,
+    pub progress: bool,
+}
+
+/// Load and select the cases of a run.
+pub fn select_cases(cfg: &RunConfig) -> Result<Vec<Case>, RunError> {
+    let all = scenario::load_dir(&cfg.suites)?;
+    let cases: Vec<Case> = all
+        .into_iter()
+        .filter(|c| cfg.role.as_ref().is_none_or(|r| &c.role == r))
+        .filter(|c| {
+            cfg.select.is_empty()
+                || cfg
+                    .select
+                    .iter()
+                    .any(|s| c.id == *s || c.id.starts_with(s.as_str()))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Err(RunError::NothingSelected(cfg.select.clone()));
+    }
+    Ok(cases)
+}
+
+fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
+    CaseResult {
+        id: c.id.clone(),
+        title: c.title.clone(),
+        clause: c.clause.join("; "),
+        spec: c.spec.as_str().into(),
+        level: c.level,
+        role: c.role.clone(),
+        requirement: c.requirement.clone(),
+        verdict: Verdict::Error,
+        evidence: vec![Evidence {
+            message: why.to_string(),
+            expected: None,
+            observed: None,
+            packets,
+            data: None,
+        }],
+        duration_ms: 0,
+        log: Vec::new(),
+        skip_reason: None,
+    }
+}
+
+/// Run the selected cases against every SUT of the run (each SUT gets the cases of its role
+/// and a testbed of its own). Configuration errors (unreadable suites or profiles, no case for
+/// the SUTs' roles) are `Err`; everything that happens after that ends in a `Report`.
+pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
+    let cases = select_cases(cfg)?;
+    let profiles = if cfg.suts.is_empty() {
+        SutProfile::builtins()?
+    } else {
+        cfg.suts
+            .iter()
+            .map(|p| SutProfile::load(p))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let started = Instant::now();
+    let sut = profiles
+        .iter()
+        .map(|p| {
+            format!(
+                "{} ({}, {} {}, {:?})",
+                p.name,
+                p.role,
+                if p.role == "broker" { "for" } else { "CSE-ID" },
+                p.cse_id,
+                p.release
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut info = run_info(cfg, sut);
+    let opts = EngineOptions {
+        strict: cfg.strict,
+        fixtures: cfg.fixtures.clone(),
+        run_token: run_token(),
+        enforce_policy: cfg.enforce_policy,
+    };
+    let mut results = Vec::new();
+    let mut brokers = Vec::new();
+    let mut stop = Stop::default();
+    for profile in &profiles {
+        let mine: Vec<&Case> = cases.iter().filter(|c| c.role == profile.role).collect();
+        if mine.is_empty() {
+            info.notes.push(format!(
+                "{}: no selected case has role {}",
+                profile.name, profile.role
+            ));
+            continue;
+        }
+        let (r, broker) = run_profile(cfg, profile, &mine, &opts, &mut info, &mut stop).await;
+        results.extend(r);
+        brokers.push(broker);
+    }
+    if results.is_empty() {
+        return Err(RunError::NoCaseForSuts(
+            profiles.iter().map(|p| p.role.clone()).collect(),
+        ));
+    }
+    info.broker = brokers.join("; ");
+    Ok(Report::new(
+        info,
+        results,
+        started.elapsed().as_millis() as u64,
+    ))
+}
+
+/// Ctrl-C state shared across the SUTs of a run.
+#[derive(Default)]
+struct Stop {
+    interrupted: bool,
+}
+
+/// Start the testbed a profile needs. For a broker under test the gatekeeper stays in Open mode
+/// and passes the client's bytes through unchanged: the broker's own answers are under test.
+async fn testbed_for(
+    cfg: &RunConfig,
+    profile: &SutProfile,
+    data_dir: &std::path::Path,
+) -> Result<(Testbed, Option<RunningSut>), String> {
+    let enforce = cfg.enforce_policy && profile.role != "broker";
+    let policy = if enforce {
+        Policy {
+            mode: PolicyMode::Enforce,
+            principals: vec![Principal::cse(
+                &profile.expected_client_id(),
+                &profile.segment(),
+                &[],
+                None,
+            )],
+            ..Policy::default()
+        }
+    } else {
+        Policy::default()
+    };
+    if profile.role != "broker" {
+        return Testbed::start(cfg.broker, policy, cfg.broker.is_none())
+            .await
+            .map(|t| (t, None))
+            .map_err(|e| format!("the broker/gatekeeper could not start: {e}"));
+    }
+    match profile.kind {
+        SutKind::EmbeddedBroker => Testbed::start(None, policy, false)
+            .await
+            .map(|t| (t, None))
+            .map_err(|e| format!("the embedded broker could not start: {e}")),
+        SutKind::Attach => {
+            let addr = cfg
+                .broker
+                .ok_or("a broker profile with kind = \"attach\" needs --broker host:port")?;
+            Testbed::start(Some(addr), policy, false)
+                .await
+                .map(|t| (t, None))
+                .map_err(|e| format!("cannot reach the broker under test at {addr}: {e}"))
+        }
+        _ => {
+            // The broker under test is a process: start it on a free port, wait until it
+            // accepts MQTT connections, then put the gatekeeper in front of it.
+            let port = sut::free_port();
+            let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let mut running = sut::start(profile, addr, &[], data_dir)
+                .await
+                .map_err(|e| e.to_string())?;
+            sut::readiness::wait_broker(profile, addr, &mut running)
+                .await
+                .map_err(|e| e.to_string())?;
+            match Testbed::start(Some(addr), policy, false).await {
+                Ok(t) => Ok((t, Some(running))),
+                Err(e) => {
+                    running.stop().await;
+                    Err(format!(
+                        "the gatekeeper could not reach the broker under test: {e}"
+                    ))
+                }
+            }
+        }
+    }
+}
+
+async fn run_profile(
+    cfg: &RunConfig,
+    profile: &SutProfile,
+    cases: &[&Case],
+    opts: &EngineOptions,
+    info: &mut RunInfo,
+    stop: &mut Stop,
+) -> (Vec<CaseResult>, String) {
+    let data_dir = std::env::temp_dir().join(format!(
+        "m2mspec-sut-{}-{}-{}",
+        std::process::id(),
+        opts.run_token,
+        profile.role
+    ));
+    let _ = std::fs::create_dir_all(&data_dir);
+    let all_errored = |why: &str, packets: Vec<String>| {
+        cases
+            .iter()
+            .map(|c| errored(c, why, packets.clone()))
+            .collect::<Vec<_>>()
+    };
+    let (tb, broker_sut) = match testbed_for(cfg, profile, &data_dir).await {
+        Ok(x) => x,
+        Err(why) => {
+            info.notes.push(format!("{}: {why}", profile.name));
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return (all_errored(&why, Vec::new()), "none".into());
+        }
+    };
+    let broker_desc = format!(
+        "{} behind the m2mspec gatekeeper at {}",
+        tb.broker_desc,
+        tb.addr()
+    );
+    if cfg.broker.is_none() && profile.role != "broker" {
+        info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only with --enforce-policy. It also forwards a will-less client's DISCONNECT as a plain close, because rumqttd's double disconnection event for one connection id can tear down a newer client that reused the id.".into());
+    }
+    let mut running = match broker_sut {
+        Some(r) => r,
+        // The embedded or attached broker under test is up once the testbed is.
+        None if profile.role == "broker" => RunningSut::Attached,
+        None => match start_ready(&tb, profile, cfg, &data_dir).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = format!("the SUT did not start: {e}");
+                let packets: Vec<String> =
+                    tb.trace().snapshot().iter().map(|e| e.summary()).collect();
+                info.notes.push(format!("{}: {why}", profile.name));
+                tb.shutdown().await;
+                let _ = std::fs::remove_dir_all(&data_dir);
+                return (all_errored(&why, packets), broker_desc);
+            }
+        },
+    };
+    let vars = sut::template_vars(profile, tb.addr(), &data_dir);
+    let profile_dir = profile
+        .path
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_default();
+    let mut results = Vec::with_capacity(cases.len());
+    let total = cases.len();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut sut_down: Option<String> = None;
+    for (i, case) in cases.iter().enumerate() {
+        if stop.interrupted {
+            results.push(errored(
+                case,
+                "not run: the run was interrupted (Ctrl-C)",
+                Vec::new(),
+            ));
+            continue;
+        }
+        if let Some(why) = &sut_down {
+            results.push(errored(case, why, Vec::new()));
+            continue;
+        }
+        if let RunningSut::Process(p) = &running {
+            if let Err(e) = p.reset(&profile_dir, &vars).await {
+                info.notes
+                    .push(format!("before {}: SUT reset failed: {e}", case.id));
+            }
+        }
+        let mut r = tokio::select! {
+            r = run_case(&tb, profile, case, opts, running.commander()) => r,
+            _ = &mut ctrl_c => {
+                stop.interrupted = true;
+                errored(case, "interrupted (Ctrl-C) while running", Vec::new())
+            }
+        };
+        // A SUT that died during the case: the case is `error` with the SUT's last output, and
+        // the SUT is restarted for the remaining cases (a broker under test is not: its
+        // gatekeeper points at the dead port).
+        if let Some(status) = running.exited() {
+            running.drain_output().await;
+            let tail = running.log_tail(30);
+            r.verdict = Verdict::Error;
+            r.evidence.insert(
+                0,
+                Evidence {
+                    message: format!("the SUT exited during this case ({status})"),
+                    expected: None,
+                    observed: None,
+                    packets: tail,
+                    data: None,
+                },
+            );
+            let old = std::mem::replace(&mut running, RunningSut::Attached);
+            info.sut_log_tail.extend(old.log_tail(50));
+            old.stop().await;
+            if profile.role == "broker" {
+                sut_down = Some(format!("not run: the broker under test exited ({status})"));
+            } else {
+                info.notes.push(format!(
+                    "SUT exited during {} ({status}); restarted",
+                    case.id
+                ));
+                match start_ready(&tb, profile, cfg, &data_dir).await {
+                    Ok(new) => running = new,
+                    Err(e) => {
+                        sut_down = Some(format!(
+                            "not run: the SUT died and could not be restarted: {e}"
+                        ))
+                    }
+                }
+            }
+        }
+        if cfg.progress {
+            eprintln!(
+                "[{:>3}/{total}] {:<12} {} ({} ms)",
+                i + 1,
+                verdict_word(r.verdict),
+                r.id,
+                r.duration_ms
+            );
+        }
+        results.push(r);
+    }
+    info.sut_log_tail.extend(running.log_tail(200));
+    let how = running.stop().await;
+    info.notes.push(format!("{}: {how}", profile.name));
+    tb.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    (results, broker_desc)
+}
+
+/// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.
+async fn start_ready(
+    tb: &Testbed,
+    profile: &SutProfile,
+    cfg: &RunConfig,
+    data_dir: &std::path::Path,
+) -> Result<RunningSut, sut::SutError> {
+    let _ = std::fs::create_dir_all(data_dir);
+    let faults = if profile.kind == SutKind::BuiltinRefae {
+        &cfg.refae_faults
+    } else {
+        &cfg.refcse_faults
+    };
+    let mut running = sut::start(profile, tb.addr(), faults, data_dir).await?;
+    match sut::readiness::wait_ready(tb, profile, &mut running).await {
+        Ok(()) => Ok(running),
+        Err(e) => {
+            running.stop().await;
+            Err(e)
+        }
+    }
+}
+
+/// What a report says about the run itself (broker and notes are filled in as it goes).
+fn run_info(cfg: &RunConfig, sut: String) -> RunInfo {
+    RunInfo {
+        tool: "m2mspec".into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        started: chrono::Utc::now(),
+        sut,
+        broker: String::new(),
+        strict: cfg.strict,
+        command: cfg.command.clone(),
+        notes: Vec::new(),
+        sut_log_tail: Vec::new(),
+    }
+}
+
+/// The report of a run interrupted before any case ran: every selected case is `error`.
+pub fn interrupted_report(cfg: &RunConfig, why: &str) -> Result<Report, RunError> {
+    let cases = select_cases(cfg)?;
+    let sut = cfg
+        .suts
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join("; ");
+    let mut info = run_info(cfg, sut);
+    info.notes.push(why.to_string());
+    Ok(Report::new(
+        info,
+        cases.iter().map(|c| errored(c, why, Vec::new())).collect(),
+        0,
+    ))
+}
+
+pub fn verdict_word(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::NonStrict => "non-strict",
+        Verdict::Inconclusive => "inconclusive",
+        Verdict::Error => "ERROR",
+        Verdict::Skipped => "skipped",
+    }
+}
+
+fn run_token() -> String {
+    // Base-36 of the wall clock in ms, low 6 digits: distinct across runs on one broker.
+    let mut n = chrono::Utc::now().timestamp_millis().unsigned_abs() % 2_176_782_336;
+    let mut s = String::new();
+    for _ in 0..6 {
+        let d = (n % 36) as u32;
+        s.push(char::from_digit(d, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    s
+}

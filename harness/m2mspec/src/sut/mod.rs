@@ -1,0 +1,519 @@
+//! Systems under test: profiles, capability files, and the adapters that start them.
+//!
+//! A SUT profile (`fixtures/sut/<name>.toml`) says what the SUT is (role, IDs, release), how
+//! the harness gets it running, and which optional features it claims (a PICS-style
+//! capability file). Cases requiring a capability the SUT does not claim are `skipped`.
+
+pub mod process;
+pub mod readiness;
+
+use m2mspec_onem2m::client_id::{self, EntityKind, Release};
+use m2mspec_onem2m::topic::id_to_segment;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum SutError {
+    #[error("cannot read SUT profile {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("SUT profile {path} is invalid: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("the reference CSE did not start: {0}")]
+    RefCse(String),
+    #[error("SUT {name} did not become ready within {secs} s: {detail}")]
+    NotReady {
+        name: String,
+        secs: u64,
+        detail: String,
+    },
+    #[error("SUT {name} could not be started: {detail}")]
+    Spawn { name: String, detail: String },
+    #[error("SUT {name} exited during start-up ({status})")]
+    Exited { name: String, status: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SutKind {
+    /// The in-process reference CSE (`m2mspec-refcse`).
+    BuiltinRefcse,
+    /// The in-process reference AE (`m2mspec-refae`), driven by `command` steps.
+    BuiltinRefae,
+    /// Already running against the harness's broker/gatekeeper; the harness only waits for it.
+    Attach,
+    /// An external program the harness starts, owns and stops (see [`process::ProcessSpec`]).
+    Process,
+    /// Broker role: the harness's own embedded rumqttd is the system under test.
+    EmbeddedBroker,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SutProfile {
+    pub name: String,
+    pub role: String,
+    pub kind: SutKind,
+    pub cse_id: String,
+    pub csebase: String,
+    #[serde(default = "r2")]
+    pub release: Release,
+    /// Path (relative to the profile) of a capability file, or none.
+    pub capabilities: Option<PathBuf>,
+    /// Reference-CSE settings (kind = builtin-refcse).
+    #[serde(default)]
+    pub refcse: RefcseSettings,
+    /// AE role: the AE-ID of the AE under test (none: it registers via reg_req).
+    pub ae_id: Option<String>,
+    /// AE role: the Credential-ID it uses for initial registration.
+    pub credential: Option<String>,
+    /// Reference-AE settings (kind = builtin-refae).
+    #[serde(default)]
+    pub refae: RefaeSettings,
+    /// How to run it (kind = process).
+    pub process: Option<process::ProcessSpec>,
+    /// When the SUT counts as ready.
+    #[serde(default)]
+    pub readiness: readiness::Readiness,
+    /// Broker role: the entity set whose R2 8.4 policy is rendered as `{acl_file}` (relative
+    /// to the profile).
+    pub acl_entities: Option<PathBuf>,
+    #[serde(skip)]
+    pub caps: BTreeMap<String, bool>,
+    #[serde(skip)]
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefcseSettings {
+    #[serde(default)]
+    pub credential_allow_list: Vec<String>,
+    /// Test-only misbehaviours (see `m2mspec_refcse::Faults`).
+    #[serde(default)]
+    pub faults: BTreeMap<String, bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefaeSettings {
+    /// Serialization of its requests: json, xml or cbor.
+    pub serialization: Option<String>,
+    /// Test-only misbehaviours (see `m2mspec_refae::AeFaults`).
+    #[serde(default)]
+    pub faults: BTreeMap<String, bool>,
+}
+
+fn r2() -> Release {
+    Release::R2
+}
+
+#[derive(Deserialize)]
+struct CapFile {
+    capabilities: BTreeMap<String, bool>,
+}
+
+/// The built-in profile, used when no `--sut` is given (also on disk as fixtures/sut/refcse.toml).
+pub const BUILTIN_REFCSE: &str = include_str!("../../../../fixtures/sut/refcse.toml");
+pub const BUILTIN_REFAE: &str = include_str!("../../../../fixtures/sut/refae.toml");
+const BUILTIN_REFAE_CAPS: &str = include_str!("../../../../fixtures/capabilities/refae.toml");
+const BUILTIN_CAPS: &str = include_str!("../../../../fixtures/capabilities/refcse.toml");
+
+impl SutProfile {
+    /// The SUTs of a run without `--sut`: the reference CSE (and the reference AE).
+    pub fn builtins() -> Result<Vec<SutProfile>, SutError> {
+        let mut ae = Self::parse(Path::new("<built-in refae>"), BUILTIN_REFAE)?;
+        ae.caps = parse_caps(
+            Path::new("<built-in refae capabilities>"),
+            BUILTIN_REFAE_CAPS,
+        )?;
+        Ok(vec![Self::builtin()?, ae])
+    }
+
+    pub fn builtin() -> Result<SutProfile, SutError> {
+        let mut p = Self::parse(Path::new("<built-in refcse>"), BUILTIN_REFCSE)?;
+        p.caps = parse_caps(Path::new("<built-in capabilities>"), BUILTIN_CAPS)?;
+        Ok(p)
+    }
+
+    pub fn load(path: &Path) -> Result<SutProfile, SutError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SutError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let mut p = Self::parse(path, &text)?;
+        if let Some(rel) = &p.capabilities {
+            let cap_path = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let text = std::fs::read_to_string(&cap_path).map_err(|source| SutError::Io {
+                path: cap_path.clone(),
+                source,
+            })?;
+            p.caps = parse_caps(&cap_path, &text)?;
+        }
+        Ok(p)
+    }
+
+    fn parse(path: &Path, text: &str) -> Result<SutProfile, SutError> {
+        let mut p: SutProfile = toml::from_str(text).map_err(|e| SutError::Invalid {
+            path: path.into(),
+            detail: e.to_string(),
+        })?;
+        p.path = path.to_path_buf();
+        id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid {
+            path: path.into(),
+            detail: format!("cse_id: {e}"),
+        })?;
+        if p.kind == SutKind::Process && p.process.is_none() {
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: "kind = \"process\" needs a [process] table".into(),
+            });
+        }
+        if !["cse", "ae", "broker"].contains(&p.role.as_str()) {
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: format!("role {:?} is not one of cse, ae, broker", p.role),
+            });
+        }
+        if p.kind == SutKind::EmbeddedBroker && p.role != "broker" {
+            return Err(SutError::Invalid {
+                path: path.into(),
+                detail: "kind \"embedded-broker\" is for role = \"broker\"".into(),
+            });
+        }
+        Ok(p)
+    }
+
+    /// The CSE-ID as a topic segment.
+    pub fn segment(&self) -> String {
+        id_to_segment(&self.cse_id).unwrap_or_default()
+    }
+
+    /// The client id the SUT must use per its release (R1 6.3 `C::`, R2 7.3.3 `C:`).
+    pub fn expected_client_id(&self) -> String {
+        match (&self.role[..], &self.ae_id) {
+            ("ae", Some(ae)) => client_id::client_id(
+                EntityKind::Ae,
+                &id_to_segment(ae).unwrap_or_default(),
+                self.release,
+            ),
+            _ => client_id::client_id(EntityKind::Cse, &self.segment(), self.release),
+        }
+    }
+
+    /// Missing capabilities among `required` (empty when the case may run).
+    pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
+        required
+            .iter()
+            .filter(|c| !self.caps.get(c.as_str()).copied().unwrap_or(false))
+            .map(String::as_str)
+            .collect()
+    }
+}
+
+fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutError> {
+    let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid {
+        path: path.into(),
+        detail: format!("capability file: {e}"),
+    })?;
+    Ok(f.capabilities)
+}
+
+/// A running SUT.
+pub enum RunningSut {
+    RefCse(m2mspec_refcse::RefCse),
+    RefAe(m2mspec_refae::RefAe),
+    Process(process::SutProcess),
+    Attached,
+}
+
+/// A free TCP port on 127.0.0.1 chosen by the OS (bound and released: a fixed port could
+/// collide, and a port in the ephemeral range must come from the OS).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+/// Values the profile's templates may use.
+pub fn template_vars(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    data_dir: &Path,
+) -> BTreeMap<String, String> {
+    let http_port = free_port();
+    BTreeMap::from([
+        ("listen.port".to_string(), broker.port().to_string()),
+        (
+            "acl_file".to_string(),
+            data_dir.join("acl").display().to_string(),
+        ),
+        (
+            "config_file".to_string(),
+            data_dir.join("sut.conf").display().to_string(),
+        ),
+        ("broker.host".to_string(), broker.ip().to_string()),
+        ("broker.port".to_string(), broker.port().to_string()),
+        ("sut.cse_id".to_string(), profile.cse_id.clone()),
+        ("sut.seg".to_string(), profile.segment()),
+        ("sut.csebase".to_string(), profile.csebase.clone()),
+        ("http_port".to_string(), http_port.to_string()),
+        ("data_dir".to_string(), data_dir.display().to_string()),
+    ])
+}
+
+/// Start the SUT against `broker` (the gatekeeper's address). Readiness is checked separately
+/// ([`readiness::wait_ready`]).
+pub async fn start(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    extra_faults: &[String],
+    data_dir: &Path,
+) -> Result<RunningSut, SutError> {
+    match profile.kind {
+        SutKind::BuiltinRefae => start_refae(profile, broker, extra_faults).await,
+        SutKind::BuiltinRefcse => {
+            let faults: m2mspec_refcse::Faults =
+                faults_from(profile, &profile.refcse.faults, extra_faults)?;
+            let cfg = m2mspec_refcse::RefCseConfig {
+                broker,
+                cse_id: profile.cse_id.clone(),
+                csebase_name: profile.csebase.clone(),
+                release: profile.release,
+                credential_allow_list: profile.refcse.credential_allow_list.clone(),
+                faults,
+                ..Default::default()
+            };
+            m2mspec_refcse::RefCse::start(cfg)
+                .await
+                .map(RunningSut::RefCse)
+                .map_err(|e| SutError::RefCse(e.to_string()))
+        }
+        SutKind::Process => {
+            let spec = profile.process.as_ref().ok_or_else(|| SutError::Invalid {
+                path: profile.path.clone(),
+                detail: "missing [process]".into(),
+            })?;
+            let dir = profile.path.parent().unwrap_or(Path::new("."));
+            let vars = template_vars(profile, broker, data_dir);
+            write_generated_files(profile, spec, dir, &vars, data_dir)?;
+            process::SutProcess::spawn(spec, dir, &vars, &profile.name).map(RunningSut::Process)
+        }
+        SutKind::Attach | SutKind::EmbeddedBroker => Ok(RunningSut::Attached),
+    }
+}
+
+/// Test-only switches by name, checked against the names the SUT knows (a misspelt switch
+/// must not silently run a well-behaved SUT).
+fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+    profile: &SutProfile,
+    base: &BTreeMap<String, bool>,
+    extra: &[String],
+) -> Result<T, SutError> {
+    let mut faults = base.clone();
+    for f in extra {
+        faults.insert(f.clone(), true);
+    }
+    let known = serde_json::to_value(T::default()).unwrap_or_default();
+    if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
+        let names: Vec<&String> = known
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        return Err(SutError::Invalid {
+            path: profile.path.clone(),
+            detail: format!(
+                "unknown fault {bad:?} for {}; known: {names:?}",
+                profile.name
+            ),
+        });
+    }
+    serde_json::to_value(&faults)
+        .and_then(serde_json::from_value)
+        .map_err(|e| SutError::Invalid {
+            path: profile.path.clone(),
+            detail: format!("faults: {e}"),
+        })
+}
+
+async fn start_refae(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    extra_faults: &[String],
+) -> Result<RunningSut, SutError> {
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    let serialization = match profile.refae.serialization.as_deref() {
+        Some(s) => {
+            m2mspec_onem2m::Serialization::from_suffix(s).map_err(|e| invalid(e.to_string()))?
+        }
+        None => m2mspec_onem2m::Serialization::Json,
+    };
+    let cfg = m2mspec_refae::RefAeConfig {
+        broker,
+        cse_id: profile.cse_id.clone(),
+        csebase: profile.csebase.clone(),
+        ae_id: profile.ae_id.clone(),
+        credential_id: profile
+            .credential
+            .clone()
+            .unwrap_or_else(|| "cred-ok".into()),
+        release: profile.release,
+        serialization,
+        faults: faults_from(profile, &profile.refae.faults, extra_faults)?,
+        ..Default::default()
+    };
+    m2mspec_refae::RefAe::start(cfg)
+        .await
+        .map(RunningSut::RefAe)
+        .map_err(|e| SutError::Spawn {
+            name: profile.name.clone(),
+            detail: e.to_string(),
+        })
+}
+
+impl crate::engine::SutCommander for m2mspec_refae::RefAe {
+    fn command<'a>(
+        &'a self,
+        cmd: serde_json::Value,
+        timeout: std::time::Duration,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<crate::engine::CommandOutcome, String>>
+                + Send
+                + 'a,
+        >,
+    > {
+        Box::pin(async move {
+            let c: m2mspec_refae::AeCommand = serde_json::from_value(cmd.clone())
+                .map_err(|e| format!("not a reference-AE command {cmd}: {e}"))?;
+            match tokio::time::timeout(timeout, m2mspec_refae::RefAe::command(self, c)).await {
+                Ok(Ok(o)) => Ok(crate::engine::CommandOutcome {
+                    rsc: o.rsc,
+                    response: o.response,
+                }),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no outcome within {} ms", timeout.as_millis())),
+            }
+        })
+    }
+}
+
+/// Render the profile's config template and ACL into `data_dir` before the process starts.
+fn write_generated_files(
+    profile: &SutProfile,
+    spec: &process::ProcessSpec,
+    dir: &Path,
+    vars: &BTreeMap<String, String>,
+    data_dir: &Path,
+) -> Result<(), SutError> {
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    if let Some(t) = &spec.config_template {
+        let tp = dir.join(t);
+        let text = std::fs::read_to_string(&tp).map_err(|source| SutError::Io {
+            path: tp.clone(),
+            source,
+        })?;
+        let out =
+            process::render(&text, vars).map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
+        std::fs::write(data_dir.join("sut.conf"), out).map_err(|source| SutError::Io {
+            path: data_dir.join("sut.conf"),
+            source,
+        })?;
+    }
+    if let Some(e) = &profile.acl_entities {
+        let set = crate::acl::EntitySet::load(&dir.join(e)).map_err(|e| invalid(e.to_string()))?;
+        let principals = set
+            .principals(profile.release)
+            .map_err(|e| invalid(e.to_string()))?;
+        std::fs::write(data_dir.join("acl"), crate::acl::mosquitto_acl(&principals)).map_err(
+            |source| SutError::Io {
+                path: data_dir.join("acl"),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+impl RunningSut {
+    /// Stop the SUT; returns a line saying how it ended.
+    pub async fn stop(self) -> String {
+        match self {
+            RunningSut::RefCse(c) => {
+                c.stop().await;
+                "reference CSE stopped".into()
+            }
+            RunningSut::Process(p) => p.stop().await,
+            RunningSut::RefAe(a) => {
+                a.stop().await;
+                "reference AE stopped".into()
+            }
+            RunningSut::Attached => "attached SUT left running".into(),
+        }
+    }
+
+    /// `Some(status)` when the SUT process has died.
+    pub fn exited(&mut self) -> Option<String> {
+        match self {
+            RunningSut::Process(p) => p.exited(),
+            _ => None,
+        }
+    }
+
+    /// The command channel of a SUT that takes commands (AE role), if any.
+    pub fn commander(&self) -> Option<&dyn crate::engine::SutCommander> {
+        match self {
+            RunningSut::RefAe(ae) => Some(ae as &dyn crate::engine::SutCommander),
+            _ => None,
+        }
+    }
+
+    /// After an exit, wait (bounded) until the SUT's output has been read to its end.
+    pub async fn drain_output(&mut self) {
+        if let RunningSut::Process(p) = self {
+            p.drain_output().await;
+        }
+    }
+
+    pub fn log_tail(&self, n: usize) -> Vec<String> {
+        match self {
+            RunningSut::Process(p) => p.log.tail(n),
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_profile_loads_with_capabilities() {
+        let p = SutProfile::builtin().expect("builtin profile");
+        assert_eq!(p.segment(), "id-in");
+        assert_eq!(p.expected_client_id(), "C:id-in");
+        assert!(p.missing(&["serialization.cbor".into()]).is_empty());
+        assert_eq!(
+            p.missing(&["release.r1".into(), "nonexistent".into()]),
+            vec!["release.r1", "nonexistent"]
+        );
+    }
+
+    #[test]
+    fn invalid_profile_names_the_problem() {
+        let err = SutProfile::parse(Path::new("x.toml"), "name = 1").unwrap_err();
+        assert!(err.to_string().contains("x.toml"), "{err}");
+    }
+}

@@ -1,0 +1,367 @@
+//! The broker suite (`suites/onem2m/broker/`) against two real MQTT servers:
+//!
+//! * mosquitto 2.0 (Debian), configured from the broker entity set: the generated R2 8.4 ACL
+//!   plus the dynamic-security plugin binding each user name to its client id. Every case must
+//!   pass, except the informative SUBACK 0x80 case (mosquitto grants a forbidden subscription
+//!   and then delivers nothing on it, which conforms).
+//! * the embedded rumqttd 0.20, which has no topic ACL, no client-id verification and re-sends
+//!   unacknowledged QoS 1 messages with DUP = 0 and a new packet id. Every authorization,
+//!   identity and redelivery case must FAIL against it, with evidence showing the forbidden
+//!   delivery or the accepted CONNECT — the proof that these cases are able to fail.
+//!
+//! The mosquitto test is skipped (with a message) only when no `mosquitto` binary is on PATH;
+//! CI installs it.
+
+use m2mspec::acl::EntitySet;
+use m2mspec::run::{run, RunConfig};
+use m2mspec_onem2m::client_id::Release;
+use m2mspec_reports::{CaseResult, Report, Verdict};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cfg(sut: &str) -> RunConfig {
+    let root = root();
+    RunConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        suts: vec![root.join("fixtures/sut").join(sut)],
+        broker: None,
+        strict: false,
+        select: vec!["broker.".into()],
+        role: None,
+        refcse_faults: Vec::new(),
+        refae_faults: Vec::new(),
+        enforce_policy: false,
+        command: format!("broker_cases {sut}"),
+        progress: false,
+    }
+}
+
+async fn run_broker(sut: &str) -> Report {
+    let t = Instant::now();
+    let r = run(&cfg(sut)).await.expect("the broker run starts");
+    eprintln!(
+        "{sut}: {} broker cases in {:.1} s",
+        r.cases.len(),
+        t.elapsed().as_secs_f64()
+    );
+    r
+}
+
+fn case<'a>(r: &'a Report, id: &str) -> &'a CaseResult {
+    r.cases
+        .iter()
+        .find(|c| c.id == id)
+        .unwrap_or_else(|| panic!("case {id} not in report"))
+}
+
+fn evidence_text(c: &CaseResult) -> String {
+    serde_json::to_string(&c.evidence).expect("evidence serializes")
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
+/// Authorization cases where a forbidden *subscriber* is the one that must get nothing: against
+/// a broker without topic control it receives the protected message (shown in the evidence).
+const FORBIDDEN_SUBSCRIBER: &[(&str, &str)] = &[
+    (
+        "broker.acl.cse-subscribe-requests",
+        "/oneM2M/req/Cae1/id-in/json",
+    ),
+    (
+        "broker.acl.cse-subscribe-registree-responses",
+        "/oneM2M/resp/Cae1/id-in/json",
+    ),
+    (
+        "broker.acl.cse-subscribe-registrar-responses",
+        "/oneM2M/resp/id-mn/id-in/json",
+    ),
+    (
+        "broker.acl.s-ae-subscribe-responses",
+        "/oneM2M/resp/Sae2/id-in/json",
+    ),
+    (
+        "broker.acl.s-ae-subscribe-requests",
+        "/oneM2M/req/id-in/Sae2/json",
+    ),
+    (
+        "broker.acl.c-ae-subscribe-responses",
+        "/oneM2M/resp/Cae1/id-in/json",
+    ),
+    (
+        "broker.acl.c-ae-subscribe-requests",
+        "/oneM2M/req/id-in/Cae1/json",
+    ),
+    (
+        "broker.acl.s-ae-unregistered-subscribe-reg-resp",
+        "/oneM2M/reg_resp/cred-sae3/id-in/json",
+    ),
+    (
+        "broker.acl.other-subscribe-reg-resp",
+        "/oneM2M/reg_resp/cred-x/id-in/json",
+    ),
+    (
+        "broker.acl.deny-foreign-subscribe",
+        "/oneM2M/req/Sae2/id-in/json",
+    ),
+];
+
+/// Cases where a *forged publication* (rqi "forged-…") must never be delivered.
+const FORGED_PUBLICATION: &[&str] = &[
+    "broker.acl.cse-publish-registrar",
+    "broker.acl.s-ae-publish-requests",
+    "broker.acl.s-ae-publish-responses",
+    "broker.acl.c-ae-publish-requests",
+    "broker.acl.c-ae-publish-responses",
+    "broker.acl.s-ae-unregistered-publish-reg-req",
+    "broker.acl.other-publish-reg-req",
+    "broker.acl.unregistered-no-req",
+    "broker.acl.credential-confinement",
+    "broker.acl.deny-foreign-publish",
+    "broker.auth.credential-id-topic",
+    "broker.auth.unknown-client-no-topics",
+];
+
+/// Cases both brokers pass (rumqttd keeps persistent sessions and accepts known clients).
+const SESSION_AND_MATCH: &[&str] = &[
+    "broker.auth.client-id-match",
+    "broker.session.store-forward",
+    "broker.session.store-forward-after-loss",
+    "broker.session.clean-discards",
+];
+
+fn all_ids() -> BTreeSet<&'static str> {
+    let mut ids: BTreeSet<&str> = FORBIDDEN_SUBSCRIBER.iter().map(|(id, _)| *id).collect();
+    ids.extend(FORGED_PUBLICATION);
+    ids.extend(SESSION_AND_MATCH);
+    ids.extend([
+        "broker.auth.client-id-mismatch",
+        "broker.session.redelivery-dup",
+        "broker.session.redelivery-pkid",
+        "broker.session.keepalive-zero",
+        "broker.acl.deny-subscribe-suback",
+    ]);
+    ids
+}
+
+fn assert_case_set(r: &Report) {
+    let got: BTreeSet<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    let want = all_ids();
+    assert_eq!(
+        got, want,
+        "the broker suite changed: update the expectations of this test"
+    );
+    assert!(r.cases.len() >= 20);
+}
+
+/// The informative SUBACK case: both brokers grant (0x01) instead of refusing (0x80). A MAY,
+/// so the verdict is non-strict, never a fail.
+fn assert_suback_granted(r: &Report) {
+    let c = case(r, "broker.acl.deny-subscribe-suback");
+    assert_eq!(c.verdict, Verdict::NonStrict, "{}", evidence_text(c));
+    assert_eq!(c.evidence[0].expected.as_deref(), Some("[128]"));
+    assert_eq!(c.evidence[0].observed.as_deref(), Some("[1]"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mosquitto_with_the_generated_policy_passes_the_broker_suite() {
+    if !on_path("mosquitto") {
+        eprintln!("SKIPPED: no `mosquitto` on PATH (apt-get install mosquitto); CI installs it");
+        return;
+    }
+    let r = run_broker("mosquitto.toml").await;
+    assert_case_set(&r);
+    let bad: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| c.id != "broker.acl.deny-subscribe-suback" && c.verdict != Verdict::Pass)
+        .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "mosquitto cases not passing: {bad:#?}\nbroker log tail: {:#?}",
+        r.run.sut_log_tail
+    );
+    assert_suback_granted(&r);
+    // The client-id verification is a real refusal (CONNACK 5, "not authorized"), not a drop.
+    let m = case(&r, "broker.auth.client-id-mismatch");
+    let refused = m
+        .log
+        .iter()
+        .filter(|l| l.contains("refused with CONNACK 5"))
+        .count();
+    assert_eq!(refused, 2, "{:#?}", m.log);
+    assert!(!r.failed(false));
+}
+
+/// rumqttd 0.20 is unstable under the suite's connect/disconnect pattern: a clean DISCONNECT
+/// yields two Disconnect events in its router (the DISCONNECT packet, then the socket close),
+/// and the second one can land on a newer connection that has just been given the freed
+/// connection id — that connection is dropped (before its CONNACK, or in the middle of a case).
+/// Worse, when it is dropped before the CONNACK, the `RemoteLink::new` error path leaves the
+/// client id's will handler behind with a dropped receiver, so the next CONNECT with that client
+/// id panics in `try_send(..).unwrap()` (server/broker.rs:544) while holding the will-handler
+/// mutex, and the poisoned mutex panics every later connection (broker.rs:538): no client gets
+/// a CONNACK again. The gatekeeper's `absorb_disconnect` workaround is off in the broker role
+/// (the broker's own behaviour is under test; bytes pass unchanged), so the suite meets this.
+/// A run where that happened has `error` cases (the harness could not carry them out), which say
+/// nothing about the requirements; such a run is repeated on a fresh embedded broker, a bounded
+/// number of times, and each repetition is reported on stderr.
+/// Cases hit by rumqttd's own instability: `error`s, and setup steps refused because a panic
+/// left it closing every connection (a close before CONNACK, which is the broker's answer and
+/// so an inconclusive setup rather than a harness error).
+fn errored(r: &Report) -> Vec<String> {
+    r.cases
+        .iter()
+        .filter(|c| {
+            c.verdict == Verdict::Error
+                || (c.verdict == Verdict::Inconclusive
+                    && c.evidence
+                        .first()
+                        .is_some_and(|e| e.message.contains("without a CONNACK")))
+        })
+        .map(|c| {
+            format!(
+                "{}: {}",
+                c.id,
+                c.evidence.first().map(|e| e.message.as_str()).unwrap_or("")
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rumqttd_fails_every_authorization_identity_and_redelivery_case() {
+    const ATTEMPTS: usize = 12;
+    let mut r = run_broker("rumqttd.toml").await;
+    for attempt in 2..=ATTEMPTS {
+        let e = errored(&r);
+        if e.is_empty() {
+            break;
+        }
+        eprintln!(
+            "rumqttd dropped harness connections during the run ({} error cases, first: {}); run {attempt}/{ATTEMPTS}",
+            e.len(),
+            e[0]
+        );
+        r = run_broker("rumqttd.toml").await;
+    }
+    let e = errored(&r);
+    assert!(
+        e.is_empty(),
+        "rumqttd dropped connections in {ATTEMPTS} runs in a row: {e:#?}"
+    );
+    assert_case_set(&r);
+    for (id, topic) in FORBIDDEN_SUBSCRIBER {
+        let c = case(&r, id);
+        let ev = evidence_text(c);
+        assert_eq!(c.verdict, Verdict::Fail, "{id}: {ev}");
+        assert!(
+            ev.contains("received a PUBLISH where none was expected") && ev.contains(topic),
+            "{id}: the evidence shows the forbidden delivery on {topic}: {ev}"
+        );
+    }
+    for id in FORGED_PUBLICATION {
+        let c = case(&r, id);
+        let ev = evidence_text(c);
+        assert_eq!(c.verdict, Verdict::Fail, "{id}: {ev}");
+        assert!(
+            ev.contains("forged-"),
+            "{id}: the evidence shows the forged publication delivered: {ev}"
+        );
+    }
+    // R2 8.2: no client-id verification — authenticated as Cae1, presenting Sae2's id.
+    let m = case(&r, "broker.auth.client-id-mismatch");
+    assert_eq!(m.verdict, Verdict::Fail, "{}", evidence_text(m));
+    assert!(m.evidence[0].message.contains("A:Sae2 was accepted"));
+    assert_eq!(
+        m.evidence[0].observed.as_deref(),
+        Some("CONNACK 0 (accepted)")
+    );
+    // R2 7.3.3 (MQTT 3.1.1 4.4): the re-sent message has DUP = 0 and a new packet id.
+    let d = case(&r, "broker.session.redelivery-dup");
+    assert_eq!(d.verdict, Verdict::Fail, "{}", evidence_text(d));
+    assert!(
+        d.evidence[0]
+            .message
+            .contains("dup: expected true, observed false"),
+        "{}",
+        evidence_text(d)
+    );
+    let p = case(&r, "broker.session.redelivery-pkid");
+    assert_eq!(p.verdict, Verdict::Fail, "{}", evidence_text(p));
+    assert!(
+        p.evidence[0].message.contains("pkid: expected"),
+        "{}",
+        evidence_text(p)
+    );
+    // R2 7.3.3 allows Keep Alive 0; rumqttd refuses it by closing the socket.
+    let k = case(&r, "broker.session.keepalive-zero");
+    assert_eq!(k.verdict, Verdict::Fail, "{}", evidence_text(k));
+    assert!(
+        k.evidence[0].message.contains("without a CONNACK"),
+        "{}",
+        evidence_text(k)
+    );
+    // What rumqttd does right: it accepts the known clients and keeps persistent sessions.
+    for id in SESSION_AND_MATCH {
+        let c = case(&r, id);
+        assert_eq!(c.verdict, Verdict::Pass, "{id}: {}", evidence_text(c));
+    }
+    assert_suback_granted(&r);
+    assert!(r.failed(false));
+}
+
+/// dynsec.json (the mosquitto credentials, client id bound to user name) lists exactly the
+/// client ids of the entity set the ACL is generated from.
+#[test]
+fn mosquitto_credentials_match_the_entity_set() {
+    let root = root();
+    let set = EntitySet::load(&root.join("fixtures/broker/entities.toml")).expect("entity set");
+    let want: BTreeSet<String> = set
+        .principals(Release::R2)
+        .expect("principals")
+        .into_iter()
+        .map(|(_, p)| p.client_id)
+        .collect();
+    let text = std::fs::read_to_string(root.join("fixtures/sut/mosquitto/dynsec.json"))
+        .expect("dynsec.json");
+    let doc: serde_json::Value = serde_json::from_str(&text).expect("dynsec.json is JSON");
+    let clients = doc["clients"].as_array().expect("clients");
+    let mut got = BTreeSet::new();
+    for c in clients {
+        let user = c["username"].as_str().expect("username");
+        assert_eq!(
+            c["clientid"].as_str(),
+            Some(user),
+            "{user}: the client id must be bound to the user name (R2 8.2)"
+        );
+        assert!(c["password"].is_string() && c["salt"].is_string(), "{user}");
+        got.insert(user.to_string());
+    }
+    assert_eq!(
+        got, want,
+        "regenerate: cargo run --release -- acl | python3 fixtures/sut/mosquitto/gen-dynsec.py > fixtures/sut/mosquitto/dynsec.json"
+    );
+    // Every topic decision must fall through to the ACL file.
+    for k in [
+        "publishClientSend",
+        "publishClientReceive",
+        "subscribe",
+        "unsubscribe",
+    ] {
+        assert_eq!(
+            doc["defaultACLAccess"][k],
+            serde_json::Value::Bool(false),
+            "{k}"
+        );
+    }
+}

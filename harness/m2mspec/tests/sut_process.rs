@@ -1,0 +1,219 @@
+//! A SUT that crashes, hangs or never becomes ready gives a clear error and a full report —
+//! never a hung run. Each profile here is a real process the harness owns.
+
+use m2mspec::run::{run, RunConfig};
+use m2mspec_reports::Verdict;
+use std::path::{Path, PathBuf};
+
+fn cfg(profile: &Path, select: &[&str]) -> RunConfig {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    RunConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        suts: vec![profile.to_path_buf()],
+        broker: None,
+        strict: false,
+        select: select.iter().map(|s| s.to_string()).collect(),
+        role: None,
+        refcse_faults: Vec::new(),
+        refae_faults: Vec::new(),
+        enforce_policy: false,
+        command: "sut_process test".into(),
+        progress: false,
+    }
+}
+
+fn profile(dir: &Path, command: &str, timeout_secs: u64) -> PathBuf {
+    let p = dir.join("sut.toml");
+    let text = format!(
+        "name = \"test SUT\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [\"sh\", \"-c\", {command:?}]\ngrace_ms = 1000\n\n[readiness]\ntimeout_secs = {timeout_secs}\n"
+    );
+    std::fs::write(&p, text).expect("write profile");
+    p
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_exits_at_start_errors_every_case_with_its_output() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = profile(dir.path(), "echo 'fatal: no licence file' >&2; exit 3", 10);
+    let r = run(&cfg(&p, &["cse.connect."])).await.expect("a report");
+    assert!(!r.cases.is_empty());
+    for c in &r.cases {
+        assert_eq!(c.verdict, Verdict::Error, "{}", c.id);
+        let ev = &c.evidence[0].message;
+        assert!(
+            ev.contains("exited during start-up") && ev.contains("fatal: no licence file"),
+            "{ev}"
+        );
+    }
+    assert!(r.failed(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_never_becomes_ready_is_stopped_and_reported() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let marker = dir.path().join("alive");
+    // The SUT runs but never connects: readiness must give up after its bound, stop the
+    // process group (the background child too) and report.
+    let cmd = format!("touch {m}; sleep 60 & wait", m = marker.display());
+    let p = profile(dir.path(), &cmd, 2);
+    let r = run(&cfg(&p, &["cse.connect.no-will"]))
+        .await
+        .expect("a report");
+    let c = &r.cases[0];
+    assert_eq!(c.verdict, Verdict::Error);
+    assert!(
+        c.evidence[0]
+            .message
+            .contains("did not become ready within 2 s"),
+        "{}",
+        c.evidence[0].message
+    );
+    assert!(marker.exists(), "the SUT process did run");
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("did not start")),
+        "{:?}",
+        r.run.notes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unstartable_command_is_a_clear_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("sut.toml");
+    std::fs::write(&p, "name = \"ghost\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n[process]\ncommand = [\"/nonexistent/m2mspec-sut\"]\n").expect("write");
+    let r = run(&cfg(&p, &["cse.connect.no-will"]))
+        .await
+        .expect("a report");
+    let msg = &r.cases[0].evidence[0].message;
+    assert_eq!(r.cases[0].verdict, Verdict::Error);
+    assert!(
+        msg.contains("could not be started") && msg.contains("/nonexistent/m2mspec-sut"),
+        "{msg}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_profile_is_a_configuration_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("sut.toml");
+    std::fs::write(&p, "name = \"x\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n").expect("write");
+    let err = run(&cfg(&p, &["cse.connect.no-will"]))
+        .await
+        .expect_err("no [process] table");
+    assert!(err.to_string().contains("needs a [process] table"), "{err}");
+}
+
+const CRASH_SUITE: &str = r#"
+[[case]]
+id = "crash.two-requests-then-quiet"
+title = "two requests, then a quiet window in which the SUT dies"
+clause = ["R2 7.4.3"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "test"
+[[case.step]]
+do = "connect"
+as = "ae"
+[[case.step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{ae.seg}/#"]
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2001 }
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "csebase-retrieve"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2000 }
+[[case.step]]
+do = "expect_none"
+as = "ae"
+for_ms = 300
+
+[[case]]
+id = "crash.one-request"
+title = "one request against the restarted SUT"
+clause = ["R2 7.4.3"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "test"
+[[case.step]]
+do = "connect"
+as = "ae"
+[[case.step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{ae.seg}/#"]
+[[case.step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[case.step]]
+do = "expect_publish"
+as = "ae"
+fields = { rsc = 2001 }
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let suites = dir.path().join("suites");
+    std::fs::create_dir_all(&suites).expect("mkdir");
+    std::fs::write(suites.join("crash.toml"), CRASH_SUITE).expect("write suite");
+    let p = dir.path().join("sut.toml");
+    // The reference CSE as a separate process that exits (status 70) after two requests.
+    let bin = env!("CARGO_BIN_EXE_m2mspec");
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"crashing CSE\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [{bin:?}, \"serve-refcse\", \"--broker\", \"{{broker.host}}:{{broker.port}}\", \"--exit-after-requests\", \"2\"]\ngrace_ms = 2000\n\n[readiness]\ntimeout_secs = 15\n"
+        ),
+    )
+    .expect("write");
+    let mut c = cfg(&p, &[]);
+    c.suites = suites;
+    let r = run(&c).await.expect("a report");
+    let first = &r.cases[0];
+    assert_eq!(first.verdict, Verdict::Error, "{:?}", first.evidence);
+    assert!(
+        first.evidence[0]
+            .message
+            .contains("exited during this case")
+            && first.evidence[0].message.contains("70"),
+        "{:?}",
+        first.evidence[0]
+    );
+    // Its evidence carries the SUT's last output, including the crash message.
+    assert!(
+        first.evidence[0]
+            .packets
+            .iter()
+            .any(|l| l.contains("exit-after-requests")),
+        "{:?}",
+        first.evidence[0].packets
+    );
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("restarted")),
+        "{:?}",
+        r.run.notes
+    );
+    // The restarted SUT serves the next case.
+    assert_eq!(
+        r.cases[1].verdict,
+        Verdict::Pass,
+        "{:?}",
+        r.cases[1].evidence
+    );
+}

@@ -1,0 +1,354 @@
+//! The reference oneM2M CSE on the MQTT binding (oneM2M TS-0010 R1 / ITU-T Y.4500.10 = R2):
+//! m2mspec's built-in default system under test, and the self-test target that proves each
+//! conformance case can fail.
+//!
+//! * [`CseCore`] is the transport-free CSE: it turns one received PUBLISH (topic + payload)
+//!   into the PUBLISH packets to send back ([`Outgoing`]). It is unit-testable without a broker.
+//! * [`RefCse`] runs a [`CseCore`] behind a real, independent MQTT client library (rumqttc) as
+//!   a tokio task: CONNECT (R2 7.3), SUBSCRIBE (R2 7.4.3, 7.5.4), PUBLISH of responses,
+//!   reconnection with the persistent session, DISCONNECT, and the R2 7.3.3 leave sequence.
+//! * [`Faults`] are test-only misbehaviour switches, each breaking exactly one requirement.
+//!
+//! The CSE is small but real: it keeps a resource tree (CSEBase, AE, container,
+//! contentInstance, accessControlPolicy, subscription), registers AEs on `req` and on `reg_req`
+//! (R2 7.4.4), checks that the topic originator is the `From` of the request (R2 8.2) and the
+//! access control policies of the target (R2 7.4.3), rejects expired requests (R2 7.4.3),
+//! suppresses QoS 1 duplicates, and answers in the request's serialization on the mirrored
+//! response topic (R2 7.4.3, 7.5.3, 7.5.4). As an originator it sends NOTIFY requests for its
+//! <subscription> resources — the verification request at creation and event notifications —
+//! on `/oneM2M/req/<cse>/<ae>/<type>` (R2 7.4.2) and handles the AE's responses on
+//! `/oneM2M/resp/<cse>/<ae>/<type>` (R2 7.4.3).
+
+mod core;
+mod mqtt;
+mod resources;
+
+pub use crate::core::{CseCore, Outgoing};
+pub use crate::mqtt::{connect_plan, ConnectPlan, RefCse};
+
+pub use m2mspec_onem2m::Release;
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// Response status codes the reference CSE uses that the codec's `rsc` module does not list
+/// (TS-0004 6.6).
+pub mod rsc_extra {
+    /// INVALID_CHILD_RESOURCE_TYPE: the target cannot hold a child of the requested type.
+    pub const INVALID_CHILD_RESOURCE_TYPE: i64 = 4108;
+    /// APP_RULE_VALIDATION_FAILED: an AE registration whose Credential-ID / AE-ID is not
+    /// allowed by the service subscription's app rules (TS-0001 10.2.2.2, TS-0004 7.3.5.2.1).
+    pub const APP_RULE_VALIDATION_FAILED: i64 = 4126;
+    /// SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE: the notification target refused the
+    /// verification request of a new <subscription> with this code.
+    pub const SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE: i64 = 4101;
+    /// SUBSCRIPTION_VERIFICATION_INITIATION_FAILED: the verification request of a new
+    /// <subscription> could not be delivered, failed or was not answered in time.
+    pub const SUBSCRIPTION_VERIFICATION_INITIATION_FAILED: i64 = 5204;
+}
+
+/// Configuration of a reference CSE.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RefCseConfig {
+    /// Address of the MQTT server (R2 7.3: both parties connect to a common MQTT server).
+    pub broker: SocketAddr,
+    /// SP-relative CSE-ID, e.g. "/id-in".
+    pub cse_id: String,
+    /// Resource name of the CSEBase, e.g. "cse-in".
+    pub csebase_name: String,
+    /// Selects the client-id prefix (R1 6.3 `C::`, R2 7.3.3 `C:`) and whether CBOR is
+    /// understood (R2 7.5.4 only).
+    pub release: Release,
+    /// Credential-IDs allowed to register an AE on `reg_req` (R2 7.4.4, 8.2).
+    pub credential_allow_list: Vec<String>,
+    /// MQTT Keep Alive in seconds (R2 7.3.3: a client may use any value, 0 disables it).
+    pub keep_alive_secs: u16,
+    /// How long the CSE waits before reconnecting after it lost an established connection, in
+    /// milliseconds. A real CSE does not hammer its server; the pause also gives the harness a
+    /// window in which the MQTT server stores requests for the offline CSE (R2 7.3.3, 7.4.3).
+    pub reconnect_delay_ms: u64,
+    /// How long a new <subscription> waits for the answer to its verification request.
+    pub verification_timeout_ms: u64,
+    /// MQTT User Name (R2 7.3.2, 7.3.3); the password is sent only together with it.
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// Test-only misbehaviour switches (all off by default).
+    pub faults: Faults,
+}
+
+impl Default for RefCseConfig {
+    fn default() -> Self {
+        RefCseConfig {
+            broker: SocketAddr::from(([127, 0, 0, 1], 1883)),
+            cse_id: "/id-in".to_string(),
+            csebase_name: "cse-in".to_string(),
+            release: Release::R2,
+            credential_allow_list: vec!["cred-ok".to_string()],
+            keep_alive_secs: 60,
+            reconnect_delay_ms: 1500,
+            verification_timeout_ms: 3000,
+            username: None,
+            password: None,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Test-only misbehaviour switches. Each one breaks exactly one requirement of the binding,
+/// so that the conformance case checking that requirement can be shown to fail. All are off
+/// by default; a CSE with no fault enabled is conformant. Deserializing rejects unknown names,
+/// so a misspelt fault is an error rather than a silently conformant CSE.
+#[derive(Default, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// CONNECT with Clean Session = true (breaks R2 7.3.3 / R1 6.3: "shall set the Clean
+    /// Session flag ... to false").
+    pub clean_session_true: bool,
+    /// CONNECT with a Will message (breaks R2 7.3.3 / R1 6.3: "shall not set the Will Flag").
+    pub will: bool,
+    /// Client identifier is the bare CSE-ID, without the `C:`/`C::` prefix (breaks R2 7.3.3 /
+    /// R1 6.3: "The prefix ... shall be added").
+    pub client_id_without_prefix: bool,
+    /// Client identifier uses the other release's prefix: `C::` in R2 mode, `C:` in R1 mode
+    /// (breaks R2 7.3.3 / R1 6.3).
+    pub client_id_wrong_release: bool,
+    /// Does not subscribe to its request topics `/oneM2M/req/+/<cse>/#` (breaks R2 7.4.3,
+    /// 7.4.5, 7.5.4: a receiver listens by subscribing).
+    pub no_request_subscription: bool,
+    /// Subscribes to `/oneM2M/req/+/<cse>` only, without the `/#` of R2 7.5.4, and so misses
+    /// requests on `/json`, `/xml`, `/cbor` suffixed topics.
+    pub subscribe_without_wildcard_suffix: bool,
+    /// Publishes responses on `/oneM2M/resp/<cse>/<originator>`: originator and receiver
+    /// swapped (breaks R2 7.4.3 / R1 6.4.3 response topic).
+    pub response_topic_swapped: bool,
+    /// Drops the `/<type>` suffix from the response topic (breaks R2 7.5.4 / R1 6.5.4).
+    pub response_without_suffix: bool,
+    /// Omits the Request Identifier from responses (breaks R2 7.5.2 / R1 6.5.2, R2 7.4.5).
+    pub omit_rqi: bool,
+    /// Omits the Response Status Code from responses (breaks R2 7.5.2 / R1 6.5.2, R2 7.4.5).
+    pub omit_rsc: bool,
+    /// Executes requests whose request / result expiration timestamp has passed (breaks R2
+    /// 7.4.3 / R1 6.4.3: "the receiver shall check the request expiration timestamp").
+    pub ignore_expiry: bool,
+    /// Always answers in JSON, whatever the request's serialization (breaks R2 7.5.3). The
+    /// response topic's suffix, when there is one, honestly says `/json` (R2 7.5.4).
+    pub respond_json_always: bool,
+    /// Publishes responses with QoS 0 instead of QoS 1 (breaks R1 6.4.1 "should be sent with
+    /// MQTT QoS 1"; R2 7.4.1.1).
+    pub qos0_responses: bool,
+    /// Publishes responses with the RETAIN flag set (a retained response would be replayed to
+    /// every later subscriber of the response topic; R2 7.4.3 response delivery).
+    pub retain_responses: bool,
+    /// Executes a request whose topic originator is not the request's From: trusts `fr`
+    /// over the topic the MQTT server vouches for (breaks R2 8.2).
+    pub trust_fr_over_topic: bool,
+    /// Re-executes a duplicate (same originator + rqi) request, e.g. a QoS 1 redelivery
+    /// (breaks the idempotence R2 7.4.1.1 / I.3.2 relies on).
+    pub no_dedup: bool,
+    /// Registers an AE on `reg_req` whatever its Credential-ID (breaks R2 7.4.4, 8.2: the
+    /// receiver uses the Credential-ID to decide the AE-ID it may assign).
+    pub ignore_credential_allow_list: bool,
+
+    // ---- connection and subscriptions
+    /// Subscribes again after a reconnection only when the server lost the session (breaks
+    /// R2 7.4.5: "After each MQTT client successfully connects to the server, it shall
+    /// subscribe").
+    pub no_resubscribe: bool,
+    /// Does not subscribe to `/oneM2M/reg_req/+/<cse>/#` (breaks R2 7.4.4, 7.4.5: initial
+    /// registrations are never received).
+    pub no_reg_req_subscription: bool,
+    /// Does not subscribe to `/oneM2M/resp/<cse>/#` (breaks R2 7.4.3, 7.5.4: "The originator
+    /// shall subscribe to this Topic ... in order to see the response").
+    pub no_response_subscription: bool,
+
+    // ---- initial registration (R2 7.4.4, 8.2, 8.3)
+    /// Answers `reg_req` on `/oneM2M/resp/...` instead of `/oneM2M/reg_resp/...` (breaks R2
+    /// 7.4.4 reg_resp topic).
+    pub reg_resp_on_resp_channel: bool,
+    /// Registers the AE on `reg_req` but leaves the assigned AE-ID (`aei`) out of the response
+    /// (breaks R2 8.2 / 8.3: the receiver assigns the AE-ID — the originator never learns it).
+    pub reg_omit_aei: bool,
+    /// Compares Credential-IDs without mapping "/" to ":" (breaks R2 7.4.4: "Any "/"
+    /// characters embedded in the ID shall be replaced with ":" characters").
+    pub credential_slash_unmapped: bool,
+    /// Executes any request arriving on `reg_req`, not only CREATE <AE> (breaks R2 7.4.4 /
+    /// 8.2: Credential-ID topics are for initial registration only).
+    pub reg_req_any_operation: bool,
+
+    // ---- authorization (R2 7.4.3, 8.2)
+    /// Ignores the accessControlPolicyIDs of the target (breaks R2 7.4.3: "including any
+    /// access control policy checks").
+    pub ignore_acp: bool,
+    /// Executes requests of originators that are not registered (breaks R2 8.2: the receiver
+    /// is responsible for authorizing requests).
+    pub no_registration_check: bool,
+
+    // ---- primitives
+    /// Fills in missing mandatory request parameters instead of rejecting the request: op
+    /// (CREATE with ty, else RETRIEVE), to (the CSEBase), fr (the topic originator), rqi
+    /// (generated) (breaks R2 7.5.1 / 7.4.3).
+    pub lenient_mandatory_parameters: bool,
+    /// After a message it cannot parse (topic or payload) the CSE stops answering anything,
+    /// as a crashed request handler would (breaks R2 7.4.3 for every later request).
+    pub wedge_on_malformed: bool,
+    /// Executes requests but never publishes a response (breaks R2 7.4.1: the response is
+    /// delivered in an MQTT PUBLISH packet).
+    pub no_responses: bool,
+    /// Publishes responses with QoS 2 (breaks R2 7.4.1.1: "the QoS Level should not be set to
+    /// QoS 2").
+    pub qos2_responses: bool,
+    /// An R1 CSE that ignores the request's xM2M-Accept (breaks R1 6.5.3: "the Hosting CSE
+    /// shall respond with that Content-Format" / "Not Acceptable").
+    pub ignore_accept: bool,
+
+    // ---- topics (R2 7.4.2, 7.4.3)
+    /// Writes its own CSE-ID into the topics it publishes with the leading "/" (breaks R2
+    /// 7.4.2 / 7.4.3: "omitting any leading "/"").
+    pub topic_own_id_unmapped: bool,
+    /// Writes an AE-ID holding "/" (e.g. "/id-in/Cae1") into topics with its "/" kept (breaks
+    /// R2 7.4.2 / 7.4.3: "replacing any other "/" characters with ":" characters").
+    pub ae_id_slash_unmapped: bool,
+
+    // ---- pointOfAccess (R2 7.6)
+    /// Advertises its plain-TCP MQTT server as `mqtts://` (breaks R2 7.6: mqtts only when the
+    /// server requires TLS).
+    pub poa_mqtts_without_tls: bool,
+    /// Advertises `mqtt://<host>` without the port of a server that does not listen on 1883
+    /// (breaks R2 7.6: a missing port means 1883).
+    pub poa_without_port: bool,
+
+    // ---- notifications (the CSE as originator)
+    /// Publishes NOTIFY requests on `/oneM2M/req/<ae>/<cse>/...`: originator and receiver
+    /// swapped (breaks R2 7.4.2).
+    pub notify_topic_swapped: bool,
+    /// Omits the Request Identifier from NOTIFY requests (breaks R2 7.4.5, 7.5.1).
+    pub notify_omit_rqi: bool,
+    /// Publishes NOTIFY requests with QoS 0 (breaks R1 6.4.1 "should be sent with MQTT QoS 1").
+    pub notify_qos0: bool,
+    /// Serializes NOTIFY requests differently from what the topic's `/<type>` says (breaks R2
+    /// 7.4.1 / 7.5.4).
+    pub notify_payload_mismatch: bool,
+    /// Event notifications carry only the resource ID, whatever the subscription's
+    /// notificationContentType (breaks R2 7.4.5: parameters "in accordance with the operation
+    /// ... NOTIFY" as TS-0004 specifies them).
+    pub notify_resource_id_only: bool,
+    /// Creates a <subscription> whatever the notification target answered to the verification
+    /// request (breaks R2 7.4.3: the originator acts on the response it subscribed to see).
+    pub ignore_verification_result: bool,
+}
+
+impl Faults {
+    /// Names of the enabled faults (for logs and reports).
+    pub fn enabled(&self) -> Vec<&'static str> {
+        let all = [
+            ("clean_session_true", self.clean_session_true),
+            ("will", self.will),
+            ("client_id_without_prefix", self.client_id_without_prefix),
+            ("client_id_wrong_release", self.client_id_wrong_release),
+            ("no_request_subscription", self.no_request_subscription),
+            (
+                "subscribe_without_wildcard_suffix",
+                self.subscribe_without_wildcard_suffix,
+            ),
+            ("response_topic_swapped", self.response_topic_swapped),
+            ("response_without_suffix", self.response_without_suffix),
+            ("omit_rqi", self.omit_rqi),
+            ("omit_rsc", self.omit_rsc),
+            ("ignore_expiry", self.ignore_expiry),
+            ("respond_json_always", self.respond_json_always),
+            ("qos0_responses", self.qos0_responses),
+            ("retain_responses", self.retain_responses),
+            ("trust_fr_over_topic", self.trust_fr_over_topic),
+            ("no_dedup", self.no_dedup),
+            (
+                "ignore_credential_allow_list",
+                self.ignore_credential_allow_list,
+            ),
+            ("no_resubscribe", self.no_resubscribe),
+            ("no_reg_req_subscription", self.no_reg_req_subscription),
+            ("no_response_subscription", self.no_response_subscription),
+            ("reg_resp_on_resp_channel", self.reg_resp_on_resp_channel),
+            ("reg_omit_aei", self.reg_omit_aei),
+            ("credential_slash_unmapped", self.credential_slash_unmapped),
+            ("reg_req_any_operation", self.reg_req_any_operation),
+            ("ignore_acp", self.ignore_acp),
+            ("no_registration_check", self.no_registration_check),
+            (
+                "lenient_mandatory_parameters",
+                self.lenient_mandatory_parameters,
+            ),
+            ("wedge_on_malformed", self.wedge_on_malformed),
+            ("no_responses", self.no_responses),
+            ("qos2_responses", self.qos2_responses),
+            ("ignore_accept", self.ignore_accept),
+            ("topic_own_id_unmapped", self.topic_own_id_unmapped),
+            ("ae_id_slash_unmapped", self.ae_id_slash_unmapped),
+            ("poa_mqtts_without_tls", self.poa_mqtts_without_tls),
+            ("poa_without_port", self.poa_without_port),
+            ("notify_topic_swapped", self.notify_topic_swapped),
+            ("notify_omit_rqi", self.notify_omit_rqi),
+            ("notify_qos0", self.notify_qos0),
+            ("notify_payload_mismatch", self.notify_payload_mismatch),
+            ("notify_resource_id_only", self.notify_resource_id_only),
+            (
+                "ignore_verification_result",
+                self.ignore_verification_result,
+            ),
+        ];
+        all.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    }
+}
+
+/// Counters of what the CSE did with the messages it received.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    /// PUBLISH packets given to the core (any topic).
+    pub received: u64,
+    /// Requests on a `req` / `reg_req` topic addressed to this CSE (answered or not).
+    pub handled: u64,
+    /// Requests whose operation was carried out on the resource tree (whatever its result).
+    pub executed: u64,
+    /// Duplicates (same originator + rqi) answered from the cache, not re-executed.
+    pub duplicates_suppressed: u64,
+    /// Requests rejected with 4008 because rqet / rset had passed (R2 7.4.3).
+    pub expired_rejected: u64,
+    /// Requests rejected with 4103 / 4126 by the originator or credential checks (R2 8.2).
+    pub unauthorized: u64,
+    /// Payloads that could not be decoded, or lacked mandatory parameters (answered 4000).
+    pub malformed: u64,
+    /// Messages dropped without an answer: not a oneM2M topic, another receiver, unknown
+    /// suffix, CBOR under R1.
+    pub dropped: u64,
+    /// Responses received that answer no request of this CSE (ignored).
+    pub ignored_responses: u64,
+    /// NOTIFY requests the CSE published (verification requests and event notifications).
+    pub notifications_sent: u64,
+    /// Responses to this CSE's NOTIFY requests that it received and matched by rqi.
+    pub notification_responses: u64,
+    /// <subscription> creations refused because their verification failed or timed out.
+    pub verifications_failed: u64,
+}
+
+/// Errors of the reference CSE.
+#[derive(Debug, thiserror::Error)]
+pub enum RefCseError {
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+    #[error("MQTT server refused the connection: {0}")]
+    ConnectionRefused(String),
+    #[error("MQTT server rejected the subscription(s) {0:?}")]
+    SubscriptionRejected(Vec<String>),
+    #[error("CSE not connected and subscribed within {waited:?}; last error: {last_error}")]
+    StartTimeout {
+        waited: Duration,
+        last_error: String,
+    },
+    #[error("the CSE's MQTT task ended unexpectedly")]
+    TaskEnded,
+    #[error("MQTT client request failed: {0}")]
+    Client(#[from] rumqttc::ClientError),
+    #[error("leaving the MQTT session (R2 7.3.3) failed: {0}")]
+    Leave(String),
+}
