@@ -121,21 +121,6 @@ pub fn check_fields<'a>(
     out
 }
 
-/// MQTT topic-filter match (`+` one level, `#` the rest, including the parent level).
-pub fn filter_matches(filter: &str, topic: &str) -> bool {
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -197,22 +182,5 @@ mod tests {
         assert_eq!(m.len(), 3, "{m:?}");
         assert_eq!(m[0].expected, "anything but 4103");
         assert_eq!(m[1].expected, "a string starting with \"S\"");
-    }
-
-    #[test]
-    fn mqtt_filters() {
-        assert!(filter_matches(
-            "/oneM2M/req/+/id-in/#",
-            "/oneM2M/req/Cae/id-in/json"
-        ));
-        assert!(filter_matches(
-            "/oneM2M/req/+/id-in/#",
-            "/oneM2M/req/Cae/id-in"
-        ));
-        assert!(!filter_matches(
-            "/oneM2M/req/+/id-in",
-            "/oneM2M/req/Cae/id-in/json"
-        ));
-        assert!(!filter_matches("/oneM2M/req/+/id-in", "/oneM2M/req/id-in"));
     }
 }

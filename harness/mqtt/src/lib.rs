@@ -38,6 +38,7 @@
 pub mod broker;
 pub mod client;
 pub mod error;
+pub mod filter;
 pub mod gatekeeper;
 pub mod trace;
 mod wire;

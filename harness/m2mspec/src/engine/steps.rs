@@ -3,10 +3,11 @@
 
 use super::evidence::{packet_json, payload_text};
 use super::{CaseRun, Entity, StepFailure, StepResult};
-use crate::matcher::{check_fields, filter_matches, Mismatch, ABSENT};
+use crate::matcher::{check_fields, Mismatch, ABSENT};
 use crate::scenario::{FieldExpectations, Step};
 use chrono::Utc;
 use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
+use m2mspec_mqtt::filter::topic_matches;
 use m2mspec_mqtt::gatekeeper::policy::Principal;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_onem2m::client_id::{self, EntityKind};
@@ -737,7 +738,7 @@ impl CaseRun<'_> {
         let uncovered = |filters: &[String]| {
             topics
                 .iter()
-                .filter(|t| !filters.iter().any(|f| filter_matches(f, t)))
+                .filter(|t| !filters.iter().any(|f| topic_matches(t, f)))
                 .cloned()
                 .collect::<Vec<_>>()
         };

@@ -7,9 +7,9 @@
 //! `fail` with evidence rather than every case ending in `error`.
 
 use super::{RunningSut, SutError, SutProfile};
-use crate::matcher::filter_matches;
 use crate::testbed::Testbed;
 use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
+use m2mspec_mqtt::filter::topic_matches;
 use m2mspec_mqtt::trace::{EventKind, PacketRecord};
 use m2mspec_onem2m::client_id::{self, EntityKind};
 use m2mspec_onem2m::serialization::{self, Serialization};
@@ -91,7 +91,7 @@ pub async fn wait_ready(
             let filters = tb.granted_filters(|e| tb.is_sut_event(e));
             if filters
                 .iter()
-                .any(|f| f.contains("oneM2M/") || filter_matches(f, &topic))
+                .any(|f| f.contains("oneM2M/") || topic_matches(&topic, f))
             {
                 break;
             }

@@ -32,7 +32,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use super::fault::{FaultControl, FaultState};
 use super::policy::{DeniedPublish, Policy, PolicyMode};
 use crate::error::NetError;
-use crate::gatekeeper::policy::topic_matches;
+use crate::filter::topic_matches;
 use crate::trace::{Direction, EventKind, PacketRecord, Trace};
 use crate::wire;
 
