@@ -1,7 +1,8 @@
 //! Snapshots of what users read from real runs: the verdict and evidence of real failing
 //! cases (reference SUTs with a misbehaviour switch on), and one real run in every report
 //! format — `junit.xml`, `report.json`, the console summary with and without colour, and the
-//! compatibility matrix (html and md) of a clean and a faulty reference CSE.
+//! compatibility matrix (html and md) of a clean and a faulty reference CSE — and the errors a
+//! run that cannot start reports.
 //!
 //! What changes from run to run is replaced before the comparison, so a snapshot changes only
 //! when what a reader is told changes: start times and oneM2M timestamps, durations, packet
@@ -91,10 +92,10 @@ fn stable(reports: &[&Report]) -> insta::Settings {
     s.add_filter(r"#\d+ \+\d+\.\d+ms", "#[n] +[t]ms");
     // Ports of the embedded broker and gatekeeper (also inside pointOfAccess URLs).
     s.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
-    // Temporary directories (SUT profiles written by a test).
+    // Temporary directories (SUT profiles written by a test); the file name inside stays.
     let tmp = std::env::temp_dir();
     let tmp = literal(tmp.to_string_lossy().trim_end_matches('/'));
-    s.add_filter(&format!(r#"{tmp}/[^\s"',;)]+"#), "[tmp]");
+    s.add_filter(&format!(r#"{tmp}/[^/\s"',;:)]+"#), "[tmpdir]");
     // The tool version (in JUnit's run text and the HTML generator line).
     s.add_filter(
         &format!(r"m2mspec {}", literal(env!("CARGO_PKG_VERSION"))),
@@ -262,4 +263,62 @@ async fn a_real_run_in_every_format() {
         insta::assert_snapshot!("run-matrix.md", matrix::markdown(&columns));
         insta::assert_snapshot!("run-matrix.html", one_tag_per_line(&matrix::html(&columns)));
     });
+}
+
+// ------------------------------------------------------------------ configuration errors
+
+/// A reference-CSE profile naming a capability file that does not exist.
+const MISSING_CAPABILITIES: &str = r#"name = "broken"
+role = "cse"
+kind = "builtin-refcse"
+cse_id = "/id-in"
+csebase = "cse-in"
+release = "R2"
+capabilities = "missing-caps.toml"
+"#;
+
+/// A reference-CSE profile with a misspelt key in its `[refcse]` table.
+const UNKNOWN_KEY: &str = r#"name = "misspelt"
+role = "cse"
+kind = "builtin-refcse"
+cse_id = "/id-in"
+csebase = "cse-in"
+release = "R2"
+
+[refcse]
+fault = ["omit_rqi"]
+"#;
+
+/// What a user is told when a run cannot start: the error and its causes, joined as the CLI
+/// prints them. `profile` (written to a temporary directory) replaces the built-in SUTs.
+#[rstest]
+#[case::missing_capabilities("missing_capabilities", Some(MISSING_CAPABILITIES), &["cse."])]
+#[case::unknown_profile_key("unknown_profile_key", Some(UNKNOWN_KEY), &["cse."])]
+#[case::nothing_selected("nothing_selected", None, &["cse.no-such-case"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn configuration_error(
+    #[case] name: &str,
+    #[case] profile: Option<&str>,
+    #[case] select: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let suts: Vec<_> = profile
+        .map(|text| {
+            let p = dir.path().join("sut.toml");
+            std::fs::write(&p, text).expect("write profile");
+            p
+        })
+        .into_iter()
+        .collect();
+    let err = match m2mspec::run::run(&cfg_with(select, &[], &suts)).await {
+        Ok(r) => panic!("{name}: the run started: {:?}", r.summary),
+        Err(e) => e,
+    };
+    let mut told = err.to_string();
+    let mut source = std::error::Error::source(&err);
+    while let Some(s) = source {
+        told.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    stable(&[]).bind(|| insta::assert_snapshot!(format!("config-error-{name}"), told));
 }
