@@ -6,9 +6,11 @@
 
 mod common;
 
-use common::{case, evidence_text};
+use common::{assert_row, case, evidence_text, testbed_slot};
 use m2mspec::run::{run, RunConfig};
-use m2mspec_reports::{Report, Verdict};
+use m2mspec_reports::Report;
+use m2mspec_reports::Verdict::{self, Fail, NonStrict};
+use rstest::rstest;
 use std::path::{Path, PathBuf};
 
 /// AE-role cases with reference-AE `faults`.
@@ -21,11 +23,11 @@ fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
 }
 
 /// Runs at a time: each run has its own broker, gatekeeper and AE; many at once on a small
-/// machine only measure the machine.
-static RUNS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(3);
+/// machine only measure the machine. The limit holds across test processes (nextest) too.
+const RUNS: usize = 3;
 
 async fn run_ok(c: RunConfig) -> Report {
-    let _slot = RUNS.acquire().await.expect("semaphore open");
+    let _slot = testbed_slot("ae_cases", RUNS).await;
     run(&c).await.expect("run starts")
 }
 
@@ -36,23 +38,10 @@ fn summary(r: &Report) -> Vec<String> {
         .collect()
 }
 
-/// Run case `id` against the reference AE with `fault` switched on; the case must end with
-/// `verdict` and its evidence must contain every string of `needles`.
-async fn breaks(id: &str, fault: &str, verdict: Verdict, needles: &[&str]) {
-    let r = run_ok(cfg(&[id], &[fault])).await;
-    let c = case(&r, id);
-    let text = evidence_text(c);
-    assert_eq!(
-        c.verdict, verdict,
-        "{id} with fault {fault}: {text}\nlog: {:#?}",
-        c.log
-    );
-    for n in needles {
-        assert!(
-            text.contains(n),
-            "{id} with fault {fault}: evidence lacks {n:?}: {text}"
-        );
-    }
+/// Run one table row: case `id` against the reference AE started by `c`, within [`RUNS`].
+async fn breaks(c: RunConfig, id: &str, verdict: Verdict, needles: &[&str]) {
+    let _slot = testbed_slot("ae_cases", RUNS).await;
+    assert_row(c, id, verdict, needles).await;
 }
 
 const SKIPPED_ON_REFAE: [(&str, &str); 3] = [
@@ -94,200 +83,231 @@ async fn all_ae_cases_pass_against_the_reference_ae() {
     assert!(!r.failed(true));
 }
 
+/// The case × fault table of the reference AE: each row runs case `id` alone against the
+/// reference AE with misbehaviour switch `fault`; the case must end with `verdict` (`fail` for
+/// SHALL, `non-strict` for SHOULD) and its evidence must contain every fragment of
+/// `evidence`. A new case or fault is a new row.
+#[rstest]
 // ---------------------------------------------------------------- connect
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connect_faults_fail_the_connect_cases() {
-    breaks(
-        "ae.connect.clean-session",
-        "clean_session_true",
-        Verdict::Fail,
-        &["clean_session = true", "CONNECT"],
-    )
-    .await;
-    breaks(
-        "ae.connect.client-id.r2",
-        "client_id_without_prefix",
-        Verdict::Fail,
-        &["client_id = \\\"Cm2mrefae\\\""],
-    )
-    .await;
-    breaks(
-        "ae.connect.client-id.r2",
-        "client_id_wrong_release",
-        Verdict::Fail,
-        &["A::Cm2mrefae"],
-    )
-    .await;
-    breaks(
-        "ae.connect.no-will",
-        "will",
-        Verdict::Fail,
-        &["will_flag = true", "/m2mspec/refae/"],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ae_that_misses_responses_fails_common_server() {
-    // The request reaches the CSE, but the response never reaches the AE.
-    breaks(
-        "ae.connect.common-server",
-        "no_response_subscription",
-        Verdict::Fail,
-        &["did not finish within 3000 ms"],
-    )
-    .await;
-}
-
+#[case::clean_session(
+    "ae.connect.clean-session",
+    "clean_session_true",
+    Fail,
+    &["clean_session = true", "CONNECT"]
+)]
+#[case::client_id_without_prefix(
+    "ae.connect.client-id.r2",
+    "client_id_without_prefix",
+    Fail,
+    &["client_id = \\\"Cm2mrefae\\\""]
+)]
+#[case::client_id_wrong_release(
+    "ae.connect.client-id.r2",
+    "client_id_wrong_release",
+    Fail,
+    &["A::Cm2mrefae"]
+)]
+#[case::no_will(
+    "ae.connect.no-will",
+    "will",
+    Fail,
+    &["will_flag = true", "/m2mspec/refae/"]
+)]
+// The request reaches the CSE, but the response never reaches the AE.
+#[case::common_server(
+    "ae.connect.common-server",
+    "no_response_subscription",
+    Fail,
+    &["did not finish within 3000 ms"]
+)]
 // ---------------------------------------------------------------- subscribe
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_subscriptions_fail_the_subscribe_cases() {
-    breaks(
-        "ae.subscribe.requests",
-        "no_request_subscription",
-        Verdict::Fail,
-        &[
-            "do not cover /oneM2M/req/id-in/Cm2mrefae/json",
-            "/oneM2M/resp/Cm2mrefae/#",
-        ],
-    )
-    .await;
-    breaks(
-        "ae.subscribe.responses",
-        "no_response_subscription",
-        Verdict::Fail,
-        &[
-            "do not cover /oneM2M/resp/Cm2mrefae/id-in/json",
-            "/oneM2M/req/+/Cm2mrefae/#",
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trusting_the_stored_session_fails_subscribe_after_connect() {
-    breaks(
-        "ae.subscribe.after-connect",
-        "subscribe_only_without_session",
-        Verdict::Fail,
-        &["0 SUBSCRIBE packet(s) from sut", "at least 1"],
-    )
-    .await;
-}
-
+#[case::subscribe_requests(
+    "ae.subscribe.requests",
+    "no_request_subscription",
+    Fail,
+    &["do not cover /oneM2M/req/id-in/Cm2mrefae/json", "/oneM2M/resp/Cm2mrefae/#"]
+)]
+#[case::subscribe_responses(
+    "ae.subscribe.responses",
+    "no_response_subscription",
+    Fail,
+    &["do not cover /oneM2M/resp/Cm2mrefae/id-in/json", "/oneM2M/req/+/Cm2mrefae/#"]
+)]
+// Trusting the stored session.
+#[case::subscribe_after_connect(
+    "ae.subscribe.after-connect",
+    "subscribe_only_without_session",
+    Fail,
+    &["0 SUBSCRIBE packet(s) from sut", "at least 1"]
+)]
 // ---------------------------------------------------------------- requests
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topic_faults_fail_the_request_topic_cases() {
-    breaks(
-        "ae.request.topic",
-        "no_type_suffix",
-        Verdict::Fail,
-        &["observed /oneM2M/req/Cm2mrefae/id-in\""],
-    )
-    .await;
-    breaks(
-        "ae.request.topic",
-        "wrong_type_suffix",
-        Verdict::Fail,
-        &["/oneM2M/req/Cm2mrefae/id-in/xml does not decode as xml"],
-    )
-    .await;
-    breaks(
-        "ae.topic.own-id",
-        "fr_differs_from_topic",
-        Verdict::Fail,
-        &["fr = \\\"Cm2mrefae-spoofed\\\""],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn omitted_request_parameters_fail_mandatory_parameters() {
-    for (fault, param) in [
-        ("omit_op", "op = <absent>"),
-        ("omit_to", "to = <absent>"),
-        ("omit_fr", "fr = <absent>"),
-        ("omit_rqi", "rqi = <absent>"),
-    ] {
-        breaks(
-            "ae.request.mandatory-parameters",
-            fault,
-            Verdict::Fail,
-            &[param],
-        )
-        .await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn suffix_and_payload_disagreeing_fails_request_serialization() {
-    breaks(
-        "ae.request.serialization.r2",
-        "wrong_type_suffix",
-        Verdict::Fail,
-        &["does not decode as xml", "a xml primitive"],
-    )
-    .await;
-    breaks(
-        "ae.request.serialization.r2",
-        "no_type_suffix",
-        Verdict::Fail,
-        &["topic = \\\"/oneM2M/req/Cm2mrefae/id-in\\\""],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unanswered_notify_fails_publish_packet() {
-    breaks(
-        "ae.primitive.publish-packet",
-        "no_notify_response",
-        Verdict::Fail,
-        &["cse received no PUBLISH"],
-    )
-    .await;
-}
-
+#[case::request_topic_no_suffix(
+    "ae.request.topic",
+    "no_type_suffix",
+    Fail,
+    &["observed /oneM2M/req/Cm2mrefae/id-in\""]
+)]
+#[case::request_topic_wrong_suffix(
+    "ae.request.topic",
+    "wrong_type_suffix",
+    Fail,
+    &["/oneM2M/req/Cm2mrefae/id-in/xml does not decode as xml"]
+)]
+#[case::own_id(
+    "ae.topic.own-id",
+    "fr_differs_from_topic",
+    Fail,
+    &["fr = \\\"Cm2mrefae-spoofed\\\""]
+)]
+#[case::omit_op("ae.request.mandatory-parameters", "omit_op", Fail, &["op = <absent>"])]
+#[case::omit_to("ae.request.mandatory-parameters", "omit_to", Fail, &["to = <absent>"])]
+#[case::omit_fr("ae.request.mandatory-parameters", "omit_fr", Fail, &["fr = <absent>"])]
+#[case::omit_rqi("ae.request.mandatory-parameters", "omit_rqi", Fail, &["rqi = <absent>"])]
+// Suffix and payload disagreeing.
+#[case::serialization_wrong_suffix(
+    "ae.request.serialization.r2",
+    "wrong_type_suffix",
+    Fail,
+    &["does not decode as xml", "a xml primitive"]
+)]
+#[case::serialization_no_suffix(
+    "ae.request.serialization.r2",
+    "no_type_suffix",
+    Fail,
+    &["topic = \\\"/oneM2M/req/Cm2mrefae/id-in\\\""]
+)]
+// An unanswered NOTIFY.
+#[case::publish_packet(
+    "ae.primitive.publish-packet",
+    "no_notify_response",
+    Fail,
+    &["cse received no PUBLISH"]
+)]
 // ---------------------------------------------------------------- QoS (SHOULD)
-
+#[case::request_qos(
+    "ae.request.qos",
+    "qos0_requests",
+    NonStrict,
+    &["qos = 0", "PUBLISH q0", "/oneM2M/req/Cm2mrefae/id-in/json"]
+)]
+#[case::response_qos(
+    "ae.response.qos",
+    "notify_response_qos0",
+    NonStrict,
+    &["qos = 0", "PUBLISH q0", "/oneM2M/resp/id-in/Cm2mrefae/json"]
+)]
+#[case::no_qos2_requests(
+    "ae.qos.no-qos2",
+    "qos2_requests",
+    NonStrict,
+    &[
+        "1 PUBLISH packet(s) from sut",
+        "expected exactly 0",
+        "PUBLISH q2",
+        "/oneM2M/req/Cm2mrefae/id-in/json",
+    ]
+)]
+#[case::no_qos2_responses(
+    "ae.qos.no-qos2",
+    "notify_response_qos2",
+    NonStrict,
+    &["PUBLISH q2", "/oneM2M/resp/id-in/Cm2mrefae/json"]
+)]
+// ---------------------------------------------------------------- NOTIFY answers
+#[case::response_topic(
+    "ae.response.topic",
+    "notify_response_wrong_topic",
+    Fail,
+    &["observed /oneM2M/resp/Cm2mrefae/id-in/json"]
+)]
+#[case::response_omit_rsc(
+    "ae.response.mandatory-parameters",
+    "notify_response_omit_rsc",
+    Fail,
+    &["rsc = <absent>"]
+)]
+#[case::response_omit_rqi(
+    "ae.response.mandatory-parameters",
+    "notify_response_omit_rqi",
+    Fail,
+    &["rqi = <absent>"]
+)]
+#[case::response_missing(
+    "ae.response.mandatory-parameters",
+    "no_notify_response",
+    Fail,
+    &["cse received no PUBLISH within 3000 ms"]
+)]
+// Answering in another serialization is a SHOULD finding.
+#[case::same_serialization(
+    "ae.serialization.same-as-request",
+    "notify_response_other_serialization",
+    NonStrict,
+    &["observed /oneM2M/resp/id-in/Cm2mrefae/json"]
+)]
+#[case::same_serialization_cbor(
+    "ae.serialization.same-as-request.cbor",
+    "notify_response_other_serialization",
+    NonStrict,
+    &["expected /oneM2M/resp/id-in/Cm2mrefae/cbor"]
+)]
+#[case::expired_notify(
+    "ae.expiry.expired-notify",
+    "ignore_notify_expiry",
+    Fail,
+    &["rsc = 4008", "rsc = 2000"]
+)]
+// A clean session loses the stored NOTIFY.
+#[case::stored_notify(
+    "ae.redelivery.stored-notify",
+    "clean_session_true",
+    Fail,
+    &["cse received no PUBLISH"]
+)]
+// ---------------------------------------------------------------- registration, poa
+#[case::reg_req_topic(
+    "ae.registration.reg-req-topic",
+    "register_on_req_without_id",
+    Fail,
+    &[
+        "0 PUBLISH packet(s) from sut",
+        "/oneM2M/reg_req/cred-ok/id-in",
+        // The registration went to the req channel: the harness answered it on resp.
+        "/oneM2M/resp/cred-ok/id-in/json",
+    ]
+)]
+#[case::registration_client_id(
+    "ae.registration.client-id",
+    "initial_client_id_fixed",
+    Fail,
+    &["0 CONNECT packet(s) from sut", "cred-ok"]
+)]
+#[case::credential_topic_only_initial(
+    "ae.registration.credential-topic-only-initial",
+    "requests_on_reg_req",
+    NonStrict,
+    &["observed /oneM2M/reg_req/cred-ok/id-in/json"]
+)]
+#[case::poa_port(
+    "ae.poa.port",
+    "poa_without_port",
+    Fail,
+    &["pc.m2m:ae.poa.0 = \\\"mqtt://127.0.0.1\\\""]
+)]
+#[case::poa_mqtts_scheme(
+    "ae.poa.mqtts-scheme",
+    "poa_mqtts_scheme",
+    Fail,
+    &["pc.m2m:ae.poa.0 = \\\"mqtts://127.0.0.1:"]
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos_faults_are_non_strict() {
-    breaks(
-        "ae.request.qos",
-        "qos0_requests",
-        Verdict::NonStrict,
-        &["qos = 0", "PUBLISH q0", "/oneM2M/req/Cm2mrefae/id-in/json"],
-    )
-    .await;
-    breaks(
-        "ae.response.qos",
-        "notify_response_qos0",
-        Verdict::NonStrict,
-        &["qos = 0", "PUBLISH q0", "/oneM2M/resp/id-in/Cm2mrefae/json"],
-    )
-    .await;
-    breaks(
-        "ae.qos.no-qos2",
-        "qos2_requests",
-        Verdict::NonStrict,
-        &[
-            "1 PUBLISH packet(s) from sut",
-            "expected exactly 0",
-            "PUBLISH q2",
-            "/oneM2M/req/Cm2mrefae/id-in/json",
-        ],
-    )
-    .await;
-    breaks(
-        "ae.qos.no-qos2",
-        "notify_response_qos2",
-        Verdict::NonStrict,
-        &["PUBLISH q2", "/oneM2M/resp/id-in/Cm2mrefae/json"],
-    )
-    .await;
+async fn the_fault_breaks_the_case(
+    #[case] id: &str,
+    #[case] fault: &str,
+    #[case] verdict: Verdict,
+    #[case] evidence: &[&str],
+) {
+    breaks(cfg(&[id], &[fault]), id, verdict, evidence).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -298,111 +318,7 @@ async fn strict_makes_a_should_failure_fail() {
     assert_eq!(case(&r, "ae.request.qos").verdict, Verdict::Fail);
 }
 
-// ---------------------------------------------------------------- NOTIFY answers
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_answer_faults_fail_the_response_cases() {
-    breaks(
-        "ae.response.topic",
-        "notify_response_wrong_topic",
-        Verdict::Fail,
-        &["observed /oneM2M/resp/Cm2mrefae/id-in/json"],
-    )
-    .await;
-    breaks(
-        "ae.response.mandatory-parameters",
-        "notify_response_omit_rsc",
-        Verdict::Fail,
-        &["rsc = <absent>"],
-    )
-    .await;
-    breaks(
-        "ae.response.mandatory-parameters",
-        "notify_response_omit_rqi",
-        Verdict::Fail,
-        &["rqi = <absent>"],
-    )
-    .await;
-    breaks(
-        "ae.response.mandatory-parameters",
-        "no_notify_response",
-        Verdict::Fail,
-        &["cse received no PUBLISH within 3000 ms"],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answering_in_another_serialization_is_non_strict() {
-    breaks(
-        "ae.serialization.same-as-request",
-        "notify_response_other_serialization",
-        Verdict::NonStrict,
-        &["observed /oneM2M/resp/id-in/Cm2mrefae/json"],
-    )
-    .await;
-    breaks(
-        "ae.serialization.same-as-request.cbor",
-        "notify_response_other_serialization",
-        Verdict::NonStrict,
-        &["expected /oneM2M/resp/id-in/Cm2mrefae/cbor"],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ignoring_the_expiration_timestamp_fails_expired_notify() {
-    breaks(
-        "ae.expiry.expired-notify",
-        "ignore_notify_expiry",
-        Verdict::Fail,
-        &["rsc = 4008", "rsc = 2000"],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_clean_session_loses_the_stored_notify() {
-    breaks(
-        "ae.redelivery.stored-notify",
-        "clean_session_true",
-        Verdict::Fail,
-        &["cse received no PUBLISH"],
-    )
-    .await;
-}
-
-// ---------------------------------------------------------------- registration, poa
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_faults_fail_the_registration_cases() {
-    breaks(
-        "ae.registration.reg-req-topic",
-        "register_on_req_without_id",
-        Verdict::Fail,
-        &[
-            "0 PUBLISH packet(s) from sut",
-            "/oneM2M/reg_req/cred-ok/id-in",
-            // The registration went to the req channel: the harness answered it on resp.
-            "/oneM2M/resp/cred-ok/id-in/json",
-        ],
-    )
-    .await;
-    breaks(
-        "ae.registration.client-id",
-        "initial_client_id_fixed",
-        Verdict::Fail,
-        &["0 CONNECT packet(s) from sut", "cred-ok"],
-    )
-    .await;
-    breaks(
-        "ae.registration.credential-topic-only-initial",
-        "requests_on_reg_req",
-        Verdict::NonStrict,
-        &["observed /oneM2M/reg_req/cred-ok/id-in/json"],
-    )
-    .await;
-}
+// ---------------------------------------------------------------- registration
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_registration_case_leaves_the_ae_registered() {
@@ -432,60 +348,46 @@ async fn a_failing_registration_case_leaves_the_ae_registered() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poa_faults_fail_the_poa_cases() {
-    breaks(
-        "ae.poa.port",
-        "poa_without_port",
-        Verdict::Fail,
-        &["pc.m2m:ae.poa.0 = \\\"mqtt://127.0.0.1\\\""],
-    )
-    .await;
-    breaks(
-        "ae.poa.mqtts-scheme",
-        "poa_mqtts_scheme",
-        Verdict::Fail,
-        &["pc.m2m:ae.poa.0 = \\\"mqtts://127.0.0.1:"],
-    )
-    .await;
-}
-
 // ---------------------------------------------------------------- teardown
 
+/// Each teardown fault fails only its step: the three teardown cases run together, the one
+/// the fault breaks fails with `evidence` and the other two pass.
+#[rstest]
+#[case::disconnect(
+    "teardown_no_disconnect",
+    "ae.teardown.disconnect",
+    "0 DISCONNECT packet(s) from sut"
+)]
+#[case::clean_reconnect(
+    "teardown_without_clean_session",
+    "ae.teardown.clean-reconnect",
+    "0 CONNECT packet(s) from sut"
+)]
+#[case::final_disconnect(
+    "teardown_no_final_disconnect",
+    "ae.teardown.final-disconnect",
+    "1 DISCONNECT packet(s) from sut"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn each_teardown_fault_fails_only_its_step() {
+async fn the_teardown_fault_fails_only_its_step(
+    #[case] fault: &str,
+    #[case] broken: &str,
+    #[case] evidence: &str,
+) {
     let steps = [
         "ae.teardown.disconnect",
         "ae.teardown.clean-reconnect",
         "ae.teardown.final-disconnect",
     ];
-    for (fault, broken, needle) in [
-        (
-            "teardown_no_disconnect",
-            "ae.teardown.disconnect",
-            "0 DISCONNECT packet(s) from sut",
-        ),
-        (
-            "teardown_without_clean_session",
-            "ae.teardown.clean-reconnect",
-            "0 CONNECT packet(s) from sut",
-        ),
-        (
-            "teardown_no_final_disconnect",
-            "ae.teardown.final-disconnect",
-            "1 DISCONNECT packet(s) from sut",
-        ),
-    ] {
-        let r = run_ok(cfg(&steps, &[fault])).await;
-        for id in steps {
-            let c = case(&r, id);
-            if id == broken {
-                assert_eq!(c.verdict, Verdict::Fail, "{fault}: {:#?}", summary(&r));
-                let t = evidence_text(c);
-                assert!(t.contains(needle), "{fault}: {t}");
-            } else {
-                assert_eq!(c.verdict, Verdict::Pass, "{fault}: {:#?}", summary(&r));
-            }
+    let r = run_ok(cfg(&steps, &[fault])).await;
+    for id in steps {
+        let c = case(&r, id);
+        if id == broken {
+            assert_eq!(c.verdict, Verdict::Fail, "{fault}: {:#?}", summary(&r));
+            let t = evidence_text(c);
+            assert!(t.contains(evidence), "{fault}: {t}");
+        } else {
+            assert_eq!(c.verdict, Verdict::Pass, "{fault}: {:#?}", summary(&r));
         }
     }
 }
@@ -529,11 +431,11 @@ capabilities = "caps.toml"
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_cases_pass_and_fail_against_an_r1_reference_ae() {
+async fn r1_cases_pass_against_an_r1_reference_ae() {
     let dir = tempfile::tempdir().expect("temp dir");
     let profile = r1_profile(dir.path());
     let mut c = cfg(&["ae."], &[]);
-    c.suts = vec![profile.clone()];
+    c.suts = vec![profile];
     let r = run_ok(c).await;
     let bad: Vec<_> = r
         .cases
@@ -552,11 +454,26 @@ async fn r1_cases_pass_and_fail_against_an_r1_reference_ae() {
     ] {
         assert_eq!(case(&r, id).verdict, Verdict::Skipped, "{id}");
     }
-    // In R1 mode the wrong-release fault uses the R2 prefix.
-    let mut c = cfg(&["ae.connect.client-id.r1"], &["client_id_wrong_release"]);
-    c.suts = vec![profile];
-    let r = run_ok(c).await;
-    let cid = case(&r, "ae.connect.client-id.r1");
-    assert_eq!(cid.verdict, Verdict::Fail);
-    assert!(evidence_text(cid).contains("client_id = \\\"A:Cm2mrefae\\\""));
+}
+
+/// The case × fault table of the reference AE in R1 mode ([`r1_profile`]).
+#[rstest]
+// In R1 mode the wrong-release fault uses the R2 prefix.
+#[case::client_id_wrong_release(
+    "ae.connect.client-id.r1",
+    "client_id_wrong_release",
+    Fail,
+    &["client_id = \\\"A:Cm2mrefae\\\""]
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_breaks_the_case_on_an_r1_reference_ae(
+    #[case] id: &str,
+    #[case] fault: &str,
+    #[case] verdict: Verdict,
+    #[case] evidence: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = cfg(&[id], &[fault]);
+    c.suts = vec![r1_profile(dir.path())];
+    breaks(c, id, verdict, evidence).await;
 }

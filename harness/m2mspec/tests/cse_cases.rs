@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{assert_case, case, cfg, cfg_with, not_passing, refcse_profile, run_ok};
+use common::{assert_row, case, cfg, cfg_with, not_passing, refcse_profile, run_ok};
 use m2mspec_reports::Verdict::{self, Fail, NonStrict, Pass, Skipped};
+use rstest::rstest;
+use std::path::{Path, PathBuf};
 
 /// The CSE cases written for the TS-0010 catalogue beyond the first slice.
 const NEW_CASES: &[&str] = &[
@@ -88,450 +90,278 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     assert!(!r.failed(true));
 }
 
-/// Run `checks` (case id, verdict, evidence fragments) against the reference CSE with `fault`.
-async fn breaks(fault: &str, checks: &[(&str, Verdict, &[&str])]) {
-    let ids: Vec<&str> = checks.iter().map(|(id, _, _)| *id).collect();
-    let r = run_ok(cfg(&ids, &[fault])).await;
-    for (id, verdict, needles) in checks {
-        assert_case(&r, id, *verdict, needles);
-    }
-}
-
+/// The case × fault table of the built-in (R2) reference CSE: each row runs case `id` alone
+/// against the reference CSE with misbehaviour switch `fault`; the case must end with
+/// `verdict` (`fail` for SHALL, `non-strict` for SHOULD; `pass` where a fault must not touch
+/// a neighbouring case) and its evidence must contain every fragment of `evidence`.
+/// A new case or fault is a new row.
+#[rstest]
 // ------------------------------------------------------------ registration
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn credential_without_colon_mapping_fails_reg_req_topic() {
-    breaks(
-        "credential_slash_unmapped",
-        &[(
-            "cse.registration.reg-req-topic",
-            Fail,
-            &["rsc: expected 2001, observed 4126"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_answered_on_resp_fails_reg_resp_topic() {
-    breaks(
-        "reg_resp_on_resp_channel",
-        &[(
-            "cse.registration.reg-resp-topic",
-            Fail,
-            // Nothing on reg_resp; the evidence shows where the CSE published instead.
-            &[
-                "ae received no PUBLISH",
-                "/oneM2M/resp/org:dev:1/id-in/json",
-            ],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn registration_without_aei_fails_assign_id() {
-    breaks(
-        "reg_omit_aei",
-        &[(
-            "cse.registration.assign-id",
-            Fail,
-            &["pc.m2m:ae.aei: expected <present>, observed <absent>"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn accepting_any_credential_fails_denied_credential() {
-    breaks(
-        "ignore_credential_allow_list",
-        &[(
-            "cse.registration.denied-credential",
-            Fail,
-            &["pc.m2m:ae: expected <absent>, observed {"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn executing_anything_on_reg_req_is_a_should_finding() {
-    breaks(
-        "reg_req_any_operation",
-        &[
-            (
-                "cse.registration.credential-topic-only-initial",
-                NonStrict,
-                &["pc.m2m:cb: expected <absent>, observed {"],
-            ),
-            (
-                "cse.registration.reg-req-create-container",
-                NonStrict,
-                &["pc.m2m:cnt: expected <absent>, observed {"],
-            ),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn missing_reg_req_subscription_fails_reg_requests() {
-    breaks(
-        "no_reg_req_subscription",
-        &[(
-            "cse.subscribe.reg-requests",
-            Fail,
-            &["do not cover /oneM2M/reg_req/cred-ok/id-in/json"],
-        )],
-    )
-    .await;
-}
-
+#[case::reg_req_topic(
+    "cse.registration.reg-req-topic",
+    "credential_slash_unmapped",
+    Fail,
+    &["rsc: expected 2001, observed 4126"]
+)]
+// Nothing on reg_resp; the evidence shows where the CSE published instead.
+#[case::reg_resp_topic(
+    "cse.registration.reg-resp-topic",
+    "reg_resp_on_resp_channel",
+    Fail,
+    &["ae received no PUBLISH", "/oneM2M/resp/org:dev:1/id-in/json"]
+)]
+#[case::assign_id(
+    "cse.registration.assign-id",
+    "reg_omit_aei",
+    Fail,
+    &["pc.m2m:ae.aei: expected <present>, observed <absent>"]
+)]
+#[case::denied_credential(
+    "cse.registration.denied-credential",
+    "ignore_credential_allow_list",
+    Fail,
+    &["pc.m2m:ae: expected <absent>, observed {"]
+)]
+// Executing anything on reg_req is a SHOULD finding.
+#[case::credential_topic_only_initial(
+    "cse.registration.credential-topic-only-initial",
+    "reg_req_any_operation",
+    NonStrict,
+    &["pc.m2m:cb: expected <absent>, observed {"]
+)]
+#[case::reg_req_create_container(
+    "cse.registration.reg-req-create-container",
+    "reg_req_any_operation",
+    NonStrict,
+    &["pc.m2m:cnt: expected <absent>, observed {"]
+)]
+#[case::reg_requests(
+    "cse.subscribe.reg-requests",
+    "no_reg_req_subscription",
+    Fail,
+    &["do not cover /oneM2M/reg_req/cred-ok/id-in/json"]
+)]
 // ------------------------------------------------------------ authorization
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn trusting_from_fails_topic_identity() {
-    breaks(
-        "trust_fr_over_topic",
-        &[(
-            "cse.authorization.topic-identity",
-            Fail,
-            &["PUBLISH received by other", "pc.m2m:cnt: expected <absent>"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ignoring_acps_fails_acp_denied() {
-    breaks(
-        "ignore_acp",
-        &[(
-            "cse.authorization.acp-denied",
-            Fail,
-            &["rsc: expected 4103, observed 2002"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serving_strangers_fails_unregistered_originator() {
-    breaks(
-        "no_registration_check",
-        &[(
-            "cse.authorization.unregistered-originator",
-            Fail,
-            &[
-                "PUBLISH received by stranger",
-                "pc.m2m:cnt: expected <absent>",
-            ],
-        )],
-    )
-    .await;
-}
-
+#[case::topic_identity(
+    "cse.authorization.topic-identity",
+    "trust_fr_over_topic",
+    Fail,
+    &["PUBLISH received by other", "pc.m2m:cnt: expected <absent>"]
+)]
+#[case::acp_denied(
+    "cse.authorization.acp-denied",
+    "ignore_acp",
+    Fail,
+    &["rsc: expected 4103, observed 2002"]
+)]
+#[case::unregistered_originator(
+    "cse.authorization.unregistered-originator",
+    "no_registration_check",
+    Fail,
+    &["PUBLISH received by stranger", "pc.m2m:cnt: expected <absent>"]
+)]
 // ------------------------------------------------------------ connection and subscriptions
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_request_subscription_fails_common_server() {
-    breaks(
-        "no_request_subscription",
-        &[(
-            "cse.connect.common-server",
-            Fail,
-            &["ae received no PUBLISH within 3000 ms"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_resubscribing_fails_after_connect() {
-    breaks(
-        "no_resubscribe",
-        &[(
-            "cse.subscribe.after-connect",
-            Fail,
-            &["no SUBSCRIBE from sut within 3000 ms"],
-        )],
-    )
-    .await;
-}
-
+#[case::common_server(
+    "cse.connect.common-server",
+    "no_request_subscription",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
+#[case::after_connect(
+    "cse.subscribe.after-connect",
+    "no_resubscribe",
+    Fail,
+    &["no SUBSCRIBE from sut within 3000 ms"]
+)]
 // ------------------------------------------------------------ expiry, redelivery, duplicates
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ignoring_expiry_fails_stored_request_and_rset() {
-    breaks(
-        "ignore_expiry",
-        &[
-            (
-                "cse.expiry.stored-request",
-                Fail,
-                &["rsc: expected 4008, observed 2001"],
-            ),
-            (
-                "cse.request.expired-rset",
-                NonStrict,
-                &["rsc: expected 4008, observed 2001"],
-            ),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clean_session_loses_the_stored_requests() {
-    breaks(
-        "clean_session_true",
-        &[(
-            "cse.redelivery.stored-request",
-            Fail,
-            &["ae received no PUBLISH within 5000 ms"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn re_executing_duplicates_is_a_should_finding() {
-    // The second answer names another contentInstance: it was created twice.
-    breaks(
-        "no_dedup",
-        &[
-            (
-                "cse.duplicates.dup-request",
-                NonStrict,
-                &["pc.m2m:cin.ri: expected \\\"cin-"],
-            ),
-            (
-                "cse.duplicates.retransmitted-request",
-                NonStrict,
-                &["pc.m2m:cin.ri: expected \\\"cin-"],
-            ),
-            (
-                "cse.redelivery.unacked-request",
-                NonStrict,
-                &["pc.m2m:cin.ri: expected \\\"cin-"],
-            ),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos2_responses_are_a_should_finding() {
-    breaks(
-        "qos2_responses",
-        &[(
-            "cse.qos.no-qos2",
-            NonStrict,
-            // None of the SUT's responses had QoS 0 or 1; the trace shows its q2 PUBLISH.
-            &["0 PUBLISH packet(s) from sut", "PUBLISH q2"],
-        )],
-    )
-    .await;
-}
-
+#[case::expiry_stored_request(
+    "cse.expiry.stored-request",
+    "ignore_expiry",
+    Fail,
+    &["rsc: expected 4008, observed 2001"]
+)]
+#[case::expired_rset(
+    "cse.request.expired-rset",
+    "ignore_expiry",
+    NonStrict,
+    &["rsc: expected 4008, observed 2001"]
+)]
+// A clean session loses the stored requests.
+#[case::redelivery_stored_request(
+    "cse.redelivery.stored-request",
+    "clean_session_true",
+    Fail,
+    &["ae received no PUBLISH within 5000 ms"]
+)]
+// Re-executing duplicates is a SHOULD finding: the second answer names another
+// contentInstance, it was created twice.
+#[case::dup_request(
+    "cse.duplicates.dup-request",
+    "no_dedup",
+    NonStrict,
+    &["pc.m2m:cin.ri: expected \\\"cin-"]
+)]
+#[case::retransmitted_request(
+    "cse.duplicates.retransmitted-request",
+    "no_dedup",
+    NonStrict,
+    &["pc.m2m:cin.ri: expected \\\"cin-"]
+)]
+#[case::unacked_request(
+    "cse.redelivery.unacked-request",
+    "no_dedup",
+    NonStrict,
+    &["pc.m2m:cin.ri: expected \\\"cin-"]
+)]
+// None of the SUT's responses had QoS 0 or 1; the trace shows its q2 PUBLISH.
+#[case::no_qos2(
+    "cse.qos.no-qos2",
+    "qos2_responses",
+    NonStrict,
+    &["0 PUBLISH packet(s) from sut", "PUBLISH q2"]
+)]
 // ------------------------------------------------------------ primitives
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_responses_fails_publish_packet() {
-    breaks(
-        "no_responses",
-        &[(
-            "cse.primitive.publish-packet",
-            Fail,
-            &["0 PUBLISH packet(s) from sut", "/oneM2M/resp/"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn filling_in_missing_parameters_fails_the_missing_parameter_cases() {
-    let executed: &[&str] = &["pc.m2m:cnt: expected <absent>, observed {"];
-    breaks(
-        "lenient_mandatory_parameters",
-        &[
-            ("cse.primitive.missing-op", Fail, executed),
-            ("cse.primitive.missing-to", Fail, executed),
-            ("cse.primitive.missing-fr", Fail, executed),
-            (
-                "cse.primitive.missing-rqi",
-                Fail,
-                &["rsc: expected 4004, observed 2000"],
-            ),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cse_that_dies_on_bad_input_fails_each_robustness_case() {
-    // The fault lasts for the rest of the run: one run per case.
-    for id in [
-        "cse.primitive.malformed-json",
-        "cse.primitive.malformed-xml",
-        "cse.primitive.malformed-cbor",
-        "cse.primitive.topic-level-count",
-        "cse.primitive.unknown-type",
-    ] {
-        breaks(
-            "wedge_on_malformed",
-            &[(id, Fail, &["ae received no PUBLISH within 3000 ms"])],
-        )
-        .await;
-    }
-}
-
+#[case::publish_packet(
+    "cse.primitive.publish-packet",
+    "no_responses",
+    Fail,
+    &["0 PUBLISH packet(s) from sut", "/oneM2M/resp/"]
+)]
+// Filling in missing parameters executes the request.
+#[case::missing_op(
+    "cse.primitive.missing-op",
+    "lenient_mandatory_parameters",
+    Fail,
+    &["pc.m2m:cnt: expected <absent>, observed {"]
+)]
+#[case::missing_to(
+    "cse.primitive.missing-to",
+    "lenient_mandatory_parameters",
+    Fail,
+    &["pc.m2m:cnt: expected <absent>, observed {"]
+)]
+#[case::missing_fr(
+    "cse.primitive.missing-fr",
+    "lenient_mandatory_parameters",
+    Fail,
+    &["pc.m2m:cnt: expected <absent>, observed {"]
+)]
+#[case::missing_rqi(
+    "cse.primitive.missing-rqi",
+    "lenient_mandatory_parameters",
+    Fail,
+    &["rsc: expected 4004, observed 2000"]
+)]
+// A CSE that dies on bad input fails each robustness case (the fault lasts for the rest of
+// the run: one run per case).
+#[case::malformed_json(
+    "cse.primitive.malformed-json",
+    "wedge_on_malformed",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
+#[case::malformed_xml(
+    "cse.primitive.malformed-xml",
+    "wedge_on_malformed",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
+#[case::malformed_cbor(
+    "cse.primitive.malformed-cbor",
+    "wedge_on_malformed",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
+#[case::topic_level_count(
+    "cse.primitive.topic-level-count",
+    "wedge_on_malformed",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
+#[case::unknown_type(
+    "cse.primitive.unknown-type",
+    "wedge_on_malformed",
+    Fail,
+    &["ae received no PUBLISH within 3000 ms"]
+)]
 // ------------------------------------------------------------ topics and pointOfAccess
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn own_id_with_slash_fails_own_id() {
-    breaks(
-        "topic_own_id_unmapped",
-        &[(
-            "cse.topic.own-id",
-            Fail,
-            &["topic: expected /oneM2M/resp/", "//id-in/json"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ae_id_with_slash_fails_ae_id_colon() {
-    breaks(
-        "ae_id_slash_unmapped",
-        &[(
-            "cse.topic.ae-id-colon",
-            Fail,
-            &["ae received no PUBLISH", "/oneM2M/resp/id-in/Cm2m"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mqtts_poa_fails_mqtts_scheme() {
-    breaks(
-        "poa_mqtts_without_tls",
-        &[
-            (
-                "cse.poa.mqtts-scheme",
-                Fail,
-                &["pc.m2m:cb.poa.0", "observed \\\"mqtts://127.0.0.1:"],
-            ),
-            ("cse.poa.port", Pass, &[]),
-        ],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poa_without_port_fails_port() {
-    breaks(
-        "poa_without_port",
-        &[("cse.poa.port", Fail, &["observed \\\"mqtt://127.0.0.1\\\""])],
-    )
-    .await;
-}
-
+#[case::own_id(
+    "cse.topic.own-id",
+    "topic_own_id_unmapped",
+    Fail,
+    &["topic: expected /oneM2M/resp/", "//id-in/json"]
+)]
+#[case::ae_id_colon(
+    "cse.topic.ae-id-colon",
+    "ae_id_slash_unmapped",
+    Fail,
+    &["ae received no PUBLISH", "/oneM2M/resp/id-in/Cm2m"]
+)]
+#[case::mqtts_scheme(
+    "cse.poa.mqtts-scheme",
+    "poa_mqtts_without_tls",
+    Fail,
+    &["pc.m2m:cb.poa.0", "observed \\\"mqtts://127.0.0.1:"]
+)]
+#[case::port_untouched_by_mqtts(
+    "cse.poa.port",
+    "poa_mqtts_without_tls",
+    Pass,
+    &[]
+)]
+#[case::port("cse.poa.port", "poa_without_port", Fail, &["observed \\\"mqtt://127.0.0.1\\\""])]
 // ------------------------------------------------------------ notifications
-
+// The SUT's PUBLISH on /oneM2M/req/<target>/<cse>/json is in the evidence.
+#[case::notify_topic(
+    "cse.notify.topic",
+    "notify_topic_swapped",
+    Fail,
+    &["target received no PUBLISH", "target/id-in/json"]
+)]
+#[case::notify_mandatory_parameters(
+    "cse.notify.mandatory-parameters",
+    "notify_omit_rqi",
+    Fail,
+    &["rqi: expected <present>, observed <absent>"]
+)]
+#[case::notify_qos(
+    "cse.notify.qos",
+    "notify_qos0",
+    NonStrict,
+    &["0 PUBLISH packet(s) from sut", "PUBLISH q0"]
+)]
+#[case::notify_serialization_r2(
+    "cse.notify.serialization.r2",
+    "notify_payload_mismatch",
+    Fail,
+    &["/cbor does not decode as cbor"]
+)]
+#[case::notify_event(
+    "cse.notify.event",
+    "notify_resource_id_only",
+    Fail,
+    &["pc.m2m:sgn.nev.rep.m2m:cin.con: expected \\\"21.5\\\", observed <absent>"]
+)]
+#[case::notify_response_received(
+    "cse.notify.response-received",
+    "no_response_subscription",
+    Fail,
+    &["rsc: expected 2001, observed 5204"]
+)]
+#[case::verification_refused(
+    "cse.notify.verification-refused",
+    "ignore_verification_result",
+    Fail,
+    &["pc.m2m:sub: expected <absent>, observed {"]
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn swapped_notify_topic_fails_notify_topic() {
-    breaks(
-        "notify_topic_swapped",
-        &[(
-            "cse.notify.topic",
-            Fail,
-            // The SUT's PUBLISH on /oneM2M/req/<target>/<cse>/json is in the evidence.
-            &["target received no PUBLISH", "target/id-in/json"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_without_rqi_fails_mandatory_parameters() {
-    breaks(
-        "notify_omit_rqi",
-        &[(
-            "cse.notify.mandatory-parameters",
-            Fail,
-            &["rqi: expected <present>, observed <absent>"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn qos0_notify_is_a_should_finding() {
-    breaks(
-        "notify_qos0",
-        &[(
-            "cse.notify.qos",
-            NonStrict,
-            &["0 PUBLISH packet(s) from sut", "PUBLISH q0"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_payload_unlike_its_topic_fails_serialization() {
-    breaks(
-        "notify_payload_mismatch",
-        &[(
-            "cse.notify.serialization.r2",
-            Fail,
-            &["/cbor does not decode as cbor"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn notify_with_resource_id_only_fails_event() {
-    breaks(
-        "notify_resource_id_only",
-        &[(
-            "cse.notify.event",
-            Fail,
-            &["pc.m2m:sgn.nev.rep.m2m:cin.con: expected \\\"21.5\\\", observed <absent>"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn not_listening_for_responses_fails_response_received() {
-    breaks(
-        "no_response_subscription",
-        &[(
-            "cse.notify.response-received",
-            Fail,
-            &["rsc: expected 2001, observed 5204"],
-        )],
-    )
-    .await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn ignoring_a_refusal_fails_verification_refused() {
-    breaks(
-        "ignore_verification_result",
-        &[(
-            "cse.notify.verification-refused",
-            Fail,
-            &["pc.m2m:sub: expected <absent>, observed {"],
-        )],
-    )
-    .await;
+async fn the_fault_breaks_the_case(
+    #[case] id: &str,
+    #[case] fault: &str,
+    #[case] verdict: Verdict,
+    #[case] evidence: &[&str],
+) {
+    assert_row(cfg(&[id], &[fault]), id, verdict, evidence).await;
 }
 
 // ------------------------------------------------------------ cases the built-in SUT skips
@@ -572,59 +402,71 @@ async fn an_r1_reference_cse_passes_the_r1_cases() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_r1_cse_ignoring_accept_fails_the_accept_cases() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let p = refcse_profile(dir.path(), "r1", "R1", R1_CAPS);
-    let r = run_ok(cfg_with(&["cse.serialization."], &["ignore_accept"], &[p])).await;
-    assert_case(
-        &r,
-        "cse.serialization.accept.r1",
-        Fail,
-        // Answered in JSON on a /json topic: not the XML asked for.
-        &["payload on /oneM2M/resp/", "/json does not decode as xml"],
-    );
-    assert_case(
-        &r,
-        "cse.serialization.not-acceptable.r1",
-        Fail,
-        &["rsc: expected 5207, observed 2000"],
-    );
+/// A reference-CSE profile written for a row of [`the_fault_breaks_the_case_on_a_profile`].
+#[derive(Clone, Copy, Debug)]
+enum Profile {
+    /// An R1 reference CSE ([`R1_CAPS`]).
+    R1,
+    /// An R2 reference CSE claiming `mqtt.credentials`, which its profile cannot give it.
+    ClaimsCredentials,
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_r1_notify_payload_unlike_its_topic_fails_serialization_r1() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let p = refcse_profile(dir.path(), "r1", "R1", R1_CAPS);
-    let r = run_ok(cfg_with(
-        &["cse.notify.serialization.r1"],
-        &["notify_payload_mismatch"],
-        &[p],
-    ))
-    .await;
-    assert_case(
-        &r,
-        "cse.notify.serialization.r1",
-        Fail,
-        &["/xml does not decode as xml"],
-    );
+impl Profile {
+    fn write(self, dir: &Path) -> PathBuf {
+        match self {
+            Profile::R1 => refcse_profile(dir, "r1", "R1", R1_CAPS),
+            Profile::ClaimsCredentials => refcse_profile(
+                dir,
+                "creds",
+                "R2",
+                &["role.cse", "release.r2", "mqtt.credentials"],
+            ),
+        }
+    }
 }
 
+/// The case × fault table of cases the built-in SUT skips: each row runs case `id` alone
+/// against a reference CSE started from `profile` with the switches `faults`.
+#[rstest]
+// Answered in JSON on a /json topic: not the XML asked for.
+#[case::accept_r1(
+    Profile::R1,
+    "cse.serialization.accept.r1",
+    &["ignore_accept"],
+    Fail,
+    &["payload on /oneM2M/resp/", "/json does not decode as xml"]
+)]
+#[case::not_acceptable_r1(
+    Profile::R1,
+    "cse.serialization.not-acceptable.r1",
+    &["ignore_accept"],
+    Fail,
+    &["rsc: expected 5207, observed 2000"]
+)]
+#[case::notify_serialization_r1(
+    Profile::R1,
+    "cse.notify.serialization.r1",
+    &["notify_payload_mismatch"],
+    Fail,
+    &["/xml does not decode as xml"]
+)]
+// Claimed but not sent: the reference CSE's profile cannot give it MQTT credentials.
+#[case::credentials(
+    Profile::ClaimsCredentials,
+    "cse.connect.credentials",
+    &[],
+    Fail,
+    &["username: expected <present>, observed null"]
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cse_claiming_credentials_but_sending_none_fails_credentials() {
-    // The reference CSE's profile cannot give it MQTT credentials: claimed, it fails.
+async fn the_fault_breaks_the_case_on_a_profile(
+    #[case] profile: Profile,
+    #[case] id: &str,
+    #[case] faults: &[&str],
+    #[case] verdict: Verdict,
+    #[case] evidence: &[&str],
+) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let p = refcse_profile(
-        dir.path(),
-        "creds",
-        "R2",
-        &["role.cse", "release.r2", "mqtt.credentials"],
-    );
-    let r = run_ok(cfg_with(&["cse.connect.credentials"], &[], &[p])).await;
-    assert_case(
-        &r,
-        "cse.connect.credentials",
-        Fail,
-        &["username: expected <present>, observed null"],
-    );
+    let p = profile.write(dir.path());
+    assert_row(cfg_with(&[id], faults, &[p]), id, verdict, evidence).await;
 }

@@ -1,10 +1,13 @@
 //! Helpers shared by the end-to-end self-test files: run cases against the built-in SUTs (or
-//! a profile written for the test), find a case in the report, render its evidence.
+//! a profile written for the test), find a case in the report, render its evidence, check one
+//! row of a case × fault table, and limit how many testbeds run at once across test processes.
 #![allow(dead_code)]
 
 use m2mspec::run::{run, RunConfig};
 use m2mspec_reports::{CaseResult, Report, Verdict};
+use std::fs::{File, OpenOptions, TryLockError};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -53,9 +56,70 @@ pub fn evidence_text(c: &CaseResult) -> String {
 pub fn assert_case(r: &Report, id: &str, verdict: Verdict, needles: &[&str]) {
     let c = case(r, id);
     let text = evidence_text(c);
-    assert_eq!(c.verdict, verdict, "{id}: {text}");
+    assert_eq!(c.verdict, verdict, "{id}: {text}\nlog: {:#?}", c.log);
     for n in needles {
         assert!(text.contains(n), "{id}: evidence lacks {n:?}: {text}");
+    }
+}
+
+/// One row of a case × fault table: run case `id` alone against the reference SUT built by
+/// `c` (its faults already set); the case must end with `verdict` and its evidence must
+/// mention each of `needles`.
+pub async fn assert_row(c: RunConfig, id: &str, verdict: Verdict, needles: &[&str]) {
+    let faults = [c.refcse_faults.as_slice(), c.refae_faults.as_slice()].concat();
+    let r = run_ok(c).await;
+    let case = case(&r, id);
+    let text = evidence_text(case);
+    assert_eq!(
+        case.verdict, verdict,
+        "{id} with faults {faults:?}: {text}\nlog: {:#?}",
+        case.log
+    );
+    for n in needles {
+        assert!(
+            text.contains(n),
+            "{id} with faults {faults:?}: evidence lacks {n:?}: {text}"
+        );
+    }
+}
+
+/// A held place among at most `max` testbeds (embedded broker, gatekeeper and SUT) of one
+/// `group` running at once; released when dropped. The limit holds across threads
+/// (`cargo test`) and across processes (`cargo nextest`, one process per test): each place is
+/// an exclusive lock on a file under this worktree's `target/tmp`, which the OS releases when
+/// the holder ends, even by a crash.
+pub struct TestbedSlot {
+    _lock: File,
+}
+
+/// How long a test waits for a free place before giving up with a clear message.
+const SLOT_WAIT: Duration = Duration::from_secs(300);
+
+/// Wait (bounded by [`SLOT_WAIT`]) for one of the `max` places of `group`.
+pub async fn testbed_slot(group: &str, max: usize) -> TestbedSlot {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("testbed-slots");
+    std::fs::create_dir_all(&dir).expect("create the testbed slot directory");
+    let deadline = Instant::now() + SLOT_WAIT;
+    loop {
+        for i in 0..max {
+            let path = dir.join(format!("{group}-{i}.lock"));
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+            match file.try_lock() {
+                Ok(()) => return TestbedSlot { _lock: file },
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => panic!("lock {}: {e}", path.display()),
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no free {group} testbed slot (of {max}) within {SLOT_WAIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
