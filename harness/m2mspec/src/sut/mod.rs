@@ -324,7 +324,10 @@ fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
         path: profile.path.clone(),
         detail: match e {
             m2mspec_session::faults::FaultError::Unknown { name, known } => {
-                format!("unknown fault {name:?} for {}; known: {known:?}", profile.name)
+                format!(
+                    "unknown fault {name:?} for {}; known: {known:?}",
+                    profile.name
+                )
             }
             other => other.to_string(),
         },

@@ -216,7 +216,10 @@ async fn serve(core: Arc<Mutex<CseCore>>, publisher: Publisher, mut inbound: Inb
             _ = tick.tick() => lock(&core).tick(Utc::now()),
         };
         for o in out {
-            if let Err(e) = publisher.publish(o.topic.clone(), o.qos, o.retain, o.payload).await {
+            if let Err(e) = publisher
+                .publish(o.topic.clone(), o.qos, o.retain, o.payload)
+                .await
+            {
                 tracing::warn!(topic = %o.topic, error = %e, "response not published: the session has ended");
                 return;
             }

@@ -20,7 +20,11 @@ pub fn mqtt_options(
             "inflight must be at least 1".into(),
         ));
     }
-    let mut o = MqttOptions::new(plan.client_id.clone(), broker.ip().to_string(), broker.port());
+    let mut o = MqttOptions::new(
+        plan.client_id.clone(),
+        broker.ip().to_string(),
+        broker.port(),
+    );
     o.set_keep_alive(Duration::from_secs(u64::from(plan.keep_alive_secs)));
     o.set_clean_session(plan.clean_session);
     if let Some(w) = &plan.will {

@@ -80,7 +80,10 @@ impl SessionPlan {
 
     /// The topic filters, in order.
     pub fn filters(&self) -> Vec<String> {
-        self.subscriptions.iter().map(|s| s.filter.clone()).collect()
+        self.subscriptions
+            .iter()
+            .map(|s| s.filter.clone())
+            .collect()
     }
 
     /// The plan of the connection that deletes the session the server holds (step 2 of

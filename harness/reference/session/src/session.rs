@@ -96,8 +96,7 @@ impl Session {
     {
         let options = mqtt_options(&plan, config.broker, &config.limits)?;
         config.gap.wait().await;
-        let (client, eventloop) =
-            AsyncClient::new(options, config.limits.request_channel_capacity);
+        let (client, eventloop) = AsyncClient::new(options, config.limits.request_channel_capacity);
         let publisher = Publisher {
             client: client.clone(),
         };

@@ -148,19 +148,23 @@ async fn start_returns_ready_after_connack_and_suback_and_the_worker_gets_publis
     assert_eq!(keep_alive, 30);
     assert_eq!(will, None);
     assert_eq!(username.as_deref(), Some("user"));
-    assert!(!password_present, "no password in the plan, none on the wire");
+    assert!(
+        !password_present,
+        "no password in the plan, none on the wire"
+    );
     let filters = events.iter().find_map(|e| match from_client(e, "dev-1") {
         Some(PacketRecord::Subscribe { filters, .. }) => Some(filters.clone()),
         _ => None,
     });
     assert_eq!(
         filters,
-        Some(vec![("dev/in/#".to_string(), 1), ("dev/cmd".to_string(), 0)])
+        Some(vec![
+            ("dev/in/#".to_string(), 1),
+            ("dev/cmd".to_string(), 0)
+        ])
     );
-    assert!(events
-        .iter()
-        .any(|e| e.dir == Direction::BrokerToClient
-            && matches!(e.packet(), Some(PacketRecord::SubAck { .. }))));
+    assert!(events.iter().any(|e| e.dir == Direction::BrokerToClient
+        && matches!(e.packet(), Some(PacketRecord::SubAck { .. }))));
 
     let other = Session::start(SessionPlan::new("peer-1"), bed.config(&Gap::default()))
         .await
@@ -318,7 +322,10 @@ async fn leave_disconnects_connects_with_clean_session_and_disconnects_again() {
         .await
         .expect("DISCONNECT after the clean CONNECT");
     assert!(
-        !trace.since(clean.seq).iter().any(|e| is_subscribe(e, "dev-5")),
+        !trace
+            .since(clean.seq)
+            .iter()
+            .any(|e| is_subscribe(e, "dev-5")),
         "the clean connection subscribes to nothing"
     );
     // The server holds no session for the client any more.
