@@ -245,10 +245,7 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPla
         keep_alive_secs: cfg.keep_alive_secs,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        subscriptions: subscriptions
-            .into_iter()
-            .map(|filter| Subscription::new(filter, QOS_1))
-            .collect(),
+        subscriptions: Subscription::all(subscriptions, QOS_1),
         // R2 7.4.5: subscribe after each connection, also into a stored session; the fault
         // trusts a stored session to hold the filters.
         subscribe: if f.subscribe_only_without_session {

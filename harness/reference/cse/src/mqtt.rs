@@ -95,10 +95,7 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
         keep_alive_secs: cfg.keep_alive_secs,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        subscriptions: subscriptions
-            .into_iter()
-            .map(|filter| Subscription::new(filter, QOS_1))
-            .collect(),
+        subscriptions: Subscription::all(subscriptions, QOS_1),
         // R2 7.4.5: "After each MQTT client successfully connects to the server, it shall
         // subscribe" — also after a reconnection into a kept session.
         subscribe: if f.no_resubscribe {

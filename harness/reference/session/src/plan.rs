@@ -29,6 +29,14 @@ impl Subscription {
             qos,
         }
     }
+
+    /// Each of `filters` with the same QoS level.
+    pub fn all(filters: impl IntoIterator<Item = String>, qos: u8) -> Vec<Subscription> {
+        filters
+            .into_iter()
+            .map(|filter| Subscription { filter, qos })
+            .collect()
+    }
 }
 
 /// After which CONNACKs the session sends its SUBSCRIBE. A server that kept the session
@@ -129,7 +137,7 @@ mod tests {
     #[test]
     fn for_leave_keeps_the_id_and_drops_the_subscriptions() {
         let mut p = SessionPlan::new("dev-1");
-        p.subscriptions.push(Subscription::new("a/#", 1));
+        p.subscriptions = Subscription::all(["a/#".to_string()], 1);
         p.username = Some("u".into());
         let l = p.for_leave();
         assert_eq!(l.client_id, "dev-1");
