@@ -32,7 +32,8 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    /// Queue a PUBLISH with QoS level `qos` (0, 1 or 2). Fails only once the session has ended.
+    /// Queue a PUBLISH with QoS level `qos_level` (0, 1 or 2). Fails only once the session has
+    /// ended.
     pub async fn publish(
         &self,
         topic: impl Into<String>,
@@ -216,8 +217,8 @@ impl Session {
     }
 
     /// Leave: DISCONNECT, CONNECT again with Clean Session = 1, DISCONNECT — the server
-    /// deletes the state it held for the client (MQTT 3.1.1 3.1.2.4). The reference clients
-    /// cite oneM2M TS-0010 R2 7.3.3 / R1 6.3 for this sequence.
+    /// deletes the state it held for the client (MQTT 3.1.1 3.1.2.4). Application bindings
+    /// that require this sequence are cited by the callers.
     pub async fn leave(self) -> Result<(), SessionError> {
         let plan = self.plan.for_leave();
         let config = self.config.clone();
