@@ -61,6 +61,13 @@ impl Bed {
     fn trace(&self) -> Trace {
         self.gk.trace()
     }
+
+    /// A started session (no worker) of a client whose sessions share `gap`.
+    async fn started(&self, plan: SessionPlan, gap: &Gap) -> Session {
+        Session::start(plan, self.config(gap))
+            .await
+            .expect("session starts")
+    }
 }
 
 fn plan(client_id: &str, subscribe: SubscribeWhen) -> SessionPlan {
@@ -90,6 +97,22 @@ fn is_subscribe(e: &TraceEvent, id: &str) -> bool {
 
 fn is_disconnect(e: &TraceEvent, id: &str) -> bool {
     matches!(from_client(e, id), Some(PacketRecord::Disconnect))
+}
+
+/// The Session Present flag of the first CONNACK to `id` from `from` on (waiting for it).
+async fn session_present(trace: &Trace, from: u64, id: &str) -> Option<bool> {
+    let connack = trace
+        .wait_for(from, WAIT, |e| {
+            e.client_id.as_deref() == Some(id)
+                && matches!(e.packet(), Some(PacketRecord::ConnAck { .. }))
+        })
+        .await?;
+    match connack.packet() {
+        Some(PacketRecord::ConnAck {
+            session_present, ..
+        }) => Some(*session_present),
+        _ => None,
+    }
 }
 
 /// A session whose worker forwards every received PUBLISH to the returned receiver.
@@ -166,9 +189,9 @@ async fn start_returns_ready_after_connack_and_suback_and_the_worker_gets_publis
     assert!(events.iter().any(|e| e.dir == Direction::BrokerToClient
         && matches!(e.packet(), Some(PacketRecord::SubAck { .. }))));
 
-    let other = Session::start(SessionPlan::new("peer-1"), bed.config(&Gap::default()))
-        .await
-        .expect("peer starts");
+    let other = bed
+        .started(SessionPlan::new("peer-1"), &Gap::default())
+        .await;
     other
         .publisher()
         .publish("dev/in/x", 1, false, b"hello".to_vec())
@@ -203,21 +226,10 @@ async fn subscribed_after_a_cut(subscribe: SubscribeWhen) -> bool {
         .wait_for(from, WAIT, |e| is_connect(e, "dev-2", false))
         .await
         .expect("the session reconnects by itself");
-    let session_present = trace
-        .wait_for(connect.seq, WAIT, |e| {
-            e.client_id.as_deref() == Some("dev-2")
-                && matches!(e.packet(), Some(PacketRecord::ConnAck { .. }))
-        })
-        .await;
-    assert!(
-        matches!(
-            session_present.as_ref().and_then(TraceEvent::packet),
-            Some(PacketRecord::ConnAck {
-                session_present: true,
-                ..
-            })
-        ),
-        "the server kept the session: {session_present:?}"
+    assert_eq!(
+        session_present(&trace, connect.seq, "dev-2").await,
+        Some(true),
+        "the server kept the session"
     );
     let subscribed = trace
         .wait_for(connect.seq, Duration::from_millis(1000), |e| {
@@ -246,9 +258,8 @@ async fn into_a_kept_session_the_first_connect_subscribes_unless_session_lost_on
     let trace = bed.trace();
     let gap = Gap::new(Duration::from_millis(250));
     // Leave a session with its subscriptions on the server.
-    Session::start(plan("dev-3", SubscribeWhen::EveryConnect), bed.config(&gap))
+    bed.started(plan("dev-3", SubscribeWhen::EveryConnect), &gap)
         .await
-        .expect("first session")
         .stop()
         .await;
     let mut outcomes = Vec::new();
@@ -258,9 +269,7 @@ async fn into_a_kept_session_the_first_connect_subscribes_unless_session_lost_on
         SubscribeWhen::SessionLost,
     ] {
         let from = trace.next_seq();
-        let s = Session::start(plan("dev-3", when), bed.config(&gap))
-            .await
-            .expect("session starts");
+        let s = bed.started(plan("dev-3", when), &gap).await;
         outcomes.push(trace.since(from).iter().any(|e| is_subscribe(e, "dev-3")));
         s.stop().await;
     }
@@ -304,9 +313,9 @@ async fn leave_disconnects_connects_with_clean_session_and_disconnects_again() {
     let bed = Bed::open().await;
     let trace = bed.trace();
     let gap = Gap::new(Duration::from_millis(250));
-    let dev = Session::start(plan("dev-5", SubscribeWhen::EveryConnect), bed.config(&gap))
-        .await
-        .expect("session starts");
+    let dev = bed
+        .started(plan("dev-5", SubscribeWhen::EveryConnect), &gap)
+        .await;
     let from = trace.next_seq();
     dev.leave().await.expect("left");
     let first = trace
@@ -330,19 +339,8 @@ async fn leave_disconnects_connects_with_clean_session_and_disconnects_again() {
     );
     // The server holds no session for the client any more.
     let mark = trace.next_seq();
-    let probe = Session::start(SessionPlan::new("dev-5"), bed.config(&gap))
-        .await
-        .expect("probe starts");
-    let connack = trace
-        .since(mark)
-        .into_iter()
-        .find_map(|e| match e.packet() {
-            Some(PacketRecord::ConnAck {
-                session_present, ..
-            }) if e.client_id.as_deref() == Some("dev-5") => Some(*session_present),
-            _ => None,
-        });
-    assert_eq!(connack, Some(false));
+    let probe = bed.started(SessionPlan::new("dev-5"), &gap).await;
+    assert_eq!(session_present(&trace, mark, "dev-5").await, Some(false));
     probe.stop().await;
 }
 
@@ -351,22 +349,14 @@ async fn close_without_disconnect_leaves_the_session_and_sends_no_disconnect() {
     let bed = Bed::open().await;
     let trace = bed.trace();
     let gap = Gap::new(Duration::from_millis(250));
-    let dev = Session::start(plan("dev-6", SubscribeWhen::EveryConnect), bed.config(&gap))
-        .await
-        .expect("session starts");
+    let dev = bed
+        .started(plan("dev-6", SubscribeWhen::EveryConnect), &gap)
+        .await;
     let from = trace.next_seq();
     dev.close(Close::DropConnection).await;
-    let probe = Session::start(SessionPlan::new("dev-6"), bed.config(&gap))
-        .await
-        .expect("probe starts");
+    let probe = bed.started(SessionPlan::new("dev-6"), &gap).await;
     assert!(!trace.since(from).iter().any(|e| is_disconnect(e, "dev-6")));
-    assert!(trace.since(from).iter().any(|e| matches!(
-        e.packet(),
-        Some(PacketRecord::ConnAck {
-            session_present: true,
-            ..
-        })
-    )));
+    assert_eq!(session_present(&trace, from, "dev-6").await, Some(true));
     probe.stop().await;
 }
 
