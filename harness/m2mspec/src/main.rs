@@ -204,14 +204,7 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 "R2" => m2mspec_onem2m::Release::R2,
                 other => anyhow::bail!("--release {other:?}: use R1 or R2"),
             };
-            let known = serde_json::to_value(m2mspec_refcse::Faults::default())?;
-            let mut map = serde_json::Map::new();
-            for f in &faults {
-                anyhow::ensure!(known.get(f).is_some(), "unknown fault {f:?}");
-                map.insert(f.clone(), serde_json::Value::Bool(true));
-            }
-            let faults: m2mspec_refcse::Faults =
-                serde_json::from_value(serde_json::Value::Object(map))?;
+            let faults: m2mspec_refcse::Faults = m2mspec_session::faults::from_names(&faults)?;
             let cfg = m2mspec_refcse::RefCseConfig {
                 broker,
                 cse_id,

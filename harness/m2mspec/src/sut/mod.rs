@@ -316,30 +316,22 @@ fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
     base: &BTreeMap<String, bool>,
     extra: &[String],
 ) -> Result<T, SutError> {
-    let mut faults = base.clone();
-    for f in extra {
-        faults.insert(f.clone(), true);
-    }
-    let known = serde_json::to_value(T::default()).unwrap_or_default();
-    if let Some(bad) = faults.keys().find(|k| known.get(k.as_str()).is_none()) {
-        let names: Vec<&String> = known
-            .as_object()
-            .map(|m| m.keys().collect())
-            .unwrap_or_default();
-        return Err(SutError::Invalid {
-            path: profile.path.clone(),
-            detail: format!(
-                "unknown fault {bad:?} for {}; known: {names:?}",
-                profile.name
-            ),
-        });
-    }
-    serde_json::to_value(&faults)
-        .and_then(serde_json::from_value)
-        .map_err(|e| SutError::Invalid {
-            path: profile.path.clone(),
-            detail: format!("faults: {e}"),
-        })
+    let switches = base
+        .iter()
+        .map(|(name, on)| (name.as_str(), *on))
+        .chain(extra.iter().map(|name| (name.as_str(), true)));
+    m2mspec_session::faults::from_switches(switches).map_err(|e| SutError::Invalid {
+        path: profile.path.clone(),
+        detail: match e {
+            m2mspec_session::faults::FaultError::Unknown { name, known } => {
+                format!(
+                    "unknown fault {name:?} for {}; known: {known:?}",
+                    profile.name
+                )
+            }
+            other => other.to_string(),
+        },
+    })
 }
 
 async fn start_refae(

@@ -1,32 +1,33 @@
-//! The reference AE on a real MQTT client (rumqttc): connections (R2 7.3), subscriptions
-//! (R2 7.4.5, 7.5.4), requests and their responses, NOTIFY answers (R2 7.4.3), reconnection
-//! with the persistent session, and the R2 7.3.3 teardown.
+//! The reference AE on the shared MQTT session (`m2mspec-session`, on rumqttc): its connect
+//! plans (client ids R2 7.3.3, subscriptions R2 7.4.4, 7.4.5, 7.5.4, the connection faults) on
+//! one session per connection, requests and their responses, NOTIFY answers (R2 7.4.3),
+//! reconnection with the persistent session, and the R2 7.3.3 teardown.
 
 use chrono::Utc;
 use m2mspec_onem2m::primitive::ResponsePrimitive;
 use m2mspec_onem2m::rsc;
-use rumqttc::{
-    AsyncClient, ConnectReturnCode, Event, EventLoop, Incoming, LastWill, MqttOptions, QoS,
-    SubscribeFilter, SubscribeReasonCode,
+use m2mspec_session::{
+    finish_leave, lock, Close, Gap, Limits, Publisher, Reconnect, Session, SessionConfig,
+    SessionPlan,
 };
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, watch};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
-use crate::plan::{self, ConnectPlan, Identity, Inbound, TeardownStep};
+use crate::plan::{self, Identity, Inbound, TeardownStep};
 use crate::{AeCommand, CommandOutcome, RefAeConfig, RefAeError};
 
 /// How long connecting + subscribing may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// Bound on each step of disconnecting and of the teardown.
-const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest packet sent or accepted (R2 7.4.1.1 NOTE: 100 kB recommended; 1 MiB leaves room).
-const MAX_PACKET_SIZE: usize = 1 << 20;
-/// Capacity of rumqttc's request channel.
-const REQUEST_CHANNEL_CAPACITY: usize = 64;
+/// The AE's client limits: packets up to 1 MiB (R2 7.4.1.1 NOTE: 100 kB recommended; 1 MiB
+/// leaves room), rumqttc's default of 100 messages in flight, 64 queued requests.
+const LIMITS: Limits = Limits {
+    max_packet_size: 1 << 20,
+    inflight: 100,
+    request_channel_capacity: 64,
+};
 /// After its DISCONNECT, how long the AE waits for the MQTT server to close the connection.
 const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// Least time between the end of one of the AE's connections and its next CONNECT (which
@@ -34,25 +35,10 @@ const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
 /// rumqttd 0.20 retires a closed connection asynchronously and reuses connection ids; a CONNECT
 /// with the same client id before it has done so makes its router drop "the previous
 /// connection" — by then the new one — and can bring the broker down. Real clients back off
-/// before reconnecting as well.
+/// before reconnecting as well. Also the pause after a lost connection and the first back-off
+/// after a failed attempt (doubling up to 2 s).
 const RECONNECT_GAP: Duration = Duration::from_millis(250);
-const BACKOFF_MIN: Duration = RECONNECT_GAP;
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Critical sections are single map / field operations; a poisoned lock is still consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn qos(level: u8) -> QoS {
-    match level {
-        0 => QoS::AtMostOnce,
-        1 => QoS::AtLeastOnce,
-        _ => QoS::ExactlyOnce,
-    }
-}
-
-/// Requests waiting for their response.
 #[derive(Default)]
 struct Pending {
     by_rqi: HashMap<String, oneshot::Sender<ResponsePrimitive>>,
@@ -60,15 +46,15 @@ struct Pending {
     without_rqi: VecDeque<(u64, oneshot::Sender<ResponsePrimitive>)>,
 }
 
-/// State shared by the [`RefAe`] handle and its connection / inbound tasks.
+/// State shared by the [`RefAe`] handle and its sessions' workers.
 struct Shared {
     cfg: RefAeConfig,
     ident: Mutex<Identity>,
     client_id: Mutex<String>,
     pending: Mutex<Pending>,
     notifications: AtomicUsize,
-    /// When the AE's last connection ended (see [`RECONNECT_GAP`]).
-    last_close: Mutex<Option<tokio::time::Instant>>,
+    /// Shared by all the AE's sessions (see [`RECONNECT_GAP`]).
+    gap: Gap,
 }
 
 impl Shared {
@@ -76,17 +62,38 @@ impl Shared {
         lock(&self.ident).clone()
     }
 
-    /// Record that one of the AE's connections has just ended.
-    fn closed(&self) {
-        *lock(&self.last_close) = Some(tokio::time::Instant::now());
+    /// How each of the AE's sessions runs; they share one [`Gap`].
+    fn session_config(&self, start_timeout: Duration) -> SessionConfig {
+        SessionConfig {
+            limits: LIMITS,
+            reconnect: Reconnect {
+                after_loss: RECONNECT_GAP,
+                backoff_min: RECONNECT_GAP,
+                backoff_max: Duration::from_secs(2),
+            },
+            gap: self.gap.clone(),
+            start_timeout,
+            server_close_wait: SERVER_CLOSE_WAIT,
+            ..SessionConfig::new(self.cfg.broker)
+        }
     }
 
-    /// Wait until [`RECONNECT_GAP`] has passed since the last connection ended.
-    async fn reconnect_gap(&self) {
-        let last = *lock(&self.last_close);
-        if let Some(at) = last {
-            tokio::time::sleep_until(at + RECONNECT_GAP).await;
-        }
+    /// Connect with `plan` and subscribe (bounded by `timeout`); the session's worker handles
+    /// the PUBLISH packets received.
+    async fn open(
+        self: &Arc<Self>,
+        plan: SessionPlan,
+        timeout: Duration,
+    ) -> Result<Session, RefAeError> {
+        let worker_shared = self.clone();
+        let session = Session::serve(plan, self.session_config(timeout), |inbound, publisher| {
+            handle_inbound(worker_shared, publisher, inbound)
+        })
+        .await?;
+        *lock(&self.client_id) = session.client_id().to_string();
+        let p = session.plan();
+        tracing::info!(client_id = %p.client_id, clean_session = p.clean_session, subscriptions = ?p.filters(), "reference AE connected and subscribed");
+        Ok(session)
     }
 
     /// Hand a response to the command waiting for it; false when nobody waits for it.
@@ -110,250 +117,23 @@ enum WaitKey {
     Anonymous(u64),
 }
 
-/// One MQTT connection of the AE: a rumqttc client, its event-loop task, and the task that
-/// handles received PUBLISH packets.
-struct Link {
-    shared: Arc<Shared>,
-    client: AsyncClient,
-    plan: ConnectPlan,
-    stop: watch::Sender<bool>,
-    connection: JoinHandle<()>,
-    inbound: JoinHandle<()>,
-}
-
-fn mqtt_options(cfg: &RefAeConfig, plan: &ConnectPlan) -> MqttOptions {
-    let mut o = MqttOptions::new(
-        plan.client_id.clone(),
-        cfg.broker.ip().to_string(),
-        cfg.broker.port(),
-    );
-    o.set_keep_alive(Duration::from_secs(u64::from(plan.keep_alive_secs)));
-    // rumqttc refuses Clean Session false with an empty client id; plans never have one.
-    if !plan.client_id.is_empty() || plan.clean_session {
-        o.set_clean_session(plan.clean_session);
-    }
-    if let Some((topic, payload)) = &plan.will {
-        o.set_last_will(LastWill::new(
-            topic.clone(),
-            payload.clone(),
-            QoS::AtLeastOnce,
-            false,
-        ));
-    }
-    if let Some(user) = &plan.username {
-        o.set_credentials(user.clone(), plan.password.clone().unwrap_or_default());
-    }
-    o.set_max_packet_size(MAX_PACKET_SIZE, MAX_PACKET_SIZE);
-    o.set_request_channel_capacity(REQUEST_CHANNEL_CAPACITY);
-    o
-}
-
-fn check_plan(plan: &ConnectPlan) -> Result<(), RefAeError> {
-    if plan.client_id.is_empty() || plan.client_id.starts_with(' ') {
-        return Err(RefAeError::InvalidConfig(format!(
-            "client id {:?} cannot be used",
-            plan.client_id
-        )));
-    }
-    Ok(())
-}
-
-impl Link {
-    /// Connect with `plan`, subscribe, and return once the SUBACK (or, with no subscriptions,
-    /// the CONNACK) has arrived, bounded by `timeout`.
-    async fn open(
-        shared: Arc<Shared>,
-        plan: ConnectPlan,
-        timeout: Duration,
-    ) -> Result<Link, RefAeError> {
-        check_plan(&plan)?;
-        shared.reconnect_gap().await;
-        let (client, eventloop) =
-            AsyncClient::new(mqtt_options(&shared.cfg, &plan), REQUEST_CHANNEL_CAPACITY);
-        let filters: Vec<SubscribeFilter> = plan
-            .subscriptions
-            .iter()
-            .map(|f| SubscribeFilter::new(f.clone(), QoS::AtLeastOnce))
-            .collect();
-        if !filters.is_empty() && plan.subscribe_with_session {
-            // Queued now, sent right after the CONNACK (R2 7.4.5: subscribe after connecting).
-            client.try_subscribe_many(filters.clone())?;
+/// How the connection of a teardown step ends.
+fn close_of(step: TeardownStep) -> Close {
+    match step {
+        TeardownStep::CloseWithoutDisconnect | TeardownStep::CloseAgainWithoutDisconnect => {
+            Close::DropConnection
         }
-        let (inbound_tx, inbound_rx) = mpsc::unbounded_channel();
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let (ready_tx, ready_rx) = oneshot::channel();
-        let (error_tx, error_rx) = watch::channel(String::from("none"));
-        let inbound = tokio::spawn(handle_inbound(shared.clone(), client.clone(), inbound_rx));
-        let task = ConnectionTask {
-            eventloop,
-            client: client.clone(),
-            filters,
-            inbound: inbound_tx,
-            stop: stop_rx,
-            ready: Some(ready_tx),
-            last_error: error_tx,
-            client_id: plan.client_id.clone(),
-            subscribe_with_session: plan.subscribe_with_session,
-        };
-        let connection = tokio::spawn(task.run());
-        let failure = match tokio::time::timeout(timeout, ready_rx).await {
-            Ok(Ok(Ok(()))) => None,
-            Ok(Ok(Err(e))) => Some(e),
-            Ok(Err(_)) => Some(RefAeError::TaskEnded),
-            Err(_) => Some(RefAeError::ConnectTimeout {
-                waited: timeout,
-                last_error: error_rx.borrow().clone(),
-            }),
-        };
-        if let Some(e) = failure {
-            connection.abort();
-            inbound.abort();
-            return Err(e);
-        }
-        *lock(&shared.client_id) = plan.client_id.clone();
-        tracing::info!(client_id = %plan.client_id, clean_session = plan.clean_session, subscriptions = ?plan.subscriptions, "reference AE connected and subscribed");
-        Ok(Link {
-            shared,
-            client,
-            plan,
-            stop: stop_tx,
-            connection,
-            inbound,
-        })
+        _ => Close::Disconnect,
     }
-
-    /// MQTT DISCONNECT, then both tasks end (each step bounded).
-    async fn close(self) {
-        let Link {
-            shared,
-            client,
-            plan,
-            stop,
-            mut connection,
-            mut inbound,
-        } = self;
-        let _ = stop.send(true);
-        match tokio::time::timeout(CLOSE_TIMEOUT, client.disconnect()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::debug!(error = %e, "DISCONNECT not queued: the task has ended"),
-            Err(_) => tracing::warn!("DISCONNECT not queued within {CLOSE_TIMEOUT:?}"),
-        }
-        if tokio::time::timeout(CLOSE_TIMEOUT, &mut connection)
-            .await
-            .is_err()
-        {
-            tracing::warn!("connection task did not end within {CLOSE_TIMEOUT:?}; aborting it");
-            connection.abort();
-        }
-        // The connection task owned the inbound queue's sender: the inbound task ends after it.
-        if tokio::time::timeout(CLOSE_TIMEOUT, &mut inbound)
-            .await
-            .is_err()
-        {
-            inbound.abort();
-        }
-        shared.closed();
-        tracing::info!(client_id = %plan.client_id, "disconnected");
-    }
-
-    /// Close the network connection without a DISCONNECT packet (teardown fault): both tasks
-    /// are aborted, dropping the socket.
-    async fn close_without_disconnect(self) {
-        let Link {
-            shared,
-            plan,
-            connection,
-            inbound,
-            ..
-        } = self;
-        connection.abort();
-        inbound.abort();
-        let _ = connection.await;
-        let _ = inbound.await;
-        shared.closed();
-        tracing::info!(client_id = %plan.client_id, "connection closed without DISCONNECT (fault)");
-    }
-}
-
-/// After the DISCONNECT has been written: let the MQTT server close the connection first
-/// (bounded by [`SERVER_CLOSE_WAIT`]). MQTT 3.1.1 3.14.4 has the client close it after sending
-/// DISCONNECT; waiting for the server's close before reconnecting with the same client id
-/// avoids a rumqttd 0.20 race in which the late end-of-link event of the old connection
-/// disconnects the new one (connection ids are reused).
-async fn await_server_close(eventloop: &mut EventLoop) {
-    let closed = tokio::time::timeout(SERVER_CLOSE_WAIT, async {
-        // The first error is the close; polling again would reconnect.
-        while eventloop.poll().await.is_ok() {}
-    })
-    .await;
-    if closed.is_err() {
-        tracing::debug!("the MQTT server kept the connection open after DISCONNECT; closing it");
-    }
-}
-
-/// Steps 2 and 3 of the R2 7.3.3 teardown (step 1, the DISCONNECT, is [`Link::close`]):
-/// CONNECT with `plan` (Clean Session true) and DISCONNECT as soon as the CONNACK arrives
-/// (`last` = [`TeardownStep::DisconnectAgain`]), or, under a fault, close the connection without
-/// a DISCONNECT.
-async fn teardown_connection(
-    shared: &Shared,
-    plan: &ConnectPlan,
-    last: TeardownStep,
-) -> Result<(), RefAeError> {
-    check_plan(plan)?;
-    shared.reconnect_gap().await;
-    let (client, mut eventloop) = AsyncClient::new(mqtt_options(&shared.cfg, plan), 8);
-    let steps = async {
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                    if ack.code != ConnectReturnCode::Success {
-                        return Err(format!("CONNECT refused: {:?}", ack.code));
-                    }
-                    break;
-                }
-                Ok(_) => {}
-                Err(e) => return Err(format!("teardown CONNECT failed: {e}")),
-            }
-        }
-        if last != TeardownStep::DisconnectAgain {
-            // Fault: the event loop (and its socket) is dropped without a DISCONNECT.
-            return Ok(());
-        }
-        client
-            .disconnect()
-            .await
-            .map_err(|e| format!("DISCONNECT not queued: {e}"))?;
-        loop {
-            match eventloop.poll().await {
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                    await_server_close(&mut eventloop).await;
-                    return Ok(());
-                }
-                Ok(_) => {}
-                Err(e) => return Err(format!("final DISCONNECT failed: {e}")),
-            }
-        }
-    };
-    let done = tokio::time::timeout(CLOSE_TIMEOUT * 2, steps).await;
-    drop(eventloop);
-    shared.closed();
-    done.map_err(|_| RefAeError::Teardown(format!("not done within {:?}", CLOSE_TIMEOUT * 2)))?
-        .map_err(RefAeError::Teardown)?;
-    if last != TeardownStep::DisconnectAgain {
-        tracing::info!(client_id = %plan.client_id, "teardown connection closed without DISCONNECT (fault)");
-        return Ok(());
-    }
-    tracing::info!(client_id = %plan.client_id, clean_session = plan.clean_session, "MQTT session torn down (TS-0010 7.3.3)");
-    Ok(())
 }
 
 /// A running reference AE.
 pub struct RefAe {
     shared: Arc<Shared>,
-    /// The current connection; `None` while offline (after Disconnect / Leave). Held across a
-    /// connection change, so changes are serialized; requests hold it only to clone the client.
-    link: tokio::sync::Mutex<Option<Link>>,
+    /// The current connection's session; `None` while offline (after Disconnect / Leave). Held
+    /// across a connection change, so changes are serialized; requests hold it only to take a
+    /// publisher.
+    link: tokio::sync::Mutex<Option<Session>>,
     rqi_base: String,
     rqi_seq: AtomicU64,
 }
@@ -376,9 +156,9 @@ impl RefAe {
             client_id: Mutex::new(plan.client_id.clone()),
             pending: Mutex::new(Pending::default()),
             notifications: AtomicUsize::new(0),
-            last_close: Mutex::new(None),
+            gap: Gap::new(RECONNECT_GAP),
         });
-        let link = Link::open(shared.clone(), plan, timeout).await?;
+        let link = shared.open(plan, timeout).await?;
         let rqi_base = format!("refae-{}", Utc::now().timestamp_millis());
         Ok(RefAe {
             shared,
@@ -420,18 +200,18 @@ impl RefAe {
         match cmd {
             AeCommand::Disconnect => {
                 if let Some(link) = self.link.lock().await.take() {
-                    link.close().await;
+                    link.stop().await;
                 }
                 Ok(CommandOutcome::default())
             }
             AeCommand::Reconnect => {
                 let mut guard = self.link.lock().await;
                 if let Some(link) = guard.take() {
-                    link.close().await;
+                    link.stop().await;
                 }
                 let ae_id = self.shared.identity().ae_id;
                 let plan = plan::connect_plan(&self.shared.cfg, ae_id.as_deref())?;
-                *guard = Some(Link::open(self.shared.clone(), plan, CONNECT_TIMEOUT).await?);
+                *guard = Some(self.shared.open(plan, CONNECT_TIMEOUT).await?);
                 Ok(CommandOutcome::default())
             }
             AeCommand::Leave => {
@@ -444,7 +224,7 @@ impl RefAe {
                 self.leave(&mut guard).await?;
                 *lock(&self.shared.ident) = Identity::default();
                 let plan = plan::connect_plan(&self.shared.cfg, None)?;
-                *guard = Some(Link::open(self.shared.clone(), plan, CONNECT_TIMEOUT).await?);
+                *guard = Some(self.shared.open(plan, CONNECT_TIMEOUT).await?);
                 Ok(CommandOutcome::default())
             }
             request => self.request(request).await,
@@ -453,17 +233,13 @@ impl RefAe {
 
     /// R2 7.3.3 teardown of the current session: disconnect (if connected), reconnect with
     /// Clean Session true, disconnect again. Leaves `link` empty.
-    async fn leave(&self, link: &mut Option<Link>) -> Result<(), RefAeError> {
+    async fn leave(&self, link: &mut Option<Session>) -> Result<(), RefAeError> {
         let cfg = &self.shared.cfg;
         let [first, _, last] = plan::teardown_steps(cfg);
         let plan = match link.take() {
-            Some(l) => {
-                let plan = l.plan.clone();
-                if first == TeardownStep::CloseWithoutDisconnect {
-                    l.close_without_disconnect().await;
-                } else {
-                    l.close().await;
-                }
+            Some(session) => {
+                let plan = session.plan().clone();
+                session.close(close_of(first)).await;
                 plan
             }
             None => {
@@ -471,7 +247,10 @@ impl RefAe {
                 plan::connect_plan(cfg, ae_id.as_deref())?
             }
         };
-        teardown_connection(&self.shared, &plan::teardown_plan(cfg, &plan), last).await
+        let teardown = plan::teardown_plan(cfg, &plan);
+        let config = self.shared.session_config(CONNECT_TIMEOUT);
+        finish_leave(teardown, &config, close_of(last)).await?;
+        Ok(())
     }
 
     fn next_rqi(&self) -> String {
@@ -480,8 +259,8 @@ impl RefAe {
     }
 
     async fn request(&self, cmd: AeCommand) -> Result<CommandOutcome, RefAeError> {
-        let client = match self.link.lock().await.as_ref() {
-            Some(l) => l.client.clone(),
+        let publisher = match self.link.lock().await.as_ref() {
+            Some(l) => l.publisher(),
             None => return Err(RefAeError::NotConnected),
         };
         let ident = self.shared.identity();
@@ -505,13 +284,8 @@ impl RefAe {
         let out = &prepared.publish;
         tracing::debug!(topic = %out.topic, qos = out.qos, retain = out.retain, rqi = ?prepared.rqi, "publishing request");
         let timeout = self.shared.cfg.request_timeout;
-        let published = client
-            .publish(
-                out.topic.clone(),
-                qos(out.qos),
-                out.retain,
-                out.payload.clone(),
-            )
+        let published = publisher
+            .publish(out.topic.clone(), out.qos, out.retain, out.payload.clone())
             .await;
         let response = match published {
             Ok(()) => tokio::time::timeout(timeout, rx).await,
@@ -586,27 +360,27 @@ impl RefAe {
         let plan = plan::connect_plan(&self.shared.cfg, Some(&ae_id))?;
         let mut guard = self.link.lock().await;
         self.leave(&mut guard).await?;
-        *guard = Some(Link::open(self.shared.clone(), plan, CONNECT_TIMEOUT).await?);
+        *guard = Some(self.shared.open(plan, CONNECT_TIMEOUT).await?);
         Ok(())
     }
 
     /// Graceful stop: MQTT DISCONNECT (the MQTT server keeps the session), tasks end.
     pub async fn stop(self) {
         if let Some(link) = self.link.into_inner() {
-            link.close().await;
+            link.stop().await;
         }
     }
 }
 
 /// Decodes received PUBLISH packets in order: responses go to their waiting command, requests
-/// to this AE are answered. Separate from the connection task so that publishing an answer
-/// never blocks the event loop.
+/// to this AE are answered: the worker of each of the AE's sessions.
 async fn handle_inbound(
     shared: Arc<Shared>,
-    client: AsyncClient,
-    mut rx: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
+    publisher: Publisher,
+    mut inbound: m2mspec_session::Inbound,
 ) {
-    while let Some((topic, payload)) = rx.recv().await {
+    while let Some(m) = inbound.recv().await {
+        let (topic, payload) = (m.topic, m.payload);
         let cfg = &shared.cfg;
         let ae_id = shared.identity().ae_id;
         let own = plan::own_segments(cfg, ae_id.as_deref());
@@ -645,8 +419,8 @@ async fn handle_inbound(
                 }
                 let out = answer.publish;
                 tracing::info!(request_topic = %topic, response_topic = %out.topic, rsc = answer.rsc, "answering request");
-                if let Err(e) = client
-                    .publish(out.topic, qos(out.qos), out.retain, out.payload)
+                if let Err(e) = publisher
+                    .publish(out.topic, out.qos, out.retain, out.payload)
                     .await
                 {
                     if answer.notify {
@@ -657,119 +431,6 @@ async fn handle_inbound(
                 }
             }
             Inbound::Ignored(reason) => tracing::debug!(%topic, %reason, "PUBLISH ignored"),
-        }
-    }
-}
-
-/// Drives the rumqttc event loop: readiness, re-subscription after every reconnection, inbound
-/// PUBLISH forwarding, reconnection with back-off, and the end of the connection on stop.
-struct ConnectionTask {
-    eventloop: EventLoop,
-    client: AsyncClient,
-    filters: Vec<SubscribeFilter>,
-    inbound: mpsc::UnboundedSender<(String, Vec<u8>)>,
-    stop: watch::Receiver<bool>,
-    ready: Option<oneshot::Sender<Result<(), RefAeError>>>,
-    last_error: watch::Sender<String>,
-    client_id: String,
-    /// False under the `subscribe_only_without_session` fault: no SUBSCRIBE when the CONNACK
-    /// reports a stored session.
-    subscribe_with_session: bool,
-}
-
-impl ConnectionTask {
-    fn report_ready(&mut self, r: Result<(), RefAeError>) {
-        if let Some(tx) = self.ready.take() {
-            let _ = tx.send(r);
-        }
-    }
-
-    async fn run(mut self) {
-        let mut connected = false;
-        let mut stopping = false;
-        let mut backoff = BACKOFF_MIN;
-        loop {
-            let event = tokio::select! {
-                changed = self.stop.changed(), if !stopping => {
-                    stopping = true;
-                    // Connected: poll on until the DISCONNECT is out. Offline: done.
-                    if changed.is_err() || !connected {
-                        break;
-                    }
-                    continue;
-                }
-                event = self.eventloop.poll() => event,
-            };
-            match event {
-                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
-                    connected = true;
-                    backoff = BACKOFF_MIN;
-                    tracing::debug!(client_id = %self.client_id, session_present = ack.session_present, "CONNACK");
-                    let lazy = !self.subscribe_with_session;
-                    if self.filters.is_empty() || (lazy && ack.session_present) {
-                        // (Under the fault, a stored session is trusted to hold the filters.)
-                        self.report_ready(Ok(()));
-                    } else if lazy || self.ready.is_none() {
-                        // R2 7.4.5: subscribe after each successful connection, also after an
-                        // automatic reconnection that found its session stored (redundant, but
-                        // required as written). The first CONNECT has them queued already
-                        // (except under the fault).
-                        if let Err(e) = self.client.try_subscribe_many(self.filters.clone()) {
-                            tracing::warn!(error = %e, "cannot re-subscribe");
-                        }
-                    }
-                }
-                Ok(Event::Incoming(Incoming::SubAck(ack))) => {
-                    let rejected: Vec<String> = ack
-                        .return_codes
-                        .iter()
-                        .zip(&self.filters)
-                        .filter(|(code, _)| matches!(code, SubscribeReasonCode::Failure))
-                        .map(|(_, f)| f.path.clone())
-                        .collect();
-                    if rejected.is_empty() {
-                        self.report_ready(Ok(()));
-                    } else {
-                        tracing::error!(?rejected, "subscription(s) rejected");
-                        self.report_ready(Err(RefAeError::SubscriptionRejected(rejected)));
-                    }
-                }
-                Ok(Event::Incoming(Incoming::Publish(p))) => {
-                    if self.inbound.send((p.topic, p.payload.to_vec())).is_err() {
-                        break;
-                    }
-                }
-                Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => {
-                    if stopping {
-                        await_server_close(&mut self.eventloop).await;
-                        break;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    connected = false;
-                    if stopping {
-                        break;
-                    }
-                    if let rumqttc::ConnectionError::ConnectionRefused(code) = &e {
-                        if self.ready.is_some() {
-                            self.report_ready(Err(RefAeError::ConnectionRefused(format!(
-                                "{code:?}"
-                            ))));
-                            break;
-                        }
-                    }
-                    tracing::warn!(client_id = %self.client_id, error = %e, ?backoff, "MQTT connection error; reconnecting");
-                    let _ = self.last_error.send(e.to_string());
-                    // rumqttc reconnects on the next poll (same options: Clean Session false,
-                    // so the MQTT server resumes the session). Back off, staying stoppable.
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = self.stop.changed(), if !stopping => break,
-                    }
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                }
-            }
         }
     }
 }
@@ -802,16 +463,17 @@ mod tests {
             ..RefAeConfig::default()
         };
         let plan = plan::connect_plan(&cfg, Some("Cae1")).unwrap();
-        let o = mqtt_options(&cfg, &plan);
+        let options = |p: &SessionPlan| m2mspec_session::mqtt_options(p, cfg.broker, &LIMITS);
+        let o = options(&plan).unwrap();
         assert_eq!(o.client_id(), "A:Cae1");
         assert!(!o.clean_session());
         assert!(o.last_will().is_none());
         assert_eq!(o.keep_alive(), Duration::from_secs(60));
         assert_eq!(o.credentials(), Some(("u".to_string(), "p".to_string())));
-        assert_eq!(o.max_packet_size(), MAX_PACKET_SIZE);
+        assert_eq!(o.max_packet_size(), LIMITS.max_packet_size);
         let t = plan::teardown_plan(&cfg, &plan);
-        assert!(mqtt_options(&cfg, &t).clean_session());
-        assert!(check_plan(&ConnectPlan {
+        assert!(options(&t).unwrap().clean_session());
+        assert!(options(&SessionPlan {
             client_id: String::new(),
             ..plan.clone()
         })

@@ -4,7 +4,8 @@
 //! m2mspec plays the CSE (and sees every packet through its gatekeeper proxy) while this AE
 //! does what an AE SDK does, commanded by the harness through [`AeCommand`]s:
 //!
-//! * [`RefAe::start`] connects with a real, independent MQTT client library (rumqttc):
+//! * [`RefAe::start`] connects with a real, independent MQTT client library (rumqttc, through
+//!   the reference clients' shared session `m2mspec-session`):
 //!   client id `A:<AE-ID>` (R2 7.3.3) or `A::<AE-ID>` (R1 6.3), Clean Session false, no Will,
 //!   and subscribes to `/oneM2M/resp/<ae>/#` and `/oneM2M/req/+/<ae>/#` (R2 7.4.5, 7.5.4). An
 //!   AE without an AE-ID connects with its Credential-ID as client id ("some other appropriate
@@ -31,6 +32,7 @@ pub mod plan;
 
 pub use crate::ae::RefAe;
 pub use m2mspec_onem2m::{Release, Serialization};
+pub use m2mspec_session::{SessionError, SessionPlan};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
@@ -225,62 +227,9 @@ pub struct AeFaults {
 }
 
 impl AeFaults {
-    /// Names of the enabled faults (for logs and reports).
-    pub fn enabled(&self) -> Vec<&'static str> {
-        let all = [
-            ("clean_session_true", self.clean_session_true),
-            ("will", self.will),
-            ("client_id_without_prefix", self.client_id_without_prefix),
-            ("client_id_wrong_release", self.client_id_wrong_release),
-            ("no_response_subscription", self.no_response_subscription),
-            ("no_request_subscription", self.no_request_subscription),
-            ("qos0_requests", self.qos0_requests),
-            ("qos2_requests", self.qos2_requests),
-            ("retain_requests", self.retain_requests),
-            ("no_type_suffix", self.no_type_suffix),
-            ("wrong_type_suffix", self.wrong_type_suffix),
-            ("omit_rqi", self.omit_rqi),
-            ("omit_fr", self.omit_fr),
-            ("omit_to", self.omit_to),
-            ("omit_op", self.omit_op),
-            ("fr_differs_from_topic", self.fr_differs_from_topic),
-            (
-                "register_on_req_without_id",
-                self.register_on_req_without_id,
-            ),
-            ("no_notify_response", self.no_notify_response),
-            (
-                "notify_response_wrong_topic",
-                self.notify_response_wrong_topic,
-            ),
-            ("notify_response_omit_rqi", self.notify_response_omit_rqi),
-            ("notify_response_omit_rsc", self.notify_response_omit_rsc),
-            (
-                "notify_response_other_serialization",
-                self.notify_response_other_serialization,
-            ),
-            ("notify_response_qos0", self.notify_response_qos0),
-            ("notify_response_qos2", self.notify_response_qos2),
-            ("ignore_notify_expiry", self.ignore_notify_expiry),
-            ("requests_on_reg_req", self.requests_on_reg_req),
-            ("poa_without_port", self.poa_without_port),
-            (
-                "teardown_without_clean_session",
-                self.teardown_without_clean_session,
-            ),
-            ("teardown_no_disconnect", self.teardown_no_disconnect),
-            (
-                "teardown_no_final_disconnect",
-                self.teardown_no_final_disconnect,
-            ),
-            ("poa_mqtts_scheme", self.poa_mqtts_scheme),
-            ("initial_client_id_fixed", self.initial_client_id_fixed),
-            (
-                "subscribe_only_without_session",
-                self.subscribe_only_without_session,
-            ),
-        ];
-        all.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    /// Names of the enabled faults (for logs and reports), from their serde names.
+    pub fn enabled(&self) -> Vec<String> {
+        m2mspec_session::faults::enabled(self)
     }
 }
 
@@ -339,15 +288,6 @@ pub struct CommandOutcome {
 pub enum RefAeError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    #[error("MQTT server refused the connection: {0}")]
-    ConnectionRefused(String),
-    #[error("MQTT server rejected the subscription(s) {0:?}")]
-    SubscriptionRejected(Vec<String>),
-    #[error("AE not connected and subscribed within {waited:?}; last error: {last_error}")]
-    ConnectTimeout {
-        waited: Duration,
-        last_error: String,
-    },
     #[error("the AE is not connected (after Disconnect or Leave: send Reconnect)")]
     NotConnected,
     #[error("the AE has no AE-ID yet: Register first")]
@@ -364,8 +304,7 @@ pub enum RefAeError {
     NoAeiInResponse { rsc: i64 },
     #[error("the AE's MQTT task ended unexpectedly")]
     TaskEnded,
-    #[error("MQTT client request failed: {0}")]
-    Client(#[from] rumqttc::ClientError),
-    #[error("the R2 7.3.3 teardown failed: {0}")]
-    Teardown(String),
+    /// Connecting, subscribing, publishing or the R2 7.3.3 teardown failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }

@@ -12,6 +12,7 @@ use m2mspec_onem2m::serialization::{
 use m2mspec_onem2m::timestamp::{format_timestamp, parse_timestamp, resolve_abs_rel};
 use m2mspec_onem2m::topic::{check_segment, id_to_segment, Channel, OneM2mTopic};
 use m2mspec_onem2m::{rsc, Release, Serialization};
+use m2mspec_session::{SessionPlan, SubscribeWhen, Subscription, Will};
 use serde_json::{json, Map, Value};
 
 use crate::{AeCommand, RefAeConfig, RefAeError};
@@ -28,6 +29,8 @@ pub const FROM_ASSIGN_C: &str = "C";
 pub const RVI_R2: &str = "3";
 /// Suffix appended to the From by [`AeFaults::fr_differs_from_topic`](crate::AeFaults).
 pub const SPOOF_SUFFIX: &str = "-spoofed";
+/// QoS of every subscription and of the Will (R1 6.4.1: QoS 1).
+pub const QOS_1: u8 = 1;
 /// Client identifier of an AE without AE-ID under
 /// [`AeFaults::initial_client_id_fixed`](crate::AeFaults): the same for every such AE.
 pub const FIXED_INITIAL_CLIENT_ID: &str = "onem2m-ae";
@@ -58,23 +61,6 @@ impl Identity {
                 .map(str::to_string)
         })
     }
-}
-
-/// The CONNECT fields and SUBSCRIBE filters of one MQTT connection of the AE.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConnectPlan {
-    pub client_id: String,
-    pub clean_session: bool,
-    /// (topic, payload) of the Will message, if any.
-    pub will: Option<(String, Vec<u8>)>,
-    pub keep_alive_secs: u16,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    /// Topic filters, each subscribed with QoS 1.
-    pub subscriptions: Vec<String>,
-    /// Subscribe also when the CONNACK reports a stored session (R2 7.4.5: after each
-    /// connection); false under [`AeFaults::subscribe_only_without_session`](crate::AeFaults).
-    pub subscribe_with_session: bool,
 }
 
 /// One PUBLISH to send.
@@ -207,7 +193,7 @@ pub fn client_identifier(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<Strin
 /// `/oneM2M/reg_resp/<credential>/#` (R2 7.4.4). With `narrow_subscriptions` the second level
 /// names the registrar CSE (`/oneM2M/resp/<ae>/<cse>/#`, `/oneM2M/req/<cse>/<ae>/#`,
 /// `/oneM2M/reg_resp/<credential>/<cse>/#`).
-pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<ConnectPlan, RefAeError> {
+pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPlan, RefAeError> {
     validate(cfg)?;
     let f = &cfg.faults;
     let cse = cse_segment(cfg)?;
@@ -245,33 +231,38 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<ConnectPla
         }
     }
     let client_id = client_identifier(cfg, ae_id)?;
-    Ok(ConnectPlan {
+    Ok(SessionPlan {
         // R2 7.3.3: "A client shall set the Clean Session flag ... to false".
         clean_session: f.clean_session_true,
         // R2 7.3.3: "A client shall not set the Will Flag".
-        will: f.will.then(|| {
-            (
-                format!("/m2mspec/refae/{}/will", client_id.replace(['+', '#'], "_")),
-                b"offline".to_vec(),
-            )
+        will: f.will.then(|| Will {
+            topic: format!("/m2mspec/refae/{}/will", client_id.replace(['+', '#'], "_")),
+            payload: b"offline".to_vec(),
+            qos: QOS_1,
+            retain: false,
         }),
         client_id,
         keep_alive_secs: cfg.keep_alive_secs,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        subscriptions,
-        subscribe_with_session: !f.subscribe_only_without_session,
+        subscriptions: Subscription::all(subscriptions, QOS_1),
+        // R2 7.4.5: subscribe after each connection, also into a stored session; the fault
+        // trusts a stored session to hold the filters.
+        subscribe: if f.subscribe_only_without_session {
+            SubscribeWhen::SessionLost
+        } else {
+            SubscribeWhen::EveryConnect
+        },
     })
 }
 
 /// The connection of the R2 7.3.3 teardown: the same client id, Clean Session true (false with
 /// [`AeFaults::teardown_without_clean_session`](crate::AeFaults)), no subscriptions. It is
 /// opened after a DISCONNECT and closed with a DISCONNECT as soon as the CONNACK arrives.
-pub fn teardown_plan(cfg: &RefAeConfig, plan: &ConnectPlan) -> ConnectPlan {
-    ConnectPlan {
+pub fn teardown_plan(cfg: &RefAeConfig, plan: &SessionPlan) -> SessionPlan {
+    SessionPlan {
         clean_session: !cfg.faults.teardown_without_clean_session,
-        subscriptions: Vec::new(),
-        ..plan.clone()
+        ..plan.for_leave()
     }
 }
 

@@ -10,7 +10,7 @@ use m2mspec_onem2m::primitive::{RequestPrimitive, ResponsePrimitive};
 use m2mspec_onem2m::serialization::{decode_request, decode_response, encode_response};
 use m2mspec_onem2m::topic::{Channel, OneM2mTopic};
 use m2mspec_onem2m::Serialization;
-use m2mspec_refae::{AeCommand, AeFaults, RefAe, RefAeConfig, RefAeError};
+use m2mspec_refae::{AeCommand, AeFaults, RefAe, RefAeConfig, RefAeError, SessionError};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -758,7 +758,9 @@ async fn start_fails_typed_when_nobody_listens() {
         ..RefAeConfig::default()
     };
     match RefAe::start_within(cfg, Duration::from_millis(300)).await {
-        Err(RefAeError::ConnectTimeout { last_error, .. }) => assert_ne!(last_error, "none"),
+        Err(RefAeError::Session(SessionError::StartTimeout { last_error, .. })) => {
+            assert_ne!(last_error, "none")
+        }
         Err(other) => panic!("{other}"),
         Ok(_) => panic!("connected to nothing"),
     }

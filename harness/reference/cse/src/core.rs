@@ -1,29 +1,27 @@
-//! The transport-free CSE: one received PUBLISH in, the PUBLISH packets to send out.
+//! The transport-free CSE: one received PUBLISH in, the PUBLISH packets to send out. This
+//! module serves requests (R2 7.4.3, 7.4.4, 7.5, 8.2); [`notify`] is the CSE as an originator
+//! of NOTIFY requests (R2 7.4.2, 7.4.3).
+
+mod notify;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use m2mspec_onem2m::primitive::{Operation, RequestPrimitive, ResponsePrimitive};
-use m2mspec_onem2m::serialization::{
-    decode_map, decode_request, decode_response, encode_request, encode_response, Serialization,
-};
+use m2mspec_onem2m::serialization::{decode_map, decode_request, encode_response, Serialization};
 use m2mspec_onem2m::timestamp::{format_timestamp, parse_timestamp, resolve_abs_rel};
 use m2mspec_onem2m::topic::{id_to_segment, Channel, OneM2mTopic};
-use m2mspec_onem2m::{rsc, Release};
+use m2mspec_onem2m::{rsc, CodecError, Release};
 use serde_json::{json, Value};
 use std::collections::hash_map::DefaultHasher;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
 use crate::resources::{fail, Failure, Outcome, Target, Tree, TY_ACP, TY_AE, TY_SUB};
-use crate::rsc_extra::{
-    APP_RULE_VALIDATION_FAILED, SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE,
-    SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
-};
+use crate::rsc_extra::APP_RULE_VALIDATION_FAILED;
 use crate::{Faults, RefCseConfig, Stats};
+use notify::{Contact, Notifications};
 
 /// How many answered requests are remembered for duplicate suppression.
 const DEDUP_CAPACITY: usize = 1000;
-/// How many sent NOTIFY requests are remembered for matching their responses.
-const SENT_CAPACITY: usize = 1000;
 
 /// One PUBLISH packet the CSE wants to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,6 +43,24 @@ struct DedupKey {
     fr: Option<String>,
     rqi: String,
     anonymous_payload: Option<u64>,
+}
+
+impl DedupKey {
+    /// The key of request `req` received on `topic` with bytes `payload`.
+    fn of(topic: &OneM2mTopic, req: &RequestPrimitive, payload: &[u8]) -> DedupKey {
+        let anonymous = matches!(req.fr.as_deref(), None | Some("") | Some("C") | Some("S"));
+        DedupKey {
+            channel: topic.channel,
+            originator: topic.originator.clone(),
+            fr: req.fr.clone(),
+            rqi: req.rqi.clone().unwrap_or_default(),
+            anonymous_payload: anonymous.then(|| {
+                let mut h = DefaultHasher::new();
+                payload.hash(&mut h);
+                h.finish()
+            }),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -87,37 +103,6 @@ struct Ctx {
     key: DedupKey,
 }
 
-/// Where an AE listens for the requests this CSE originates (R2 7.4.2 `<receiver>`): the topic
-/// segment it uses as originator on its own requests — the identity the MQTT server vouched
-/// for — and the serialization it last used.
-#[derive(Debug, Clone)]
-struct Contact {
-    segment: String,
-    serialization: Serialization,
-}
-
-/// What the response to one of this CSE's NOTIFY requests is for.
-#[derive(Debug, Clone, Copy)]
-enum Sent {
-    /// The verification request of the pending <subscription> CREATE with this id.
-    Verification(u64),
-    /// An event notification.
-    Event,
-}
-
-/// A <subscription> CREATE waiting for the answers to its verification requests (TS-0004
-/// 7.3.8.2.1 / TS-0001 10.2.10.2: the notification target is asked before the subscription
-/// exists).
-struct PendingSub {
-    ctx: Ctx,
-    target: Target,
-    pc: Option<Value>,
-    ri: String,
-    outstanding: HashSet<String>,
-    refused: Option<i64>,
-    deadline: DateTime<Utc>,
-}
-
 /// The reference CSE without its MQTT client: feed it every PUBLISH received on the CSE's
 /// subscriptions with [`CseCore::handle`], publish what it returns, and call
 /// [`CseCore::tick`] now and then (it ends verifications nobody answered).
@@ -133,19 +118,13 @@ pub struct CseCore {
     tree: Tree,
     dedup: Dedup,
     stats: Stats,
-    /// AE-ID stem → how to reach that AE.
-    contacts: HashMap<String, Contact>,
-    /// rqi of a sent NOTIFY → what its response is for.
-    sent: HashMap<String, Sent>,
-    sent_order: VecDeque<String>,
-    pending: HashMap<u64, PendingSub>,
-    next_pending: u64,
+    /// This CSE as an originator: contacts, sent NOTIFYs, pending verifications.
+    notes: Notifications,
+    /// Numbers the request identifiers this CSE makes up (NOTIFYs, and requests the
+    /// `lenient_mandatory_parameters` fault completes).
     notify_counter: u64,
-    /// NOTIFY requests produced while handling the current message.
-    outbox: Vec<Outgoing>,
     /// Fault `wedge_on_malformed` has struck: nothing is answered any more.
     wedged: bool,
-    verification_timeout: TimeDelta,
     tag: String,
 }
 
@@ -178,17 +157,11 @@ impl CseCore {
             faults: cfg.faults.clone(),
             dedup: Dedup::default(),
             stats: Stats::default(),
-            contacts: HashMap::new(),
-            sent: HashMap::new(),
-            sent_order: VecDeque::new(),
-            pending: HashMap::new(),
-            next_pending: 0,
-            notify_counter: 0,
-            outbox: Vec::new(),
-            wedged: false,
-            verification_timeout: TimeDelta::milliseconds(
+            notes: Notifications::new(TimeDelta::milliseconds(
                 i64::try_from(cfg.verification_timeout_ms).unwrap_or(i64::MAX),
-            ),
+            )),
+            notify_counter: 0,
+            wedged: false,
             tag: format!("{:04x}", now.timestamp_subsec_micros() & 0xffff),
         }
     }
@@ -213,11 +186,6 @@ impl CseCore {
         self.faults = faults;
     }
 
-    /// <subscription> CREATEs still waiting for their verification.
-    pub fn pending_verifications(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Handle one PUBLISH received at `now`; returns the PUBLISH packets to send: the response
     /// (if any) first, then the NOTIFY requests the request caused.
     pub fn handle(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) -> Vec<Outgoing> {
@@ -226,30 +194,101 @@ impl CseCore {
             self.stats.dropped += 1;
             return Vec::new();
         }
-        let parsed = match OneM2mTopic::parse(topic) {
-            Ok(t) => t,
+        let Some(parsed) = self.parse_topic(topic) else {
+            return Vec::new();
+        };
+        match parsed.channel {
+            Channel::Req | Channel::RegReq => self.handle_request(topic, &parsed, payload, now),
+            Channel::Resp | Channel::RegResp => self.handle_response(&parsed, payload, now),
+        }
+    }
+
+    /// The oneM2M topic of a received PUBLISH; `None` (dropped) when it is not one.
+    fn parse_topic(&mut self, topic: &str) -> Option<OneM2mTopic> {
+        match OneM2mTopic::parse(topic) {
+            Ok(t) => Some(t),
             Err(e) => {
                 tracing::warn!(topic, error = %e, "dropping a message on a topic that is not a oneM2M topic");
                 self.stats.dropped += 1;
                 self.struck_by_malformed();
-                return Vec::new();
+                None
+            }
+        }
+    }
+
+    /// A request on `req` / `reg_req`: checked, executed and answered (R2 7.4.3, 7.4.4).
+    fn handle_request(
+        &mut self,
+        topic: &str,
+        parsed: &OneM2mTopic,
+        payload: &[u8],
+        now: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        let Some(serialization) = self.serialization_to_serve(topic, parsed) else {
+            return Vec::new();
+        };
+        self.stats.handled += 1;
+        let mut reply_to = self.reply_to(parsed, serialization);
+        let mut req = match decode_request(payload, serialization) {
+            Ok(r) => r,
+            Err(e) => {
+                return self.answer_undecodable(topic, payload, serialization, &reply_to, e, now)
             }
         };
-        match parsed.channel {
-            Channel::Req | Channel::RegReq => {}
-            Channel::Resp | Channel::RegResp => return self.handle_response(&parsed, payload, now),
+        if self.is_from_self(&req) {
+            // One of its own requests on a topic it listens to (e.g. a misaddressed NOTIFY).
+            // Answering it would answer itself.
+            tracing::debug!(topic, "dropping a request whose From is this CSE");
+            self.stats.dropped += 1;
+            return Vec::new();
         }
+        if self.faults.lenient_mandatory_parameters {
+            self.fill_in_missing(&mut req, parsed);
+        }
+        if let Some(not_acceptable) = self.negotiate(&req, parsed, &mut reply_to, now) {
+            return not_acceptable;
+        }
+        let is_create_ae = req.operation() == Some(Operation::Create) && req.ty == Some(TY_AE);
+        if let Some(rejected) = self.reject_missing_mandatory(&req, is_create_ae, &reply_to, now) {
+            return rejected;
+        }
+        let key = DedupKey::of(parsed, &req, payload);
+        if let Some(repeat) = self.answer_duplicate(topic, &key) {
+            return repeat;
+        }
+        let ctx = Ctx {
+            reply_to,
+            rqi: req.rqi.clone(),
+            fr: req.fr.clone(),
+            rvi: req.rvi.clone(),
+            key,
+        };
+        let mut out = Vec::new();
+        if let Some(result) = self.process(parsed, &req, is_create_ae, serialization, &ctx, now) {
+            out = self.answer(&ctx, result, now);
+        }
+        out.extend(self.notes.take_outbox());
+        out
+    }
+
+    /// The serialization of a request this CSE serves; `None` (dropped) for a request to
+    /// another receiver, one it published itself, or CBOR under R1.
+    fn serialization_to_serve(
+        &mut self,
+        topic: &str,
+        parsed: &OneM2mTopic,
+    ) -> Option<Serialization> {
         if parsed.receiver != self.cse_segment {
             tracing::warn!(topic, "dropping a request addressed to another receiver");
             self.stats.dropped += 1;
-            return Vec::new();
+            return None;
         }
         if parsed.originator == self.cse_segment {
             // This CSE's own requests (it is subscribed to its receiver topics, and MQTT has
             // no "no local"): never a request to serve.
             tracing::debug!(topic, "dropping a request this CSE published itself");
             self.stats.dropped += 1;
-            return Vec::new();
+            return None;
         }
         // R2 7.5.4: the topic suffix names the payload's serialization; no suffix is the
         // R1 / R2 7.4.2 form, which this CSE reads as JSON. CBOR exists only in R2.
@@ -260,143 +299,107 @@ impl CseCore {
                 "dropping a CBOR request: CBOR is not part of the R1 binding (R1 6.5.4)"
             );
             self.stats.dropped += 1;
+            return None;
+        }
+        Some(serialization)
+    }
+
+    /// An undecodable request: answered 4000 with whatever rqi can be recovered; the CSE
+    /// stays alive (unless the `wedge_on_malformed` fault strikes).
+    fn answer_undecodable(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        serialization: Serialization,
+        reply_to: &ReplyTo,
+        error: CodecError,
+        now: DateTime<Utc>,
+    ) -> Vec<Outgoing> {
+        self.stats.malformed += 1;
+        tracing::warn!(topic, error = %error, "undecodable request payload");
+        if self.struck_by_malformed() {
             return Vec::new();
         }
-        self.stats.handled += 1;
-        let reply_to = self.reply_to(&parsed, serialization);
-
-        let mut req = match decode_request(payload, serialization) {
-            Ok(r) => r,
-            Err(e) => {
-                // Undecodable: answer 4000 with whatever rqi can be recovered, stay alive.
-                self.stats.malformed += 1;
-                tracing::warn!(topic, error = %e, "undecodable request payload");
-                if self.struck_by_malformed() {
-                    return Vec::new();
-                }
-                let map = decode_map(payload, serialization).ok();
-                let field = |k: &str| {
-                    map.as_ref()
-                        .and_then(|m| m.get(k))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                };
-                let rsp = self.response(
-                    field("rqi"),
-                    field("fr"),
-                    field("rvi"),
-                    Err(Failure {
-                        rsc: rsc::BAD_REQUEST,
-                        dbg: format!("cannot decode the request: {e}"),
-                    }),
-                    now,
-                );
-                return self.emit(&reply_to, rsp);
-            }
+        let map = decode_map(payload, serialization).ok();
+        let field = |k: &str| {
+            map.as_ref()
+                .and_then(|m| m.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
         };
-        if req
-            .fr
+        let rsp = self.response(
+            field("rqi"),
+            field("fr"),
+            field("rvi"),
+            Err(Failure {
+                rsc: rsc::BAD_REQUEST,
+                dbg: format!("cannot decode the request: {error}"),
+            }),
+            now,
+        );
+        self.emit(reply_to, rsp)
+    }
+
+    /// Is the request's From this CSE?
+    fn is_from_self(&self, req: &RequestPrimitive) -> bool {
+        req.fr
             .as_deref()
             .and_then(|f| id_to_segment(f).ok())
             .as_deref()
             == Some(self.cse_segment.as_str())
-        {
-            // From this CSE: one of its own requests on a topic it listens to (e.g. a
-            // misaddressed NOTIFY). Answering it would answer itself.
-            tracing::debug!(topic, "dropping a request whose From is this CSE");
-            self.stats.dropped += 1;
-            return Vec::new();
-        }
-        if self.faults.lenient_mandatory_parameters {
-            self.fill_in_missing(&mut req, &parsed);
-        }
-        let mut reply_to = reply_to;
-        if let Some(not_acceptable) = self.negotiate(&req, &parsed, &mut reply_to, now) {
-            return not_acceptable;
-        }
+    }
 
-        let is_create_ae = req.operation() == Some(Operation::Create) && req.ty == Some(TY_AE);
+    /// R2 7.5.1: op, to, fr, rqi are mandatory (From may be absent only when an AE registers
+    /// without an AE-ID, TS-0004 7.3.5.2.1). `Some(packets)`: rejected with 4000.
+    fn reject_missing_mandatory(
+        &mut self,
+        req: &RequestPrimitive,
+        is_create_ae: bool,
+        reply_to: &ReplyTo,
+        now: DateTime<Utc>,
+    ) -> Option<Vec<Outgoing>> {
         let missing: Vec<&str> = req
             .missing_mandatory()
             .into_iter()
             .filter(|m| !(*m == "fr" && is_create_ae))
             .collect();
-        if !missing.is_empty() {
-            // R2 7.5.1: op, to, fr, rqi are mandatory (From may be absent only when an AE
-            // registers without an AE-ID, TS-0004 7.3.5.2.1).
-            self.stats.malformed += 1;
-            let rsp = self.response(
-                req.rqi.clone(),
-                req.fr.clone(),
-                req.rvi.clone(),
-                Err(Failure {
-                    rsc: rsc::BAD_REQUEST,
-                    dbg: format!("missing mandatory parameter(s) {missing:?}"),
-                }),
-                now,
-            );
-            return self.emit(&reply_to, rsp);
+        if missing.is_empty() {
+            return None;
         }
-        let rqi = req.rqi.clone().unwrap_or_default();
-
-        // QoS 1 may deliver a request more than once (R2 I.3.2): answer a repeat with the
-        // cached response and do not execute it again.
-        let anonymous = matches!(req.fr.as_deref(), None | Some("") | Some("C") | Some("S"));
-        let key = DedupKey {
-            channel: parsed.channel,
-            originator: parsed.originator.clone(),
-            fr: req.fr.clone(),
-            rqi: rqi.clone(),
-            anonymous_payload: anonymous.then(|| {
-                let mut h = DefaultHasher::new();
-                payload.hash(&mut h);
-                h.finish()
+        self.stats.malformed += 1;
+        let rsp = self.response(
+            req.rqi.clone(),
+            req.fr.clone(),
+            req.rvi.clone(),
+            Err(Failure {
+                rsc: rsc::BAD_REQUEST,
+                dbg: format!("missing mandatory parameter(s) {missing:?}"),
             }),
-        };
-        if !self.faults.no_dedup {
-            if let Some(cached) = self.dedup.get(&key) {
-                tracing::debug!(topic, rqi, "duplicate request answered from the cache");
-                self.stats.duplicates_suppressed += 1;
-                return cached.clone();
-            }
-            if self.pending.values().any(|p| p.ctx.key == key) {
-                // Its answer comes when the verification ends.
-                tracing::debug!(topic, rqi, "duplicate of a request awaiting verification");
-                self.stats.duplicates_suppressed += 1;
-                return Vec::new();
-            }
-        }
-
-        let ctx = Ctx {
-            reply_to,
-            rqi: req.rqi.clone(),
-            fr: req.fr.clone(),
-            rvi: req.rvi.clone(),
-            key,
-        };
-        let mut out = Vec::new();
-        if let Some(result) = self.process(&parsed, &req, is_create_ae, serialization, &ctx, now) {
-            out = self.answer(&ctx, result, now);
-        }
-        out.append(&mut self.outbox);
-        out
+            now,
+        );
+        Some(self.emit(reply_to, rsp))
     }
 
-    /// End the verifications whose time is up (answering their CREATE with 5204); returns
-    /// the PUBLISH packets to send.
-    pub fn tick(&mut self, now: DateTime<Utc>) -> Vec<Outgoing> {
-        let mut due: Vec<u64> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        due.sort_unstable();
-        let mut out = Vec::new();
-        for id in due {
-            out.extend(self.finish_pending(id, now));
+    /// QoS 1 may deliver a request more than once (R2 I.3.2): a repeat is answered with the
+    /// cached response (or, awaiting its verification, later) and not executed again.
+    /// `Some(packets)`: a duplicate.
+    fn answer_duplicate(&mut self, topic: &str, key: &DedupKey) -> Option<Vec<Outgoing>> {
+        if self.faults.no_dedup {
+            return None;
         }
-        out
+        let rqi = &key.rqi;
+        if let Some(cached) = self.dedup.get(key) {
+            tracing::debug!(topic, rqi, "duplicate request answered from the cache");
+            self.stats.duplicates_suppressed += 1;
+            return Some(cached.clone());
+        }
+        if self.notes.awaits_verification(key) {
+            // Its answer comes when the verification ends.
+            tracing::debug!(topic, rqi, "duplicate of a request awaiting verification");
+            self.stats.duplicates_suppressed += 1;
+            return Some(Vec::new());
+        }
+        None
     }
 
     /// R1 6.5.3: a request may name the Content-Format it accepts in `xM2M-Accept` (R1 does
@@ -582,7 +585,7 @@ impl CseCore {
                     self.stats.executed += 1;
                     let r = self.register_ae(req, now);
                     if let Ok(Outcome { ri: Some(aei), .. }) = &r {
-                        self.contacts.insert(aei.clone(), contact);
+                        self.notes.remember_contact(aei.clone(), contact);
                     }
                     return Some(r);
                 }
@@ -597,7 +600,7 @@ impl CseCore {
                         ));
                     }
                 } else {
-                    self.contacts.insert(stem, contact);
+                    self.notes.remember_contact(stem, contact);
                 }
                 self.stats.executed += 1;
                 self.execute(req, ctx, now)
@@ -890,309 +893,6 @@ impl CseCore {
             self.notify_event(&parent, 3, &child, None, Some(&child), now);
         }
         r
-    }
-
-    /// CREATE <subscription> (TS-0004 7.3.8.2.1 / TS-0001 10.2.10.2): a notification target
-    /// other than the originator is first sent a verification request (NOTIFY with
-    /// `vrq` = true); the subscription is created, and the CREATE answered, once every such
-    /// target has answered 2000. `None`: the answer comes later.
-    fn create_subscription(
-        &mut self,
-        req: &RequestPrimitive,
-        target: &Target,
-        ctx: &Ctx,
-        now: DateTime<Utc>,
-    ) -> Option<Result<Outcome, Failure>> {
-        let ri = self.tree.new_ri("sub");
-        let (parent, rn) =
-            match self
-                .tree
-                .check_create(target, TY_SUB, req.pc.as_ref(), Some(&ri), now)
-            {
-                Ok(x) => x,
-                Err(f) => return Some(Err(f)),
-            };
-        let fr = req.fr.clone().unwrap_or_default();
-        let me = self.originator_stem(&fr);
-        let nus: Vec<String> = req
-            .pc
-            .as_ref()
-            .and_then(|pc| pc.get("m2m:sub"))
-            .and_then(|s| s.get("nu"))
-            .map(string_list)
-            .unwrap_or_default();
-        let to_verify: Vec<String> = nus
-            .into_iter()
-            .filter(|nu| self.originator_stem(nu) != me)
-            .collect();
-        if to_verify.is_empty() {
-            return Some(self.tree_create(target, TY_SUB, req.pc.as_ref(), Some(&ri), now));
-        }
-        if let Some(unreachable) = to_verify.iter().find(|nu| self.contact_for(nu).is_none()) {
-            self.stats.verifications_failed += 1;
-            return Some(fail(
-                SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
-                format!(
-                    "notification target {unreachable:?} is not an AE this CSE can reach over MQTT"
-                ),
-            ));
-        }
-        let sur = format!("{}/{}/{rn}", self.cse_id, self.tree.path_of(&parent));
-        let id = self.next_pending;
-        self.next_pending += 1;
-        let mut outstanding = HashSet::new();
-        for nu in &to_verify {
-            let pc = json!({"m2m:sgn": {"vrq": true, "sur": sur, "cr": fr}});
-            if let Some(rqi) = self.notify(nu, pc, now) {
-                self.remember_sent(rqi.clone(), Sent::Verification(id));
-                outstanding.insert(rqi);
-            }
-        }
-        self.pending.insert(
-            id,
-            PendingSub {
-                ctx: ctx.clone(),
-                target: target.clone(),
-                pc: req.pc.clone(),
-                ri,
-                outstanding,
-                refused: None,
-                deadline: now + self.verification_timeout,
-            },
-        );
-        None
-    }
-
-    /// Answer a pending <subscription> CREATE: created when every verification succeeded,
-    /// 4101 when a target refused with 4101, 5204 on any other failure or when time ran out.
-    fn finish_pending(&mut self, id: u64, now: DateTime<Utc>) -> Vec<Outgoing> {
-        let Some(p) = self.pending.remove(&id) else {
-            return Vec::new();
-        };
-        for rqi in &p.outstanding {
-            self.sent.remove(rqi);
-        }
-        let result = match p.refused {
-            Some(code) => {
-                self.stats.verifications_failed += 1;
-                fail(
-                    if code == SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE {
-                        code
-                    } else {
-                        SUBSCRIPTION_VERIFICATION_INITIATION_FAILED
-                    },
-                    format!(
-                        "the notification target answered the verification request with {code}"
-                    ),
-                )
-            }
-            None if !p.outstanding.is_empty() => {
-                self.stats.verifications_failed += 1;
-                fail(
-                    SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
-                    "the notification target did not answer the verification request in time",
-                )
-            }
-            None => self.tree_create(&p.target, TY_SUB, p.pc.as_ref(), Some(&p.ri), now),
-        };
-        let mut out = self.answer(&p.ctx, result, now);
-        out.append(&mut self.outbox);
-        out
-    }
-
-    /// A response on `/oneM2M/resp/<cse>/...`: the answer to one of this CSE's NOTIFYs.
-    fn handle_response(
-        &mut self,
-        topic: &OneM2mTopic,
-        payload: &[u8],
-        now: DateTime<Utc>,
-    ) -> Vec<Outgoing> {
-        let ser = topic.serialization.unwrap_or(Serialization::Json);
-        let rsp = if topic.originator == self.cse_segment && topic.channel == Channel::Resp {
-            decode_response(payload, ser).ok()
-        } else {
-            None
-        };
-        let Some((rqi, sent)) = rsp
-            .as_ref()
-            .and_then(|r| r.rqi.clone())
-            .and_then(|rqi| self.sent.remove(&rqi).map(|s| (rqi, s)))
-        else {
-            tracing::debug!(topic = %topic, "ignoring a response that answers no request of this CSE");
-            self.stats.ignored_responses += 1;
-            return Vec::new();
-        };
-        self.stats.notification_responses += 1;
-        let Sent::Verification(id) = sent else {
-            return Vec::new();
-        };
-        let code = rsp.and_then(|r| r.rsc).unwrap_or(0);
-        let ok = code == rsc::OK || self.faults.ignore_verification_result;
-        let done = match self.pending.get_mut(&id) {
-            Some(p) => {
-                p.outstanding.remove(&rqi);
-                if !ok {
-                    p.refused.get_or_insert(code);
-                }
-                p.outstanding.is_empty() || p.refused.is_some()
-            }
-            None => false,
-        };
-        if done {
-            self.finish_pending(id, now)
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// How to reach the AE a notificationURI names: its AE-ID in any form, or the address of
-    /// its <AE> resource.
-    fn contact_for(&self, nu: &str) -> Option<Contact> {
-        let mut stem = self.originator_stem(nu);
-        if !self.tree.is_registered(&stem) {
-            match self.tree.resolve(nu) {
-                Ok(Target::Resource(ri)) if self.tree.ty_of(&ri) == Some(TY_AE) => stem = ri,
-                _ => return None,
-            }
-        }
-        Some(self.contacts.get(&stem).cloned().unwrap_or_else(|| {
-            // Its SP-relative AE-ID (TS-0001 7.2), mapped as R2 7.4.2 says.
-            let sp_relative = if stem.starts_with('C') {
-                format!("{}/{stem}", self.cse_id)
-            } else {
-                stem.clone()
-            };
-            Contact {
-                segment: id_to_segment(&sp_relative).unwrap_or(stem),
-                serialization: Serialization::Json,
-            }
-        }))
-    }
-
-    /// Queue a NOTIFY request to `nu` on `/oneM2M/req/<cse>/<ae>/<type>` (R2 7.4.2, 7.5.4)
-    /// with op, to, fr, rqi (R2 7.4.5, 7.5.1), QoS 1 (R1 6.4.1), in the AE's serialization.
-    /// Returns its rqi, or None when `nu` is not reachable.
-    fn notify(&mut self, nu: &str, pc: Value, now: DateTime<Utc>) -> Option<String> {
-        let contact = self.contact_for(nu)?;
-        self.notify_counter += 1;
-        let rqi = format!("ntf-{}-{}", self.tag, self.notify_counter);
-        let req = RequestPrimitive {
-            op: Some(Operation::Notify.code()),
-            to: Some(nu.to_string()),
-            fr: Some(self.cse_id.clone()),
-            rqi: (!self.faults.notify_omit_rqi).then(|| rqi.clone()),
-            rvi: Some("3".into()),
-            ot: Some(format_timestamp(now)),
-            pc: Some(pc),
-            ..RequestPrimitive::default()
-        };
-        let ser = match (contact.serialization, self.release) {
-            (Serialization::Cbor, Release::R1) => Serialization::Json,
-            (s, _) => s,
-        };
-        let mut topic = OneM2mTopic {
-            prefix: String::new(),
-            channel: Channel::Req,
-            originator: self.cse_segment.clone(),
-            receiver: contact.segment,
-            serialization: Some(ser),
-        };
-        if self.faults.notify_topic_swapped {
-            std::mem::swap(&mut topic.originator, &mut topic.receiver);
-        }
-        if self.faults.topic_own_id_unmapped {
-            topic.originator = self.cse_id.clone();
-        }
-        if self.faults.ae_id_slash_unmapped {
-            topic.receiver = topic.receiver.replace(':', "/");
-        }
-        let payload_ser = match (self.faults.notify_payload_mismatch, ser, self.release) {
-            (false, s, _) => s,
-            (true, Serialization::Json, Release::R2) => Serialization::Cbor,
-            (true, Serialization::Json, Release::R1) => Serialization::Xml,
-            (true, _, _) => Serialization::Json,
-        };
-        let payload = match encode_request(&req, payload_ser) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot encode a NOTIFY request; not sent");
-                return None;
-            }
-        };
-        self.outbox.push(Outgoing {
-            topic: topic.to_string(),
-            payload,
-            qos: if self.faults.notify_qos0 { 0 } else { 1 },
-            retain: false,
-        });
-        self.stats.notifications_sent += 1;
-        Some(rqi)
-    }
-
-    fn remember_sent(&mut self, rqi: String, what: Sent) {
-        if self.sent.insert(rqi.clone(), what).is_none() {
-            self.sent_order.push_back(rqi);
-        }
-        while self.sent_order.len() > SENT_CAPACITY {
-            if let Some(old) = self.sent_order.pop_front() {
-                self.sent.remove(&old);
-            }
-        }
-    }
-
-    /// Event notifications (TS-0004 7.5.1.2.x) of the subscriptions of `subscribed` whose
-    /// eventNotificationCriteria name `net` (absent criteria: 1, update of the resource).
-    /// `rep` overrides the representation (a resource about to be deleted); `except` is a
-    /// subscription that must not notify (one that was just created).
-    fn notify_event(
-        &mut self,
-        subscribed: &str,
-        net: i64,
-        resource: &str,
-        rep: Option<Value>,
-        except: Option<&str>,
-        now: DateTime<Utc>,
-    ) {
-        for sub in self.tree.subscriptions_of(subscribed) {
-            if Some(sub.as_str()) == except {
-                continue;
-            }
-            let nets: Vec<i64> = match self.tree.attr(&sub, "enc").and_then(|e| e.get("net")) {
-                Some(v) => string_list(v)
-                    .iter()
-                    .filter_map(|s| s.trim().parse().ok())
-                    .collect(),
-                None => vec![1],
-            };
-            if !nets.contains(&net) {
-                continue;
-            }
-            let nct = self
-                .tree
-                .attr(&sub, "nct")
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            let representation = if nct == 3 || self.faults.notify_resource_id_only {
-                Value::String(resource.to_string())
-            } else {
-                rep.clone()
-                    .or_else(|| self.tree.representation(resource))
-                    .unwrap_or(Value::Null)
-            };
-            let sur = format!("{}/{}", self.cse_id, self.tree.path_of(&sub));
-            let pc = json!({"m2m:sgn": {"nev": {"rep": representation, "net": net}, "sur": sur}});
-            let nus = self
-                .tree
-                .attr(&sub, "nu")
-                .map(string_list)
-                .unwrap_or_default();
-            for nu in nus {
-                match self.notify(&nu, pc.clone(), now) {
-                    Some(rqi) => self.remember_sent(rqi, Sent::Event),
-                    None => tracing::warn!(nu, "notification target not reachable; not notified"),
-                }
-            }
-        }
     }
 
     /// A response primitive with rsc, rqi, to (= the request's From), fr (= this CSE), rvi

@@ -4,9 +4,10 @@
 //!
 //! * [`CseCore`] is the transport-free CSE: it turns one received PUBLISH (topic + payload)
 //!   into the PUBLISH packets to send back ([`Outgoing`]). It is unit-testable without a broker.
-//! * [`RefCse`] runs a [`CseCore`] behind a real, independent MQTT client library (rumqttc) as
-//!   a tokio task: CONNECT (R2 7.3), SUBSCRIBE (R2 7.4.3, 7.5.4), PUBLISH of responses,
-//!   reconnection with the persistent session, DISCONNECT, and the R2 7.3.3 leave sequence.
+//! * [`RefCse`] runs a [`CseCore`] on the shared MQTT session of the reference clients
+//!   (`m2mspec-session`, on the independent client library rumqttc): CONNECT (R2 7.3),
+//!   SUBSCRIBE (R2 7.4.3, 7.5.4), PUBLISH of responses, reconnection with the persistent
+//!   session, DISCONNECT, and the R2 7.3.3 leave sequence.
 //! * [`Faults`] are test-only misbehaviour switches, each breaking exactly one requirement.
 //!
 //! The CSE is small but real: it keeps a resource tree (CSEBase, AE, container,
@@ -24,13 +25,13 @@ mod mqtt;
 mod resources;
 
 pub use crate::core::{CseCore, Outgoing};
-pub use crate::mqtt::{connect_plan, ConnectPlan, RefCse};
+pub use crate::mqtt::{connect_plan, RefCse};
 
 pub use m2mspec_onem2m::Release;
+pub use m2mspec_session::{SessionError, SessionPlan};
 
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 /// Response status codes the reference CSE uses that the codec's `rsc` module does not list
 /// (TS-0004 6.6).
@@ -240,64 +241,9 @@ pub struct Faults {
 }
 
 impl Faults {
-    /// Names of the enabled faults (for logs and reports).
-    pub fn enabled(&self) -> Vec<&'static str> {
-        let all = [
-            ("clean_session_true", self.clean_session_true),
-            ("will", self.will),
-            ("client_id_without_prefix", self.client_id_without_prefix),
-            ("client_id_wrong_release", self.client_id_wrong_release),
-            ("no_request_subscription", self.no_request_subscription),
-            (
-                "subscribe_without_wildcard_suffix",
-                self.subscribe_without_wildcard_suffix,
-            ),
-            ("response_topic_swapped", self.response_topic_swapped),
-            ("response_without_suffix", self.response_without_suffix),
-            ("omit_rqi", self.omit_rqi),
-            ("omit_rsc", self.omit_rsc),
-            ("ignore_expiry", self.ignore_expiry),
-            ("respond_json_always", self.respond_json_always),
-            ("qos0_responses", self.qos0_responses),
-            ("retain_responses", self.retain_responses),
-            ("trust_fr_over_topic", self.trust_fr_over_topic),
-            ("no_dedup", self.no_dedup),
-            (
-                "ignore_credential_allow_list",
-                self.ignore_credential_allow_list,
-            ),
-            ("no_resubscribe", self.no_resubscribe),
-            ("no_reg_req_subscription", self.no_reg_req_subscription),
-            ("no_response_subscription", self.no_response_subscription),
-            ("reg_resp_on_resp_channel", self.reg_resp_on_resp_channel),
-            ("reg_omit_aei", self.reg_omit_aei),
-            ("credential_slash_unmapped", self.credential_slash_unmapped),
-            ("reg_req_any_operation", self.reg_req_any_operation),
-            ("ignore_acp", self.ignore_acp),
-            ("no_registration_check", self.no_registration_check),
-            (
-                "lenient_mandatory_parameters",
-                self.lenient_mandatory_parameters,
-            ),
-            ("wedge_on_malformed", self.wedge_on_malformed),
-            ("no_responses", self.no_responses),
-            ("qos2_responses", self.qos2_responses),
-            ("ignore_accept", self.ignore_accept),
-            ("topic_own_id_unmapped", self.topic_own_id_unmapped),
-            ("ae_id_slash_unmapped", self.ae_id_slash_unmapped),
-            ("poa_mqtts_without_tls", self.poa_mqtts_without_tls),
-            ("poa_without_port", self.poa_without_port),
-            ("notify_topic_swapped", self.notify_topic_swapped),
-            ("notify_omit_rqi", self.notify_omit_rqi),
-            ("notify_qos0", self.notify_qos0),
-            ("notify_payload_mismatch", self.notify_payload_mismatch),
-            ("notify_resource_id_only", self.notify_resource_id_only),
-            (
-                "ignore_verification_result",
-                self.ignore_verification_result,
-            ),
-        ];
-        all.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    /// Names of the enabled faults (for logs and reports), from their serde names.
+    pub fn enabled(&self) -> Vec<String> {
+        m2mspec_session::faults::enabled(self)
     }
 }
 
@@ -336,19 +282,7 @@ pub struct Stats {
 pub enum RefCseError {
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
-    #[error("MQTT server refused the connection: {0}")]
-    ConnectionRefused(String),
-    #[error("MQTT server rejected the subscription(s) {0:?}")]
-    SubscriptionRejected(Vec<String>),
-    #[error("CSE not connected and subscribed within {waited:?}; last error: {last_error}")]
-    StartTimeout {
-        waited: Duration,
-        last_error: String,
-    },
-    #[error("the CSE's MQTT task ended unexpectedly")]
-    TaskEnded,
-    #[error("MQTT client request failed: {0}")]
-    Client(#[from] rumqttc::ClientError),
-    #[error("leaving the MQTT session (R2 7.3.3) failed: {0}")]
-    Leave(String),
+    /// Connecting, subscribing, the test hooks or leaving failed.
+    #[error(transparent)]
+    Session(#[from] SessionError),
 }

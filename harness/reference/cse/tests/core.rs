@@ -947,7 +947,7 @@ fn default_connect_plan_follows_the_binding() {
     assert_eq!(p.will, None);
     assert_eq!(p.keep_alive_secs, 60);
     assert_eq!(
-        p.subscriptions,
+        p.filters(),
         vec![
             "/oneM2M/req/+/id-in/#",
             "/oneM2M/resp/id-in/#",
@@ -973,7 +973,7 @@ fn connect_plan_rejects_bad_cse_ids() {
     }
 }
 
-fn plan(f: Faults) -> m2mspec_refcse::ConnectPlan {
+fn plan(f: Faults) -> m2mspec_refcse::SessionPlan {
     connect_plan(&cfg(f)).unwrap()
 }
 
@@ -1037,7 +1037,7 @@ fn fault_no_request_subscription() {
         no_request_subscription: true,
         ..Faults::default()
     })
-    .subscriptions;
+    .filters();
     assert!(
         !subs.iter().any(|s| s.starts_with("/oneM2M/req/")),
         "{subs:?}"
@@ -1050,7 +1050,7 @@ fn fault_subscribe_without_wildcard_suffix() {
         subscribe_without_wildcard_suffix: true,
         ..Faults::default()
     })
-    .subscriptions;
+    .filters();
     assert!(
         subs.contains(&"/oneM2M/req/+/id-in".to_string()),
         "{subs:?}"

@@ -787,7 +787,7 @@ fn r1_accept_negotiation_and_fault_ignore_accept() {
 
 #[test]
 fn fault_subscription_plan() {
-    let plan = |faults: Faults| connect_plan(&cfg(faults)).unwrap().subscriptions;
+    let plan = |faults: Faults| connect_plan(&cfg(faults)).unwrap().filters();
     assert_eq!(
         plan(Faults {
             no_reg_req_subscription: true,

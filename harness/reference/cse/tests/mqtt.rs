@@ -3,7 +3,7 @@
 
 use m2mspec_mqtt::trace::{Direction, PacketRecord, TraceEvent};
 use m2mspec_onem2m::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
-use m2mspec_refcse::{Faults, RefCse, RefCseConfig, RefCseError};
+use m2mspec_refcse::{Faults, RefCse, RefCseConfig, RefCseError, SessionError};
 use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS};
 use serde_json::{json, Map, Value};
 use std::net::SocketAddr;
@@ -331,7 +331,7 @@ async fn start_without_a_server_is_a_typed_timeout() {
         ..RefCseConfig::default()
     };
     match RefCse::start_within(cfg, Duration::from_millis(300)).await {
-        Err(RefCseError::StartTimeout { last_error, .. }) => {
+        Err(RefCseError::Session(SessionError::StartTimeout { last_error, .. })) => {
             assert_ne!(last_error, "none", "the last connection error is reported")
         }
         Err(e) => panic!("unexpected error {e}"),

@@ -150,7 +150,7 @@ fn every_fault_has_a_name() {
     let fields = serde_json::to_value(&all).unwrap();
     assert_eq!(names.len(), fields.as_object().unwrap().len());
     for n in names {
-        assert_eq!(fields[n], Value::Bool(true), "{n}");
+        assert_eq!(fields[n.as_str()], Value::Bool(true), "{n}");
     }
 }
 
@@ -235,7 +235,7 @@ fn connect_plan_with_ae_id_r2() {
     assert_eq!(p.will, None, "R2 7.3.3: no Will");
     assert_eq!(p.keep_alive_secs, 60);
     assert_eq!(
-        p.subscriptions,
+        p.filters(),
         ["/oneM2M/resp/Cm2mrefae/#", "/oneM2M/req/+/Cm2mrefae/#"]
     );
     assert_eq!((p.username, p.password), (None, None));
@@ -258,7 +258,7 @@ fn connect_plan_maps_sp_relative_ae_ids_in_filters_only() {
     let p = connect_plan(&cfg(), Some("/id-in/Cae1")).unwrap();
     assert_eq!(p.client_id, "A:/id-in/Cae1");
     assert_eq!(
-        p.subscriptions,
+        p.filters(),
         ["/oneM2M/resp/id-in:Cae1/#", "/oneM2M/req/+/id-in:Cae1/#"]
     );
 }
@@ -268,14 +268,14 @@ fn connect_plan_before_registration_uses_the_credential() {
     let p = connect_plan(&cfg(), None).unwrap();
     assert_eq!(p.client_id, "cred-ok");
     assert!(!p.clean_session);
-    assert_eq!(p.subscriptions, ["/oneM2M/reg_resp/cred-ok/#"]);
+    assert_eq!(p.filters(), ["/oneM2M/reg_resp/cred-ok/#"]);
     let c = RefAeConfig {
         credential_id: "org/dev/7".into(),
         ..cfg()
     };
     let p = connect_plan(&c, None).unwrap();
     assert_eq!(p.client_id, "org:dev:7");
-    assert_eq!(p.subscriptions, ["/oneM2M/reg_resp/org:dev:7/#"]);
+    assert_eq!(p.filters(), ["/oneM2M/reg_resp/org:dev:7/#"]);
     // The prefix faults concern AE-IDs only.
     let c = with_faults(|f| f.client_id_without_prefix = true);
     assert_eq!(connect_plan(&c, None).unwrap().client_id, "cred-ok");
@@ -288,14 +288,14 @@ fn narrow_subscriptions_name_the_registrar() {
         ..cfg()
     };
     assert_eq!(
-        connect_plan(&c, Some("Cm2mrefae")).unwrap().subscriptions,
+        connect_plan(&c, Some("Cm2mrefae")).unwrap().filters(),
         [
             "/oneM2M/resp/Cm2mrefae/id-in/#",
             "/oneM2M/req/id-in/Cm2mrefae/#"
         ]
     );
     assert_eq!(
-        connect_plan(&c, None).unwrap().subscriptions,
+        connect_plan(&c, None).unwrap().filters(),
         ["/oneM2M/reg_resp/cred-ok/id-in/#"]
     );
 }
@@ -322,7 +322,7 @@ fn connect_faults() {
     let p = connect_plan(&with_faults(|f| f.clean_session_true = true), id).unwrap();
     assert!(p.clean_session);
     let p = connect_plan(&with_faults(|f| f.will = true), id).unwrap();
-    let (topic, payload) = p.will.expect("a Will");
+    let Will { topic, payload, .. } = p.will.expect("a Will");
     assert!(topic.starts_with("/m2mspec/refae/"));
     assert!(!payload.is_empty());
     let p = connect_plan(&with_faults(|f| f.client_id_without_prefix = true), id).unwrap();
@@ -333,12 +333,12 @@ fn connect_faults() {
     c.release = Release::R1;
     assert_eq!(connect_plan(&c, id).unwrap().client_id, "A:Cm2mrefae");
     let p = connect_plan(&with_faults(|f| f.no_response_subscription = true), id).unwrap();
-    assert_eq!(p.subscriptions, ["/oneM2M/req/+/Cm2mrefae/#"]);
+    assert_eq!(p.filters(), ["/oneM2M/req/+/Cm2mrefae/#"]);
     let p = connect_plan(&with_faults(|f| f.no_request_subscription = true), id).unwrap();
-    assert_eq!(p.subscriptions, ["/oneM2M/resp/Cm2mrefae/#"]);
+    assert_eq!(p.filters(), ["/oneM2M/resp/Cm2mrefae/#"]);
     let p = connect_plan(&with_faults(|f| f.register_on_req_without_id = true), None).unwrap();
     assert_eq!(
-        p.subscriptions,
+        p.filters(),
         ["/oneM2M/reg_resp/cred-ok/#", "/oneM2M/resp/cred-ok/#"]
     );
 }
@@ -365,11 +365,14 @@ fn initial_client_id_fault_uses_a_shared_fixed_id() {
 #[test]
 fn subscription_after_every_connect_unless_the_fault_trusts_the_session() {
     let p = connect_plan(&cfg(), Some("Cm2mrefae")).unwrap();
-    assert!(p.subscribe_with_session);
-    assert!(connect_plan(&cfg(), None).unwrap().subscribe_with_session);
+    assert_eq!(p.subscribe, SubscribeWhen::EveryConnect);
+    assert_eq!(
+        connect_plan(&cfg(), None).unwrap().subscribe,
+        SubscribeWhen::EveryConnect
+    );
     let c = with_faults(|f| f.subscribe_only_without_session = true);
     let p = connect_plan(&c, Some("Cm2mrefae")).unwrap();
-    assert!(!p.subscribe_with_session);
+    assert_eq!(p.subscribe, SubscribeWhen::SessionLost);
     // The filters themselves are unchanged: they are still sent when there is no session.
     assert_eq!(
         p.subscriptions,
