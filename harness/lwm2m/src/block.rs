@@ -17,7 +17,7 @@
 //! chunks greater than 1KB" could hint at a block size of 2048 for SZX 7, but the text does
 //! not say so. This crate therefore keeps SZX 7 decodable and encodable (a harness must be
 //! able to send and recognise it), reports no block size for it ([`BlockValue::size`] is
-//! `None`), and the validator ([`crate::validate`]) flags it as RFC 7959 2.2's reserved value.
+//! `None`), and the validator ([`crate::validate`](mod@crate::validate)) flags it as RFC 7959 2.2's reserved value.
 //!
 //! Fact recorded for the codec choice (checked against coap-lite 0.13.3, the crate first
 //! considered): its `BlockValue` holds `num: u16`; `BlockValue::new` rejects NUM > 65535 with

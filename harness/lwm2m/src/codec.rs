@@ -15,7 +15,7 @@
 //!
 //! The decoder is lenient where the bytes are still readable (version ≠ 1, unknown or
 //! repeated options, lengths outside an option's range, marker with empty payload, an Empty
-//! message with a token) — those are for [`crate::validate`] to report — and returns a typed
+//! message with a token) — those are for [`crate::validate`](mod@crate::validate) to report — and returns a typed
 //! [`DecodeError`] only where the bytes cannot be read: fewer than 4 bytes, a reserved token
 //! length (9–15), a truncated token or option, a reserved nibble 15 outside the payload
 //! marker, or an option number beyond 65535. There is no size limit and no panic on any input.

@@ -10,7 +10,7 @@
 //!   ESR030 4.7.1).
 //! * [`message`] — the message model with typed option views (RFC 7252 3).
 //! * [`codec`] — encode / decode (RFC 7252 3, 3.1), no size limit (ESR030 5.1, 4.6 excluded).
-//! * [`validate`] — the strict RFC 7252 / 7959 format validator used for verdicts.
+//! * [`validate`](mod@validate) — the strict RFC 7252 / 7959 format validator used for verdicts.
 //!
 //! ESR030:
 //! * [`topic`] — transport topics `[PREFIX]/[DEVICE_ID]/[DIRECTION]` (4.1, 4.6).

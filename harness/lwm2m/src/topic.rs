@@ -7,7 +7,7 @@
 //!   (`mybroker/myaccount/0001/serverToDevice`); it is used verbatim and must not end with `/`
 //!   (that would put an empty level before the device id) nor hold `+`, `#` or NUL.
 //! * **Device id** is one topic level (non-empty, no `/`, `+`, `#`, NUL): 4.1 calls it "a unique
-//!   device identifier under the chosen [PREFIX]" and all examples use one level.
+//!   device identifier under the chosen `[PREFIX]`" and all examples use one level.
 //! * **Direction names** are one level each ("MQTT topic simple name", Table 4-1), distinct
 //!   from each other so that a topic says its direction.
 //! * **Resource 102's default**: Table 4-1 gives the default of resource 102 "Device To Server

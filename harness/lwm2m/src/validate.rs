@@ -2,7 +2,8 @@
 //! breaks, each with its clause, for verdicts.
 //!
 //! It reads the bytes itself (with the decoder's option walker, so both read options the same
-//! way) and reports, in byte order:
+//! way) and reports per-option findings in byte order, then repeated options, then the
+//! whole-message rules:
 //! * version ≠ 1 (RFC 7252 3), token length 9–15 (RFC 7252 3: reserved; the validator goes on
 //!   as if the token had that many bytes), a reserved code class 1, 6 or 7 (RFC 7252 3);
 //! * an option delta or length nibble of 15 outside the payload marker (RFC 7252 3.1) — the
@@ -14,6 +15,9 @@
 //! * a payload marker followed by an empty payload (RFC 7252 3);
 //! * an Empty message (0.00) with a token, options or payload (RFC 7252 4.1); an Empty NON
 //!   (RFC 7252 4.3), a Reset that is not Empty and an ACK carrying a request (RFC 7252 4.2);
+//!   ESR030 5.1 (Table 5-2) overrides RFC 7252 4.2 and 4.3 as to reliability
+//!   (retransmission, timeouts); this validator keeps their rules on what an Empty, Reset or
+//!   Acknowledgement message may carry, which the profile does not touch;
 //! * bytes the decoder cannot read at all, as [`Violation::Undecodable`] wrapping the decoder's
 //!   typed [`DecodeError`] (RFC 7252 3, 3.1).
 //!

@@ -7,7 +7,7 @@
 //!   which echoes the token (RFC 7252 5.3.2) and has a Message ID of its own.
 //! * Empty CON (a CoAP ping, RFC 7252 4.3) and RST are not requests or responses; ESR030 says
 //!   nothing of them and this module does not flag them. Format errors (an Empty NON, an ACK
-//!   carrying a request, a non-Empty RST) are [`crate::validate`]'s.
+//!   carrying a request, a non-Empty RST) are [`crate::validate`](mod@crate::validate)'s.
 
 use thiserror::Error;
 
