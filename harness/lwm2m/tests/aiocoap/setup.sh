@@ -21,6 +21,13 @@ if ! "$PY" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else 1)' 2>
     exit 1
 fi
 
+# Tests run in parallel may call this script at the same time: one installs, the others wait.
+mkdir -p "$(dirname "$VENV")"
+if command -v flock >/dev/null 2>&1; then
+    exec 9>"$VENV.lock"
+    flock 9
+fi
+
 installed_version() {
     "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("aiocoap"))' 2>/dev/null || true
 }
@@ -29,7 +36,6 @@ if [[ -x "$VENV/bin/python" && "$(installed_version)" == "$AIOCOAP_VERSION" ]]; 
     echo "setup.sh: aiocoap $AIOCOAP_VERSION already installed in $VENV" >&2
 else
     if [[ ! -x "$VENV/bin/python" ]]; then
-        mkdir -p "$(dirname "$VENV")"
         "$PY" -m venv "$VENV" || {
             echo "setup.sh: venv creation failed (Debian: apt-get install -y python3-venv)" >&2
             exit 1
