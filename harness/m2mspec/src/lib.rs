@@ -12,11 +12,15 @@
 
 pub mod acl;
 pub mod baseline;
+pub mod commander;
 pub mod coverage;
 pub mod engine;
+mod families;
 pub mod matcher;
+pub mod protocol;
 pub mod run;
 pub mod scenario;
+mod steps;
 pub mod sut;
 pub mod template;
 pub mod testbed;

@@ -9,92 +9,27 @@
 // into the report, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
-mod evidence;
-mod steps;
+pub(crate) mod case_run;
+pub(crate) mod evidence;
+pub(crate) mod failure;
+pub(crate) mod message;
 
-use crate::scenario::{Case, Level, Step};
+use crate::commander::SutCommander;
+use crate::protocol::Protocol;
+use crate::scenario::{Case, Level};
+use crate::steps::Step;
 use crate::sut::SutProfile;
 use crate::template::Vars;
 use crate::testbed::Testbed;
-use m2mspec_mqtt::client::MqttClient;
+use case_run::CaseRun;
 use m2mspec_reports::{CaseResult, Evidence, Verdict};
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+pub use case_run::EngineOptions;
 pub use evidence::packet_json;
-
-/// The outcome of a command to the SUT.
-#[derive(Debug, Clone, Default)]
-pub struct CommandOutcome {
-    pub rsc: Option<i64>,
-    pub response: Option<serde_json::Value>,
-}
-
-/// Drives a SUT that acts on command (an AE under test): register, create a container, ...
-/// The command is the scenario's table as JSON, e.g. `{"cmd": "register"}`.
-pub trait SutCommander: Send + Sync {
-    fn command<'a>(
-        &'a self,
-        cmd: serde_json::Value,
-        timeout: Duration,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<CommandOutcome, String>> + Send + 'a>,
-    >;
-}
-
-/// A command to the SUT that runs on while later steps execute.
-pub(crate) struct PendingCommand<'a> {
-    pub cmd: serde_json::Value,
-    pub fut: std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<CommandOutcome, String>> + Send + 'a>,
-    >,
-}
-
-/// How a step went wrong.
-#[derive(Debug)]
-pub enum StepFailure {
-    /// The SUT did not do what the requirement says.
-    Check(Evidence),
-    /// The harness could not carry out the step.
-    Error(Evidence),
-}
-
-pub type StepResult = Result<(), StepFailure>;
-
-/// Options shared by every case of a run.
-#[derive(Debug, Clone)]
-pub struct EngineOptions {
-    pub strict: bool,
-    pub fixtures: PathBuf,
-    /// A token unique to this run, so entity IDs never collide with persistent sessions a
-    /// previous run left on an external broker.
-    pub run_token: String,
-    /// Enforce the gatekeeper authorization policy for harness entities (adds principals).
-    pub enforce_policy: bool,
-}
-
-/// A harness-played AE or CSE.
-pub(crate) struct Entity {
-    pub client: Option<MqttClient>,
-    pub id: String,
-    pub seg: String,
-    pub client_id: String,
-}
-
-pub(crate) struct CaseRun<'a> {
-    pub tb: &'a Testbed,
-    pub sut: &'a SutProfile,
-    pub case: &'a Case,
-    pub opts: &'a EngineOptions,
-    pub vars: Vars,
-    pub entities: BTreeMap<String, Entity>,
-    pub start_seq: u64,
-    pub log: Vec<String>,
-    pub requests_sent: u64,
-    pub ctl: Option<&'a dyn SutCommander>,
-}
+pub use failure::{StepFailure, StepResult};
 
 static CASE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -130,21 +65,33 @@ pub async fn run_case(
         ));
         return result;
     }
+    let Some(protocol) = crate::families::protocol(&case.family) else {
+        result.verdict = Verdict::Error;
+        result.evidence.push(failure::ev(format!(
+            "case {}: unknown protocol family {:?}",
+            case.id, case.family
+        )));
+        return result;
+    };
     let n = CASE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut run = CaseRun {
         tb,
         sut,
-        case,
+        protocol,
+        case_id: &case.id,
+        role: &case.role,
         opts,
-        vars: base_vars(tb, sut, &format!("{}{n}", opts.run_token)),
+        vars: base_vars(tb, sut, protocol, &format!("{}{n}", opts.run_token)),
         entities: BTreeMap::new(),
         start_seq: tb.trace().next_seq(),
         log: Vec::new(),
-        requests_sent: 0,
+        generated_ids: 0,
         ctl,
+        pending: None,
+        finished: None,
     };
     let bound = Duration::from_millis(case.timeout_ms);
-    let outcome = tokio::time::timeout(bound, run.run_steps()).await;
+    let outcome = tokio::time::timeout(bound, run.run_steps(&case.steps)).await;
     let (verdict, evidence) = match outcome {
         Ok(None) => (Verdict::Pass, None),
         Ok(Some((setup, StepFailure::Check(ev)))) if setup => (Verdict::Inconclusive, Some(ev)),
@@ -183,87 +130,22 @@ pub fn failure_verdict(level: Level, strict: bool) -> Verdict {
     }
 }
 
-fn base_vars(tb: &Testbed, sut: &SutProfile, uniq: &str) -> Vars {
+/// The variables every step may use: the SUT's (from its protocol family), `{uniq}` and
+/// `{gatekeeper}`.
+fn base_vars(tb: &Testbed, sut: &SutProfile, protocol: &dyn Protocol, uniq: &str) -> Vars {
     let mut v = Vars::default();
-    v.set("sut.id", sut.cse_id.clone());
-    v.set("sut.seg", sut.segment());
-    v.set("sut.csebase", sut.csebase.clone());
-    v.set("sut.client_id", sut.expected_client_id());
-    v.set("sut.release", format!("{:?}", sut.release));
+    protocol.sut_vars(sut, &mut v);
     v.set("uniq", uniq.to_string());
-    if let Some(ae) = &sut.ae_id {
-        v.set("sut.ae_id", ae.clone());
-        v.set(
-            "sut.ae_seg",
-            m2mspec_onem2m::topic::id_to_segment(ae).unwrap_or_default(),
-        );
-    }
-    if let Some(c) = &sut.credential {
-        v.set("sut.credential", c.clone());
-        v.set(
-            "sut.credential_seg",
-            m2mspec_onem2m::topic::id_to_segment(c).unwrap_or_default(),
-        );
-    }
     v.set("gatekeeper", tb.addr().to_string());
     v
 }
 
 impl CaseRun<'_> {
     /// Run the steps in order; the first failure ends the case. Returns (was_setup, failure).
-    /// A command started with `wait = false` is driven alongside the following steps until an
-    /// `await_command` collects it.
-    async fn run_steps(&mut self) -> Option<(bool, StepFailure)> {
-        let mut pending: Option<PendingCommand<'_>> = None;
-        let mut finished: Option<(serde_json::Value, Result<CommandOutcome, String>)> = None;
-        for (i, step) in self.case.steps.iter().enumerate() {
+    async fn run_steps(&mut self, steps: &[Step]) -> Option<(bool, StepFailure)> {
+        for (i, step) in steps.iter().enumerate() {
             let t = Instant::now();
-            let r = match step {
-                Step::Command {
-                    command,
-                    wait: false,
-                    timeout_ms,
-                    ..
-                } => self.start_command(command, *timeout_ms).map(|p| {
-                    pending = Some(p);
-                    finished = None;
-                }),
-                Step::AwaitCommand {
-                    expect_rsc,
-                    timeout_ms,
-                    ..
-                } => {
-                    let outcome = match (finished.take(), pending.take()) {
-                        (Some(done), _) => Some(done),
-                        (None, Some(p)) => {
-                            let cmd = p.cmd.clone();
-                            tokio::time::timeout(Duration::from_millis(*timeout_ms), p.fut)
-                                .await
-                                .ok()
-                                .map(|o| (cmd, o))
-                        }
-                        (None, None) => None,
-                    };
-                    self.check_command(outcome, *expect_rsc, *timeout_ms)
-                }
-                _ => match pending.as_mut() {
-                    None => self.step(step).await,
-                    Some(p) => {
-                        // Drive the step and the pending command together.
-                        let step_fut = self.step(step);
-                        tokio::pin!(step_fut);
-                        loop {
-                            tokio::select! {
-                                r = &mut step_fut => break r,
-                                o = &mut p.fut, if finished.is_none() => finished = Some((p.cmd.clone(), o)),
-                            }
-                        }
-                    }
-                },
-            };
-            if finished.is_some() {
-                pending = None;
-            }
+            let r = self.run_step(step).await;
             let status = if r.is_ok() { "ok" } else { "FAILED" };
             self.log.push(format!(
                 "step {} {}: {status} ({} ms)",
@@ -276,6 +158,34 @@ impl CaseRun<'_> {
             }
         }
         None
+    }
+
+    /// Run one step. A command started with `wait = false` is driven alongside the following
+    /// steps until it finishes or an `await_command` collects it; a step that starts or
+    /// collects that command itself runs alone.
+    async fn run_step(&mut self, step: &Step) -> StepResult {
+        if step.handles_background_command() {
+            return step.run(self).await;
+        }
+        let Some(mut p) = self.pending.take() else {
+            return step.run(self).await;
+        };
+        let mut done = None;
+        let r = {
+            let step_fut = step.run(self);
+            tokio::pin!(step_fut);
+            loop {
+                tokio::select! {
+                    r = &mut step_fut => break r,
+                    o = &mut p.fut, if done.is_none() => done = Some(o),
+                }
+            }
+        };
+        match done {
+            Some(o) => self.finished = Some((p.cmd, o)),
+            None => self.pending = Some(p),
+        }
+        r
     }
 
     /// Disconnect every entity the case played. The harness does not do the R2 7.3.3
