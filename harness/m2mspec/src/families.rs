@@ -4,7 +4,7 @@
 //! lists only.
 
 use crate::protocol::{onem2m::OneM2m, Protocol};
-use crate::steps::{command, fault, mqtt, onem2m, Step, StepFamily};
+use crate::steps::{command, fault, mqtt, onem2m, trace, Step, StepFamily};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::path::Path;
 use std::sync::OnceLock;
@@ -15,6 +15,7 @@ static PROTOCOLS: &[&dyn Protocol] = &[&OneM2m];
 /// The step families; a step name belongs to exactly one.
 static STEP_FAMILIES: &[&dyn StepFamily] = &[
     &mqtt::Mqtt,
+    &trace::Trace,
     &fault::Faults,
     &command::Commands,
     &onem2m::OneM2mSteps,

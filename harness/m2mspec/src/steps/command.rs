@@ -7,10 +7,10 @@
 //! next steps, which play the other side, e.g. the harness CSE answering the AE's request)
 //! until `await_command` collects it.
 
+use super::case_run::CaseRun;
+use super::failure::{harness_error, StepFailure, StepResult};
 use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
 use crate::commander::{FinishedCommand, PendingCommand};
-use crate::engine::case_run::CaseRun;
-use crate::engine::failure::{harness_error, StepFailure, StepResult};
 use chrono::Utc;
 use m2mspec_reports::Evidence;
 use serde::Deserialize;

@@ -5,9 +5,9 @@
 //! connection through the gatekeeper rather than as a client: they provoke the MQTT 3.1.1 4.4
 //! re-delivery and the reconnect behaviour (R2 7.3.3) the cases then check.
 
+use super::case_run::CaseRun;
+use super::failure::{harness_error, StepFailure, StepResult};
 use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
-use crate::engine::case_run::CaseRun;
-use crate::engine::failure::{harness_error, StepFailure, StepResult};
 use crate::protocol::Protocol;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_reports::Evidence;

@@ -1,31 +1,43 @@
 //! The step vocabulary of the scenario files (`[[step]] do = "<name>"`), one family per file;
 //! each family file holds both its steps' schema (serde types) and their run code.
 //!
-//! * [`mqtt`] — what any MQTT client does and what the gatekeeper trace shows: connect,
-//!   subscribe, publish an exact frame, expect (or not) a delivered PUBLISH, expect packets,
-//!   counts and subscriptions in the trace, disconnect. Protocol knowledge it needs (entity
-//!   identities, grants, decoding a payload) comes through the case's
+//! * [`mqtt`] — what a harness-played MQTT client does: connect, subscribe, publish an exact
+//!   frame, expect (or not) a delivered PUBLISH, disconnect. Protocol knowledge it needs
+//!   (entity identities, grants, fixtures, decoding a payload) comes through the case's
 //!   [`Protocol`](crate::protocol::Protocol).
+//! * [`trace`] — what the gatekeeper saw: packets, packet counts and granted subscriptions of
+//!   the SUT or an entity.
 //! * [`fault`] — gatekeeper faults: arm a replay or withheld PUBACKs, cut a connection, wait
 //!   for the reconnect. They act on connections, not on a protocol.
 //! * [`command`] — drive a SUT that acts on command (an AE under test) and collect the outcome.
 //! * [`onem2m`] — oneM2M primitives: send a request built from a fixture, answer a request the
 //!   harness received. They need the oneM2M topic and primitive structure.
 //!
+//! What the steps act on lives here too: [`case_run`] (the state of one case while it runs),
+//! [`failure`] (how a step goes wrong), [`evidence`] (trace lines and packets for reports) and
+//! [`message`] (messages built from fixtures). The engine (`crate::engine`) runs the steps and
+//! decides the verdict.
+//!
 //! A step is dispatched by its name through the registry of families in `crate::families`;
 //! a new family adds its file here and one line there.
 
-// A step failure carries its evidence by value (see `crate::engine`).
+// A step failure carries its evidence by value: it is built once, on the cold path, and moved
+// into the report, so boxing it would only add an allocation.
 #![allow(clippy::result_large_err)]
 
+pub(crate) mod case_run;
 pub(crate) mod command;
+pub(crate) mod evidence;
+pub(crate) mod failure;
 pub(crate) mod fault;
+mod message;
 pub(crate) mod mqtt;
 pub(crate) mod onem2m;
+pub(crate) mod trace;
 
-use crate::engine::case_run::CaseRun;
-use crate::engine::failure::StepResult;
 use crate::protocol::Protocol;
+use case_run::CaseRun;
+use failure::StepResult;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;

@@ -1,21 +1,18 @@
-//! MQTT steps (MQTT 3.1.1): what any client does, and what the gatekeeper trace shows.
+//! MQTT client steps (MQTT 3.1.1): what a harness-played client does and receives —
+//! `connect`, `subscribe`, `publish_raw`, `expect_publish`, `expect_none`, `disconnect`.
 //!
-//! They belong here because they act on MQTT connections, packets and the trace whatever the
-//! payload means: `connect`, `subscribe`, `publish_raw`, `expect_publish`, `expect_none`,
-//! `expect_packet`, `expect_count`, `expect_subscribed`, `disconnect`. Where one needs the
-//! protocol — an entity's identity and grants in `connect`, building a fixture in
-//! `publish_raw`, decoding a payload in `expect_publish` — it asks the case's
-//! [`Protocol`](crate::protocol::Protocol).
+//! They belong together because each acts through one entity's connection (`as`), whatever
+//! the payload means. Where one needs the protocol — an entity's identity and grants in
+//! `connect`, building a fixture in `publish_raw`, decoding a payload and its mandatory fields
+//! in `expect_publish` — it asks the case's [`Protocol`](crate::protocol::Protocol).
 
+use super::case_run::{CaseRun, Entity};
+use super::evidence::payload_text;
+use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
-use crate::engine::case_run::{CaseRun, Entity};
-use crate::engine::evidence::{packet_json, payload_text};
-use crate::engine::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use crate::matcher::{check_fields, FieldExpectations, Mismatch, ABSENT};
 use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
 use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
-use m2mspec_mqtt::filter::topic_matches;
-use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
 use serde_json::Value;
@@ -33,9 +30,6 @@ impl StepFamily for Mqtt {
             "publish_raw",
             "expect_publish",
             "expect_none",
-            "expect_packet",
-            "expect_count",
-            "expect_subscribed",
             "disconnect",
         ]
     }
@@ -53,22 +47,8 @@ enum MqttStep {
     PublishRaw(PublishRaw),
     ExpectPublish(ExpectPublish),
     ExpectNone(ExpectNone),
-    ExpectPacket(ExpectPacket),
-    ExpectCount(ExpectCount),
-    ExpectSubscribed(ExpectSubscribed),
     Disconnect(Disconnect),
 }
-
-/// Packets `expect_packet` and `expect_count` know.
-const PACKETS: &[&str] = &[
-    "connect",
-    "subscribe",
-    "publish",
-    "puback",
-    "disconnect",
-    "connack",
-    "suback",
-];
 
 impl StepKind for MqttStep {
     fn name(&self) -> &'static str {
@@ -78,9 +58,6 @@ impl StepKind for MqttStep {
             MqttStep::PublishRaw(_) => "publish_raw",
             MqttStep::ExpectPublish(_) => "expect_publish",
             MqttStep::ExpectNone(_) => "expect_none",
-            MqttStep::ExpectPacket(_) => "expect_packet",
-            MqttStep::ExpectCount(_) => "expect_count",
-            MqttStep::ExpectSubscribed(_) => "expect_subscribed",
             MqttStep::Disconnect(_) => "disconnect",
         }
     }
@@ -90,34 +67,18 @@ impl StepKind for MqttStep {
             MqttStep::Connect(s) => s.setup,
             MqttStep::Subscribe(s) => s.setup,
             MqttStep::ExpectPublish(s) => s.setup,
-            MqttStep::ExpectPacket(s) => s.setup,
-            MqttStep::ExpectCount(s) => s.setup,
-            MqttStep::PublishRaw(_)
-            | MqttStep::ExpectNone(_)
-            | MqttStep::ExpectSubscribed(_)
-            | MqttStep::Disconnect(_) => false,
+            MqttStep::PublishRaw(_) | MqttStep::ExpectNone(_) | MqttStep::Disconnect(_) => false,
         }
     }
 
     fn validate(&self, protocol: &dyn Protocol) -> Result<(), String> {
         match self {
-            MqttStep::ExpectPacket(ExpectPacket { packet, .. })
-            | MqttStep::ExpectCount(ExpectCount { packet, .. })
-                if !PACKETS.contains(&packet.as_str()) =>
-            {
-                Err(format!("expect_packet: unknown packet {packet:?}"))
-            }
             MqttStep::Connect(Connect {
                 kind: Some(kind), ..
             }) if !protocol.entity_kinds().contains(&kind.as_str()) => Err(format!(
                 "connect: kind must be {}, not {kind:?}",
                 one_of(protocol.entity_kinds())
             )),
-            MqttStep::ExpectCount(ExpectCount {
-                count: None,
-                min: None,
-                ..
-            }) => Err("expect_count needs count or min".into()),
             MqttStep::PublishRaw(PublishRaw {
                 payload: Some(_),
                 fixture: Some(_),
@@ -134,9 +95,6 @@ impl StepKind for MqttStep {
             MqttStep::PublishRaw(s) => Box::pin(s.run(run)),
             MqttStep::ExpectPublish(s) => Box::pin(s.run(run)),
             MqttStep::ExpectNone(s) => Box::pin(s.run(run)),
-            MqttStep::ExpectPacket(s) => Box::pin(s.run(run)),
-            MqttStep::ExpectCount(s) => Box::pin(s.run(run)),
-            MqttStep::ExpectSubscribed(s) => Box::pin(s.run(run)),
             MqttStep::Disconnect(s) => Box::pin(s.run(run)),
         }
     }
@@ -144,27 +102,6 @@ impl StepKind for MqttStep {
 
 fn sixty() -> u16 {
     60
-}
-fn from_client() -> String {
-    "from_client".into()
-}
-fn default_count_wait_ms() -> u64 {
-    1_000
-}
-fn sut() -> String {
-    "sut".into()
-}
-
-/// Does trace event `e` go the asked way? `to_client`: what the broker (or the gatekeeper on
-/// its behalf) sent to the client; otherwise what the client sent.
-fn dir_matches(to_client: bool, e: &TraceEvent) -> bool {
-    if to_client {
-        e.dir == Direction::BrokerToClient
-            || (e.dir == Direction::Gatekeeper
-                && !matches!(e.kind, EventKind::Packet(PacketRecord::Subscribe { .. })))
-    } else {
-        e.dir == Direction::ClientToBroker
-    }
 }
 
 /// Connect a harness-played entity through the gatekeeper.
@@ -607,249 +544,6 @@ impl ExpectNone {
             }));
         }
         Ok(())
-    }
-}
-
-/// Expect a packet in the gatekeeper trace from the SUT (or an entity).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectPacket {
-    /// "sut" or an entity alias.
-    from: String,
-    /// `from_client` (default) or `to_client` (see `expect_count`).
-    #[serde(default = "from_client")]
-    direction: String,
-    /// One of [`PACKETS`].
-    packet: String,
-    /// Search the whole trace (true) or only since the case started (false).
-    #[serde(default)]
-    whole_trace: bool,
-    #[serde(default)]
-    fields: FieldExpectations,
-    #[serde(default = "default_step_timeout_ms")]
-    timeout_ms: u64,
-    #[serde(default)]
-    setup: bool,
-}
-
-impl ExpectPacket {
-    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
-        let (from, packet, timeout_ms) =
-            (self.from.as_str(), self.packet.as_str(), self.timeout_ms);
-        let to_client = self.direction == "to_client";
-        let fields = run.expand_fields(&self.fields)?;
-        let since = if self.whole_trace { 0 } else { run.start_seq };
-        let sender = run.sender(from);
-        let pred = |e: &TraceEvent| {
-            dir_matches(to_client, e)
-                && sender.sent(e)
-                && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
-        };
-        // With the whole trace the latest such packet counts (e.g. the SUT's current CONNECT).
-        let found = match run
-            .tb
-            .trace()
-            .since(since)
-            .into_iter()
-            .rev()
-            .find(|e| pred(e))
-        {
-            Some(e) => Some(e),
-            None => {
-                run.tb
-                    .trace()
-                    .wait_for(since, Duration::from_millis(timeout_ms), pred)
-                    .await
-            }
-        };
-        let Some(e) = found else {
-            return Err(StepFailure::Check(Evidence {
-                message: format!(
-                    "no {} from {from} within {timeout_ms} ms",
-                    packet.to_uppercase()
-                ),
-                expected: Some(format!("a {} packet", packet.to_uppercase())),
-                observed: Some("none in the trace".into()),
-                packets: run.recent_packets(20),
-                data: None,
-            }));
-        };
-        let EventKind::Packet(p) = &e.kind else {
-            return Err(harness_error("trace event without a packet"));
-        };
-        let (_, data) = packet_json(p);
-        let mism = check_fields(&data, fields.iter().map(|(k, v)| (k, v)));
-        if !mism.is_empty() {
-            return Err(mismatch_evidence(
-                &format!("{} from {from}", packet.to_uppercase()),
-                &mism,
-                vec![e.summary()],
-                Some(data),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// Count packets in the trace since the case started.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectCount {
-    from: String,
-    /// Which way the packets go: `from_client` (sent by `from`, the default) or
-    /// `to_client` (sent to `from` by the broker: CONNACK, SUBACK, delivered PUBLISH).
-    #[serde(default = "from_client")]
-    direction: String,
-    /// One of [`PACKETS`].
-    packet: String,
-    #[serde(default)]
-    fields: FieldExpectations,
-    /// Exact count expected; or `min`.
-    count: Option<usize>,
-    min: Option<usize>,
-    /// Wait this long for the count to be reached (exact counts also hold for it).
-    #[serde(default = "default_count_wait_ms")]
-    timeout_ms: u64,
-    #[serde(default)]
-    setup: bool,
-}
-
-impl ExpectCount {
-    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
-        let (from, packet, count, min) = (
-            self.from.as_str(),
-            self.packet.as_str(),
-            self.count,
-            self.min,
-        );
-        let to_client = self.direction == "to_client";
-        let fields = run.expand_fields(&self.fields)?;
-        let counted = |this: &CaseRun<'_>| {
-            this.tb
-                .trace()
-                .since(this.start_seq)
-                .into_iter()
-                .filter(|e| dir_matches(to_client, e) && this.is_from(from, e))
-                .filter(|e| match &e.kind {
-                    EventKind::Packet(p) => {
-                        let (name, data) = packet_json(p);
-                        name == packet
-                            && check_fields(&data, fields.iter().map(|(k, v)| (k, v))).is_empty()
-                    }
-                    _ => false,
-                })
-                .map(|e| e.summary())
-                .collect::<Vec<_>>()
-        };
-        // Wait (bounded) for the count to be reached; an exact count must also not be exceeded
-        // within the same window, so exact counts always wait the full time.
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
-        loop {
-            let seen = counted(run);
-            let target = min.or(count).unwrap_or(0);
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if (count.is_none() && seen.len() >= target) || left.is_zero() {
-                let ok = match (count, min) {
-                    (Some(c), _) => seen.len() == c,
-                    (None, Some(m)) => seen.len() >= m,
-                    _ => true,
-                };
-                if ok {
-                    return Ok(());
-                }
-                let want = match (count, min) {
-                    (Some(c), _) => format!("exactly {c}"),
-                    (_, Some(m)) => format!("at least {m}"),
-                    _ => String::new(),
-                };
-                return Err(StepFailure::Check(Evidence {
-                    message: format!(
-                        "{} {} packet(s) from {from} matching {fields:?}, expected {want}",
-                        seen.len(),
-                        packet.to_uppercase()
-                    ),
-                    expected: Some(format!("{want} {}", packet.to_uppercase())),
-                    observed: Some(seen.len().to_string()),
-                    packets: if seen.is_empty() {
-                        run.recent_packets(20)
-                    } else {
-                        seen
-                    },
-                    data: None,
-                }));
-            }
-            let next = run.tb.trace().next_seq();
-            run.tb.trace().wait_for(next, left, |_| true).await;
-        }
-    }
-}
-
-/// Expect the SUT's subscriptions (so far) to cover each of these topics (templates).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ExpectSubscribed {
-    #[serde(default = "sut")]
-    from: String,
-    topics: Vec<String>,
-    #[serde(default = "default_step_timeout_ms")]
-    timeout_ms: u64,
-}
-
-fn is_subscription(e: &TraceEvent) -> bool {
-    matches!(
-        e.kind,
-        EventKind::Packet(PacketRecord::Subscribe { .. })
-            | EventKind::Packet(PacketRecord::SubAck { .. })
-    )
-}
-
-impl ExpectSubscribed {
-    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
-        let from = self.from.as_str();
-        let topics = self
-            .topics
-            .iter()
-            .map(|t| run.expand(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let uncovered = |filters: &[String]| {
-            topics
-                .iter()
-                .filter(|t| !filters.iter().any(|f| topic_matches(t, f)))
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
-        loop {
-            let filters = run.tb.granted_filters(|e| run.is_from(from, e));
-            let missing = uncovered(&filters);
-            if missing.is_empty() {
-                return Ok(());
-            }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let next = run.tb.trace().next_seq();
-            let more = run.tb.trace().wait_for(next, left, is_subscription).await;
-            if more.is_none() {
-                return Err(StepFailure::Check(Evidence {
-                    message: format!("{from}'s subscriptions do not cover {}", missing.join(", ")),
-                    expected: Some(format!("filters covering {}", topics.join(", "))),
-                    observed: Some(if filters.is_empty() {
-                        "no granted subscriptions".into()
-                    } else {
-                        filters.join(", ")
-                    }),
-                    packets: run
-                        .tb
-                        .trace()
-                        .snapshot()
-                        .iter()
-                        .filter(|e| run.is_from(from, e))
-                        .filter(|e| is_subscription(e))
-                        .map(|e| e.summary())
-                        .collect(),
-                    data: None,
-                }));
-            }
-        }
     }
 }
 

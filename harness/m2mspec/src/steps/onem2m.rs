@@ -7,9 +7,9 @@
 //! MQTT-level `expect_publish` decodes what they provoke through the protocol seam
 //! ([`crate::protocol::onem2m`]).
 
+use super::case_run::CaseRun;
+use super::failure::{harness_error, StepResult};
 use super::{default_ser, one, Step, StepFamily, StepFuture, StepKind};
-use crate::engine::case_run::CaseRun;
-use crate::engine::failure::{harness_error, StepResult};
 use crate::protocol::onem2m::OneM2m;
 use crate::protocol::Protocol;
 use m2mspec_onem2m::serialization::{self, PrimitiveKind, Serialization};

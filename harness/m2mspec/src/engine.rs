@@ -5,31 +5,22 @@
 //! reached); a harness or infrastructure problem (cannot connect, SUT gone, case over its time
 //! bound) is `error`; unclaimed capabilities give `skipped`. Every non-pass carries evidence.
 
-// A step failure carries its evidence by value: it is built once, on the cold path, and moved
-// into the report, so boxing it would only add an allocation.
-#![allow(clippy::result_large_err)]
-
-pub(crate) mod case_run;
-pub(crate) mod evidence;
-pub(crate) mod failure;
-pub(crate) mod message;
-
 use crate::commander::SutCommander;
 use crate::protocol::Protocol;
 use crate::scenario::{Case, Level};
-use crate::steps::Step;
+use crate::steps::case_run::CaseRun;
+use crate::steps::{failure, Step};
 use crate::sut::SutProfile;
 use crate::template::Vars;
 use crate::testbed::Testbed;
-use case_run::CaseRun;
 use m2mspec_reports::{CaseResult, Evidence, Verdict};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-pub use case_run::EngineOptions;
-pub use evidence::packet_json;
-pub use failure::{StepFailure, StepResult};
+pub use crate::steps::case_run::EngineOptions;
+pub use crate::steps::evidence::packet_json;
+pub use crate::steps::failure::{StepFailure, StepResult};
 
 static CASE_COUNTER: AtomicU64 = AtomicU64::new(0);
 
