@@ -4,6 +4,11 @@
 //! `fail`); a failed *setup* step is `inconclusive` (the behaviour under test was never
 //! reached); a harness or infrastructure problem (cannot connect, SUT gone, case over its time
 //! bound) is `error`; unclaimed capabilities give `skipped`. Every non-pass carries evidence.
+//!
+//! The engine knows no step and no protocol: it looks up the case's protocol family, starts
+//! the case's state (`steps::case_run`) with the family's `{sut.*}` variables, runs each step
+//! through its family, and drives a SUT command left running in the background alongside the
+//! steps that follow it.
 
 use crate::commander::SutCommander;
 use crate::protocol::Protocol;

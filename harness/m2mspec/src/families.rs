@@ -26,6 +26,11 @@ pub fn protocol(name: &str) -> Option<&'static dyn Protocol> {
     PROTOCOLS.iter().copied().find(|p| p.name() == name)
 }
 
+/// The protocol families, in their order.
+pub fn protocols() -> &'static [&'static dyn Protocol] {
+    PROTOCOLS
+}
+
 /// The names of the protocol families.
 pub fn protocol_names() -> Vec<&'static str> {
     PROTOCOLS.iter().map(|p| p.name()).collect()

@@ -53,6 +53,11 @@ pub trait Protocol: Send + Sync {
     /// The family's name: a case's `family`, its folder under `suites/` and `fixtures/`.
     fn name(&self) -> &'static str;
 
+    /// Its requirement catalogue under the suites directory.
+    fn catalogue(&self, suites: &Path) -> PathBuf {
+        suites.join(self.name()).join("catalogue.toml")
+    }
+
     /// The SUT roles its cases may bind.
     fn roles(&self) -> &'static [&'static str];
 
