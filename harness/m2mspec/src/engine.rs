@@ -189,8 +189,11 @@ impl CaseRun<'_> {
     /// id whose previous connection the router has not yet retired makes it drop "the previous
     /// connection id", which by then may belong to the next case's fresh client (seen as
     /// "Duplicate client_id, dropping previous connection" and a close before CONNACK). Each
-    /// case uses fresh entity ids, so the sessions left behind are few and idle.
+    /// case uses fresh entity ids, so the sessions left behind are few and idle. A SUT command
+    /// still running in the background is dropped first.
     async fn teardown(&mut self) {
+        self.pending = None;
+        self.finished = None;
         for (_, e) in std::mem::take(&mut self.entities) {
             if let Some(c) = e.client {
                 let _ = c.disconnect().await;

@@ -36,6 +36,7 @@ pub(crate) struct Entity {
     pub client_id: String,
 }
 
+/// One case while it runs: what it runs against and what its steps have done so far.
 pub(crate) struct CaseRun<'a> {
     pub tb: &'a Testbed,
     pub sut: &'a SutProfile,
