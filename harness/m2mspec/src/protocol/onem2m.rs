@@ -3,13 +3,14 @@
 //! * Entities are AEs and CSEs (and plain MQTT clients): a C-type AE-ID starts with 'C'
 //!   (TS-0001 7.2), harness CSEs get an SP-relative CSE-ID; the client id is the ID behind the
 //!   release's prefix (R1 6.3 `A::`/`C::`, R2 7.3.3 `A:`/`C:`); the topic segment is the ID
-//!   with '/' as ':' (R2 7.4.3).
+//!   without its leading '/' and with every other '/' as ':' (R2 7.4.2).
 //! * Grants are the R2 8.4 / R1 7.4 authorization rules, plus the R2 7.5.4 subscriptions
 //!   every client is told to make.
 //! * Messages are request/response primitives in JSON, XML or CBOR (R2 7.5); requests go to
 //!   `/oneM2M/req/<originator>/<receiver>/<serialization>` (R2 7.4.2).
 //!
-//! This is the only place the engine names the oneM2M grant rules.
+//! The engine, the steps and the run name the oneM2M grant rules only here (the ACL emitter,
+//! `crate::acl`, and the readiness probe, `crate::sut::readiness`, use them for their own ends).
 
 use super::{EntityAsk, Identity, Protocol};
 use crate::sut::SutProfile;
@@ -205,6 +206,32 @@ mod tests {
         let sut = SutProfile::builtin().expect("builtin profile");
         let err = OneM2m.entity(&ask("ae", Some(""), &sut)).unwrap_err();
         assert!(err.starts_with("entity id \"\""), "{err}");
+    }
+
+    #[test]
+    fn grants_let_entities_use_their_topics() {
+        let sut = SutProfile::builtin().expect("builtin profile");
+        let ae = OneM2m.entity(&ask("ae", None, &sut)).expect("ae");
+        let [grant] = &OneM2m.entity_grants("ae", &ae, &sut)[..] else {
+            panic!("one principal per entity");
+        };
+        assert_eq!(grant.client_id, ae.client_id);
+        let req = OneM2m::request_topic(&ae.seg, &sut, Serialization::Json);
+        assert!(grant.may_publish(&req), "{req} not granted: {grant:?}");
+        // R2 7.5.4: every client subscribes requests to it and responses for it.
+        for own in [
+            format!("/oneM2M/req/+/{}/#", ae.seg),
+            format!("/oneM2M/resp/{}/#", ae.seg),
+        ] {
+            assert!(grant.may_subscribe(&own), "{own} not granted: {grant:?}");
+        }
+        let cse = OneM2m.entity(&ask("cse", None, &sut)).expect("cse");
+        let grants = OneM2m.entity_grants("cse", &cse, &sut);
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].client_id, cse.client_id);
+        let sut_grants = OneM2m.sut_grants(&sut);
+        assert_eq!(sut_grants.len(), 1);
+        assert_eq!(sut_grants[0].client_id, sut.expected_client_id());
     }
 
     #[test]
