@@ -5,6 +5,7 @@
 //! catalogue, or cites its clause and spec and binds the same role. Coverage counts testable
 //! SHALL and SHOULD statements (a MAY grants a permission whose absence is conformant too).
 
+use crate::families;
 use crate::scenario::{Case, SpecText};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -100,17 +101,13 @@ pub fn load(path: &Path) -> Result<Vec<Requirement>, CoverageError> {
 }
 
 /// The catalogues of a suites directory: one `catalogue.toml` per protocol family folder
-/// (`suites/<family>/catalogue.toml`), sorted by path.
+/// (`suites/<family>/catalogue.toml`), in the order of the families.
 pub fn catalogues(suites: &Path) -> Vec<std::path::PathBuf> {
-    let mut out: Vec<std::path::PathBuf> = std::fs::read_dir(suites)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("catalogue.toml"))
+    families::protocols()
+        .iter()
+        .map(|p| p.catalogue(suites))
         .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
+        .collect()
 }
 
 /// Every requirement of every catalogue under `suites` (ids must be unique across them).

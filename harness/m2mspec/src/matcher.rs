@@ -3,9 +3,14 @@
 
 use crate::template::lookup_path;
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const ABSENT: &str = "<absent>";
 pub const PRESENT: &str = "<present>";
+
+/// Expected values: a short-name path (e.g. `rsc`, `pc.m2m:ae.rn`) → expected TOML value.
+/// Strings are templates; the special strings `<absent>` and `<present>` test presence only.
+pub type FieldExpectations = BTreeMap<String, toml::Value>;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Mismatch {

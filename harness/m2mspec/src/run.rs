@@ -2,7 +2,8 @@
 //! write the reports — also when the broker or SUT cannot start, or the run is interrupted.
 
 use crate::engine::{run_case, EngineOptions};
-use crate::scenario::{self, Case};
+use crate::families;
+use crate::scenario::{self, Case, Selection};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
 use m2mspec_mqtt::gatekeeper::policy::{Policy, PolicyMode, Principal};
@@ -44,20 +45,19 @@ pub struct RunConfig {
     pub progress: bool,
 }
 
+impl RunConfig {
+    /// The cases this run asks for (`--case`, `--role`).
+    pub fn selection(&self) -> Selection {
+        Selection {
+            ids: self.select.clone(),
+            role: self.role.clone(),
+        }
+    }
+}
+
 /// Load and select the cases of a run.
 pub fn select_cases(cfg: &RunConfig) -> Result<Vec<Case>, RunError> {
-    let all = scenario::load_dir(&cfg.suites)?;
-    let cases: Vec<Case> = all
-        .into_iter()
-        .filter(|c| cfg.role.as_ref().is_none_or(|r| &c.role == r))
-        .filter(|c| {
-            cfg.select.is_empty()
-                || cfg
-                    .select
-                    .iter()
-                    .any(|s| c.id == *s || c.id.starts_with(s.as_str()))
-        })
-        .collect();
+    let cases = cfg.selection().apply(scenario::load_dir(&cfg.suites)?);
     if cases.is_empty() {
         return Err(RunError::NothingSelected(cfg.select.clone()));
     }
@@ -157,23 +157,20 @@ struct Stop {
     interrupted: bool,
 }
 
-/// Start the testbed a profile needs. For a broker under test the gatekeeper stays in Open mode
-/// and passes the client's bytes through unchanged: the broker's own answers are under test.
+/// Start the testbed a profile needs; `sut_grants` are what the SUT's protocol families grant
+/// it under `--enforce-policy`. For a broker under test the gatekeeper stays in Open mode and
+/// passes the client's bytes through unchanged: the broker's own answers are under test.
 async fn testbed_for(
     cfg: &RunConfig,
     profile: &SutProfile,
+    sut_grants: Vec<Principal>,
     data_dir: &std::path::Path,
 ) -> Result<(Testbed, Option<RunningSut>), String> {
     let enforce = cfg.enforce_policy && profile.role != "broker";
     let policy = if enforce {
         Policy {
             mode: PolicyMode::Enforce,
-            principals: vec![Principal::cse(
-                &profile.expected_client_id(),
-                &profile.segment(),
-                &[],
-                None,
-            )],
+            principals: sut_grants,
             ..Policy::default()
         }
     } else {
@@ -244,7 +241,11 @@ async fn run_profile(
             .map(|c| errored(c, why, packets.clone()))
             .collect::<Vec<_>>()
     };
-    let (tb, broker_sut) = match testbed_for(cfg, profile, &data_dir).await {
+    let sut_grants = families::protocols_of(cases.iter().map(|c| c.family.as_str()))
+        .iter()
+        .flat_map(|p| p.sut_grants(profile))
+        .collect();
+    let (tb, broker_sut) = match testbed_for(cfg, profile, sut_grants, &data_dir).await {
         Ok(x) => x,
         Err(why) => {
             info.notes.push(format!("{}: {why}", profile.name));

@@ -8,6 +8,24 @@ pub enum Release {
     R2,
 }
 
+/// A release name that is neither R1 nor R2 (as upper-cased), e.g. from a `--release` flag.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?}: use R1 or R2")]
+pub struct UnknownRelease(pub String);
+
+impl std::str::FromStr for Release {
+    type Err = UnknownRelease;
+
+    /// `R1` or `R2`, in either case.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_uppercase().as_str() {
+            "R1" => Ok(Release::R1),
+            "R2" => Ok(Release::R2),
+            other => Err(UnknownRelease(other.to_string())),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EntityKind {
     Ae,
@@ -120,6 +138,15 @@ mod tests {
         );
         // An empty id after the prefix still parses; the caller judges it.
         assert_eq!(parse("C:").unwrap().id, "");
+    }
+
+    #[test]
+    fn release_parses_in_either_case_and_names_a_bad_one() {
+        assert_eq!("R1".parse(), Ok(Release::R1));
+        assert_eq!("r2".parse(), Ok(Release::R2));
+        let err = "r3".parse::<Release>().unwrap_err();
+        assert_eq!(err, UnknownRelease("R3".into()));
+        assert_eq!(err.to_string(), "\"R3\": use R1 or R2");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod process;
 pub mod readiness;
 
+use crate::commander::{CommandFuture, CommandOutcome, SutCommander};
 use m2mspec_onem2m::client_id::{self, EntityKind, Release};
 use m2mspec_onem2m::topic::id_to_segment;
 use serde::Deserialize;
@@ -372,23 +373,13 @@ async fn start_refae(
         })
 }
 
-impl crate::engine::SutCommander for m2mspec_refae::RefAe {
-    fn command<'a>(
-        &'a self,
-        cmd: serde_json::Value,
-        timeout: std::time::Duration,
-    ) -> std::pin::Pin<
-        Box<
-            dyn std::future::Future<Output = Result<crate::engine::CommandOutcome, String>>
-                + Send
-                + 'a,
-        >,
-    > {
+impl SutCommander for m2mspec_refae::RefAe {
+    fn command(&self, cmd: serde_json::Value, timeout: std::time::Duration) -> CommandFuture<'_> {
         Box::pin(async move {
             let c: m2mspec_refae::AeCommand = serde_json::from_value(cmd.clone())
                 .map_err(|e| format!("not a reference-AE command {cmd}: {e}"))?;
             match tokio::time::timeout(timeout, m2mspec_refae::RefAe::command(self, c)).await {
-                Ok(Ok(o)) => Ok(crate::engine::CommandOutcome {
+                Ok(Ok(o)) => Ok(CommandOutcome {
                     rsc: o.rsc,
                     response: o.response,
                 }),
@@ -465,9 +456,9 @@ impl RunningSut {
     }
 
     /// The command channel of a SUT that takes commands (AE role), if any.
-    pub fn commander(&self) -> Option<&dyn crate::engine::SutCommander> {
+    pub fn commander(&self) -> Option<&dyn SutCommander> {
         match self {
-            RunningSut::RefAe(ae) => Some(ae as &dyn crate::engine::SutCommander),
+            RunningSut::RefAe(ae) => Some(ae as &dyn SutCommander),
             _ => None,
         }
     }

@@ -1,6 +1,6 @@
 //! Evidence helpers: packet records as JSON for field checks, trace lines for reports.
 
-use super::CaseRun;
+use super::case_run::CaseRun;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
 use serde_json::{json, Value};
 

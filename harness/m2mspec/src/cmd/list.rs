@@ -1,0 +1,42 @@
+//! `m2mspec list`: the case catalogue (the selected cases), as a table or JSON.
+
+use super::selection::CaseArgs;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    cases: CaseArgs,
+    /// Output format: table or json.
+    #[arg(long, default_value = "table")]
+    format: String,
+}
+
+pub fn execute(Args { cases, format }: Args) -> anyhow::Result<ExitCode> {
+    let cases = cases.cases()?;
+    if format == "json" {
+        let rows: Vec<_> = cases
+            .iter()
+            .map(|c| serde_json::json!({"id": c.id, "title": c.title, "clause": c.clause, "spec": c.spec.as_str(), "level": c.level, "role": c.role, "requirement": c.requirement, "requires": c.requires}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<44} {:<22} {:<6} {:<6} {:<5} REQUIREMENT",
+            "ID", "CLAUSE", "LEVEL", "SPEC", "ROLE"
+        );
+        for c in &cases {
+            let req: String = c.requirement.chars().take(90).collect();
+            println!(
+                "{:<44} {:<22} {:<6} {:<6} {:<5} {req}",
+                c.id,
+                c.clause.join("; "),
+                format!("{:?}", c.level).to_uppercase(),
+                c.spec.as_str(),
+                c.role
+            );
+        }
+        println!("{} cases", cases.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}

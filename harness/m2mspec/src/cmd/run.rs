@@ -1,0 +1,174 @@
+//! `m2mspec run`: run the suites against one or more SUTs (default: the reference CSE and AE
+//! over the embedded broker), write junit.xml, report.json and report.html, and print the
+//! summary. Exit code 1 when a case failed (with `--baseline`: when one regressed).
+
+use super::paths::{resolve, resolve_broker, resolve_out};
+use super::selection::CaseArgs;
+use anyhow::Context;
+use m2mspec::run::{self, RunConfig};
+use m2mspec::scenario;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    cases: CaseArgs,
+    /// SUT profile (TOML), repeatable; default: the built-in reference SUTs.
+    #[arg(long = "sut")]
+    suts: Vec<PathBuf>,
+    /// Use an external MQTT broker (host:port) instead of the embedded rumqttd.
+    #[arg(long)]
+    broker: Option<String>,
+    /// Report directory.
+    #[arg(long, default_value = "reports/out")]
+    out: PathBuf,
+    /// Fixtures directory (primitives, SUT profiles, capability files).
+    #[arg(long, default_value = "fixtures")]
+    fixtures: PathBuf,
+    /// Treat SHOULD/MAY failures (non-strict) as failures.
+    #[arg(long)]
+    strict: bool,
+    /// Enforce the TS-0010 R2 8.4 authorization policy at the gatekeeper.
+    #[arg(long)]
+    enforce_policy: bool,
+    /// Test only: make the reference CSE misbehave (e.g. omit_rqi); repeatable.
+    #[arg(long = "refcse-fault")]
+    refcse_faults: Vec<String>,
+    /// Test only: make the reference AE misbehave (e.g. omit_rqi); repeatable.
+    #[arg(long = "refae-fault")]
+    refae_faults: Vec<String>,
+    /// No colors in the console summary.
+    #[arg(long)]
+    no_color: bool,
+    /// Known failures of the SUT: the run fails only on regressions.
+    #[arg(long)]
+    baseline: Option<PathBuf>,
+}
+
+pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
+    // Load the baseline before running: an unreadable one is a usage error (exit 2).
+    let baseline = match &a.baseline {
+        Some(p) => Some((
+            m2mspec::baseline::Baseline::load(p)?,
+            p.display().to_string(),
+        )),
+        None => None,
+    };
+    let broker: Option<SocketAddr> = match &a.broker {
+        Some(b) => Some(resolve_broker(b)?),
+        None => None,
+    };
+    let cfg = RunConfig {
+        suites: a.cases.suites(),
+        fixtures: resolve(&a.fixtures),
+        suts: a.suts,
+        broker,
+        strict: a.strict,
+        select: a.cases.select,
+        role: a.cases.role,
+        refcse_faults: a.refcse_faults,
+        refae_faults: a.refae_faults,
+        enforce_policy: a.enforce_policy,
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        progress: true,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    let mut report = rt.block_on(run_interruptible(&cfg))?;
+    // The requirement coverage of the suites this run used, for the HTML report.
+    if !m2mspec::coverage::catalogues(&cfg.suites).is_empty() {
+        match (
+            m2mspec::coverage::load_all(&cfg.suites),
+            scenario::load_dir(&cfg.suites),
+        ) {
+            (Ok(reqs), Ok(cases)) => {
+                report.coverage =
+                    serde_json::to_value(m2mspec::coverage::compute(&reqs, &cases)).ok()
+            }
+            (Err(e), _) => report.run.notes.push(format!("coverage not computed: {e}")),
+            (_, Err(e)) => report.run.notes.push(format!("coverage not computed: {e}")),
+        }
+    }
+    let out = resolve_out(&a.out);
+    let junit_report = match &baseline {
+        Some((b, file)) => {
+            let outcome = b.apply(&report, file);
+            let view = m2mspec::baseline::junit_view(&report, &outcome);
+            report.baseline = Some(outcome);
+            view
+        }
+        None => report.clone(),
+    };
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let (junit, json, html) = (
+        out.join("junit.xml"),
+        out.join("report.json"),
+        out.join("report.html"),
+    );
+    m2mspec_reports::write_junit(&junit_report, &junit)?;
+    m2mspec_reports::write_json(&report, &json)?;
+    m2mspec_reports::write_html(&report, &html)?;
+    print!(
+        "{}",
+        m2mspec_reports::console_summary(
+            &report,
+            !a.no_color && std::io::IsTerminal::is_terminal(&std::io::stdout())
+        )
+    );
+    if let Some(b) = &report.baseline {
+        println!(
+            "baseline {}: {} known failure(s), {} regression(s){}{}",
+            b.file,
+            b.known.len(),
+            b.regressions.len(),
+            if b.regressions.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", b.regressions.join(", "))
+            },
+            if b.fixed.is_empty() {
+                String::new()
+            } else {
+                format!("; fixed (remove from the baseline): {}", b.fixed.join(", "))
+            }
+        );
+    }
+    println!(
+        "reports: {} {} {}",
+        junit.display(),
+        json.display(),
+        html.display()
+    );
+    rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    let failed = match &report.baseline {
+        Some(b) => !b.regressions.is_empty(),
+        None => report.failed(a.strict),
+    };
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Run, and on Ctrl-C let the case loop (which sees the same signal) finish the current case as
+/// interrupted and return its partial report; if it does not within a bound (e.g. the SUT is
+/// still starting), drop the run, which stops the SUT (its process group is killed on drop).
+async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::Report> {
+    let fut = run::run(cfg);
+    tokio::pin!(fut);
+    tokio::select! {
+        r = &mut fut => Ok(r?),
+        _ = tokio::signal::ctrl_c() => {
+            eprintln!("m2mspec: interrupted; finishing the current case and writing the report");
+            match tokio::time::timeout(std::time::Duration::from_secs(5), &mut fut).await {
+                Ok(r) => Ok(r?),
+                Err(_) => Ok(run::interrupted_report(cfg, "not run: interrupted (Ctrl-C) before the SUT was ready; the SUT was stopped")?),
+            }
+        }
+    }
+}

@@ -1,0 +1,203 @@
+//! The scenario engine: runs one case's steps against the SUT and decides its verdict.
+//!
+//! Verdicts: a failed check is `fail` (SHALL) or `non-strict` (SHOULD/MAY; `--strict` makes it
+//! `fail`); a failed *setup* step is `inconclusive` (the behaviour under test was never
+//! reached); a harness or infrastructure problem (cannot connect, SUT gone, case over its time
+//! bound) is `error`; unclaimed capabilities give `skipped`. Every non-pass carries evidence.
+//!
+//! The engine knows no step and no protocol: it looks up the case's protocol family, starts
+//! the case's state (`steps::case_run`) with the family's `{sut.*}` variables, runs each step
+//! through its family, and drives a SUT command left running in the background alongside the
+//! steps that follow it.
+
+use crate::commander::SutCommander;
+use crate::protocol::Protocol;
+use crate::scenario::{Case, Level};
+use crate::steps::case_run::CaseRun;
+use crate::steps::{failure, Step};
+use crate::sut::SutProfile;
+use crate::template::Vars;
+use crate::testbed::Testbed;
+use m2mspec_reports::{CaseResult, Evidence, Verdict};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+pub use crate::steps::case_run::EngineOptions;
+pub use crate::steps::evidence::packet_json;
+pub use crate::steps::failure::{StepFailure, StepResult};
+
+static CASE_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// Run one case and return its result; never panics, never hangs past `case.timeout_ms`.
+pub async fn run_case(
+    tb: &Testbed,
+    sut: &SutProfile,
+    case: &Case,
+    opts: &EngineOptions,
+    ctl: Option<&dyn SutCommander>,
+) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult {
+        id: case.id.clone(),
+        title: case.title.clone(),
+        clause: case.clause.join("; "),
+        spec: case.spec.as_str().to_string(),
+        level: case.level,
+        role: case.role.clone(),
+        requirement: case.requirement.clone(),
+        verdict: Verdict::Pass,
+        evidence: Vec::new(),
+        duration_ms: 0,
+        log: Vec::new(),
+        skip_reason: None,
+    };
+    let missing = sut.missing(&case.requires);
+    if !missing.is_empty() {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(format!(
+            "SUT does not claim capability {}",
+            missing.join(", ")
+        ));
+        return result;
+    }
+    let Some(protocol) = crate::families::protocol(&case.family) else {
+        result.verdict = Verdict::Error;
+        result.evidence.push(failure::ev(format!(
+            "case {}: unknown protocol family {:?}",
+            case.id, case.family
+        )));
+        return result;
+    };
+    let n = CASE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut run = CaseRun {
+        tb,
+        sut,
+        protocol,
+        case_id: &case.id,
+        role: &case.role,
+        opts,
+        vars: base_vars(tb, sut, protocol, &format!("{}{n}", opts.run_token)),
+        entities: BTreeMap::new(),
+        start_seq: tb.trace().next_seq(),
+        log: Vec::new(),
+        generated_ids: 0,
+        ctl,
+        pending: None,
+        finished: None,
+    };
+    let bound = Duration::from_millis(case.timeout_ms);
+    let outcome = tokio::time::timeout(bound, run.run_steps(&case.steps)).await;
+    let (verdict, evidence) = match outcome {
+        Ok(None) => (Verdict::Pass, None),
+        Ok(Some((setup, StepFailure::Check(ev)))) if setup => (Verdict::Inconclusive, Some(ev)),
+        Ok(Some((_, StepFailure::Check(ev)))) => {
+            (failure_verdict(case.level, opts.strict), Some(ev))
+        }
+        Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
+        Err(_) => (
+            Verdict::Error,
+            Some(Evidence {
+                message: format!(
+                    "the case did not finish within its bound of {} ms",
+                    case.timeout_ms
+                ),
+                expected: None,
+                observed: None,
+                packets: run.recent_packets(30),
+                data: None,
+            }),
+        ),
+    };
+    run.teardown().await;
+    result.verdict = verdict;
+    result.evidence.extend(evidence);
+    result.log = run.log;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// A failed check's verdict by requirement level (SHOULD and MAY failures are warnings unless strict).
+pub fn failure_verdict(level: Level, strict: bool) -> Verdict {
+    match level {
+        Level::Shall => Verdict::Fail,
+        _ if strict => Verdict::Fail,
+        _ => Verdict::NonStrict,
+    }
+}
+
+/// The variables every step may use: the SUT's (from its protocol family), `{uniq}` and
+/// `{gatekeeper}`.
+fn base_vars(tb: &Testbed, sut: &SutProfile, protocol: &dyn Protocol, uniq: &str) -> Vars {
+    let mut v = Vars::default();
+    protocol.sut_vars(sut, &mut v);
+    v.set("uniq", uniq.to_string());
+    v.set("gatekeeper", tb.addr().to_string());
+    v
+}
+
+impl CaseRun<'_> {
+    /// Run the steps in order; the first failure ends the case. Returns (was_setup, failure).
+    async fn run_steps(&mut self, steps: &[Step]) -> Option<(bool, StepFailure)> {
+        for (i, step) in steps.iter().enumerate() {
+            let t = Instant::now();
+            let r = self.run_step(step).await;
+            let status = if r.is_ok() { "ok" } else { "FAILED" };
+            self.log.push(format!(
+                "step {} {}: {status} ({} ms)",
+                i + 1,
+                step.name(),
+                t.elapsed().as_millis()
+            ));
+            if let Err(f) = r {
+                return Some((step.is_setup(), f));
+            }
+        }
+        None
+    }
+
+    /// Run one step. A command started with `wait = false` is driven alongside the following
+    /// steps until it finishes or an `await_command` collects it; a step that starts or
+    /// collects that command itself runs alone.
+    async fn run_step(&mut self, step: &Step) -> StepResult {
+        if step.handles_background_command() {
+            return step.run(self).await;
+        }
+        let Some(mut p) = self.pending.take() else {
+            return step.run(self).await;
+        };
+        let mut done = None;
+        let r = {
+            let step_fut = step.run(self);
+            tokio::pin!(step_fut);
+            loop {
+                tokio::select! {
+                    r = &mut step_fut => break r,
+                    o = &mut p.fut, if done.is_none() => done = Some(o),
+                }
+            }
+        };
+        match done {
+            Some(o) => self.finished = Some((p.cmd, o)),
+            None => self.pending = Some(p),
+        }
+        r
+    }
+
+    /// Disconnect every entity the case played. The harness does not do the R2 7.3.3
+    /// clean-session reconnect for its own entities: on rumqttd 0.20 a reconnect with a client
+    /// id whose previous connection the router has not yet retired makes it drop "the previous
+    /// connection id", which by then may belong to the next case's fresh client (seen as
+    /// "Duplicate client_id, dropping previous connection" and a close before CONNACK). Each
+    /// case uses fresh entity ids, so the sessions left behind are few and idle. A SUT command
+    /// still running in the background is dropped first.
+    async fn teardown(&mut self) {
+        self.pending = None;
+        self.finished = None;
+        for (_, e) in std::mem::take(&mut self.entities) {
+            if let Some(c) = e.client {
+                let _ = c.disconnect().await;
+            }
+        }
+    }
+}

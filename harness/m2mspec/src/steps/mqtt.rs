@@ -1,0 +1,569 @@
+//! MQTT client steps (MQTT 3.1.1): what a harness-played client does and receives —
+//! `connect`, `subscribe`, `publish_raw`, `expect_publish`, `expect_none`, `disconnect`.
+//!
+//! They belong together because each acts through one entity's connection (`as`), whatever
+//! the payload means. Where one needs the protocol — an entity's identity and grants in
+//! `connect`, building a fixture in `publish_raw`, decoding a payload and its mandatory fields
+//! in `expect_publish` — it asks the case's [`Protocol`](crate::protocol::Protocol).
+
+use super::case_run::{CaseRun, Entity};
+use super::evidence::payload_text;
+use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
+use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
+use crate::matcher::{check_fields, FieldExpectations, Mismatch, ABSENT};
+use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
+use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
+use m2mspec_reports::Evidence;
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The family, as the registry knows it.
+pub(crate) struct Mqtt;
+
+impl StepFamily for Mqtt {
+    fn steps(&self) -> &'static [&'static str] {
+        &[
+            "connect",
+            "subscribe",
+            "publish_raw",
+            "expect_publish",
+            "expect_none",
+            "disconnect",
+        ]
+    }
+
+    fn parse(&self, table: toml::Value) -> Result<Step, toml::de::Error> {
+        MqttStep::deserialize(table).map(Step::new)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+enum MqttStep {
+    Connect(Connect),
+    Subscribe(Subscribe),
+    PublishRaw(PublishRaw),
+    ExpectPublish(ExpectPublish),
+    ExpectNone(ExpectNone),
+    Disconnect(Disconnect),
+}
+
+impl StepKind for MqttStep {
+    fn name(&self) -> &'static str {
+        match self {
+            MqttStep::Connect(_) => "connect",
+            MqttStep::Subscribe(_) => "subscribe",
+            MqttStep::PublishRaw(_) => "publish_raw",
+            MqttStep::ExpectPublish(_) => "expect_publish",
+            MqttStep::ExpectNone(_) => "expect_none",
+            MqttStep::Disconnect(_) => "disconnect",
+        }
+    }
+
+    fn is_setup(&self) -> bool {
+        match self {
+            MqttStep::Connect(s) => s.setup,
+            MqttStep::Subscribe(s) => s.setup,
+            MqttStep::ExpectPublish(s) => s.setup,
+            MqttStep::PublishRaw(_) | MqttStep::ExpectNone(_) | MqttStep::Disconnect(_) => false,
+        }
+    }
+
+    fn validate(&self, protocol: &dyn Protocol) -> Result<(), String> {
+        match self {
+            MqttStep::Connect(Connect {
+                kind: Some(kind), ..
+            }) if !protocol.entity_kinds().contains(&kind.as_str()) => Err(format!(
+                "connect: kind must be {}, not {kind:?}",
+                one_of(protocol.entity_kinds())
+            )),
+            MqttStep::PublishRaw(PublishRaw {
+                payload: Some(_),
+                fixture: Some(_),
+                ..
+            }) => Err("publish_raw takes payload or fixture, not both".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn run<'s, 'a: 's>(&'s self, run: &'s mut CaseRun<'a>) -> StepFuture<'s> {
+        match self {
+            MqttStep::Connect(s) => Box::pin(s.run(run)),
+            MqttStep::Subscribe(s) => Box::pin(s.run(run)),
+            MqttStep::PublishRaw(s) => Box::pin(s.run(run)),
+            MqttStep::ExpectPublish(s) => Box::pin(s.run(run)),
+            MqttStep::ExpectNone(s) => Box::pin(s.run(run)),
+            MqttStep::Disconnect(s) => Box::pin(s.run(run)),
+        }
+    }
+}
+
+fn sixty() -> u16 {
+    60
+}
+
+/// Connect a harness-played entity through the gatekeeper.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Connect {
+    #[serde(rename = "as")]
+    alias: String,
+    /// One of the protocol's entity kinds (oneM2M: ae, cse or client); default: its first (ae).
+    kind: Option<String>,
+    /// Entity ID (template); default: one the protocol makes unique to the run.
+    id: Option<String>,
+    /// Override the MQTT client id (template); default: the protocol's client id of the entity.
+    client_id: Option<String>,
+    #[serde(default)]
+    clean_session: bool,
+    /// MQTT Keep Alive in seconds (R2 7.3.3 allows 0: no keep-alive).
+    #[serde(default = "sixty")]
+    keep_alive: u16,
+    username: Option<String>,
+    password: Option<String>,
+    /// Broker role: the CONNECT must be refused (CONNACK ≠ 0, or the socket closed before
+    /// a CONNACK — rumqttd's way of refusing).
+    #[serde(default)]
+    expect_refused: bool,
+    /// With --enforce-policy: add no gatekeeper principal for this entity.
+    #[serde(default)]
+    unregistered: bool,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl Connect {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let alias = self.alias.as_str();
+        let kind = self
+            .kind
+            .as_deref()
+            .unwrap_or(run.protocol.default_entity_kind());
+        let uniq = run.vars.plain.get("uniq").cloned().unwrap_or_default();
+        let id = self.id.as_deref().map(|t| run.expand(t)).transpose()?;
+        let who = run
+            .protocol
+            .entity(&EntityAsk {
+                kind,
+                alias,
+                id,
+                uniq: &uniq,
+                sut: run.sut,
+            })
+            .map_err(harness_error)?;
+        let who = Identity {
+            client_id: match &self.client_id {
+                Some(t) => run.expand(t)?,
+                None => who.client_id,
+            },
+            ..who
+        };
+        let cid = who.client_id.clone();
+        run.tb.register_harness_client(&cid);
+        // User name / password templates may use {self.client_id} (broker ACLs key on it).
+        run.vars.set("self.client_id", cid.clone());
+        let username = self
+            .username
+            .as_deref()
+            .map(|u| run.expand(u))
+            .transpose()?;
+        let password = self
+            .password
+            .as_deref()
+            .map(|p| run.expand(p))
+            .transpose()?;
+        if run.opts.enforce_policy && !self.unregistered {
+            let grants = run.protocol.entity_grants(kind, &who, run.sut);
+            run.tb
+                .gatekeeper
+                .update_policy(|p| p.principals.extend(grants));
+        }
+        let opts = ConnectOptions {
+            client_id: cid.clone(),
+            clean_session: self.clean_session,
+            keep_alive: self.keep_alive,
+            connect_timeout: Duration::from_secs(5),
+            username,
+            password,
+            ..Default::default()
+        };
+        let connected = MqttClient::connect(run.tb.addr(), opts).await;
+        if self.expect_refused {
+            // Broker role: a refusal is a CONNACK code ≠ 0, or (rumqttd, mosquitto on some
+            // errors) the socket closed before any CONNACK.
+            return match connected {
+                Ok((c, ack)) if ack.code == 0 => {
+                    let _ = c.disconnect().await;
+                    Err(StepFailure::Check(Evidence {
+                        message: format!("the CONNECT of {cid} was accepted"),
+                        expected: Some("refused: CONNACK code ≠ 0 or the connection closed".into()),
+                        observed: Some("CONNACK 0 (accepted)".into()),
+                        packets: run.recent_packets(10),
+                        data: None,
+                    }))
+                }
+                Ok((_, ack)) => {
+                    run.log
+                        .push(format!("  {cid} refused with CONNACK {}", ack.code));
+                    Ok(())
+                }
+                Err(e) => {
+                    run.log.push(format!("  {cid} refused: {e}"));
+                    Ok(())
+                }
+            };
+        }
+        let (client, ack) = match connected {
+            Ok(x) => x,
+            // When the broker is the SUT, closing the socket instead of a CONNACK is its answer
+            // (rumqttd refuses that way), not a harness failure.
+            Err(m2mspec_mqtt::NetError::ClosedBeforeConnAck) if run.role == "broker" => {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("the broker closed the connection of {cid} without a CONNACK"),
+                    expected: Some("CONNACK 0 (accepted)".into()),
+                    observed: Some("connection closed before CONNACK".into()),
+                    packets: run.recent_packets(10),
+                    data: None,
+                }))
+            }
+            Err(e) => {
+                return Err(harness_error(format!(
+                    "entity {alias} ({cid}) could not connect: {e}"
+                )))
+            }
+        };
+        if ack.code != 0 {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("CONNECT of {cid} refused with CONNACK code {}", ack.code),
+                expected: Some("CONNACK 0 (accepted)".into()),
+                observed: Some(format!("CONNACK {}", ack.code)),
+                packets: run.recent_packets(10),
+                data: None,
+            }));
+        }
+        run.vars.set(format!("{alias}.id"), who.id.clone());
+        run.vars.set(format!("{alias}.seg"), who.seg.clone());
+        run.vars.set(format!("{alias}.client_id"), cid);
+        run.entities.insert(
+            alias.to_string(),
+            Entity {
+                client: Some(client),
+                id: who.id,
+                seg: who.seg,
+                client_id: who.client_id,
+            },
+        );
+        Ok(())
+    }
+}
+
+/// Subscribe an entity; `expect_codes` checks the SUBACK return codes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Subscribe {
+    #[serde(rename = "as")]
+    alias: String,
+    filters: Vec<String>,
+    #[serde(default = "one")]
+    qos: u8,
+    expect_codes: Option<Vec<u8>>,
+    #[serde(default = "default_step_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl Subscribe {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let alias = self.alias.as_str();
+        let filters = self
+            .filters
+            .iter()
+            .map(|f| run.expand(f))
+            .collect::<Result<Vec<_>, _>>()?;
+        let seq = run.tb.trace().next_seq();
+        let pairs: Vec<(&str, u8)> = filters.iter().map(|f| (f.as_str(), self.qos)).collect();
+        let codes = run
+            .client(alias)?
+            .subscribe(&pairs, Duration::from_millis(self.timeout_ms))
+            .await
+            .map_err(|e| harness_error(format!("subscribe {alias}: {e}")))?;
+        let want: Vec<u8> = self
+            .expect_codes
+            .clone()
+            .unwrap_or_else(|| vec![self.qos; filters.len()]);
+        if codes != want {
+            let cid = run.entity(alias)?.client_id.clone();
+            return Err(StepFailure::Check(Evidence {
+                message: format!("SUBACK return codes for {filters:?}"),
+                expected: Some(format!("{want:?}")),
+                observed: Some(format!("{codes:?}")),
+                packets: run.packets_since(seq, Some(&cid)),
+                data: None,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Publish an exact frame: any topic, payload, QoS, RETAIN, DUP and packet id.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishRaw {
+    #[serde(rename = "as")]
+    alias: String,
+    topic: String,
+    /// Payload text (template); or a fixture (the protocol's message) encoded as
+    /// `serialization`.
+    payload: Option<String>,
+    fixture: Option<String>,
+    #[serde(default = "default_ser")]
+    serialization: String,
+    #[serde(default)]
+    set: BTreeMap<String, toml::Value>,
+    #[serde(default = "one")]
+    qos: u8,
+    #[serde(default)]
+    retain: bool,
+    #[serde(default)]
+    dup: bool,
+    /// Packet id (QoS ≥ 1); default: the client's next one.
+    pkid: Option<u16>,
+    save: Option<String>,
+}
+
+impl PublishRaw {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let (alias, qos) = (self.alias.as_str(), self.qos);
+        let topic = run.expand(&self.topic)?;
+        let bytes = match (&self.payload, &self.fixture) {
+            (Some(p), _) => run.expand(p)?.into_bytes(),
+            (None, Some(f)) => {
+                let format = run
+                    .protocol
+                    .format(&self.serialization)
+                    .map_err(harness_error)?;
+                let map = run.build_fixture(alias, f, &self.set)?;
+                if let Some(name) = &self.save {
+                    run.vars.save(name, Value::Object(map.clone()));
+                }
+                run.protocol
+                    .encode(&map, format)
+                    .map_err(|e| harness_error(format!("encode {f}: {e}")))?
+            }
+            (None, None) => Vec::new(),
+        };
+        let q =
+            rumqttc::mqttbytes::qos(qos).map_err(|e| harness_error(format!("qos {qos}: {e:?}")))?;
+        let mut p = rumqttc::mqttbytes::v4::Publish::from_bytes(
+            topic.clone(),
+            q,
+            bytes::Bytes::from(bytes),
+        );
+        p.retain = self.retain;
+        p.dup = self.dup;
+        p.pkid = if qos == 0 { 0 } else { self.pkid.unwrap_or(1) };
+        run.log.push(format!(
+            "  {alias} → raw PUBLISH {topic} q{qos} dup{} ret{} id={}",
+            u8::from(self.dup),
+            u8::from(self.retain),
+            p.pkid
+        ));
+        run.client(alias)?
+            .publish_raw(p)
+            .await
+            .map_err(|e| harness_error(format!("publish_raw {topic}: {e}")))
+    }
+}
+
+/// Expect the entity to receive a PUBLISH within the timeout, and check it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectPublish {
+    #[serde(rename = "as")]
+    alias: String,
+    /// Expected topic (template), exact match.
+    topic: Option<String>,
+    /// Decode the payload in this format of the protocol (default: the topic's, else json).
+    decode: Option<String>,
+    qos: Option<u8>,
+    retain: Option<bool>,
+    /// The DUP flag of the PUBLISH as delivered (MQTT 3.1.1 4.4: a re-delivery sets it).
+    dup: Option<bool>,
+    /// The packet id of the PUBLISH as delivered (template, e.g. "{first.__pkid}").
+    pkid: Option<String>,
+    #[serde(default)]
+    fields: FieldExpectations,
+    /// Check the protocol's mandatory response fields for presence, each with its own evidence.
+    #[serde(default)]
+    mandatory: bool,
+    #[serde(default = "default_step_timeout_ms")]
+    timeout_ms: u64,
+    save: Option<String>,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl ExpectPublish {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let (alias, timeout_ms) = (self.alias.as_str(), self.timeout_ms);
+        let want_pkid = self.pkid.as_deref().map(|p| run.expand(p)).transpose()?;
+        let want_topic = self.topic.as_deref().map(|t| run.expand(t)).transpose()?;
+        let fields = run.expand_fields(&self.fields)?;
+        let seq = run.tb.trace().next_seq();
+        let cid = run.entity(alias)?.client_id.clone();
+        let got = run
+            .client(alias)?
+            .next_publish(Duration::from_millis(timeout_ms))
+            .await
+            .map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        let Some(p) = got else {
+            let mut packets = run.sut_publishes_since(run.start_seq);
+            if packets.is_empty() {
+                packets.push("(the SUT published nothing during this case)".into());
+            }
+            return Err(StepFailure::Check(Evidence {
+                message: format!("{alias} received no PUBLISH within {timeout_ms} ms"),
+                expected: Some(format!(
+                    "a PUBLISH on {}",
+                    want_topic.as_deref().unwrap_or("its subscriptions")
+                )),
+                observed: Some(
+                    "nothing; the SUT's PUBLISHes during this case are listed below".into(),
+                ),
+                packets,
+                data: None,
+            }));
+        };
+        run.log.push(format!(
+            "  {alias} ← {} q{} ret{} ({} bytes)",
+            p.topic,
+            p.qos,
+            u8::from(p.retain),
+            p.payload.len()
+        ));
+        let packets = run.packets_since(seq.saturating_sub(1).max(run.start_seq), Some(&cid));
+        // Each expected PUBLISH attribute that differs is one mismatch.
+        let mut mism: Vec<Mismatch> = [
+            ("topic", want_topic.clone(), p.topic.clone()),
+            ("qos", self.qos.map(|q| q.to_string()), p.qos.to_string()),
+            (
+                "retain",
+                self.retain.map(|r| r.to_string()),
+                p.retain.to_string(),
+            ),
+            ("dup", self.dup.map(|d| d.to_string()), p.dup.to_string()),
+            ("pkid", want_pkid, p.pkid.to_string()),
+        ]
+        .into_iter()
+        .filter_map(|(path, want, got)| {
+            want.filter(|w| *w != got).map(|expected| Mismatch {
+                path: path.into(),
+                expected,
+                observed: got,
+            })
+        })
+        .collect();
+        let format = match &self.decode {
+            Some(d) => run.protocol.format(d).map_err(harness_error)?,
+            None => run.protocol.topic_format(&p.topic),
+        };
+        let map = match run.protocol.decode(&p.payload, format) {
+            Ok(m) => m,
+            Err(e) => {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("payload on {} does not decode as {format}: {e}", p.topic),
+                    expected: Some(format!("a {format} {}", run.protocol.message_noun())),
+                    observed: Some(payload_text(&p.payload)),
+                    packets,
+                    data: None,
+                }))
+            }
+        };
+        if self.mandatory {
+            for m in run.protocol.missing_mandatory(&map) {
+                mism.push(Mismatch {
+                    path: m,
+                    expected: "<present>".into(),
+                    observed: ABSENT.into(),
+                });
+            }
+        }
+        let data = Value::Object(map);
+        mism.extend(check_fields(&data, fields.iter().map(|(k, v)| (k, v))));
+        if let Some(name) = &self.save {
+            run.vars.save(name, data.clone());
+            run.vars.set(format!("{name}.__topic"), p.topic.clone());
+            run.vars.set(format!("{name}.__pkid"), p.pkid.to_string());
+            run.vars.set(format!("{name}.__dup"), p.dup.to_string());
+        }
+        if !mism.is_empty() {
+            return Err(mismatch_evidence(
+                &format!("PUBLISH received by {alias}"),
+                &mism,
+                packets,
+                Some(data),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Expect the entity to receive nothing for `for_ms`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectNone {
+    #[serde(rename = "as")]
+    alias: String,
+    for_ms: u64,
+}
+
+impl ExpectNone {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let (alias, for_ms) = (self.alias.as_str(), self.for_ms);
+        let got = run
+            .client(alias)?
+            .next_publish(Duration::from_millis(for_ms))
+            .await
+            .map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        if let Some(p) = got {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("{alias} received a PUBLISH where none was expected"),
+                expected: Some(format!("no PUBLISH for {for_ms} ms")),
+                observed: Some(format!(
+                    "PUBLISH {} q{} dup{}: {}",
+                    p.topic,
+                    p.qos,
+                    u8::from(p.dup),
+                    payload_text(&p.payload)
+                )),
+                packets: run.recent_packets(15),
+                data: None,
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Disconnect an entity cleanly.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Disconnect {
+    #[serde(rename = "as")]
+    alias: String,
+}
+
+impl Disconnect {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let alias = self.alias.as_str();
+        let c = run.entity(alias)?.client.take();
+        if let Some(c) = c {
+            c.disconnect()
+                .await
+                .map_err(|e| harness_error(format!("disconnect {alias}: {e}")))?;
+        }
+        Ok(())
+    }
+}

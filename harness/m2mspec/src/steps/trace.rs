@@ -1,0 +1,361 @@
+//! Trace steps: what the gatekeeper saw on the wire (MQTT 3.1.1 packets) —
+//! `expect_packet`, `expect_count`, `expect_subscribed`.
+//!
+//! They belong together, apart from the client steps, because they act through no
+//! connection: they read the gatekeeper's trace of the SUT's (or an entity's) packets, so
+//! they can check what a client sent (CONNECT flags, SUBSCRIBE filters, PUBACKs) and what the
+//! broker sent it (CONNACK, SUBACK, delivered PUBLISHes).
+
+use super::case_run::CaseRun;
+use super::evidence::packet_json;
+use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
+use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
+use crate::matcher::{check_fields, FieldExpectations};
+use crate::protocol::Protocol;
+use m2mspec_mqtt::filter::topic_matches;
+use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
+use m2mspec_reports::Evidence;
+use serde::Deserialize;
+use std::time::Duration;
+
+/// The family, as the registry knows it.
+pub(crate) struct Trace;
+
+impl StepFamily for Trace {
+    fn steps(&self) -> &'static [&'static str] {
+        &["expect_packet", "expect_count", "expect_subscribed"]
+    }
+
+    fn parse(&self, table: toml::Value) -> Result<Step, toml::de::Error> {
+        TraceStep::deserialize(table).map(Step::new)
+    }
+}
+
+// The variants are the step names (`do = "expect_packet"`), all of them expectations.
+#[allow(clippy::enum_variant_names)]
+#[derive(Debug, Deserialize)]
+#[serde(tag = "do", rename_all = "snake_case")]
+enum TraceStep {
+    ExpectPacket(ExpectPacket),
+    ExpectCount(ExpectCount),
+    ExpectSubscribed(ExpectSubscribed),
+}
+
+/// Packets `expect_packet` and `expect_count` know.
+const PACKETS: &[&str] = &[
+    "connect",
+    "subscribe",
+    "publish",
+    "puback",
+    "disconnect",
+    "connack",
+    "suback",
+];
+
+impl StepKind for TraceStep {
+    fn name(&self) -> &'static str {
+        match self {
+            TraceStep::ExpectPacket(_) => "expect_packet",
+            TraceStep::ExpectCount(_) => "expect_count",
+            TraceStep::ExpectSubscribed(_) => "expect_subscribed",
+        }
+    }
+
+    fn is_setup(&self) -> bool {
+        match self {
+            TraceStep::ExpectPacket(s) => s.setup,
+            TraceStep::ExpectCount(s) => s.setup,
+            TraceStep::ExpectSubscribed(_) => false,
+        }
+    }
+
+    fn validate(&self, _protocol: &dyn Protocol) -> Result<(), String> {
+        match self {
+            TraceStep::ExpectPacket(ExpectPacket { packet, .. })
+            | TraceStep::ExpectCount(ExpectCount { packet, .. })
+                if !PACKETS.contains(&packet.as_str()) =>
+            {
+                Err(format!("expect_packet: unknown packet {packet:?}"))
+            }
+            TraceStep::ExpectCount(ExpectCount {
+                count: None,
+                min: None,
+                ..
+            }) => Err("expect_count needs count or min".into()),
+            _ => Ok(()),
+        }
+    }
+
+    fn run<'s, 'a: 's>(&'s self, run: &'s mut CaseRun<'a>) -> StepFuture<'s> {
+        match self {
+            TraceStep::ExpectPacket(s) => Box::pin(s.run(run)),
+            TraceStep::ExpectCount(s) => Box::pin(s.run(run)),
+            TraceStep::ExpectSubscribed(s) => Box::pin(s.run(run)),
+        }
+    }
+}
+
+fn from_client() -> String {
+    "from_client".into()
+}
+fn default_count_wait_ms() -> u64 {
+    1_000
+}
+fn sut() -> String {
+    "sut".into()
+}
+
+/// Does trace event `e` go the asked way? `to_client`: what the broker (or the gatekeeper on
+/// its behalf) sent to the client; otherwise what the client sent.
+fn dir_matches(to_client: bool, e: &TraceEvent) -> bool {
+    if to_client {
+        e.dir == Direction::BrokerToClient
+            || (e.dir == Direction::Gatekeeper
+                && !matches!(e.kind, EventKind::Packet(PacketRecord::Subscribe { .. })))
+    } else {
+        e.dir == Direction::ClientToBroker
+    }
+}
+
+/// Expect a packet in the gatekeeper trace from the SUT (or an entity).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectPacket {
+    /// "sut" or an entity alias.
+    from: String,
+    /// `from_client` (default) or `to_client` (see `expect_count`).
+    #[serde(default = "from_client")]
+    direction: String,
+    /// One of [`PACKETS`].
+    packet: String,
+    /// Search the whole trace (true) or only since the case started (false).
+    #[serde(default)]
+    whole_trace: bool,
+    #[serde(default)]
+    fields: FieldExpectations,
+    #[serde(default = "default_step_timeout_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl ExpectPacket {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let (from, packet, timeout_ms) =
+            (self.from.as_str(), self.packet.as_str(), self.timeout_ms);
+        let to_client = self.direction == "to_client";
+        let fields = run.expand_fields(&self.fields)?;
+        let since = if self.whole_trace { 0 } else { run.start_seq };
+        let sender = run.sender(from);
+        let pred = |e: &TraceEvent| {
+            dir_matches(to_client, e)
+                && sender.sent(e)
+                && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
+        };
+        // With the whole trace the latest such packet counts (e.g. the SUT's current CONNECT).
+        let found = match run
+            .tb
+            .trace()
+            .since(since)
+            .into_iter()
+            .rev()
+            .find(|e| pred(e))
+        {
+            Some(e) => Some(e),
+            None => {
+                run.tb
+                    .trace()
+                    .wait_for(since, Duration::from_millis(timeout_ms), pred)
+                    .await
+            }
+        };
+        let Some(e) = found else {
+            return Err(StepFailure::Check(Evidence {
+                message: format!(
+                    "no {} from {from} within {timeout_ms} ms",
+                    packet.to_uppercase()
+                ),
+                expected: Some(format!("a {} packet", packet.to_uppercase())),
+                observed: Some("none in the trace".into()),
+                packets: run.recent_packets(20),
+                data: None,
+            }));
+        };
+        let EventKind::Packet(p) = &e.kind else {
+            return Err(harness_error("trace event without a packet"));
+        };
+        let (_, data) = packet_json(p);
+        let mism = check_fields(&data, fields.iter().map(|(k, v)| (k, v)));
+        if !mism.is_empty() {
+            return Err(mismatch_evidence(
+                &format!("{} from {from}", packet.to_uppercase()),
+                &mism,
+                vec![e.summary()],
+                Some(data),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Count packets in the trace since the case started.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectCount {
+    from: String,
+    /// Which way the packets go: `from_client` (sent by `from`, the default) or
+    /// `to_client` (sent to `from` by the broker: CONNACK, SUBACK, delivered PUBLISH).
+    #[serde(default = "from_client")]
+    direction: String,
+    /// One of [`PACKETS`].
+    packet: String,
+    #[serde(default)]
+    fields: FieldExpectations,
+    /// Exact count expected; or `min`.
+    count: Option<usize>,
+    min: Option<usize>,
+    /// Wait this long for the count to be reached (exact counts also hold for it).
+    #[serde(default = "default_count_wait_ms")]
+    timeout_ms: u64,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl ExpectCount {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let (from, packet, count, min) = (
+            self.from.as_str(),
+            self.packet.as_str(),
+            self.count,
+            self.min,
+        );
+        let to_client = self.direction == "to_client";
+        let fields = run.expand_fields(&self.fields)?;
+        let counted = |this: &CaseRun<'_>| {
+            this.tb
+                .trace()
+                .since(this.start_seq)
+                .into_iter()
+                .filter(|e| dir_matches(to_client, e) && this.is_from(from, e))
+                .filter(|e| match &e.kind {
+                    EventKind::Packet(p) => {
+                        let (name, data) = packet_json(p);
+                        name == packet
+                            && check_fields(&data, fields.iter().map(|(k, v)| (k, v))).is_empty()
+                    }
+                    _ => false,
+                })
+                .map(|e| e.summary())
+                .collect::<Vec<_>>()
+        };
+        // Wait (bounded) for the count to be reached; an exact count must also not be exceeded
+        // within the same window, so exact counts always wait the full time.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
+        loop {
+            let seen = counted(run);
+            let target = min.or(count).unwrap_or(0);
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if (count.is_none() && seen.len() >= target) || left.is_zero() {
+                let ok = match (count, min) {
+                    (Some(c), _) => seen.len() == c,
+                    (None, Some(m)) => seen.len() >= m,
+                    _ => true,
+                };
+                if ok {
+                    return Ok(());
+                }
+                let want = match (count, min) {
+                    (Some(c), _) => format!("exactly {c}"),
+                    (_, Some(m)) => format!("at least {m}"),
+                    _ => String::new(),
+                };
+                return Err(StepFailure::Check(Evidence {
+                    message: format!(
+                        "{} {} packet(s) from {from} matching {fields:?}, expected {want}",
+                        seen.len(),
+                        packet.to_uppercase()
+                    ),
+                    expected: Some(format!("{want} {}", packet.to_uppercase())),
+                    observed: Some(seen.len().to_string()),
+                    packets: if seen.is_empty() {
+                        run.recent_packets(20)
+                    } else {
+                        seen
+                    },
+                    data: None,
+                }));
+            }
+            let next = run.tb.trace().next_seq();
+            run.tb.trace().wait_for(next, left, |_| true).await;
+        }
+    }
+}
+
+/// Expect the SUT's subscriptions (so far) to cover each of these topics (templates).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectSubscribed {
+    #[serde(default = "sut")]
+    from: String,
+    topics: Vec<String>,
+    #[serde(default = "default_step_timeout_ms")]
+    timeout_ms: u64,
+}
+
+fn is_subscription(e: &TraceEvent) -> bool {
+    matches!(
+        e.kind,
+        EventKind::Packet(PacketRecord::Subscribe { .. })
+            | EventKind::Packet(PacketRecord::SubAck { .. })
+    )
+}
+
+impl ExpectSubscribed {
+    async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let from = self.from.as_str();
+        let topics = self
+            .topics
+            .iter()
+            .map(|t| run.expand(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let uncovered = |filters: &[String]| {
+            topics
+                .iter()
+                .filter(|t| !filters.iter().any(|f| topic_matches(t, f)))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
+        loop {
+            let filters = run.tb.granted_filters(|e| run.is_from(from, e));
+            let missing = uncovered(&filters);
+            if missing.is_empty() {
+                return Ok(());
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let next = run.tb.trace().next_seq();
+            let more = run.tb.trace().wait_for(next, left, is_subscription).await;
+            if more.is_none() {
+                return Err(StepFailure::Check(Evidence {
+                    message: format!("{from}'s subscriptions do not cover {}", missing.join(", ")),
+                    expected: Some(format!("filters covering {}", topics.join(", "))),
+                    observed: Some(if filters.is_empty() {
+                        "no granted subscriptions".into()
+                    } else {
+                        filters.join(", ")
+                    }),
+                    packets: run
+                        .tb
+                        .trace()
+                        .snapshot()
+                        .iter()
+                        .filter(|e| run.is_from(from, e))
+                        .filter(|e| is_subscription(e))
+                        .map(|e| e.summary())
+                        .collect(),
+                    data: None,
+                }));
+            }
+        }
+    }
+}
