@@ -10,7 +10,6 @@
 //! Codecs live in `m2mspec-onem2m`, broker/gatekeeper/trace/test client in `m2mspec-mqtt`, the
 //! reference CSE in `m2mspec-refcse`, report rendering in `m2mspec-reports`.
 
-pub mod acl;
 pub mod baseline;
 pub mod coverage;
 pub mod engine;

@@ -304,8 +304,11 @@ fn real_main(cli: Cli) -> anyhow::Result<ExitCode> {
                 "R2" => m2mspec_onem2m::Release::R2,
                 other => anyhow::bail!("--release {other:?}: use R1 or R2"),
             };
-            let set = m2mspec::acl::EntitySet::load(&resolve(&entities))?;
-            print!("{}", m2mspec::acl::mosquitto_acl(&set.principals(release)?));
+            let set = m2mspec_onem2m::acl::EntitySet::load(&resolve(&entities))?;
+            print!(
+                "{}",
+                m2mspec_onem2m::acl::mosquitto_acl(&set.principals(release)?)
+            );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::List { common, format } => {

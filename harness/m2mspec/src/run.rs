@@ -5,7 +5,8 @@ use crate::engine::{run_case, EngineOptions};
 use crate::scenario::{self, Case};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
-use m2mspec_mqtt::gatekeeper::policy::{Policy, PolicyMode, Principal};
+use m2mspec_mqtt::gatekeeper::policy::Policy;
+use m2mspec_onem2m::grants;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -166,16 +167,12 @@ async fn testbed_for(
 ) -> Result<(Testbed, Option<RunningSut>), String> {
     let enforce = cfg.enforce_policy && profile.role != "broker";
     let policy = if enforce {
-        Policy {
-            mode: PolicyMode::Enforce,
-            principals: vec![Principal::cse(
-                &profile.expected_client_id(),
-                &profile.segment(),
-                &[],
-                None,
-            )],
-            ..Policy::default()
-        }
+        grants::enforce(vec![grants::cse(
+            &profile.expected_client_id(),
+            &profile.segment(),
+            &[],
+            None,
+        )])
     } else {
         Policy::default()
     };

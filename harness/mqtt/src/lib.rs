@@ -41,6 +41,7 @@ pub mod error;
 pub mod filter;
 pub mod gatekeeper;
 pub mod trace;
-mod wire;
+pub mod transport;
+pub mod wire;
 
 pub use error::NetError;

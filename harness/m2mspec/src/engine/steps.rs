@@ -8,9 +8,9 @@ use crate::scenario::{FieldExpectations, Step};
 use chrono::Utc;
 use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
 use m2mspec_mqtt::filter::topic_matches;
-use m2mspec_mqtt::gatekeeper::policy::Principal;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_onem2m::client_id::{self, EntityKind};
+use m2mspec_onem2m::grants;
 use m2mspec_onem2m::serialization::{self, Serialization};
 use m2mspec_onem2m::topic::{id_to_segment, OneM2mTopic};
 use m2mspec_onem2m::{RequestPrimitive, ResponsePrimitive};
@@ -302,8 +302,8 @@ impl CaseRun<'_> {
         if self.opts.enforce_policy && !unregistered {
             let sut_seg = self.sut.segment();
             let mut principal = match kind {
-                EntityKind::Ae => Principal::registered_ae(&cid, &seg, &sut_seg),
-                EntityKind::Cse => Principal::cse(&cid, &seg, &[], Some(&sut_seg)),
+                EntityKind::Ae => grants::registered_ae(&cid, &seg, &sut_seg),
+                EntityKind::Cse => grants::cse(&cid, &seg, &[], Some(&sut_seg)),
             };
             // R2 7.5.4 tells every client to subscribe /oneM2M/req/+/<self>/# and
             // /oneM2M/resp/<self>/#, wider than the 8.4 grants: harness entities get both.

@@ -1,16 +1,23 @@
-//! Topic authorization as TS-0010 requires of "the MQTT server" (R2 clauses 8.2 and 8.4, R1
-//! clause 7.4). rumqttd has no per-topic ACL, so the gatekeeper enforces this policy in front
-//! of it.
+//! Topic authorization in front of the broker: which clients may connect, and which topics each
+//! may publish to and subscribe within (MQTT 3.1.1 5.4.2 leaves this to the server; rumqttd has
+//! no per-topic ACL, so the gatekeeper enforces this policy in front of it).
 //!
-//! A [`Principal`] is one MQTT client the M2M service provider knows (8.4: "The M2M SP is
-//! responsible for configuring the MQTT server with the relevant information"): its client id,
-//! optional credentials and its publish/subscribe grants, which are MQTT topic filters.
+//! The mechanism is protocol-neutral: a [`Principal`] is one known MQTT client — its client id,
+//! optional credentials and its publish/subscribe grants, which are MQTT topic filters — and the
+//! [`Policy`] checks CONNECT, PUBLISH and SUBSCRIBE against them. What a protocol family adds
+//! comes through [`ProtocolRules`]: the principal a client acts as when none is configured for
+//! it, and the clause a denial cites. oneM2M's rules (TS-0010 R2 8.4 / R1 7.4: the grants of a
+//! CSE, a registered AE and a Credential-ID, and the item-4 fallback) live in
+//! `m2mspec_onem2m::grants`; without a protocol, [`PlainMqtt`] applies.
 //!
-//! Every grant `G` also covers `G/#`, so the R2 7.5.4 serialization suffix
-//! (`/oneM2M/req/<o>/<r>/json`) and subscriptions like `/oneM2M/req/+/<r>/#` are allowed
-//! wherever the clause grants the bare topic.
+//! Every grant `G` also covers `G/#`, so a protocol that appends levels to its topics (oneM2M's
+//! R2 7.5.4 serialization suffix, `/json`) and subscriptions like `a/+/b/#` are allowed wherever
+//! the grant names the bare topic.
 
-use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
 
 use crate::filter::{filter_is_subset, topic_matches, valid_filter, valid_topic};
 
@@ -35,39 +42,6 @@ pub enum DeniedPublish {
     Disconnect,
 }
 
-/// The authorization configuration.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Policy {
-    pub mode: PolicyMode,
-    pub principals: Vec<Principal>,
-    /// In `Enforce` mode, a CONNECT whose client id is not a principal is treated as an
-    /// unregistered originator, authorized per R2 8.4 item 4 with Credential-ID = user name
-    /// (or the client id when there is no user name); when false it is refused with CONNACK
-    /// 0x02. Default true, because 8.4 item 4 says "in all other cases" the server authorizes
-    /// the initial-registration topics.
-    pub allow_unregistered: bool,
-    pub denied_publish: DeniedPublish,
-}
-
-impl Default for Policy {
-    fn default() -> Self {
-        Policy {
-            mode: PolicyMode::Open,
-            principals: Vec::new(),
-            allow_unregistered: true,
-            denied_publish: DeniedPublish::DropAndAck,
-        }
-    }
-}
-
-/// Why a CONNECT is refused, with the CONNACK return code the gatekeeper answers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConnectRefusal {
-    /// 0x02 identifier rejected, 0x04 bad user name or password.
-    pub code: u8,
-    pub reason: String,
-}
-
 /// One known MQTT client and what it may do.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Principal {
@@ -82,94 +56,15 @@ pub struct Principal {
     pub subscribe: Vec<String>,
 }
 
-fn push_unique(v: &mut Vec<String>, s: String) {
-    if !v.contains(&s) {
-        v.push(s);
-    }
-}
-
 impl Principal {
-    /// A CSE with SP-relative CSE-ID topic segment `cse_segment` (R2 8.4 item 1, R1 7.4 item 1).
-    ///
-    /// Grants taken from the clause:
-    /// * 1a subscribe `/oneM2M/req/+/<cse>`;
-    /// * 1b subscribe `/oneM2M/resp/<registree>/<cse>` for each registree;
-    /// * 1c (when registered to `registrar`) subscribe and publish
-    ///   `/oneM2M/resp/<cse>/<registrar>`.
-    ///
-    /// Grants the clause is silent about, added by our reading of 7.4.2–7.4.5 (a CSE could not
-    /// otherwise take part in the binding at all):
-    /// * publish `/oneM2M/resp/+/<cse>` — responses to the requests it receives (7.4.3);
-    /// * publish `/oneM2M/req/<cse>/+` — requests and notifications it originates (7.4.2);
-    /// * publish `/oneM2M/reg_resp/+/<cse>` and subscribe `/oneM2M/reg_req/+/<cse>` — initial
-    ///   registration of originators without an ID (7.4.4);
-    /// * subscribe `/oneM2M/resp/<cse>/+` — responses to the requests it originates, e.g. to
-    ///   notifications sent to its registrees (7.4.5: "each MQTT client subscribes to
-    ///   /oneM2M/resp/<originator>/+"); 1c i is the registrar case of it.
-    pub fn cse(
-        client_id: &str,
-        cse_segment: &str,
-        registrees: &[String],
-        registrar: Option<&str>,
-    ) -> Principal {
-        let c = cse_segment;
-        let mut subscribe = vec![format!("/oneM2M/req/+/{c}")];
-        for r in registrees {
-            push_unique(&mut subscribe, format!("/oneM2M/resp/{r}/{c}"));
-        }
-        let mut publish = Vec::new();
-        if let Some(reg) = registrar {
-            push_unique(&mut subscribe, format!("/oneM2M/resp/{c}/{reg}"));
-            push_unique(&mut publish, format!("/oneM2M/resp/{c}/{reg}"));
-        }
-        // Our reading (see above).
-        push_unique(&mut publish, format!("/oneM2M/resp/+/{c}"));
-        push_unique(&mut publish, format!("/oneM2M/req/{c}/+"));
-        push_unique(&mut publish, format!("/oneM2M/reg_resp/+/{c}"));
-        push_unique(&mut subscribe, format!("/oneM2M/reg_req/+/{c}"));
-        push_unique(&mut subscribe, format!("/oneM2M/resp/{c}/+"));
+    /// A client with these publish and subscribe grants and no required credentials.
+    pub fn new(client_id: &str, publish: Vec<String>, subscribe: Vec<String>) -> Principal {
         Principal {
             client_id: client_id.to_string(),
             username: None,
             password: None,
             publish,
             subscribe,
-        }
-    }
-
-    /// A registered AE (R2 8.4 item 2a for S-type, item 3 for C-type AE-ID stems; R1 7.4 same
-    /// items): subscribe `/oneM2M/resp/<ae>/<registrar>` (2a i / 3a), publish
-    /// `/oneM2M/req/<ae>/<registrar>` (2a ii / 3b), subscribe `/oneM2M/req/<registrar>/<ae>`
-    /// (2a iii / 3c), publish `/oneM2M/resp/<registrar>/<ae>` (2a iv / 3d).
-    pub fn registered_ae(client_id: &str, ae_stem: &str, registrar_segment: &str) -> Principal {
-        let (a, r) = (ae_stem, registrar_segment);
-        Principal {
-            client_id: client_id.to_string(),
-            username: None,
-            password: None,
-            publish: vec![
-                format!("/oneM2M/req/{a}/{r}"),
-                format!("/oneM2M/resp/{r}/{a}"),
-            ],
-            subscribe: vec![
-                format!("/oneM2M/resp/{a}/{r}"),
-                format!("/oneM2M/req/{r}/{a}"),
-            ],
-        }
-    }
-
-    /// An originator known only by its credential (R2 8.4 item 2b for a not-yet-registered
-    /// S-type AE, item 4 in all other cases; R1 7.4 same items): subscribe
-    /// `/oneM2M/reg_resp/<cred>/+`, publish `/oneM2M/reg_req/<cred>/+`. `credential_segment` is
-    /// the Credential-ID with "/" already replaced by ":" (7.4.4).
-    pub fn credential(client_id: &str, credential_segment: &str) -> Principal {
-        let cr = credential_segment;
-        Principal {
-            client_id: client_id.to_string(),
-            username: None,
-            password: None,
-            publish: vec![format!("/oneM2M/reg_req/{cr}/+")],
-            subscribe: vec![format!("/oneM2M/reg_resp/{cr}/+")],
         }
     }
 
@@ -198,24 +93,17 @@ impl Principal {
                 .any(|g| filter_is_subset(filter, &extended(g)))
     }
 
-    /// The 8.4 item these grants look like they came from, for denial reasons.
-    fn basis(&self) -> &'static str {
-        let cse_like = self
-            .subscribe
-            .iter()
-            .any(|g| g.starts_with("/oneM2M/req/+/"));
-        let cred_like = !self.publish.is_empty()
-            && self
-                .publish
-                .iter()
-                .all(|g| g.starts_with("/oneM2M/reg_req/"));
-        if cse_like {
-            "item 1 (CSE)"
-        } else if cred_like {
-            "items 2b/4 (Credential-ID)"
-        } else {
-            "items 2a/3 (registered AE)"
-        }
+    /// Whether the CONNECT's user name and password are the ones this principal requires.
+    fn login_matches(&self, username: Option<&str>, password: Option<&[u8]>) -> bool {
+        let user_ok = match &self.username {
+            None => true,
+            Some(u) => username == Some(u.as_str()),
+        };
+        let pass_ok = match &self.password {
+            None => true,
+            Some(pw) => password == Some(pw.as_bytes()),
+        };
+        user_ok && pass_ok
     }
 }
 
@@ -228,19 +116,152 @@ fn extended(grant: &str) -> String {
     }
 }
 
+/// What a client asked to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    Publish,
+    Subscribe,
+}
+
+/// Why the policy refused something; a [`ProtocolRules`] turns it into the clause it cites.
+#[derive(Clone, Copy, Debug)]
+pub enum Denial<'a> {
+    /// The CONNECT's user name or password differ from the configured principal's (CONNACK
+    /// 0x04).
+    Login,
+    /// The client id is not a configured principal and unconfigured clients are refused
+    /// (CONNACK 0x02).
+    UnknownClient,
+    /// The client cannot be identified: its first packet is not a CONNECT, or the CONNECT is
+    /// unreadable.
+    Unidentified,
+    /// The client has no principal at all, so no rights.
+    NoRights(Action),
+    /// The topic or filter is outside this principal's grants.
+    OutsideGrants(Action, &'a Principal),
+}
+
+/// What a protocol family supplies to the generic policy. Implementations are stateless rule
+/// sets (oneM2M's: `m2mspec_onem2m::grants::OneM2mGrants`).
+pub trait ProtocolRules: Send + Sync + 'static {
+    /// Names the rule set in the policy's `Debug` and serialized forms, and tells two policies
+    /// apart.
+    fn name(&self) -> &'static str;
+
+    /// The principal a client with no configured principal acts as, when the policy admits such
+    /// clients ([`Policy::allow_unregistered`]); `None` gives it no rights.
+    fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal>;
+
+    /// The clause a denial cites; it is written in parentheses after the denial reason.
+    fn cite(&self, denial: Denial<'_>) -> String;
+}
+
+/// Rules of MQTT 3.1.1 alone: an unconfigured client has no rights, and denials cite the MQTT
+/// clauses on CONNACK codes (3.2.2.3) and authorization (5.4).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlainMqtt;
+
+impl ProtocolRules for PlainMqtt {
+    fn name(&self) -> &'static str {
+        "MQTT 3.1.1"
+    }
+
+    fn unconfigured_principal(&self, _: &str, _: Option<&str>) -> Option<Principal> {
+        None
+    }
+
+    fn cite(&self, denial: Denial<'_>) -> String {
+        match denial {
+            Denial::Login => "MQTT 3.1.1 3.2.2.3, 5.4.1",
+            Denial::UnknownClient => "MQTT 3.1.1 3.2.2.3, 5.4.2",
+            Denial::Unidentified | Denial::NoRights(_) | Denial::OutsideGrants(..) => {
+                "MQTT 3.1.1 5.4.2"
+            }
+        }
+        .to_string()
+    }
+}
+
+impl fmt::Debug for dyn ProtocolRules {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+fn serialize_rules<S: Serializer>(rules: &Arc<dyn ProtocolRules>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rules.name())
+}
+
+/// The authorization configuration. Two policies are equal when their settings, principals and
+/// the names of their rules are.
+#[derive(Clone, Debug, Serialize)]
+pub struct Policy {
+    pub mode: PolicyMode,
+    pub principals: Vec<Principal>,
+    /// In `Enforce` mode, a CONNECT whose client id is not a principal is admitted and acts as
+    /// the principal [`ProtocolRules::unconfigured_principal`] gives it (oneM2M: R2 8.4 item 4,
+    /// Credential-ID = user name or client id); when false it is refused with CONNACK 0x02.
+    /// Default true, because oneM2M's 8.4 item 4 says "in all other cases" the server
+    /// authorizes the initial-registration topics.
+    pub allow_unregistered: bool,
+    pub denied_publish: DeniedPublish,
+    /// The protocol's part of the policy; [`PlainMqtt`] by default.
+    #[serde(serialize_with = "serialize_rules")]
+    pub rules: Arc<dyn ProtocolRules>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            mode: PolicyMode::Open,
+            principals: Vec::new(),
+            allow_unregistered: true,
+            denied_publish: DeniedPublish::DropAndAck,
+            rules: Arc::new(PlainMqtt),
+        }
+    }
+}
+
+impl PartialEq for Policy {
+    fn eq(&self, other: &Policy) -> bool {
+        self.mode == other.mode
+            && self.principals == other.principals
+            && self.allow_unregistered == other.allow_unregistered
+            && self.denied_publish == other.denied_publish
+            && self.rules.name() == other.rules.name()
+    }
+}
+
+impl Eq for Policy {}
+
+/// Why a CONNECT is refused, with the CONNACK return code the gatekeeper answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectRefusal {
+    /// 0x02 identifier rejected, 0x04 bad user name or password.
+    pub code: u8,
+    pub reason: String,
+}
+
 impl Policy {
     /// Record-only policy.
     pub fn open() -> Policy {
         Policy::default()
     }
 
-    /// Enforcing policy with these principals (unregistered clients allowed per 8.4 item 4).
+    /// Enforcing policy with these principals (unconfigured clients admitted, see
+    /// [`Policy::allow_unregistered`]).
     pub fn enforce(principals: Vec<Principal>) -> Policy {
         Policy {
             mode: PolicyMode::Enforce,
             principals,
             ..Policy::default()
         }
+    }
+
+    /// The same policy under a protocol's rules.
+    pub fn with_rules(mut self, rules: impl ProtocolRules) -> Policy {
+        self.rules = Arc::new(rules);
+        self
     }
 
     /// The configured principal with this client id (the last one if configured twice, so an
@@ -252,9 +273,8 @@ impl Policy {
             .find(|p| p.client_id == client_id)
     }
 
-    /// The principal a connection acts as: the configured one, else (if unregistered clients
-    /// are allowed) a credential principal per 8.4 item 4 whose Credential-ID is the user name,
-    /// or the client id when there is none.
+    /// The principal a connection acts as: the configured one, else (if unconfigured clients
+    /// are admitted) the one the protocol rules give it.
     pub fn effective_principal(
         &self,
         client_id: &str,
@@ -264,14 +284,13 @@ impl Policy {
             return Some(p.clone());
         }
         if self.allow_unregistered {
-            let cred = username.unwrap_or(client_id).replace('/', ":");
-            return Some(Principal::credential(client_id, &cred));
+            return self.rules.unconfigured_principal(client_id, username);
         }
         None
     }
 
-    /// CONNECT check (R2 8.2: the server verifies that the Client Identifier matches an
-    /// expected AE-ID, CSE-ID or Credential-ID).
+    /// CONNECT check: the client id must be a principal (or unconfigured clients admitted), and
+    /// the login the principal's.
     pub fn check_connect(
         &self,
         client_id: &str,
@@ -282,34 +301,32 @@ impl Policy {
             return Ok(());
         }
         match self.principal(client_id) {
-            Some(p) => {
-                let user_ok = match &p.username {
-                    None => true,
-                    Some(u) => username == Some(u.as_str()),
-                };
-                let pass_ok = match &p.password {
-                    None => true,
-                    Some(pw) => password == Some(pw.as_bytes()),
-                };
-                if user_ok && pass_ok {
-                    Ok(())
-                } else {
-                    Err(ConnectRefusal {
-                        code: 0x04,
-                        reason: format!(
-                            "user name/password of {client_id:?} do not match the configured credentials (TS-0010 R2 7.3.3, 8.3)"
-                        ),
-                    })
-                }
-            }
+            Some(p) if p.login_matches(username, password) => Ok(()),
+            Some(_) => Err(ConnectRefusal {
+                code: 0x04,
+                reason: format!(
+                    "user name/password of {client_id:?} do not match the configured credentials ({})",
+                    self.rules.cite(Denial::Login)
+                ),
+            }),
             None if self.allow_unregistered => Ok(()),
             None => Err(ConnectRefusal {
                 code: 0x02,
                 reason: format!(
-                    "client identifier {client_id:?} is not a configured principal and unregistered clients are not allowed (TS-0010 R2 8.2: the server verifies the Client Identifier; 8.4)"
+                    "client identifier {client_id:?} is not a configured principal and unregistered clients are not allowed ({})",
+                    self.rules.cite(Denial::UnknownClient)
                 ),
             }),
         }
+    }
+
+    /// Why a connection whose client cannot be identified is closed; `why` says what was
+    /// wrong with its first packet.
+    pub fn unidentified(&self, why: &str) -> String {
+        format!(
+            "policy: {why}, client cannot be identified ({})",
+            self.rules.cite(Denial::Unidentified)
+        )
     }
 
     /// PUBLISH check; `Err` carries the denial reason.
@@ -324,7 +341,8 @@ impl Policy {
         }
         let Some(p) = self.effective_principal(client_id, username) else {
             return Err(format!(
-                "{client_id:?} is not a principal: no publish rights (TS-0010 R2 8.2, 8.4 / R1 7.4)"
+                "{client_id:?} is not a principal: no publish rights ({})",
+                self.rules.cite(Denial::NoRights(Action::Publish))
             ));
         };
         if !valid_topic(topic) {
@@ -336,9 +354,9 @@ impl Policy {
             Ok(())
         } else {
             Err(format!(
-                "PUBLISH to {topic:?} is outside the publish grants {:?} of {client_id:?} (TS-0010 R2 8.4 {} / R1 7.4)",
+                "PUBLISH to {topic:?} is outside the publish grants {:?} of {client_id:?} ({})",
                 p.publish,
-                p.basis()
+                self.rules.cite(Denial::OutsideGrants(Action::Publish, &p))
             ))
         }
     }
@@ -355,7 +373,8 @@ impl Policy {
         }
         let Some(p) = self.effective_principal(client_id, username) else {
             return Err(format!(
-                "{client_id:?} is not a principal: no subscribe rights (TS-0010 R2 8.2, 8.4 / R1 7.4)"
+                "{client_id:?} is not a principal: no subscribe rights ({})",
+                self.rules.cite(Denial::NoRights(Action::Subscribe))
             ));
         };
         if !valid_filter(filter) {
@@ -367,9 +386,10 @@ impl Policy {
             Ok(())
         } else {
             Err(format!(
-                "SUBSCRIBE to {filter:?} is not within the subscribe grants {:?} of {client_id:?} (TS-0010 R2 8.4 {} / R1 7.4)",
+                "SUBSCRIBE to {filter:?} is not within the subscribe grants {:?} of {client_id:?} ({})",
                 p.subscribe,
-                p.basis()
+                self.rules
+                    .cite(Denial::OutsideGrants(Action::Subscribe, &p))
             ))
         }
     }
@@ -379,140 +399,160 @@ impl Policy {
 mod tests {
     use super::*;
 
-    #[test]
-    fn cse_principal_item_1() {
-        let p = Principal::cse(
-            "C:cse1",
-            "cse1",
-            &["Cae1".into(), "cse2".into()],
-            Some("in-cse"),
-        );
-        // 1a
-        assert!(p.may_subscribe("/oneM2M/req/+/cse1"));
-        assert!(p.may_subscribe("/oneM2M/req/+/cse1/#"), "7.5.4 form");
-        assert!(p.may_subscribe("/oneM2M/req/Cae1/cse1/json"));
-        // 1b
-        assert!(p.may_subscribe("/oneM2M/resp/Cae1/cse1"));
-        assert!(p.may_subscribe("/oneM2M/resp/cse2/cse1/#"));
-        // 1c i, ii
-        assert!(p.may_subscribe("/oneM2M/resp/cse1/in-cse"));
-        assert!(p.may_publish("/oneM2M/resp/cse1/in-cse/json"));
-        // Our reading: responses, requests, registration.
-        assert!(p.may_publish("/oneM2M/resp/Cae1/cse1/json"));
-        assert!(p.may_publish("/oneM2M/req/cse1/Cae1/json"));
-        assert!(p.may_publish("/oneM2M/reg_resp/cred:1/cse1/json"));
-        assert!(p.may_subscribe("/oneM2M/reg_req/+/cse1/#"));
-        assert!(p.may_subscribe("/oneM2M/resp/cse1/+"));
-        // Not granted.
-        assert!(!p.may_subscribe("/oneM2M/req/+/+"));
-        assert!(!p.may_subscribe("/oneM2M/req/+/cse2"));
-        assert!(!p.may_subscribe("/oneM2M/#"));
-        assert!(!p.may_subscribe("#"));
-        assert!(!p.may_publish("/oneM2M/req/cse2/cse3"));
-        assert!(
-            !p.may_publish("/oneM2M/resp/cse1/cse2/x/+"),
-            "wildcards are not topics"
-        );
-        assert_eq!(p.basis(), "item 1 (CSE)");
+    /// A made-up protocol: every client owns `tenants/<user name or client id>`.
+    struct Tenants;
 
-        // Without a registrar, 1c grants are absent: only resp/<cse>/+ (our reading) remains.
-        let p = Principal::cse("C:cse1", "cse1", &[], None);
-        assert!(!p.may_publish("/oneM2M/resp/cse1/in-cse"));
-        assert!(
-            !p.may_subscribe("/oneM2M/resp/Cae1/cse1"),
-            "1b needs the registree"
-        );
+    impl ProtocolRules for Tenants {
+        fn name(&self) -> &'static str {
+            "tenants"
+        }
+
+        fn unconfigured_principal(
+            &self,
+            client_id: &str,
+            username: Option<&str>,
+        ) -> Option<Principal> {
+            let own = format!("tenants/{}", username.unwrap_or(client_id));
+            Some(Principal::new(client_id, vec![own.clone()], vec![own]))
+        }
+
+        fn cite(&self, denial: Denial<'_>) -> String {
+            match denial {
+                Denial::OutsideGrants(action, p) => {
+                    format!("tenant rule T.1, {action:?} by {}", p.client_id)
+                }
+                other => format!("tenant rule T.0, {other:?}"),
+            }
+        }
+    }
+
+    fn sensor() -> Principal {
+        Principal::new(
+            "sensor",
+            vec!["plant/+/temp".into()],
+            vec!["plant/cmd".into(), "#".into()],
+        )
     }
 
     #[test]
-    fn registered_ae_items_2a_and_3() {
-        let p = Principal::registered_ae("Cae1", "Cae1", "in-cse");
-        assert!(p.may_subscribe("/oneM2M/resp/Cae1/in-cse")); // 2a i / 3a
-        assert!(p.may_subscribe("/oneM2M/resp/Cae1/in-cse/#"));
-        assert!(p.may_publish("/oneM2M/req/Cae1/in-cse/json")); // 2a ii / 3b
-        assert!(p.may_subscribe("/oneM2M/req/in-cse/Cae1/+")); // 2a iii / 3c
-        assert!(p.may_publish("/oneM2M/resp/in-cse/Cae1/xml")); // 2a iv / 3d
-        assert!(
-            !p.may_subscribe("/oneM2M/resp/Cae1/#"),
-            "responses from anyone"
-        );
-        assert!(
-            !p.may_subscribe("/oneM2M/req/+/Cae1"),
-            "requests from anyone"
-        );
-        assert!(!p.may_publish("/oneM2M/req/Cae2/in-cse"), "impersonation");
-        assert!(!p.may_publish("/oneM2M/req/Cae1/other-cse"));
-        assert!(!p.may_publish("/oneM2M/reg_req/Cae1/in-cse"));
-        assert_eq!(p.basis(), "items 2a/3 (registered AE)");
+    fn grants_cover_the_levels_below_them() {
+        let p = Principal::new("s", vec!["plant/+/temp".into()], vec!["plant/cmd".into()]);
+        assert!(p.may_publish("plant/a/temp"));
+        assert!(p.may_publish("plant/a/temp/json"), "G covers G/#");
+        assert!(!p.may_publish("plant/a/humidity"));
+        assert!(!p.may_publish("plant/+/temp"), "wildcards are not topics");
+        assert!(p.may_subscribe("plant/cmd"));
+        assert!(p.may_subscribe("plant/cmd/#"));
+        assert!(p.may_subscribe("plant/cmd/+"));
+        assert!(!p.may_subscribe("plant/#"));
+        assert!(!p.may_subscribe("plant/cmd/#/x"), "invalid filter");
     }
 
     #[test]
-    fn credential_items_2b_and_4() {
-        let p = Principal::credential("A:new", "cred:42");
-        assert!(p.may_subscribe("/oneM2M/reg_resp/cred:42/+")); // 2b i / 4a
-        assert!(p.may_subscribe("/oneM2M/reg_resp/cred:42/in-cse/json"));
-        assert!(p.may_publish("/oneM2M/reg_req/cred:42/in-cse/json")); // 2b ii / 4b
-        assert!(!p.may_publish("/oneM2M/req/cred:42/in-cse"));
-        assert!(!p.may_subscribe("/oneM2M/reg_resp/+/+"));
-        assert!(!p.may_subscribe("/oneM2M/reg_resp/cred:43/+"));
-        assert_eq!(p.basis(), "items 2b/4 (Credential-ID)");
-    }
-
-    #[test]
-    fn connect_checks() {
+    fn connect_checks_logins_and_unknown_clients() {
         let mut pol = Policy::enforce(vec![
-            Principal::registered_ae("Cae1", "Cae1", "in"),
-            Principal::credential("Ccred", "c").with_login("u", "p"),
+            sensor(),
+            Principal::new("gateway", vec![], vec![]).with_login("u", "p"),
         ]);
-        assert!(pol.check_connect("Cae1", None, None).is_ok());
-        assert!(pol.check_connect("Ccred", Some("u"), Some(b"p")).is_ok());
+        assert!(pol.check_connect("sensor", None, None).is_ok());
+        assert!(pol.check_connect("gateway", Some("u"), Some(b"p")).is_ok());
+        let bad = pol
+            .check_connect("gateway", Some("u"), Some(b"x"))
+            .expect_err("wrong password");
+        assert_eq!(bad.code, 0x04);
         assert_eq!(
-            pol.check_connect("Ccred", Some("u"), Some(b"x"))
-                .map_err(|r| r.code),
+            bad.reason,
+            "user name/password of \"gateway\" do not match the configured credentials (MQTT 3.1.1 3.2.2.3, 5.4.1)"
+        );
+        assert_eq!(
+            pol.check_connect("gateway", None, None).map_err(|r| r.code),
             Err(0x04)
         );
-        assert_eq!(
-            pol.check_connect("Ccred", None, None).map_err(|r| r.code),
-            Err(0x04)
-        );
-        assert!(
-            pol.check_connect("stranger", None, None).is_ok(),
-            "8.4 item 4"
-        );
+        assert!(pol.check_connect("stranger", None, None).is_ok());
         pol.allow_unregistered = false;
+        let unknown = pol
+            .check_connect("stranger", None, None)
+            .expect_err("unknown client");
+        assert_eq!(unknown.code, 0x02);
         assert_eq!(
-            pol.check_connect("stranger", None, None)
-                .map_err(|r| r.code),
-            Err(0x02)
+            unknown.reason,
+            "client identifier \"stranger\" is not a configured principal and unregistered clients are not allowed (MQTT 3.1.1 3.2.2.3, 5.4.2)"
         );
         pol.mode = PolicyMode::Open;
         assert!(pol.check_connect("stranger", None, None).is_ok());
     }
 
     #[test]
-    fn unregistered_client_acts_as_credential() {
-        let pol = Policy::enforce(vec![]);
-        // Credential-ID = user name, "/" replaced by ":".
+    fn plain_mqtt_gives_unconfigured_clients_no_rights() {
+        let pol = Policy::enforce(vec![sensor()]);
+        assert_eq!(pol.effective_principal("stranger", Some("u")), None);
+        assert_eq!(
+            pol.check_publish("stranger", None, "plant/a/temp"),
+            Err("\"stranger\" is not a principal: no publish rights (MQTT 3.1.1 5.4.2)".into())
+        );
+        assert_eq!(
+            pol.check_subscribe("stranger", None, "plant/cmd"),
+            Err("\"stranger\" is not a principal: no subscribe rights (MQTT 3.1.1 5.4.2)".into())
+        );
+        assert_eq!(
+            pol.check_publish("sensor", None, "plant/a/humidity"),
+            Err("PUBLISH to \"plant/a/humidity\" is outside the publish grants [\"plant/+/temp\"] of \"sensor\" (MQTT 3.1.1 5.4.2)".into())
+        );
+        assert_eq!(
+            pol.check_publish("sensor", None, "plant/+/temp"),
+            Err(
+                "PUBLISH topic \"plant/+/temp\" is not a valid MQTT topic name (MQTT 3.1.1 4.7)"
+                    .into()
+            )
+        );
+        assert_eq!(
+            pol.check_subscribe("sensor", None, "a/#/b"),
+            Err("\"a/#/b\" is not a valid MQTT topic filter (MQTT 3.1.1 4.7.1)".into())
+        );
+        assert_eq!(
+            pol.unidentified("CONNECT unreadable"),
+            "policy: CONNECT unreadable, client cannot be identified (MQTT 3.1.1 5.4.2)"
+        );
+    }
+
+    #[test]
+    fn protocol_rules_supply_the_unconfigured_principal_and_the_citations() {
+        let pol = Policy::enforce(vec![sensor()]).with_rules(Tenants);
+        // The configured principal wins over the protocol's fallback.
+        assert_eq!(pol.effective_principal("sensor", None), Some(sensor()));
+        // An unconfigured client acts as its tenant, keyed on its user name.
         assert!(pol
-            .check_publish("x", Some("cred/1"), "/oneM2M/reg_req/cred:1/in/json")
+            .check_publish("newcomer", Some("acme"), "tenants/acme/x")
             .is_ok());
         assert!(pol
-            .check_publish("x", Some("cred/1"), "/oneM2M/req/x/in")
-            .is_err());
-        // Without a user name the client id is the Credential-ID.
-        assert!(pol
-            .check_subscribe("x", None, "/oneM2M/reg_resp/x/+")
+            .check_subscribe("newcomer", None, "tenants/newcomer/#")
             .is_ok());
-        let e = pol
-            .check_subscribe("x", None, "/oneM2M/req/+/x")
-            .expect_err("denied");
-        assert!(e.contains("8.4 items 2b/4"), "{e}");
+        assert_eq!(
+            pol.check_subscribe("newcomer", Some("acme"), "tenants/other/#"),
+            Err("SUBSCRIBE to \"tenants/other/#\" is not within the subscribe grants [\"tenants/acme\"] of \"newcomer\" (tenant rule T.1, Subscribe by newcomer)".into())
+        );
+        assert_eq!(
+            pol.check_publish("sensor", None, "tenants/sensor"),
+            Err("PUBLISH to \"tenants/sensor\" is outside the publish grants [\"plant/+/temp\"] of \"sensor\" (tenant rule T.1, Publish by sensor)".into())
+        );
+        assert_eq!(
+            pol.unidentified("first packet is not CONNECT"),
+            "policy: first packet is not CONNECT, client cannot be identified (tenant rule T.0, Unidentified)"
+        );
+        // Refusing unconfigured clients takes the protocol's fallback away.
         let strict = Policy {
             allow_unregistered: false,
-            ..Policy::enforce(vec![])
+            ..pol.clone()
         };
-        assert!(strict
-            .check_subscribe("x", None, "/oneM2M/reg_resp/x/+")
-            .is_err());
+        assert_eq!(
+            strict.check_publish("newcomer", Some("acme"), "tenants/acme/x"),
+            Err("\"newcomer\" is not a principal: no publish rights (tenant rule T.0, NoRights(Publish))".into())
+        );
+        // The rules are part of the policy's identity and of what is shown of it.
+        assert_ne!(pol, Policy::enforce(vec![sensor()]));
+        assert_eq!(pol, pol.clone());
+        assert!(format!("{pol:?}").contains("rules: tenants"), "{pol:?}");
+        let json = serde_json::to_value(&pol).expect("serializes");
+        assert_eq!(json["rules"], "tenants");
     }
 }

@@ -1,6 +1,8 @@
 //! Enforce mode: TS-0010 R2 8.2/8.4 (R1 7.4) authorization applied by the gatekeeper in front
 //! of rumqttd, observed by real rumqttc clients and the raw client.
 
+// The broker + gatekeeper test bed of m2mspec-mqtt, shared rather than copied.
+#[path = "../../mqtt/tests/common/mod.rs"]
 mod common;
 
 use common::*;
@@ -9,18 +11,19 @@ use m2mspec_mqtt::client::MqttClient;
 use m2mspec_mqtt::error::NetError;
 use m2mspec_mqtt::gatekeeper::policy::{DeniedPublish, Policy, Principal};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
+use m2mspec_onem2m::grants;
 use rumqttc::{Packet, QoS, SubscribeFilter, SubscribeReasonCode};
 
 fn principals() -> Vec<Principal> {
     vec![
-        Principal::cse("C:cse1", "cse1", &["Cae1".to_string()], None),
-        Principal::registered_ae("Cae1", "Cae1", "cse1"),
+        grants::cse("C:cse1", "cse1", &["Cae1".to_string()], None),
+        grants::registered_ae("Cae1", "Cae1", "cse1"),
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscribe_outside_grants_gets_0x80_while_allowed_filter_gets_granted() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
+    let bed = Bed::start(grants::enforce(principals())).await;
     let mut ae = Rc::connect(bed.addr(), "Cae1", false, None).await;
     ae.client
         .subscribe_many(vec![
@@ -85,7 +88,7 @@ async fn subscribe_outside_grants_gets_0x80_while_allowed_filter_gets_granted() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fully_denied_subscribe_is_answered_by_the_gatekeeper_alone() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
+    let bed = Bed::start(grants::enforce(principals())).await;
     let (mut c, _) = bed.raw("Cae1", true).await;
     let codes = c
         .subscribe(&[("#", 0), ("/oneM2M/req/+/+", 1)], WAIT)
@@ -115,7 +118,7 @@ async fn fully_denied_subscribe_is_answered_by_the_gatekeeper_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unauthorized_publish_is_dropped_and_acked_while_allowed_one_is_delivered() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
+    let bed = Bed::start(grants::enforce(principals())).await;
     let mut cse = Rc::connect(bed.addr(), "C:cse1", false, None).await;
     cse.client
         .subscribe("/oneM2M/req/+/cse1/#", QoS::AtLeastOnce)
@@ -195,7 +198,7 @@ async fn unauthorized_publish_is_dropped_and_acked_while_allowed_one_is_delivere
 async fn disconnect_mode_closes_on_unauthorized_publish() {
     let policy = Policy {
         denied_publish: DeniedPublish::Disconnect,
-        ..Policy::enforce(principals())
+        ..grants::enforce(principals())
     };
     let bed = Bed::start(policy).await;
     let (mut c, _) = bed.raw("Cae1", false).await;
@@ -217,7 +220,7 @@ async fn disconnect_mode_closes_on_unauthorized_publish() {
 async fn unknown_client_id_gets_connack_0x02_when_unregistered_clients_are_refused() {
     let policy = Policy {
         allow_unregistered: false,
-        ..Policy::enforce(principals())
+        ..grants::enforce(principals())
     };
     let bed = Bed::start(policy).await;
     let (c, ack) = MqttClient::connect(bed.addr(), opts("Cstranger", false))
@@ -254,8 +257,8 @@ async fn unknown_client_id_gets_connack_0x02_when_unregistered_clients_are_refus
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_credentials_get_connack_0x04_and_unregistered_clients_act_as_credentials() {
-    let policy = Policy::enforce(vec![
-        Principal::registered_ae("Cae1", "Cae1", "cse1").with_login("ae", "secret")
+    let policy = grants::enforce(vec![
+        grants::registered_ae("Cae1", "Cae1", "cse1").with_login("ae", "secret")
     ]);
     let bed = Bed::start(policy).await;
     let bad = ConnectOptions {
@@ -303,7 +306,7 @@ async fn wrong_credentials_get_connack_0x04_and_unregistered_clients_act_as_cred
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_updates_apply_to_live_connections() {
-    let bed = Bed::start(Policy::enforce(vec![])).await;
+    let bed = Bed::start(grants::enforce(vec![])).await;
     let (mut c, _) = bed.raw("Cae9", true).await;
     assert_eq!(
         c.subscribe(&[("/oneM2M/req/cse1/Cae9", 0)], WAIT)
@@ -313,7 +316,7 @@ async fn policy_updates_apply_to_live_connections() {
     );
     bed.gk.update_policy(|p| {
         p.principals
-            .push(Principal::registered_ae("Cae9", "Cae9", "cse1"))
+            .push(grants::registered_ae("Cae9", "Cae9", "cse1"))
     });
     assert_eq!(
         c.subscribe(&[("/oneM2M/req/cse1/Cae9", 0)], WAIT)
