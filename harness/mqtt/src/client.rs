@@ -37,9 +37,9 @@ const INBOX_LIMIT: usize = 65_536;
 pub struct ConnectOptions {
     pub client_id: String,
     pub clean_session: bool,
-    /// Seconds; 0 disables keep alive (TS-0010 R2 7.3.3 allows it; rumqttd refuses it).
+    /// Seconds; 0 disables keep alive (MQTT 3.1.1 3.1.2.10; rumqttd refuses it).
     pub keep_alive: u16,
-    /// (topic, message, qos, retain). TS-0010 R2 7.3.3 says a client shall not set a Will.
+    /// (topic, message, qos, retain).
     pub will: Option<(String, Vec<u8>, u8, bool)>,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -51,8 +51,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             client_id: String::new(),
-            // R2 7.3.3 wants false for oneM2M clients; the default is the MQTT one, tests say
-            // what they need.
+            // The MQTT default; protocols and tests say what they need.
             clean_session: true,
             keep_alive: 60,
             will: None,

@@ -9,7 +9,8 @@
 //! recorded).
 //!
 //! Where it is laid out:
-//! * [`server`](Gatekeeper) — the configuration, the handle, the accept loop;
+//! * `server` — the configuration ([`GatekeeperConfig`]), the handle ([`Gatekeeper`]), the accept
+//!   loop;
 //! * `proxy` — one connection from accept to close, in phases; `admission` handles its
 //!   CONNECT, `client_packets` and `broker_packets` each later packet, `conn` holds its state;
 //! * `shared` — what the handle, the connections and the fault control share (trace, policy,

@@ -9,17 +9,18 @@
 //! it, and the clause a denial cites. oneM2M's rules (TS-0010 R2 8.4 / R1 7.4: the grants of a
 //! CSE, a registered AE and a Credential-ID, and the item-4 fallback) live in
 //! `m2mspec_onem2m::grants`; without a protocol, [`PlainMqtt`] applies.
-//!
-//! Every grant `G` also covers `G/#`, so a protocol that appends levels to its topics (oneM2M's
-//! R2 7.5.4 serialization suffix, `/json`) and subscriptions like `a/+/b/#` are allowed wherever
-//! the grant names the bare topic.
 
-use std::fmt;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
-use crate::filter::{filter_is_subset, topic_matches, valid_filter, valid_topic};
+use crate::filter::{valid_filter, valid_topic};
+
+mod principal;
+mod rules;
+
+pub use principal::Principal;
+pub use rules::{Action, Denial, PlainMqtt, ProtocolRules};
 
 /// Whether the gatekeeper only records or also enforces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -42,156 +43,6 @@ pub enum DeniedPublish {
     Disconnect,
 }
 
-/// One known MQTT client and what it may do.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Principal {
-    pub client_id: String,
-    /// When set, the CONNECT must carry exactly this user name (else CONNACK 0x04).
-    pub username: Option<String>,
-    /// When set, the CONNECT must carry exactly this password (else CONNACK 0x04).
-    pub password: Option<String>,
-    /// Topic filters it may publish to (a PUBLISH topic must match one).
-    pub publish: Vec<String>,
-    /// Topic filters it may subscribe within (a requested filter must be a subset of one).
-    pub subscribe: Vec<String>,
-}
-
-impl Principal {
-    /// A client with these publish and subscribe grants and no required credentials.
-    pub fn new(client_id: &str, publish: Vec<String>, subscribe: Vec<String>) -> Principal {
-        Principal {
-            client_id: client_id.to_string(),
-            username: None,
-            password: None,
-            publish,
-            subscribe,
-        }
-    }
-
-    /// Requires these credentials in the CONNECT.
-    pub fn with_login(mut self, username: &str, password: &str) -> Principal {
-        self.username = Some(username.to_string());
-        self.password = Some(password.to_string());
-        self
-    }
-
-    /// Whether a PUBLISH to `topic` is within the publish grants.
-    pub fn may_publish(&self, topic: &str) -> bool {
-        valid_topic(topic)
-            && self
-                .publish
-                .iter()
-                .any(|g| topic_matches(topic, &extended(g)))
-    }
-
-    /// Whether a subscription to `filter` is within the subscribe grants.
-    pub fn may_subscribe(&self, filter: &str) -> bool {
-        valid_filter(filter)
-            && self
-                .subscribe
-                .iter()
-                .any(|g| filter_is_subset(filter, &extended(g)))
-    }
-
-    /// Whether the CONNECT's user name and password are the ones this principal requires.
-    fn login_matches(&self, username: Option<&str>, password: Option<&[u8]>) -> bool {
-        let user_ok = match &self.username {
-            None => true,
-            Some(u) => username == Some(u.as_str()),
-        };
-        let pass_ok = match &self.password {
-            None => true,
-            Some(pw) => password == Some(pw.as_bytes()),
-        };
-        user_ok && pass_ok
-    }
-}
-
-/// `G` widened to `G/#` (unless it already ends in `#`), see the module doc.
-fn extended(grant: &str) -> String {
-    if grant == "#" || grant.ends_with("/#") {
-        grant.to_string()
-    } else {
-        format!("{grant}/#")
-    }
-}
-
-/// What a client asked to do.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    Publish,
-    Subscribe,
-}
-
-/// Why the policy refused something; a [`ProtocolRules`] turns it into the clause it cites.
-#[derive(Clone, Copy, Debug)]
-pub enum Denial<'a> {
-    /// The CONNECT's user name or password differ from the configured principal's (CONNACK
-    /// 0x04).
-    Login,
-    /// The client id is not a configured principal and unconfigured clients are refused
-    /// (CONNACK 0x02).
-    UnknownClient,
-    /// The client cannot be identified: its first packet is not a CONNECT, or the CONNECT is
-    /// unreadable.
-    Unidentified,
-    /// The client has no principal at all, so no rights.
-    NoRights(Action),
-    /// The topic or filter is outside this principal's grants.
-    OutsideGrants(Action, &'a Principal),
-}
-
-/// What a protocol family supplies to the generic policy. Implementations are stateless rule
-/// sets (oneM2M's: `m2mspec_onem2m::grants::OneM2mGrants`).
-pub trait ProtocolRules: Send + Sync + 'static {
-    /// Names the rule set in the policy's `Debug` and serialized forms, and tells two policies
-    /// apart.
-    fn name(&self) -> &'static str;
-
-    /// The principal a client with no configured principal acts as, when the policy admits such
-    /// clients ([`Policy::allow_unregistered`]); `None` gives it no rights.
-    fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal>;
-
-    /// The clause a denial cites; it is written in parentheses after the denial reason.
-    fn cite(&self, denial: Denial<'_>) -> String;
-}
-
-/// Rules of MQTT 3.1.1 alone: an unconfigured client has no rights, and denials cite the MQTT
-/// clauses on CONNACK codes (3.2.2.3) and authorization (5.4).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct PlainMqtt;
-
-impl ProtocolRules for PlainMqtt {
-    fn name(&self) -> &'static str {
-        "MQTT 3.1.1"
-    }
-
-    fn unconfigured_principal(&self, _: &str, _: Option<&str>) -> Option<Principal> {
-        None
-    }
-
-    fn cite(&self, denial: Denial<'_>) -> String {
-        match denial {
-            Denial::Login => "MQTT 3.1.1 3.2.2.3, 5.4.1",
-            Denial::UnknownClient => "MQTT 3.1.1 3.2.2.3, 5.4.2",
-            Denial::Unidentified | Denial::NoRights(_) | Denial::OutsideGrants(..) => {
-                "MQTT 3.1.1 5.4.2"
-            }
-        }
-        .to_string()
-    }
-}
-
-impl fmt::Debug for dyn ProtocolRules {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-fn serialize_rules<S: Serializer>(rules: &Arc<dyn ProtocolRules>, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(rules.name())
-}
-
 /// The authorization configuration. Two policies are equal when their settings, principals and
 /// the names of their rules are.
 #[derive(Clone, Debug, Serialize)]
@@ -201,12 +52,12 @@ pub struct Policy {
     /// In `Enforce` mode, a CONNECT whose client id is not a principal is admitted and acts as
     /// the principal [`ProtocolRules::unconfigured_principal`] gives it (oneM2M: R2 8.4 item 4,
     /// Credential-ID = user name or client id); when false it is refused with CONNACK 0x02.
-    /// Default true, because oneM2M's 8.4 item 4 says "in all other cases" the server
-    /// authorizes the initial-registration topics.
+    /// Default true: a protocol may let clients it does not know yet in with restricted rights
+    /// (oneM2M's 8.4 item 4: "in all other cases", the initial-registration topics).
     pub allow_unregistered: bool,
     pub denied_publish: DeniedPublish,
     /// The protocol's part of the policy; [`PlainMqtt`] by default.
-    #[serde(serialize_with = "serialize_rules")]
+    #[serde(serialize_with = "rules::serialize_rules")]
     pub rules: Arc<dyn ProtocolRules>,
 }
 
@@ -432,20 +283,6 @@ mod tests {
             vec!["plant/+/temp".into()],
             vec!["plant/cmd".into(), "#".into()],
         )
-    }
-
-    #[test]
-    fn grants_cover_the_levels_below_them() {
-        let p = Principal::new("s", vec!["plant/+/temp".into()], vec!["plant/cmd".into()]);
-        assert!(p.may_publish("plant/a/temp"));
-        assert!(p.may_publish("plant/a/temp/json"), "G covers G/#");
-        assert!(!p.may_publish("plant/a/humidity"));
-        assert!(!p.may_publish("plant/+/temp"), "wildcards are not topics");
-        assert!(p.may_subscribe("plant/cmd"));
-        assert!(p.may_subscribe("plant/cmd/#"));
-        assert!(p.may_subscribe("plant/cmd/+"));
-        assert!(!p.may_subscribe("plant/#"));
-        assert!(!p.may_subscribe("plant/cmd/#/x"), "invalid filter");
     }
 
     #[test]
