@@ -24,16 +24,16 @@
 //! `MqttClient::connect_over`:
 //!
 //! * **TLS** (tokio-rustls): `tokio_rustls::server::TlsStream<TcpStream>` and
-//!   `tokio_rustls::client::TlsStream<TcpStream>` are `MqttStream`s whose [`MqttStream::tcp`] is
-//!   `get_ref().0`. A `ServerTransport` holding a `TlsAcceptor` calls `acceptor.accept(tcp)`;
-//!   a `ClientTransport` holding a `TlsConnector` and the server name calls
-//!   `connector.connect(name, tcp)`.
+//!   `tokio_rustls::client::TlsStream<TcpStream>` become `MqttStream`s here, their
+//!   [`MqttStream::tcp`] being `get_ref().0`. A `ServerTransport` holding a `TlsAcceptor`
+//!   calls `acceptor.accept(tcp)`; a `ClientTransport` holding a `TlsConnector` and the server
+//!   name calls `connector.connect(name, tcp)`.
 //! * **WebSocket** (tokio-tungstenite), with or without TLS underneath: the server accepts the
 //!   upgrade only for the `mqtt` subprotocol and answers `Sec-WebSocket-Protocol: mqtt`; the
-//!   client asks for it (MQTT 3.1.1 6.0). MQTT travels in binary frames, so the transport wraps
-//!   the message stream in an adapter that implements `AsyncRead`/`AsyncWrite` over the frames'
-//!   payloads; a packet may span frames and a frame may hold several packets, which the framing
-//!   of the gatekeeper and the raw client already handles.
+//!   client asks for it (MQTT 3.1.1 section 6). MQTT travels in binary frames, so the
+//!   transport wraps the message stream in an adapter that implements `AsyncRead`/`AsyncWrite`
+//!   over the frames' payloads; a packet may span frames and a frame may hold several packets,
+//!   which the framing of the gatekeeper and the raw client already handles.
 //!
 //! Transports need no timeouts of their own: the gatekeeper runs [`ServerTransport::accept`]
 //! within its connect timeout and [`ClientTransport::connect`] within its upstream connect
