@@ -36,7 +36,7 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 ///   registration of originators without an ID (7.4.4);
 /// * subscribe `/oneM2M/resp/<cse>/+` — responses to the requests it originates, e.g. to
 ///   notifications sent to its registrees (7.4.5: "each MQTT client subscribes to
-///   /oneM2M/resp/<originator>/+"); 1c i is the registrar case of it.
+///   `/oneM2M/resp/<originator>/+`"); 1c i is the registrar case of it.
 pub fn cse(
     client_id: &str,
     cse_segment: &str,

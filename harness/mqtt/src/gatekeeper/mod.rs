@@ -16,7 +16,7 @@
 //! * `shared` — what the handle, the connections and the fault control share (trace, policy,
 //!   live connections and how to close them, armed faults);
 //! * [`policy`] — the protocol-neutral authorization, where a protocol plugs in its rules
-//!   through [`ProtocolRules`](policy::ProtocolRules);
+//!   through [`ProtocolRules`];
 //! * [`fault`] — the faults a test injects; `armed` holds those waiting for their packet.
 //!
 //! Both sides run over the [`transport`](crate::transport) seam (plain TCP today).

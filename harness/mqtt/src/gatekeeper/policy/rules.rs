@@ -41,7 +41,8 @@ pub trait ProtocolRules: Send + Sync + 'static {
     fn name(&self) -> &'static str;
 
     /// The principal a client with no configured principal acts as, when the policy admits such
-    /// clients ([`Policy::allow_unregistered`]); `None` gives it no rights.
+    /// clients ([`Policy::allow_unregistered`](super::Policy::allow_unregistered)); `None` gives it
+    /// no rights.
     fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal>;
 
     /// The clause a denial cites; it is written in parentheses after the denial reason.
