@@ -18,7 +18,6 @@
 //! reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, report rendering in
 //! `m2mspec-reports`. The command line (`src/cmd/`) has one file per subcommand.
 
-pub mod acl;
 pub mod baseline;
 pub mod commander;
 pub mod coverage;

@@ -6,7 +6,7 @@ use crate::families;
 use crate::scenario::{self, Case, Selection};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
-use m2mspec_mqtt::gatekeeper::policy::{Policy, PolicyMode, Principal};
+use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -157,22 +157,18 @@ struct Stop {
     interrupted: bool,
 }
 
-/// Start the testbed a profile needs; `sut_grants` are what the SUT's protocol families grant
-/// it under `--enforce-policy`. For a broker under test the gatekeeper stays in Open mode and
+/// Start the testbed a profile needs; `enforcing` is the policy (the SUT's grants under its
+/// protocol's rules) the gatekeeper applies under `--enforce-policy`. For a broker under test the gatekeeper stays in Open mode and
 /// passes the client's bytes through unchanged: the broker's own answers are under test.
 async fn testbed_for(
     cfg: &RunConfig,
     profile: &SutProfile,
-    sut_grants: Vec<Principal>,
+    enforcing: Policy,
     data_dir: &std::path::Path,
 ) -> Result<(Testbed, Option<RunningSut>), String> {
     let enforce = cfg.enforce_policy && profile.role != "broker";
     let policy = if enforce {
-        Policy {
-            mode: PolicyMode::Enforce,
-            principals: sut_grants,
-            ..Policy::default()
-        }
+        enforcing
     } else {
         Policy::default()
     };
@@ -241,11 +237,17 @@ async fn run_profile(
             .map(|c| errored(c, why, packets.clone()))
             .collect::<Vec<_>>()
     };
-    let sut_grants = families::protocols_of(cases.iter().map(|c| c.family.as_str()))
+    let protocols = families::protocols_of(cases.iter().map(|c| c.family.as_str()));
+    let sut_grants = protocols
         .iter()
         .flat_map(|p| p.sut_grants(profile))
         .collect();
-    let (tb, broker_sut) = match testbed_for(cfg, profile, sut_grants, &data_dir).await {
+    // The rules of the profile's (first) protocol family govern clients nobody configured.
+    let enforcing = match protocols.first() {
+        Some(p) => p.enforce(sut_grants),
+        None => Policy::enforce(sut_grants),
+    };
+    let (tb, broker_sut) = match testbed_for(cfg, profile, enforcing, &data_dir).await {
         Ok(x) => x,
         Err(why) => {
             info.notes.push(format!("{}: {why}", profile.name));

@@ -12,8 +12,8 @@
 //! The mosquitto test is skipped (with a message) only when no `mosquitto` binary is on PATH;
 //! CI installs it.
 
-use m2mspec::acl::EntitySet;
 use m2mspec::run::{run, RunConfig};
+use m2mspec_onem2m::acl::EntitySet;
 use m2mspec_onem2m::client_id::Release;
 use m2mspec_reports::{CaseResult, Report, Verdict};
 use std::collections::BTreeSet;

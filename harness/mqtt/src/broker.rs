@@ -101,7 +101,7 @@ fn free_port() -> Result<SocketAddr, NetError> {
 }
 
 impl EmbeddedBroker {
-    /// Starts rumqttd on 127.0.0.1:<ephemeral> and returns once it accepts connections.
+    /// Starts rumqttd on `127.0.0.1:<ephemeral>` and returns once it accepts connections.
     pub async fn start(opts: BrokerOptions) -> Result<EmbeddedBroker, NetError> {
         let router_tx = Router::new(0, router_config(&opts)).spawn();
         let mut last_err = String::from("no attempt made");

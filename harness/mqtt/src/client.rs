@@ -7,7 +7,8 @@
 //! PUBREL with PUBCOMP and swallows PINGRESP. Another sends PINGREQ every keep-alive period.
 //! Packets that arrive while the test waits for something else are kept in an inbox, so nothing
 //! is lost between calls. Every wait is bounded. TCP_NODELAY is on: our small packets must not
-//! wait for Nagle.
+//! wait for Nagle. It connects over plain TCP, or over any [`ClientTransport`]
+//! ([`MqttClient::connect_over`]).
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -18,13 +19,12 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use rumqttc::mqttbytes::v4::{Connect, LastWill, Login, Packet, Publish};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::error::NetError;
+use crate::transport::{self, ClientTransport, MqttStream, ReadHalf, Tcp, WriteHalf};
 use crate::wire;
 
 /// Largest packet the client accepts from the server.
@@ -37,9 +37,9 @@ const INBOX_LIMIT: usize = 65_536;
 pub struct ConnectOptions {
     pub client_id: String,
     pub clean_session: bool,
-    /// Seconds; 0 disables keep alive (TS-0010 R2 7.3.3 allows it; rumqttd refuses it).
+    /// Seconds; 0 disables keep alive (MQTT 3.1.1 3.1.2.10; rumqttd refuses it).
     pub keep_alive: u16,
-    /// (topic, message, qos, retain). TS-0010 R2 7.3.3 says a client shall not set a Will.
+    /// (topic, message, qos, retain).
     pub will: Option<(String, Vec<u8>, u8, bool)>,
     pub username: Option<String>,
     pub password: Option<String>,
@@ -51,8 +51,7 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         ConnectOptions {
             client_id: String::new(),
-            // R2 7.3.3 wants false for oneM2M clients; the default is the MQTT one, tests say
-            // what they need.
+            // The MQTT default; protocols and tests say what they need.
             clean_session: true,
             keep_alive: 60,
             will: None,
@@ -89,7 +88,7 @@ enum Incoming {
     Error(String),
 }
 
-type Writer = Arc<Mutex<OwnedWriteHalf>>;
+type Writer = Arc<Mutex<WriteHalf>>;
 
 /// A connected raw MQTT client.
 pub struct MqttClient {
@@ -114,11 +113,11 @@ impl std::fmt::Debug for MqttClient {
 
 async fn write_to(writer: &Writer, bytes: &[u8]) -> std::io::Result<()> {
     let mut w = writer.lock().await;
-    w.write_all(bytes).await
+    transport::write_out(&mut *w, bytes).await
 }
 
 async fn reader(
-    mut rd: OwnedReadHalf,
+    mut rd: ReadHalf,
     tx: mpsc::Sender<Incoming>,
     writer: Writer,
     connected: Arc<AtomicBool>,
@@ -200,12 +199,22 @@ impl MqttClient {
         addr: SocketAddr,
         opts: ConnectOptions,
     ) -> Result<(MqttClient, ConnAckInfo), NetError> {
+        MqttClient::connect_over(&Tcp, addr, opts).await
+    }
+
+    /// Like [`MqttClient::connect`], over `transport`; `opts.connect_timeout` bounds its
+    /// handshake too.
+    pub async fn connect_over<T: ClientTransport>(
+        transport: &T,
+        addr: SocketAddr,
+        opts: ConnectOptions,
+    ) -> Result<(MqttClient, ConnAckInfo), NetError> {
         let deadline = Instant::now() + opts.connect_timeout;
-        let stream = match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+        let stream = match tokio::time::timeout_at(deadline, transport::open(transport, addr)).await
+        {
             Ok(r) => r?,
             Err(_) => return Err(NetError::timeout(format!("TCP connect to {addr}"))),
         };
-        stream.set_nodelay(true)?;
 
         let mut c = Connect::new(opts.client_id.clone());
         c.keep_alive = opts.keep_alive;
@@ -227,7 +236,7 @@ impl MqttClient {
         let mut bytes = BytesMut::new();
         c.write(&mut bytes)?;
 
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = stream.into_halves();
         let writer: Writer = Arc::new(Mutex::new(wr));
         let connected = Arc::new(AtomicBool::new(true));
         let (tx, rx) = mpsc::channel(4096);

@@ -63,7 +63,7 @@ pub enum EventKind {
     Denied {
         /// The refused packet (for a SUBSCRIBE: only the refused filters).
         packet: PacketRecord,
-        /// Why, citing TS-0010.
+        /// Why, citing the clause (the policy's protocol rules choose it).
         reason: String,
     },
     /// A fault the test asked for was applied.
@@ -141,7 +141,7 @@ pub enum PacketRecord {
     Disconnect,
 }
 
-/// The Will of a CONNECT (TS-0010 R2 7.3.3 says a client shall not set one).
+/// The Will of a CONNECT.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct WillRecord {
     pub topic: String,
@@ -189,7 +189,7 @@ impl PacketRecord {
         }
     }
 
-    /// One readable line, e.g. `PUBLISH q1 dup0 ret0 id=5 /oneM2M/req/a/b/json (87 B)`.
+    /// One readable line, e.g. `PUBLISH q1 dup0 ret0 id=5 site/a/req/json (87 B)`.
     pub fn summary(&self) -> String {
         match self {
             PacketRecord::Connect {
@@ -290,7 +290,7 @@ impl TraceEvent {
     }
 
     /// One readable line, e.g.
-    /// `#12 +3.201ms conn 2 C:id-in ← PUBLISH q1 dup0 ret0 id=5 /oneM2M/resp/Cae1/id-in/json (87 B)`.
+    /// `#12 +3.201ms conn 2 dev-1 ← PUBLISH q1 dup0 ret0 id=5 site/a/resp/json (87 B)`.
     pub fn summary(&self) -> String {
         let arrow = match self.dir {
             Direction::ClientToBroker => "→",

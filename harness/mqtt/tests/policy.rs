@@ -1,226 +1,142 @@
-//! Enforce mode: TS-0010 R2 8.2/8.4 (R1 7.4) authorization applied by the gatekeeper in front
-//! of rumqttd, observed by real rumqttc clients and the raw client.
+//! Enforce mode through the policy seam: a protocol's [`ProtocolRules`] decide what a client
+//! that is not configured may do and which clause a denial cites, while the gatekeeper's
+//! mechanics (admission, SUBACK merging, drop-and-ack) stay the same. oneM2M's rules are
+//! exercised the same way in `harness/onem2m/tests/gatekeeper_grants.rs`.
 
 mod common;
 
 use common::*;
-use m2mspec_mqtt::client::ConnectOptions;
-use m2mspec_mqtt::client::MqttClient;
-use m2mspec_mqtt::error::NetError;
-use m2mspec_mqtt::gatekeeper::policy::{DeniedPublish, Policy, Principal};
-use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
-use rumqttc::{Packet, QoS, SubscribeFilter, SubscribeReasonCode};
+use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
+use m2mspec_mqtt::gatekeeper::policy::{Denial, Policy, Principal, ProtocolRules};
+use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
+use tokio::io::AsyncWriteExt;
 
-fn principals() -> Vec<Principal> {
-    vec![
-        Principal::cse("C:cse1", "cse1", &["Cae1".to_string()], None),
-        Principal::registered_ae("Cae1", "Cae1", "cse1"),
-    ]
-}
+/// A made-up protocol: a client that is not configured owns `tenants/<user name>`.
+struct Tenants;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn subscribe_outside_grants_gets_0x80_while_allowed_filter_gets_granted() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
-    let mut ae = Rc::connect(bed.addr(), "Cae1", false, None).await;
-    ae.client
-        .subscribe_many(vec![
-            SubscribeFilter::new("/oneM2M/resp/Cae1/cse1/#".into(), QoS::AtLeastOnce),
-            // Requests addressed to the CSE, not to this AE: R2 8.4 2a grants no such thing.
-            SubscribeFilter::new("/oneM2M/req/+/cse1".into(), QoS::AtLeastOnce),
-        ])
-        .await
-        .expect("queued");
-    let ack = ae
-        .next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_)))
-        .await;
-    let Packet::SubAck(ack) = ack else {
-        unreachable!()
-    };
-    assert_eq!(
-        ack.return_codes,
-        vec![
-            SubscribeReasonCode::Success(QoS::AtLeastOnce),
-            SubscribeReasonCode::Failure
-        ]
-    );
-
-    let t = bed.gk.trace().for_client("Cae1");
-    let denied: Vec<_> = t
-        .iter()
-        .filter(|e| matches!(e.kind, EventKind::Denied { .. }))
-        .collect();
-    assert_eq!(denied.len(), 1, "{}", bed.dump());
-    match &denied[0].kind {
-        EventKind::Denied {
-            packet: PacketRecord::Subscribe { filters, .. },
-            reason,
-        } => {
-            assert_eq!(filters, &vec![("/oneM2M/req/+/cse1".to_string(), 1)]);
-            assert!(reason.contains("8.4"), "{reason}");
-        }
-        other => panic!("{other:?}"),
+impl ProtocolRules for Tenants {
+    fn name(&self) -> &'static str {
+        "tenants"
     }
-    assert_eq!(denied[0].dir, Direction::ClientToBroker);
-    // The broker got only the allowed filter; the client got the merged SUBACK.
-    assert!(t.iter().any(|e| e.dir == Direction::Gatekeeper
-        && e.kind
-            == EventKind::Packet(PacketRecord::Subscribe {
-                pkid: ack.pkid,
-                filters: vec![("/oneM2M/resp/Cae1/cse1/#".into(), 1)]
-            })));
-    let subacks: Vec<_> = t
-        .iter()
-        .filter(|e| matches!(e.packet(), Some(PacketRecord::SubAck { .. })))
-        .collect();
-    assert_eq!(subacks.len(), 1);
-    assert_eq!(
-        subacks[0].kind,
-        EventKind::Packet(PacketRecord::SubAck {
-            pkid: ack.pkid,
-            codes: vec![1, 0x80]
+
+    fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal> {
+        let own = format!("tenants/{}", username?);
+        Some(Principal::new(client_id, vec![own.clone()], vec![own]))
+    }
+
+    fn cite(&self, denial: Denial<'_>) -> String {
+        match denial {
+            Denial::OutsideGrants(action, _) => format!("tenant rule 2, {action:?}"),
+            Denial::NoRights(_) => "tenant rule 1".into(),
+            Denial::Unidentified => "tenant rule 0".into(),
+            Denial::Login | Denial::UnknownClient => "tenant rule 3".into(),
+        }
+    }
+}
+
+fn tenant(client_id: &str, user: &str) -> ConnectOptions {
+    ConnectOptions {
+        username: Some(user.into()),
+        ..opts(client_id, true)
+    }
+}
+
+fn denials(bed: &Bed, client_id: &str) -> Vec<(PacketRecord, String)> {
+    bed.gk
+        .trace()
+        .for_client(client_id)
+        .into_iter()
+        .filter_map(|e| match e.kind {
+            EventKind::Denied { packet, reason } => Some((packet, reason)),
+            _ => None,
         })
-    );
-    bed.stop().await;
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fully_denied_subscribe_is_answered_by_the_gatekeeper_alone() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
-    let (mut c, _) = bed.raw("Cae1", true).await;
+async fn protocol_rules_grant_unconfigured_clients_and_word_the_denials() {
+    let bed = Bed::start(Policy::enforce(vec![]).with_rules(Tenants)).await;
+    let (mut c, ack) = MqttClient::connect(bed.addr(), tenant("dev-1", "acme"))
+        .await
+        .expect("CONNACK");
+    assert_eq!(ack.code, 0, "an unconfigured client is admitted");
     let codes = c
-        .subscribe(&[("#", 0), ("/oneM2M/req/+/+", 1)], WAIT)
+        .subscribe(&[("tenants/acme/#", 1), ("tenants/other/#", 1)], WAIT)
         .await
         .expect("suback");
-    assert_eq!(codes, vec![0x80, 0x80]);
-    let t = bed.gk.trace().for_client("Cae1");
-    assert!(!t.iter().any(
-        |e| matches!(e.packet(), Some(PacketRecord::Subscribe { .. }))
-            && matches!(e.kind, EventKind::Packet(_))
-    ));
     assert_eq!(
-        t.iter()
-            .filter(|e| matches!(e.kind, EventKind::Denied { .. }))
-            .count(),
-        2
+        codes,
+        vec![1, 0x80],
+        "the broker's code merged with the refusal"
     );
-    // The connection is still usable.
+    // Dropped and acknowledged by the gatekeeper: the publish call still gets its PUBACK.
+    c.publish("tenants/other/x", b"forged", 1, false, WAIT)
+        .await
+        .expect("PUBACK from the gatekeeper");
     assert_eq!(
-        c.subscribe(&[("/oneM2M/req/cse1/Cae1/json", 1)], WAIT)
+        denials(&bed, "dev-1"),
+        vec![
+            (
+                PacketRecord::Subscribe {
+                    pkid: 1,
+                    filters: vec![("tenants/other/#".into(), 1)]
+                },
+                "SUBSCRIBE to \"tenants/other/#\" is not within the subscribe grants [\"tenants/acme\"] of \"dev-1\" (tenant rule 2, Subscribe)".into()
+            ),
+            (
+                PacketRecord::Publish {
+                    topic: "tenants/other/x".into(),
+                    qos: 1,
+                    dup: false,
+                    retain: false,
+                    pkid: 2,
+                    payload: b"forged".to_vec()
+                },
+                "PUBLISH to \"tenants/other/x\" is outside the publish grants [\"tenants/acme\"] of \"dev-1\" (tenant rule 2, Publish)".into()
+            ),
+        ]
+    );
+    // Without a user name this protocol gives no rights at all.
+    let (mut anon, ack) = bed.raw("anon", true).await;
+    assert_eq!(ack.code, 0);
+    assert_eq!(
+        anon.subscribe(&[("tenants/anon/#", 0)], WAIT)
             .await
             .expect("suback"),
-        vec![1]
+        vec![0x80]
+    );
+    assert_eq!(
+        denials(&bed, "anon")[0].1,
+        "\"anon\" is not a principal: no subscribe rights (tenant rule 1)"
     );
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthorized_publish_is_dropped_and_acked_while_allowed_one_is_delivered() {
-    let bed = Bed::start(Policy::enforce(principals())).await;
-    let mut cse = Rc::connect(bed.addr(), "C:cse1", false, None).await;
-    cse.client
-        .subscribe("/oneM2M/req/+/cse1/#", QoS::AtLeastOnce)
+async fn configured_principals_win_over_the_protocol_fallback() {
+    let sensor = Principal::new("sensor", vec!["plant/+/temp".into()], vec![]);
+    let bed = Bed::start(Policy::enforce(vec![sensor]).with_rules(Tenants)).await;
+    let (mut c, _) = MqttClient::connect(bed.addr(), tenant("sensor", "acme"))
         .await
-        .expect("queued");
-    let ack = cse
-        .next_matching("SUBACK", |p| matches!(p, Packet::SubAck(_)))
-        .await;
-    assert!(
-        matches!(ack, Packet::SubAck(s) if s.return_codes == vec![SubscribeReasonCode::Success(QoS::AtLeastOnce)])
-    );
-
-    let mut ae = Rc::connect(bed.addr(), "Cae1", false, None).await;
-    // Impersonation: Cae1 may only publish requests as originator Cae1 (R2 8.4 2a ii / 3b).
-    ae.client
-        .publish(
-            "/oneM2M/req/Cae2/cse1/json",
-            QoS::AtLeastOnce,
-            false,
-            b"forged".to_vec(),
-        )
-        .await
-        .expect("queued");
-    let first_ack = ae
-        .next_matching("PUBACK of the denied PUBLISH", |p| {
-            matches!(p, Packet::PubAck(_))
-        })
-        .await;
-    ae.client
-        .publish(
-            "/oneM2M/req/Cae1/cse1/json",
-            QoS::AtLeastOnce,
-            false,
-            b"genuine".to_vec(),
-        )
-        .await
-        .expect("queued");
-    ae.next_matching("PUBACK of the allowed PUBLISH", |p| {
-        matches!(p, Packet::PubAck(_))
-    })
-    .await;
-
-    // Same publisher, same QoS: had the forged one been forwarded it would arrive first.
-    let got = cse
-        .publish_within(WAIT)
-        .await
-        .expect("the allowed PUBLISH is delivered");
-    assert_eq!(got.topic, "/oneM2M/req/Cae1/cse1/json");
-    assert_eq!(&got.payload[..], b"genuine");
-
-    let t = bed.gk.trace().for_client("Cae1");
-    let Packet::PubAck(first_ack) = first_ack else {
-        unreachable!()
-    };
-    let denied = t
-        .iter()
-        .find(|e| matches!(&e.kind, EventKind::Denied { packet: PacketRecord::Publish { topic, .. }, .. } if topic == "/oneM2M/req/Cae2/cse1/json"))
-        .unwrap_or_else(|| panic!("Denied event:\n{}", bed.dump()));
-    let EventKind::Denied {
-        packet: PacketRecord::Publish { pkid, .. },
-        reason,
-    } = &denied.kind
-    else {
-        unreachable!()
-    };
-    assert!(reason.contains("8.4 items 2a/3"), "{reason}");
-    assert_eq!(*pkid, first_ack.pkid);
-    // The PUBACK came from the gatekeeper, not the broker.
-    assert!(t.iter().any(|e| e.dir == Direction::Gatekeeper
-        && e.kind == EventKind::Packet(PacketRecord::PubAck { pkid: *pkid })));
-    // And the broker never saw the forged PUBLISH.
-    assert!(!t.iter().any(|e| matches!(&e.kind, EventKind::Packet(PacketRecord::Publish { topic, .. }) if topic.contains("Cae2"))));
-    bed.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn disconnect_mode_closes_on_unauthorized_publish() {
-    let policy = Policy {
-        denied_publish: DeniedPublish::Disconnect,
-        ..Policy::enforce(principals())
-    };
-    let bed = Bed::start(policy).await;
-    let (mut c, _) = bed.raw("Cae1", false).await;
-    let r = c
-        .publish("/oneM2M/req/Cae1/other-cse", b"x", 1, false, WAIT)
-        .await;
-    assert!(matches!(r, Err(NetError::Closed { .. })), "{r:?}");
-    assert!(!c.is_connected());
-    let closed = bed.expect_event(0, "Closed", is_closed).await;
-    assert!(
-        matches!(&closed.kind, EventKind::Closed { reason } if reason.starts_with("policy: unauthorized PUBLISH")),
-        "{}",
-        bed.dump()
+        .expect("CONNACK");
+    assert_eq!(
+        c.subscribe(&[("tenants/acme/#", 0)], WAIT)
+            .await
+            .expect("suback"),
+        vec![0x80],
+        "the configured principal has no subscribe grants"
     );
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unknown_client_id_gets_connack_0x02_when_unregistered_clients_are_refused() {
+async fn plain_mqtt_rules_refuse_unknown_clients_citing_mqtt() {
     let policy = Policy {
         allow_unregistered: false,
-        ..Policy::enforce(principals())
+        ..Policy::enforce(vec![Principal::new("known", vec![], vec![])])
     };
     let bed = Bed::start(policy).await;
-    let (c, ack) = MqttClient::connect(bed.addr(), opts("Cstranger", false))
+    let (c, ack) = MqttClient::connect(bed.addr(), opts("stranger", true))
         .await
         .expect("CONNACK received");
     assert_eq!(ack.code, 0x02);
@@ -229,102 +145,27 @@ async fn unknown_client_id_gets_connack_0x02_when_unregistered_clients_are_refus
         .expect_event(0, "Denied", |e| matches!(e.kind, EventKind::Denied { .. }))
         .await;
     assert!(
-        matches!(&denied.kind, EventKind::Denied { packet: PacketRecord::Connect { client_id, .. }, reason } if client_id == "Cstranger" && reason.contains("8.2"))
+        matches!(&denied.kind, EventKind::Denied { reason, .. } if reason == "client identifier \"stranger\" is not a configured principal and unregistered clients are not allowed (MQTT 3.1.1 3.2.2.3, 5.4.2)"),
+        "{}",
+        bed.dump()
     );
-    let connack = bed
-        .expect_event(0, "CONNACK", |e| {
-            matches!(e.packet(), Some(PacketRecord::ConnAck { .. }))
-        })
-        .await;
-    assert_eq!(connack.dir, Direction::Gatekeeper);
-    assert_eq!(
-        connack.kind,
-        EventKind::Packet(PacketRecord::ConnAck {
-            session_present: false,
-            code: 2
-        })
-    );
-    let closed = bed.expect_event(0, "Closed", is_closed).await;
-    assert!(matches!(&closed.kind, EventKind::Closed { reason } if reason.contains("0x02")));
-    // The principal itself is admitted, and the broker answers.
-    let (_ok, ack) = bed.raw("Cae1", false).await;
-    assert_eq!(ack.code, 0);
     bed.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_credentials_get_connack_0x04_and_unregistered_clients_act_as_credentials() {
-    let policy = Policy::enforce(vec![
-        Principal::registered_ae("Cae1", "Cae1", "cse1").with_login("ae", "secret")
-    ]);
-    let bed = Bed::start(policy).await;
-    let bad = ConnectOptions {
-        username: Some("ae".into()),
-        password: Some("nope".into()),
-        ..opts("Cae1", false)
-    };
-    let (_c, ack) = MqttClient::connect(bed.addr(), bad)
+async fn a_client_that_cannot_be_identified_is_closed_with_the_protocol_citation() {
+    let bed = Bed::start(Policy::enforce(vec![]).with_rules(Tenants)).await;
+    let mut s = tokio::net::TcpStream::connect(bed.addr())
         .await
-        .expect("CONNACK received");
-    assert_eq!(ack.code, 0x04);
-    let good = ConnectOptions {
-        username: Some("ae".into()),
-        password: Some("secret".into()),
-        ..opts("Cae1", false)
-    };
-    let (_c, ack) = MqttClient::connect(bed.addr(), good)
-        .await
-        .expect("CONNACK received");
-    assert_eq!(ack.code, 0);
-
-    // R2 8.4 item 4: an unknown client may use the registration topics of its Credential-ID
-    // (its user name here) and nothing else.
-    let newcomer = ConnectOptions {
-        username: Some("cred/7".into()),
-        ..opts("newcomer", true)
-    };
-    let (mut n, ack) = MqttClient::connect(bed.addr(), newcomer)
-        .await
-        .expect("CONNACK");
-    assert_eq!(ack.code, 0);
-    let codes = n
-        .subscribe(
-            &[
-                ("/oneM2M/reg_resp/cred:7/+", 1),
-                ("/oneM2M/resp/cred:7/+", 1),
-            ],
-            WAIT,
-        )
-        .await
-        .expect("suback");
-    assert_eq!(codes, vec![1, 0x80]);
-    bed.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn policy_updates_apply_to_live_connections() {
-    let bed = Bed::start(Policy::enforce(vec![])).await;
-    let (mut c, _) = bed.raw("Cae9", true).await;
+        .expect("tcp");
+    s.write_all(&[0xc0, 0x00]).await.expect("PINGREQ first");
+    let closed: TraceEvent = bed.expect_event(0, "Closed", is_closed).await;
     assert_eq!(
-        c.subscribe(&[("/oneM2M/req/cse1/Cae9", 0)], WAIT)
-            .await
-            .expect("suback"),
-        vec![0x80]
+        closed.kind,
+        EventKind::Closed {
+            reason: "policy: first packet is not CONNECT (MQTT 3.1.1 3.1), client cannot be identified (tenant rule 0)".into()
+        }
     );
-    bed.gk.update_policy(|p| {
-        p.principals
-            .push(Principal::registered_ae("Cae9", "Cae9", "cse1"))
-    });
-    assert_eq!(
-        c.subscribe(&[("/oneM2M/req/cse1/Cae9", 0)], WAIT)
-            .await
-            .expect("suback"),
-        vec![0]
-    );
-    bed.gk.set_policy(Policy::open());
-    assert_eq!(
-        c.subscribe(&[("#", 0)], WAIT).await.expect("suback"),
-        vec![0]
-    );
+    assert_eq!(closed.dir, Direction::Gatekeeper);
     bed.stop().await;
 }

@@ -20,7 +20,10 @@ pub fn execute(Args { entities, release }: Args) -> anyhow::Result<ExitCode> {
     let release: Release = release
         .parse()
         .map_err(|e| anyhow::anyhow!("--release {e}"))?;
-    let set = m2mspec::acl::EntitySet::load(&resolve(&entities))?;
-    print!("{}", m2mspec::acl::mosquitto_acl(&set.principals(release)?));
+    let set = m2mspec_onem2m::acl::EntitySet::load(&resolve(&entities))?;
+    print!(
+        "{}",
+        m2mspec_onem2m::acl::mosquitto_acl(&set.principals(release)?)
+    );
     Ok(ExitCode::SUCCESS)
 }

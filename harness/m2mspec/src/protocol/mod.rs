@@ -20,7 +20,7 @@ pub mod onem2m;
 
 use crate::sut::SutProfile;
 use crate::template::Vars;
-use m2mspec_mqtt::gatekeeper::policy::Principal;
+use m2mspec_mqtt::gatekeeper::policy::{Policy, Principal};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -71,6 +71,11 @@ pub trait Protocol: Send + Sync {
     /// Under `--enforce-policy`: what the gatekeeper grants the SUT, and a harness entity.
     fn sut_grants(&self, sut: &SutProfile) -> Vec<Principal>;
     fn entity_grants(&self, kind: &str, who: &Identity, sut: &SutProfile) -> Vec<Principal>;
+    /// The enforcing gatekeeper policy for these principals, with the protocol's own rules for
+    /// clients it was not told about and for the clauses denials cite.
+    fn enforce(&self, principals: Vec<Principal>) -> Policy {
+        Policy::enforce(principals)
+    }
 
     /// The `{sut.*}` template variables of a SUT profile.
     fn sut_vars(&self, sut: &SutProfile, vars: &mut Vars);

@@ -15,8 +15,9 @@
 use super::{EntityAsk, Identity, Protocol};
 use crate::sut::SutProfile;
 use crate::template::Vars;
-use m2mspec_mqtt::gatekeeper::policy::Principal;
+use m2mspec_mqtt::gatekeeper::policy::{Policy, Principal};
 use m2mspec_onem2m::client_id::{self, EntityKind};
+use m2mspec_onem2m::grants;
 use m2mspec_onem2m::serialization::{self, PrimitiveKind, Serialization};
 use m2mspec_onem2m::topic::id_to_segment;
 use m2mspec_onem2m::{OneM2mTopic, ResponsePrimitive};
@@ -82,7 +83,7 @@ impl Protocol for OneM2m {
     }
 
     fn sut_grants(&self, sut: &SutProfile) -> Vec<Principal> {
-        vec![Principal::cse(
+        vec![grants::cse(
             &sut.expected_client_id(),
             &sut.segment(),
             &[],
@@ -90,11 +91,15 @@ impl Protocol for OneM2m {
         )]
     }
 
+    fn enforce(&self, principals: Vec<Principal>) -> Policy {
+        grants::enforce(principals)
+    }
+
     fn entity_grants(&self, kind: &str, who: &Identity, sut: &SutProfile) -> Vec<Principal> {
         let (cid, seg, sut_seg) = (&who.client_id, &who.seg, sut.segment());
         let mut principal = match entity_kind(kind) {
-            EntityKind::Ae => Principal::registered_ae(cid, seg, &sut_seg),
-            EntityKind::Cse => Principal::cse(cid, seg, &[], Some(&sut_seg)),
+            EntityKind::Ae => grants::registered_ae(cid, seg, &sut_seg),
+            EntityKind::Cse => grants::cse(cid, seg, &[], Some(&sut_seg)),
         };
         // R2 7.5.4 tells every client to subscribe /oneM2M/req/+/<self>/# and
         // /oneM2M/resp/<self>/#, wider than the 8.4 grants: harness entities get both.

@@ -138,10 +138,9 @@ async fn probe(
     // Under --enforce-policy the probe needs its own 8.4 item 2a/3 grants.
     let sut_seg = profile.segment();
     tb.gatekeeper.update_policy(|p| {
-        p.principals
-            .push(m2mspec_mqtt::gatekeeper::policy::Principal::registered_ae(
-                &cid, probe_seg, &sut_seg,
-            ))
+        p.principals.push(m2mspec_onem2m::grants::registered_ae(
+            &cid, probe_seg, &sut_seg,
+        ))
     });
     let opts = ConnectOptions {
         client_id: cid.clone(),

@@ -1,26 +1,17 @@
 //! Faults a test can inject through the gatekeeper: cutting a connection, withholding a
-//! client's PUBACKs, and replaying a PUBLISH with DUP=1. They exercise the session persistence
-//! and duplicate handling TS-0010 relies on (R2 7.3.3: "Clean Session" false so that the server
-//! retains session state "in the event of a disconnection (deliberate or otherwise)"; 7.4.3: the
-//! receiver has to cope with messages stored by MQTT and redelivered).
+//! client's PUBACKs, and replaying a PUBLISH with DUP=1. They exercise session persistence and
+//! duplicate handling: a clean-session-false session outlives a lost connection, its
+//! unacknowledged QoS 1 and 2 messages are sent again, and a receiver has to cope with the
+//! duplicates (MQTT 3.1.1 3.1.2.4, 4.3, 4.4). Armed withholds and replays wait in the
+//! gatekeeper's shared state (`armed.rs`) for the packet they apply to.
 //!
 //! Every applied fault is recorded as an [`EventKind::Fault`] event with
 //! [`Direction::Gatekeeper`].
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use super::proxy::{CloseCmd, Shared};
+use super::shared::{CloseCmd, Shared};
 use crate::trace::{Direction, EventKind};
-
-/// Pending fault requests, keyed by client id; consumed by the connection tasks.
-#[derive(Default, Debug)]
-pub(crate) struct FaultState {
-    /// Client id → number of its next PUBACKs to drop.
-    pub(crate) withhold: HashMap<String, usize>,
-    /// Client id → topic filters; each arms one replay of the next matching QoS ≥ 1 PUBLISH.
-    pub(crate) replay: HashMap<String, VecDeque<String>>,
-}
 
 /// Handle for injecting faults; cheap to clone, usable from any task.
 #[derive(Clone)]
@@ -62,8 +53,7 @@ impl FaultControl {
     /// those messages unacknowledged (and redelivers them after a reconnect). Adds to any
     /// count still pending.
     pub fn withhold_pubacks(&self, client_id: &str, count: usize) {
-        let mut f = self.shared.lock_faults();
-        *f.withhold.entry(client_id.to_string()).or_default() += count;
+        self.shared.lock_faults().withhold_pubacks(client_id, count);
     }
 
     /// After forwarding the next broker→client QoS ≥ 1 PUBLISH to `client_id` whose topic
@@ -71,17 +61,13 @@ impl FaultControl {
     /// packet id. The client's second acknowledgement for that id is swallowed, so the broker
     /// sees exactly one.
     pub fn replay_next_publish(&self, client_id: &str, topic_filter: &str) {
-        let mut f = self.shared.lock_faults();
-        f.replay
-            .entry(client_id.to_string())
-            .or_default()
-            .push_back(topic_filter.to_string());
+        self.shared
+            .lock_faults()
+            .replay_next_publish(client_id, topic_filter);
     }
 
     /// Cancels all pending withhold and replay requests.
     pub fn clear(&self) {
-        let mut f = self.shared.lock_faults();
-        f.withhold.clear();
-        f.replay.clear();
+        self.shared.lock_faults().clear();
     }
 }

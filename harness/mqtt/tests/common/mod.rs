@@ -1,5 +1,7 @@
 //! Shared test helpers: a broker + gatekeeper pair and a real rumqttc client whose event loop
-//! runs in a task and reports over a channel. Every wait is bounded.
+//! runs in a task and reports over a channel. Every wait is bounded. Also the test bed of
+//! `harness/onem2m/tests/gatekeeper_grants.rs` (included there by path), where the oneM2M grants
+//! are enforced through the gatekeeper.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;

@@ -1,17 +1,20 @@
 //! The MQTT server's authorization policy of TS-0010 R2 8.4 / R1 7.4 for a set of entities:
-//! as gatekeeper principals, and as a mosquitto ACL file so an operator can configure a real
-//! broker from the same source.
+//! as gatekeeper principals (built by [`grants`]), and as a mosquitto ACL file so an operator
+//! can configure a real broker from the same source.
 //!
 //! mosquitto keys ACL blocks on the MQTT user name, so each entity authenticates with its
 //! client id as user name (R2 8.2: the server verifies the client identifier; with
 //! `use_username_as_clientid true` mosquitto also forces the client id to that name).
 
-use m2mspec_mqtt::gatekeeper::policy::Principal;
-use m2mspec_onem2m::client_id::{client_id, EntityKind, Release};
-use m2mspec_onem2m::topic::id_to_segment;
-use serde::Deserialize;
 use std::path::Path;
+
+use m2mspec_mqtt::gatekeeper::policy::Principal;
+use serde::Deserialize;
 use thiserror::Error;
+
+use crate::client_id::{client_id, EntityKind, Release};
+use crate::grants;
+use crate::topic::id_to_segment;
 
 #[derive(Debug, Error)]
 pub enum AclError {
@@ -104,7 +107,7 @@ impl EntitySet {
                 .transpose()?;
             out.push((
                 format!("8.4 item 1: CSE {}", c.id),
-                Principal::cse(&cid, &s, &regs, registrar.as_deref()),
+                grants::cse(&cid, &s, &regs, registrar.as_deref()),
             ));
         }
         for a in &self.ae {
@@ -118,7 +121,7 @@ impl EntitySet {
                 };
                 (
                     format!("{what} {}", a.stem),
-                    Principal::registered_ae(&cid, &s, &seg("ae.registrar", &a.registrar)?),
+                    grants::registered_ae(&cid, &s, &seg("ae.registrar", &a.registrar)?),
                 )
             } else {
                 let cred = a.credential.as_deref().ok_or_else(|| AclError::Invalid {
@@ -127,7 +130,7 @@ impl EntitySet {
                 })?;
                 (
                     format!("8.4 item 2b: unregistered S-type AE {}", a.stem),
-                    Principal::credential(&cid, &seg("ae.credential", cred)?),
+                    grants::credential(&cid, &seg("ae.credential", cred)?),
                 )
             };
             out.push(p);
@@ -135,7 +138,7 @@ impl EntitySet {
         for c in &self.credential {
             out.push((
                 format!("8.4 item 4: credential {}", c.credential),
-                Principal::credential(&c.client_id, &seg("credential", &c.credential)?),
+                grants::credential(&c.client_id, &seg("credential", &c.credential)?),
             ));
         }
         Ok(out)

@@ -1,0 +1,96 @@
+//! Faults a test has armed and that wait for the packet they apply to: withheld PUBACKs and
+//! replayed PUBLISHes, keyed by client id. [`FaultControl`](super::FaultControl) arms them; the
+//! connection tasks consume them, each packet taking at most one.
+
+use std::collections::{HashMap, VecDeque};
+
+use crate::filter::topic_matches;
+
+/// Pending fault requests, keyed by client id.
+#[derive(Default, Debug)]
+pub(crate) struct ArmedFaults {
+    /// Client id → number of its next PUBACKs to drop.
+    withhold: HashMap<String, usize>,
+    /// Client id → topic filters; each arms one replay of the next matching QoS ≥ 1 PUBLISH.
+    replay: HashMap<String, VecDeque<String>>,
+}
+
+impl ArmedFaults {
+    /// Arms `count` more withheld PUBACKs of `client_id`.
+    pub(crate) fn withhold_pubacks(&mut self, client_id: &str, count: usize) {
+        *self.withhold.entry(client_id.to_string()).or_default() += count;
+    }
+
+    /// Arms one replay of the next PUBLISH to `client_id` matching `topic_filter`.
+    pub(crate) fn replay_next_publish(&mut self, client_id: &str, topic_filter: &str) {
+        self.replay
+            .entry(client_id.to_string())
+            .or_default()
+            .push_back(topic_filter.to_string());
+    }
+
+    /// Cancels everything pending.
+    pub(crate) fn clear(&mut self) {
+        self.withhold.clear();
+        self.replay.clear();
+    }
+
+    /// Whether `client_id`'s PUBACK is to be withheld; if so, consumes one and returns how many
+    /// are left to withhold.
+    pub(crate) fn take_withheld_puback(&mut self, client_id: &str) -> Option<usize> {
+        let n = self.withhold.get_mut(client_id).filter(|n| **n > 0)?;
+        *n -= 1;
+        let left = *n;
+        if left == 0 {
+            self.withhold.remove(client_id);
+        }
+        Some(left)
+    }
+
+    /// The first armed filter of `client_id` that `topic` matches, consumed.
+    pub(crate) fn take_replay(&mut self, client_id: &str, topic: &str) -> Option<String> {
+        let filters = self.replay.get_mut(client_id)?;
+        let i = filters.iter().position(|f| topic_matches(topic, f))?;
+        let filter = filters.remove(i);
+        if filters.is_empty() {
+            self.replay.remove(client_id);
+        }
+        filter
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn withheld_pubacks_count_down_per_client() {
+        let mut a = ArmedFaults::default();
+        assert_eq!(a.take_withheld_puback("c"), None);
+        a.withhold_pubacks("c", 1);
+        a.withhold_pubacks("c", 1);
+        assert_eq!(a.take_withheld_puback("other"), None);
+        assert_eq!(a.take_withheld_puback("c"), Some(1));
+        assert_eq!(a.take_withheld_puback("c"), Some(0));
+        assert_eq!(a.take_withheld_puback("c"), None);
+        a.withhold_pubacks("c", 0);
+        assert_eq!(a.take_withheld_puback("c"), None, "zero arms nothing");
+    }
+
+    #[test]
+    fn replays_match_by_filter_once_each() {
+        let mut a = ArmedFaults::default();
+        a.replay_next_publish("c", "x/+");
+        a.replay_next_publish("c", "y/#");
+        assert_eq!(a.take_replay("c", "z"), None);
+        assert_eq!(a.take_replay("other", "y/1"), None);
+        assert_eq!(a.take_replay("c", "y/1/2"), Some("y/#".into()));
+        assert_eq!(a.take_replay("c", "y/1"), None, "consumed");
+        assert_eq!(a.take_replay("c", "x/1"), Some("x/+".into()));
+        a.replay_next_publish("c", "#");
+        a.withhold_pubacks("c", 3);
+        a.clear();
+        assert_eq!(a.take_replay("c", "x"), None);
+        assert_eq!(a.take_withheld_puback("c"), None);
+    }
+}
