@@ -31,7 +31,7 @@ pub fn frame(
 /// Decodes a complete frame (a copy; the original bytes stay untouched for forwarding).
 pub fn decode(frame: &[u8]) -> Result<Packet, mqttbytes::Error> {
     let mut copy = BytesMut::from(frame);
-    v4::read(&mut copy, usize::MAX)
+    Packet::read(&mut copy, usize::MAX)
 }
 
 /// MQTT packet type nibble of a frame.

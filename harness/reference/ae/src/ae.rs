@@ -469,7 +469,11 @@ mod tests {
         assert!(!o.clean_session());
         assert!(o.last_will().is_none());
         assert_eq!(o.keep_alive(), Duration::from_secs(60));
-        assert_eq!(o.credentials(), Some(("u".to_string(), "p".to_string())));
+        let login = o.credentials().expect("credentials set");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("u", "p")
+        );
         assert_eq!(o.max_packet_size(), LIMITS.max_packet_size);
         let t = plan::teardown_plan(&cfg, &plan);
         assert!(options(&t).unwrap().clean_session());

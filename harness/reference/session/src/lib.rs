@@ -27,7 +27,7 @@ mod session;
 
 pub use config::{Gap, Limits, Reconnect, SessionConfig};
 pub use error::SessionError;
-pub use options::mqtt_options;
+pub use options::{mqtt_options, network_options};
 pub use plan::{SessionPlan, SubscribeWhen, Subscription, Will};
 pub use session::{finish_leave, Close, Inbound, Publisher, Received, Session};
 

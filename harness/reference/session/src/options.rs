@@ -1,7 +1,7 @@
 //! The rumqttc `MqttOptions` of a [`SessionPlan`]: the CONNECT fields (MQTT 3.1.1 3.1) and the
 //! client's limits.
 
-use rumqttc::{LastWill, MqttOptions};
+use rumqttc::{LastWill, MqttOptions, NetworkOptions};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -44,6 +44,15 @@ pub fn mqtt_options(
     Ok(o)
 }
 
+/// The socket options of every session: TCP_NODELAY, so that a small packet (PUBACK, a short
+/// PUBLISH) is not held back by Nagle's algorithm until the peer's delayed ACK (up to ~40 ms
+/// on Linux) — a broker that does not set it either would otherwise add that to each hop.
+pub fn network_options() -> NetworkOptions {
+    let mut n = NetworkOptions::new();
+    n.set_tcp_nodelay(true);
+    n
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,7 +80,11 @@ mod tests {
         assert_eq!(o.broker_address(), ("127.0.0.1".to_string(), 1999));
         assert!(!o.clean_session());
         assert_eq!(o.keep_alive(), Duration::from_secs(30));
-        assert_eq!(o.credentials(), Some(("u".to_string(), String::new())));
+        let login = o.credentials().expect("credentials set");
+        assert_eq!(
+            (login.username.as_str(), login.password.as_str()),
+            ("u", "")
+        );
         let will = o.last_will().expect("a Will");
         assert_eq!((will.topic.as_str(), will.retain), ("w", true));
         assert_eq!(will.qos, rumqttc::QoS::AtLeastOnce);

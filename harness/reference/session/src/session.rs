@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::driver::{Control, Driver};
-use crate::{mqtt_options, qos, SessionConfig, SessionError, SessionPlan};
+use crate::{mqtt_options, network_options, qos, SessionConfig, SessionError, SessionPlan};
 
 /// A PUBLISH packet the session received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +97,9 @@ impl Session {
     {
         let options = mqtt_options(&plan, config.broker, &config.limits)?;
         config.gap.wait().await;
-        let (client, eventloop) = AsyncClient::new(options, config.limits.request_channel_capacity);
+        let (client, mut eventloop) =
+            AsyncClient::new(options, config.limits.request_channel_capacity);
+        eventloop.set_network_options(network_options());
         let publisher = Publisher {
             client: client.clone(),
         };
