@@ -1,8 +1,8 @@
 //! When a SUT counts as ready: a real protocol exchange, not a sleep. First the gatekeeper must
 //! have seen the SUT subscribe to a topic of its protocol (oneM2M: any granted filter under
-//! `oneM2M/`; an LWM2M device: a filter covering its `serverToDevice` topic; an LWM2M server:
-//! one covering a device's `deviceToServer` topic, ESR030 4.1, 4.4); then, optionally (oneM2M),
-//! a probe AE's RETRIEVE of the CSEBase must be answered.
+//! `oneM2M/`; an LWM2M device or server: any granted filter — the error names the transport
+//! topic it should cover, ESR030 4.1, 4.4); then, optionally (oneM2M), a probe AE's RETRIEVE
+//! of the CSEBase must be answered.
 //!
 //! Readiness deliberately does not demand the *right* subscriptions (R2 7.4.5/7.5.4): a SUT
 //! that subscribes wrongly is non-conformant, and the subscription cases must be able to say
@@ -87,10 +87,8 @@ pub async fn wait_ready(
     let onem2m = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
     let lwm2m = lwm2m_topic(profile);
     let topic = lwm2m.clone().unwrap_or(onem2m);
-    let wanted = |f: &String| match &lwm2m {
-        Some(t) => topic_matches(t, f),
-        None => f.contains("oneM2M/") || topic_matches(&topic, f),
-    };
+    // LWM2M: any granted subscription will do (a wrong one is for the topic cases to judge).
+    let wanted = |f: &String| lwm2m.is_some() || f.contains("oneM2M/") || topic_matches(&topic, f);
     if r.subscribed {
         loop {
             if let Some(e) = exit_error(profile, sut).await {

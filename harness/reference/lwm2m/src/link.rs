@@ -122,14 +122,8 @@ impl Link {
             tokens: Arc::new(AtomicU64::new(0x1_0000 + (clock_seed() & 0xffff_ffff))),
             generation: Arc::default(),
         };
-        // ESR030 4.5.4 with the no_ack_timeout fault: only REQUEST_TIMEOUT applies.
-        let outbox_timers = if faults.no_ack_timeout {
-            Timers::shortened(timers.request_timeout(), timers.request_timeout()).unwrap_or(timers)
-        } else {
-            timers
-        };
         let layer = Layer {
-            timers: outbox_timers,
+            timers,
             faults,
             service,
             link: link.clone(),
@@ -212,6 +206,8 @@ struct Waiter {
     message_id: u16,
     retransmitted: bool,
     seq: u64,
+    /// When it was first published.
+    sent: Instant,
 }
 
 struct Queued {
@@ -413,6 +409,7 @@ impl Layer {
                     message_id: q.message_id,
                     retransmitted: false,
                     seq,
+                    sent: now,
                 },
             );
             self.publish(topic, bytes).await;
@@ -425,6 +422,8 @@ impl Layer {
         for topic in topics {
             let expired = self.peer(&topic).outbox.expire(now);
             let (retransmit, silent) = (self.faults.retransmit, self.faults.no_request_timeout);
+            let (patient, request_timeout) =
+                (self.faults.no_ack_timeout, self.timers.request_timeout());
             for e in expired {
                 let peer = self.peer(&topic);
                 let Some(w) = peer.waiters.get_mut(&e.token) else {
@@ -439,13 +438,20 @@ impl Layer {
                         tracing::info!(%topic, mid, "fault retransmit: publishing the request again");
                         self.publish(&topic, bytes).await;
                     }
+                    // The fault: without an ACK the request stays pending until
+                    // REQUEST_TIMEOUT (re-recorded, not re-published, so an ACK still matches).
+                    ExpiryReason::NoAck if patient && now < w.sent + request_timeout => {
+                        let mid = w.message_id;
+                        peer.outbox.publish_request_ungated(mid, e.token, now);
+                        peer.outbox.puback();
+                    }
                     // The fault: the initiator never learns of the expiry.
                     ExpiryReason::NoResponse if silent => {}
                     reason => {
                         if let Some(w) = peer.waiters.remove(&e.token) {
                             let _ = w.reply.send(Err(match reason {
-                                ExpiryReason::NoAck => RequestError::NoAck,
-                                ExpiryReason::NoResponse => RequestError::NoResponse,
+                                ExpiryReason::NoAck if !patient => RequestError::NoAck,
+                                _ => RequestError::NoResponse,
                             }));
                         }
                     }

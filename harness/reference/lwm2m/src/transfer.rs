@@ -108,9 +108,11 @@ impl Offers {
         let now = offer.frozen.unwrap_or_else(Instant::now);
         let mut asked = request.clone();
         if faults.block1_wrong_size {
+            // Serve the block of the first size that holds the asked offset.
             if let Ok(Some(b)) = request.block2() {
                 let szx = *offer.first_szx.get_or_insert(b.szx());
-                if let Ok(v) = BlockValue::new(b.num(), false, szx) {
+                let num = b.offset().map_or(b.num(), |o| (o >> (szx + 4)) as u32);
+                if let Ok(v) = BlockValue::new(num, false, szx) {
                     asked = asked.with_block2(v);
                 }
             }
