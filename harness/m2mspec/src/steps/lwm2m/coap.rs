@@ -391,7 +391,12 @@ pub(super) async fn await_answer(
                 vec![first.line()],
             ));
         }
-        let Some(rsp) = receive(run, alias, within, belongs(request)).await? else {
+        let token = request.token;
+        let response_to = move |a: &Arrived| {
+            a.message()
+                .is_some_and(|m| m.token == token && kind(&m) == Kind::Response)
+        };
+        let Some(rsp) = receive(run, alias, within, response_to).await? else {
             return Err(exchange_failure(
                 run,
                 request,
