@@ -72,7 +72,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// Bytes from hex (white space ignored).
 pub fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = text.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("{text:?} has an odd number of hex digits"));
     }
     digits

@@ -97,7 +97,11 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         let families = families::protocols_of(cases.iter().map(|c| c.family.as_str()));
         SutProfile::builtins()?
             .into_iter()
-            .filter(|p| families.iter().any(|f| f.roles().contains(&p.role.as_str())))
+            .filter(|p| {
+                families
+                    .iter()
+                    .any(|f| f.roles().contains(&p.role.as_str()))
+            })
             .collect()
     } else {
         cfg.suts

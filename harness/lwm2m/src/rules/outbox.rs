@@ -482,7 +482,10 @@ mod tests {
         o.publish_request_ungated(2, tok(2), t0);
         assert_eq!(o.pending(), 2);
         assert_eq!(o.ack(2, t0), AckOutcome::Acknowledged { token: tok(2) });
-        assert!(matches!(o.response(tok(2), t0), ResponseOutcome::Matched { message_id: 2, .. }));
+        assert!(matches!(
+            o.response(tok(2), t0),
+            ResponseOutcome::Matched { message_id: 2, .. }
+        ));
         // Re-published under the same token: one entry, its clock restarted.
         o.publish_request_ungated(1, tok(1), t0 + secs(1.0));
         assert_eq!(o.pending(), 1);

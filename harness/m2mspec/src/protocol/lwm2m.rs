@@ -201,8 +201,14 @@ mod tests {
             sut: &sut,
         };
         let d = Lwm2m.entity(&ask("device", None)).expect("device");
-        assert_eq!((d.id.as_str(), d.client_id.as_str()), ("devtok7-bs-1", "devtok7-bs-1"));
-        assert_eq!(Lwm2m.entity(&ask("server", None)).expect("server").id, "m2mtok7-bs-1");
+        assert_eq!(
+            (d.id.as_str(), d.client_id.as_str()),
+            ("devtok7-bs-1", "devtok7-bs-1")
+        );
+        assert_eq!(
+            Lwm2m.entity(&ask("server", None)).expect("server").id,
+            "m2mtok7-bs-1"
+        );
         assert!(Lwm2m.entity(&ask("device", Some("a/b"))).is_err());
     }
 
@@ -212,7 +218,10 @@ mod tests {
         let mut v = Vars::default();
         Lwm2m.sut_vars(&sut, &mut v);
         let get = |k: &str| v.plain.get(k).cloned().unwrap_or_default();
-        assert_eq!(get("sut.to_device"), format!("{}/serverToDevice", sut.lwm2m.device_id));
+        assert_eq!(
+            get("sut.to_device"),
+            format!("{}/serverToDevice", sut.lwm2m.device_id)
+        );
         assert_eq!(get("sut.ack_timeout_ms"), "2000");
         assert_eq!(get("sut.request_timeout_ms"), "15000");
         assert_eq!(get("sut.topic_root"), "");

@@ -93,7 +93,10 @@ impl Lwm2mSettings {
         let names = self.names().map_err(|e| format!("lwm2m topics: {e}"))?;
         if role == "device" {
             names
-                .topic(&self.device_id, m2mspec_lwm2m::topic::Direction::ServerToDevice)
+                .topic(
+                    &self.device_id,
+                    m2mspec_lwm2m::topic::Direction::ServerToDevice,
+                )
                 .map_err(|e| format!("lwm2m device_id: {e}"))?;
         }
         Ok(())
@@ -198,7 +201,10 @@ mod tests {
             device_id: "a/b".into(),
             ..Lwm2mSettings::default()
         };
-        assert!(bad.check("device").unwrap_err().starts_with("lwm2m device_id"));
+        assert!(bad
+            .check("device")
+            .unwrap_err()
+            .starts_with("lwm2m device_id"));
         assert_eq!(ok.client_id("server"), "m2mspec-lwm2m-server");
     }
 }

@@ -252,8 +252,14 @@ impl SutProfile {
                 self.name, self.lwm2m.device_id, self.lwm2m.prefix
             ),
             "server" => format!("{} (server, prefix {:?})", self.name, self.lwm2m.prefix),
-            "broker" => format!("{} (broker, for {}, {:?})", self.name, self.cse_id, self.release),
-            role => format!("{} ({role}, CSE-ID {}, {:?})", self.name, self.cse_id, self.release),
+            "broker" => format!(
+                "{} (broker, for {}, {:?})",
+                self.name, self.cse_id, self.release
+            ),
+            role => format!(
+                "{} ({role}, CSE-ID {}, {:?})",
+                self.name, self.cse_id, self.release
+            ),
         }
     }
 
@@ -334,7 +340,10 @@ pub fn template_vars(
         ("sut.seg".to_string(), profile.segment()),
         ("sut.csebase".to_string(), profile.csebase.clone()),
         ("sut.device_id".to_string(), profile.lwm2m.device_id.clone()),
-        ("sut.endpoint".to_string(), profile.lwm2m.endpoint().to_string()),
+        (
+            "sut.endpoint".to_string(),
+            profile.lwm2m.endpoint().to_string(),
+        ),
         ("lwm2m.prefix".to_string(), profile.lwm2m.prefix.clone()),
         (
             "lwm2m.server_to_device".to_string(),

@@ -105,7 +105,13 @@ pub async fn wait_ready(
                 } else {
                     filters.join(", ")
                 };
-                return Err(not_ready(profile, sut, format!("it never subscribed to a topic such as {topic} (granted filters: {seen})")));
+                return Err(not_ready(
+                    profile,
+                    sut,
+                    format!(
+                        "it never subscribed to a topic such as {topic} (granted filters: {seen})"
+                    ),
+                ));
             }
             // Wake on the next SUBSCRIBE/SUBACK, or every half second to notice a dead process.
             let next = tb.trace().next_seq();
@@ -137,9 +143,7 @@ fn lwm2m_topic(profile: &SutProfile) -> Option<String> {
         "device" => names
             .topic(&profile.lwm2m.device_id, Direction::ServerToDevice)
             .ok(),
-        "server" => names
-            .topic("m2mspec-probe", Direction::DeviceToServer)
-            .ok(),
+        "server" => names.topic("m2mspec-probe", Direction::DeviceToServer).ok(),
         _ => None,
     }
 }

@@ -116,7 +116,14 @@ impl CoapSend {
     pub(super) async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let alias = self.alias.as_str();
         let topic = out_topic(run, alias, &self.topic, &self.device)?;
-        let bytes = build(run, alias, &self.message, self.fixture.as_deref(), &self.set).await?;
+        let bytes = build(
+            run,
+            alias,
+            &self.message,
+            self.fixture.as_deref(),
+            &self.set,
+        )
+        .await?;
         let shown = Message::decode(&bytes)
             .map(|m| m.to_string())
             .unwrap_or_else(|e| format!("{} raw bytes ({e})", bytes.len()));
@@ -170,7 +177,11 @@ fn judge(
     let mut mism: Vec<Mismatch> = [
         ("topic", topic.map(String::from), a.topic.clone()),
         ("qos", qos.map(|q| q.to_string()), a.qos.to_string()),
-        ("retain", retain.map(|r| r.to_string()), a.retain.to_string()),
+        (
+            "retain",
+            retain.map(|r| r.to_string()),
+            a.retain.to_string(),
+        ),
     ]
     .into_iter()
     .filter_map(|(path, want, got)| {
@@ -296,7 +307,7 @@ impl CoapNone {
                     "no {}CoAP message for {} ms",
                     if select.is_empty() { "" } else { "such " },
                     within.as_millis()
-                ),),
+                )),
                 observed: Some(a.line()),
                 packets: sut_messages(run),
                 data: Some(Value::Object(a.fields())),
@@ -360,7 +371,10 @@ pub(super) async fn await_answer(
         return Err(exchange_failure(
             run,
             request,
-            format!("no answer to the request within {} ms", within.max(ack_timeout).as_millis()),
+            format!(
+                "no answer to the request within {} ms",
+                within.max(ack_timeout).as_millis()
+            ),
             "an empty ACK, then a separate response (ESR030 4.4)",
             "nothing".into(),
             Vec::new(),
@@ -385,8 +399,14 @@ pub(super) async fn await_answer(
             return Err(exchange_failure(
                 run,
                 request,
-                format!("the empty ACK came after {} ms, past ACK_TIMEOUT", late.as_millis()),
-                &format!("an empty ACK within ACK_TIMEOUT = {} ms (ESR030 4.5.4)", ack_timeout.as_millis()),
+                format!(
+                    "the empty ACK came after {} ms, past ACK_TIMEOUT",
+                    late.as_millis()
+                ),
+                &format!(
+                    "an empty ACK within ACK_TIMEOUT = {} ms (ESR030 4.5.4)",
+                    ack_timeout.as_millis()
+                ),
                 format!("{} ms", late.as_millis()),
                 vec![first.line()],
             ));
@@ -400,7 +420,10 @@ pub(super) async fn await_answer(
             return Err(exchange_failure(
                 run,
                 request,
-                format!("acknowledged, but no separate response within {} ms", within.as_millis()),
+                format!(
+                    "acknowledged, but no separate response within {} ms",
+                    within.as_millis()
+                ),
                 "a separate response echoing the request's token (ESR030 4.4, RFC 7252 5.2.2)",
                 "none".into(),
                 vec![first.line()],
@@ -467,7 +490,14 @@ impl CoapExchange {
         let topic = out_topic(run, alias, &self.topic, &self.device)?;
         let reply_topic = in_topic(run, alias, &self.reply_topic, &self.device)?;
         let fields = run.expand_fields(&self.fields)?;
-        let bytes = build(run, alias, &self.request, self.fixture.as_deref(), &self.set).await?;
+        let bytes = build(
+            run,
+            alias,
+            &self.request,
+            self.fixture.as_deref(),
+            &self.set,
+        )
+        .await?;
         let request = Message::decode(&bytes)
             .map_err(|e| harness_error(format!("the request does not decode: {e}")))?;
         run.log.push(format!("  {alias} → {topic}: {request}"));
@@ -587,7 +617,8 @@ impl CoapServe {
             let mut f = expand_table(run, &self.response)?;
             f.entry("code".to_string())
                 .or_insert_with(|| Value::from(self.code.clone()));
-            f.entry("type".to_string()).or_insert_with(|| Value::from("NON"));
+            f.entry("type".to_string())
+                .or_insert_with(|| Value::from("NON"));
             f.insert("token".into(), Value::from(hex(request.token.as_bytes())));
             if !f.contains_key("mid") {
                 f.insert("mid".into(), Value::from(next_mid(run, alias)));
@@ -595,7 +626,9 @@ impl CoapServe {
             let bytes = view::from_fields(&f).map_err(|e| harness_error(e.to_string()))?;
             run.log.push(format!(
                 "  {alias} → {reply_topic}: {}",
-                Message::decode(&bytes).map(|m| m.to_string()).unwrap_or_default()
+                Message::decode(&bytes)
+                    .map(|m| m.to_string())
+                    .unwrap_or_default()
             ));
             publish(run, alias, &reply_topic, &bytes, 1, false).await?;
         }

@@ -206,7 +206,8 @@ pub(crate) fn default_topics(
         .map_err(|e| harness_error(format!("the SUT profile's LWM2M topics: {e}")))?;
     let (device, out, inbound) = match (run.role, device) {
         ("device", d) => (
-            d.map(String::from).unwrap_or_else(|| run.sut.lwm2m.device_id.clone()),
+            d.map(String::from)
+                .unwrap_or_else(|| run.sut.lwm2m.device_id.clone()),
             Direction::ServerToDevice,
             Direction::DeviceToServer,
         ),
@@ -279,7 +280,8 @@ pub(crate) async fn receive(
 /// A predicate: the message's fields satisfy `want` (already expanded).
 pub(crate) fn fields_match(want: &[(String, Value)]) -> impl Fn(&Arrived) -> bool + '_ {
     move |a: &Arrived| {
-        want.is_empty() || check_fields(&Value::Object(a.fields()), want.iter().map(|(k, v)| (k, v))).is_empty()
+        want.is_empty()
+            || check_fields(&Value::Object(a.fields()), want.iter().map(|(k, v)| (k, v))).is_empty()
     }
 }
 
@@ -366,7 +368,11 @@ mod tests {
             ("request_timeout - 700", 2300),
             ("ack_timeout-900", 0),
         ] {
-            assert_eq!(Dur::parse(text).unwrap().resolve(t), Duration::from_millis(ms), "{text}");
+            assert_eq!(
+                Dur::parse(text).unwrap().resolve(t),
+                Duration::from_millis(ms),
+                "{text}"
+            );
         }
         for bad in ["ack", "request_timeout*2", "5s", "ack_timeout+x"] {
             assert!(Dur::parse(bad).is_err(), "{bad}");
@@ -374,6 +380,9 @@ mod tests {
         let d: BTreeMap<String, Dur> = toml::from_str("a = 10\nb = \"request_timeout+1\"").unwrap();
         assert_eq!(d["a"], Dur::Ms(10));
         assert_eq!(d["b"], Dur::Request(1));
-        assert_eq!(Dur::Request(1).resolve(Timers::default()), Duration::from_millis(15_001));
+        assert_eq!(
+            Dur::Request(1).resolve(Timers::default()),
+            Duration::from_millis(15_001)
+        );
     }
 }

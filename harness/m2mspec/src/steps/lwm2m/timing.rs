@@ -58,7 +58,11 @@ impl AwaitOutcome {
                     .ok()
                     .map(|o| (cmd, o))
             }
-            (None, None) => return Err(harness_error("no command is running (use command with wait = false first)")),
+            (None, None) => {
+                return Err(harness_error(
+                    "no command is running (use command with wait = false first)",
+                ))
+            }
         };
         let done_at = Instant::now();
         if let (Some(name), Some(nb)) = (&self.since, self.not_before) {

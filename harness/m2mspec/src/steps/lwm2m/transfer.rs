@@ -158,10 +158,15 @@ impl BinaryPull {
             return Err(harness_error("a matched PUT no longer decodes"));
         };
         // Acknowledge it (ESR030 4.4), then judge it.
-        let ack = empty_ack(&put).encode().map_err(|e| harness_error(e.to_string()))?;
+        let ack = empty_ack(&put)
+            .encode()
+            .map_err(|e| harness_error(e.to_string()))?;
         publish(run, alias, &out, &ack, 1, false).await?;
         let data = a.fields();
-        let mut mism = check_fields(&Value::Object(data.clone()), put_fields.iter().map(|(k, v)| (k, v)));
+        let mut mism = check_fields(
+            &Value::Object(data.clone()),
+            put_fields.iter().map(|(k, v)| (k, v)),
+        );
         if a.topic != inbound {
             mism.push(crate::matcher::Mismatch {
                 path: "topic".into(),
@@ -174,12 +179,19 @@ impl BinaryPull {
                 mism.push(crate::matcher::Mismatch {
                     path: "size1".into(),
                     expected: size.to_string(),
-                    observed: data.get("size1").map_or("<absent>".into(), Value::to_string),
+                    observed: data
+                        .get("size1")
+                        .map_or("<absent>".into(), Value::to_string),
                 });
             }
         }
         if !mism.is_empty() {
-            return Err(mismatch_evidence("PUT opaque", &mism, vec![a.line()], Some(Value::Object(data))));
+            return Err(mismatch_evidence(
+                "PUT opaque",
+                &mism,
+                vec![a.line()],
+                Some(Value::Object(data)),
+            ));
         }
         let mut receiver = BinaryReceiver::from_put(&put, self.szx.min(6), PULL_LIMIT).map_err(|e| {
             failure(
@@ -200,11 +212,13 @@ impl BinaryPull {
             }
             let mid = next_mid(run, alias);
             let token = next_token(run, alias);
-            let get = receiver.request_block(ask.num, ask.szx, mid, token).map_err(|e| {
-                harness_error(format!("block {} (szx {}): {e}", ask.num, ask.szx))
-            })?;
+            let get = receiver
+                .request_block(ask.num, ask.szx, mid, token)
+                .map_err(|e| harness_error(format!("block {} (szx {}): {e}", ask.num, ask.szx)))?;
             let expect: Code = match &ask.expect {
-                Some(c) => c.parse().map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?,
+                Some(c) => c
+                    .parse()
+                    .map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?,
                 None => Code::CONTENT,
             };
             let rsp = self.exchange(run, alias, &out, &get, within).await?;
@@ -212,8 +226,18 @@ impl BinaryPull {
             if expect != Code::CONTENT || rsp.code != Code::CONTENT {
                 if rsp.code != expect {
                     return Err(failure(
-                        format!("GET of block {} was answered {}, expected {expect}", ask.num, rsp.code),
-                        &format!("{expect}{}", if expect == Code::NOT_FOUND { " once the PUT opaque has expired: the temporary resource MUST be invalidated (ESR030 4.7.3)" } else { "" }),
+                        format!(
+                            "GET of block {} was answered {}, expected {expect}",
+                            ask.num, rsp.code
+                        ),
+                        &format!(
+                            "{expect}{}",
+                            if expect == Code::NOT_FOUND {
+                                " once the PUT opaque has expired: the temporary resource MUST be invalidated (ESR030 4.7.3)"
+                            } else {
+                                ""
+                            }
+                        ),
                         rsp.to_string(),
                         vec![format!("GET: {get}"), format!("answer: {rsp}")],
                     ));
@@ -227,7 +251,9 @@ impl BinaryPull {
             loop {
                 let mid = next_mid(run, alias);
                 let token = next_token(run, alias);
-                let Some(get) = receiver.next_request(mid, token) else { break };
+                let Some(get) = receiver.next_request(mid, token) else {
+                    break;
+                };
                 let rsp = self.exchange(run, alias, &out, &get, within).await?;
                 exchanges += 1;
                 bytes += self.take_block(&mut receiver, &get, &rsp)?;
@@ -245,7 +271,10 @@ impl BinaryPull {
         }
         throughput(run, "binary_pull", bytes, exchanges, started.elapsed());
         if self.respond != "none" {
-            let code: Code = self.respond.parse().map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?;
+            let code: Code = self
+                .respond
+                .parse()
+                .map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?;
             let mid = next_mid(run, alias);
             let rsp = receiver.put_response(code, mid);
             let b = rsp.encode().map_err(|e| harness_error(e.to_string()))?;
@@ -254,7 +283,10 @@ impl BinaryPull {
         }
         if let Some(name) = &self.save {
             run.vars.set(format!("{name}.bytes"), bytes.to_string());
-            run.vars.set(format!("{name}.complete"), receiver.is_complete().to_string());
+            run.vars.set(
+                format!("{name}.complete"),
+                receiver.is_complete().to_string(),
+            );
         }
         Ok(())
     }
@@ -295,7 +327,10 @@ impl BinaryPull {
             let offset = b.offset().unwrap_or(0);
             if let Some(at) = pattern::first_difference(seed, offset, &rsp.payload) {
                 return Err(failure(
-                    format!("block {} differs from the expected bytes at offset {at}", b.num()),
+                    format!(
+                        "block {} differs from the expected bytes at offset {at}",
+                        b.num()
+                    ),
                     "the data the SUT was told to send, byte for byte",
                     format!("byte {at} differs"),
                     lines(),
@@ -346,12 +381,16 @@ impl BinaryOffer {
         let alias = self.alias.as_str();
         let (out, _) = topics(run, alias, &self.topic, &self.reply_topic, &self.device)?;
         let timers = peer::timers(run);
-        let expect: Code = self.expect.parse().map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?;
+        let expect: Code = self
+            .expect
+            .parse()
+            .map_err(|e: m2mspec_lwm2m::code::BadCode| harness_error(e.to_string()))?;
         let path = segments(&run.expand(&self.path)?);
         let location = segments(&run.expand(&self.location)?);
         let size = usize::try_from(self.size).map_err(|_| harness_error("size too large"))?;
-        let mut sender = BinarySender::new(pattern::bytes(self.seed, 0, size), &path, &location, timers)
-            .map_err(|e| harness_error(e.to_string()))?;
+        let mut sender =
+            BinarySender::new(pattern::bytes(self.seed, 0, size), &path, &location, timers)
+                .map_err(|e| harness_error(e.to_string()))?;
         let (mid, token) = (next_mid(run, alias), next_token(run, alias));
         let put = sender.put_request(mid, token, Instant::now());
         let bytes = put.encode().map_err(|e| harness_error(e.to_string()))?;
@@ -406,14 +445,24 @@ impl BinaryOffer {
                     if expect.is_success() {
                         if let Some(gap) = served.iter().position(|s| !s) {
                             return Err(failure(
-                                format!("the SUT answered {} but never pulled the bytes from offset {}", m.code, gap * 16),
+                                format!(
+                                    "the SUT answered {} but never pulled the bytes from offset {}",
+                                    m.code,
+                                    gap * 16
+                                ),
                                 "every block pulled before the PUT is answered (ESR030 4.7.2)",
                                 format!("{sent_bytes} bytes served in {exchanges} GETs"),
                                 vec![a.line()],
                             ));
                         }
                     }
-                    throughput(run, "binary_offer", sent_bytes, exchanges, started.elapsed());
+                    throughput(
+                        run,
+                        "binary_offer",
+                        sent_bytes,
+                        exchanges,
+                        started.elapsed(),
+                    );
                     return Ok(());
                 }
                 Kind::Request => {
@@ -425,7 +474,9 @@ impl BinaryOffer {
                             vec![a.line()],
                         ));
                     }
-                    let ack = empty_ack(&m).encode().map_err(|e| harness_error(e.to_string()))?;
+                    let ack = empty_ack(&m)
+                        .encode()
+                        .map_err(|e| harness_error(e.to_string()))?;
                     publish(run, alias, &out, &ack, 1, false).await?;
                     let rmid = next_mid(run, alias);
                     let answer = match sender.on_get(&m, rmid, Instant::now()) {
