@@ -1,5 +1,5 @@
-//! The protocol seam: what a protocol family (oneM2M today, LWM2M over MQTT next) tells the
-//! engine, so that the engine and the MQTT-level steps assume no protocol.
+//! The protocol seam: what a protocol family (oneM2M, LWM2M over MQTT) tells the engine, so
+//! that the engine and the MQTT-level steps assume no protocol.
 //!
 //! A family is known by its name, which is also its folder: its cases live under
 //! `suites/<name>/` (its requirement catalogue is `suites/<name>/catalogue.toml`) and its
