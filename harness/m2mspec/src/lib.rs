@@ -17,7 +17,8 @@
 //!
 //! Codecs live in `m2mspec-onem2m` and `m2mspec-lwm2m`, broker/gatekeeper/trace/test client in
 //! `m2mspec-mqtt`, the reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, the reference
-//! LWM2M device and server in `m2mspec-reflwm2m`, report rendering in `m2mspec-reports`. The command line (`src/cmd/`) has one file per subcommand.
+//! LWM2M device and server in `m2mspec-reflwm2m`, report rendering in `m2mspec-reports`. The
+//! command line (`src/cmd/`) has one file per subcommand.
 
 pub mod baseline;
 pub mod commander;
