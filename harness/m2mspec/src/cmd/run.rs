@@ -207,3 +207,20 @@ async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suite_is_a_family_folder_with_a_catalogue() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../suites");
+        assert_eq!(
+            family_suite(&root, "lwm2m").expect("the LWM2M suite"),
+            root.join("lwm2m")
+        );
+        let err = family_suite(&root, "toaster").unwrap_err().to_string();
+        assert!(err.contains("families: lwm2m, onem2m"), "{err}");
+        assert!(family_suite(&root, "../suites").is_err());
+    }
+}

@@ -145,7 +145,8 @@ pub const BUILTIN_REFSERVER: &str = include_str!("../../../../fixtures/sut/refse
 const BUILTIN_REFSERVER_CAPS: &str =
     include_str!("../../../../fixtures/capabilities/refserver.toml");
 
-/// The oneM2M roles, whose profiles need a CSE-ID.
+/// The oneM2M roles, whose profiles need a CSE-ID (a broker profile only for the oneM2M
+/// broker cases: there an empty one is allowed, and checked when given).
 const ONEM2M_ROLES: &[&str] = &["cse", "ae", "broker"];
 /// Every role a profile may have.
 const ROLES: &[&str] = &["cse", "ae", "broker", "device", "server"];
@@ -196,7 +197,7 @@ impl SutProfile {
             detail: e.to_string(),
         })?;
         p.path = path.to_path_buf();
-        if ONEM2M_ROLES.contains(&p.role.as_str()) {
+        if ONEM2M_ROLES.contains(&p.role.as_str()) && !(p.role == "broker" && p.cse_id.is_empty()) {
             id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid {
                 path: path.into(),
                 detail: format!("cse_id: {e}"),

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 /// Build the bytes of a message the harness sends: a fixture with `set`, and/or a `message`
 /// table; a request code gets the entity's next token, anything without `raw` its next
 /// Message ID, unless the fields give them.
-async fn build(
+fn build(
     run: &mut CaseRun<'_>,
     alias: &str,
     message: &toml::Table,
@@ -122,8 +122,7 @@ impl CoapSend {
             &self.message,
             self.fixture.as_deref(),
             &self.set,
-        )
-        .await?;
+        )?;
         let shown = Message::decode(&bytes)
             .map(|m| m.to_string())
             .unwrap_or_else(|e| format!("{} raw bytes ({e})", bytes.len()));
@@ -496,8 +495,7 @@ impl CoapExchange {
             &self.request,
             self.fixture.as_deref(),
             &self.set,
-        )
-        .await?;
+        )?;
         let request = Message::decode(&bytes)
             .map_err(|e| harness_error(format!("the request does not decode: {e}")))?;
         run.log.push(format!("  {alias} → {topic}: {request}"));
