@@ -47,6 +47,26 @@ impl MessageType {
     }
 }
 
+/// A type name that is not `CON`, `NON`, `ACK` or `RST`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a CoAP message type (CON, NON, ACK or RST)")]
+pub struct BadMessageType(pub String);
+
+/// `CON`, `NON`, `ACK` or `RST` (case-insensitive).
+impl std::str::FromStr for MessageType {
+    type Err = BadMessageType;
+
+    fn from_str(s: &str) -> Result<MessageType, BadMessageType> {
+        match s.to_ascii_uppercase().as_str() {
+            "CON" => Ok(MessageType::Confirmable),
+            "NON" => Ok(MessageType::NonConfirmable),
+            "ACK" => Ok(MessageType::Acknowledgement),
+            "RST" => Ok(MessageType::Reset),
+            _ => Err(BadMessageType(s.to_string())),
+        }
+    }
+}
+
 impl fmt::Display for MessageType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.abbreviation())
@@ -228,6 +248,42 @@ impl fmt::Display for Code {
     }
 }
 
+/// A code text that is neither `c.dd` nor a known method or response name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a CoAP code (c.dd, e.g. 0.01 or 2.05, or a name such as GET or Content)")]
+pub struct BadCode(pub String);
+
+/// `c.dd` (class 0-7, detail 0-31), optionally followed by a name (`2.05 Content`, the
+/// [`Display`](fmt::Display) form), or a name alone (`GET`, `Empty`, `Not Found`;
+/// case-insensitive).
+impl std::str::FromStr for Code {
+    type Err = BadCode;
+
+    fn from_str(s: &str) -> Result<Code, BadCode> {
+        let bad = || BadCode(s.to_string());
+        let text = s.trim();
+        let numeric = text.split_whitespace().next().unwrap_or("");
+        if let Some((c, d)) = numeric.split_once('.') {
+            let digits = |t: &str, max: usize| {
+                !t.is_empty() && t.len() <= max && t.bytes().all(|b| b.is_ascii_digit())
+            };
+            if digits(c, 1) && digits(d, 2) {
+                let class: u8 = c.parse().map_err(|_| bad())?;
+                let detail: u8 = d.parse().map_err(|_| bad())?;
+                if class > 7 || detail > 31 {
+                    return Err(bad());
+                }
+                return Ok(Code::new(class, detail));
+            }
+            return Err(bad());
+        }
+        (0u8..=255)
+            .map(Code)
+            .find(|c| c.name().is_some_and(|n| n.eq_ignore_ascii_case(text)))
+            .ok_or_else(bad)
+    }
+}
+
 impl fmt::Debug for Code {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Code({self})")
@@ -267,6 +323,43 @@ mod tests {
         assert_eq!(code.to_string(), shown);
         assert_eq!(code.kind(), kind);
         assert_eq!(Code::new(code.class(), code.detail()), code);
+    }
+
+    #[rstest]
+    #[case("0.01", Code::GET)]
+    #[case("2.05", Code::CONTENT)]
+    #[case("2.05 Content", Code::CONTENT)]
+    #[case("4.4", Code::NOT_FOUND)]
+    #[case("GET", Code::GET)]
+    #[case("post", Code::POST)]
+    #[case("Not Found", Code::NOT_FOUND)]
+    #[case("Empty", Code::EMPTY)]
+    #[case("7.31", Code(0xff))]
+    fn codes_parse(#[case] text: &str, #[case] code: Code) {
+        assert_eq!(text.parse::<Code>(), Ok(code));
+    }
+
+    #[rstest]
+    #[case("8.00")]
+    #[case("2.32")]
+    #[case("2.005")]
+    #[case("x.01")]
+    #[case("FROB")]
+    #[case("")]
+    fn bad_codes_are_named(#[case] text: &str) {
+        assert_eq!(text.parse::<Code>(), Err(BadCode(text.into())));
+    }
+
+    #[test]
+    fn types_parse() {
+        for t in ["CON", "NON", "ACK", "RST"] {
+            assert_eq!(t.parse::<MessageType>().unwrap().to_string(), t);
+        }
+        assert_eq!(
+            "non".parse::<MessageType>(),
+            Ok(MessageType::NonConfirmable)
+        );
+        assert!("CONF".parse::<MessageType>().is_err());
     }
 
     #[test]

@@ -11,6 +11,8 @@
 //! * [`message`] — the message model with typed option views (RFC 7252 3).
 //! * [`codec`] — encode / decode (RFC 7252 3, 3.1), no size limit (ESR030 5.1, 4.6 excluded).
 //! * [`validate`](mod@validate) — the strict RFC 7252 / 7959 format validator used for verdicts.
+//! * [`view`] — a message as named JSON fields both ways, for field checks, evidence and
+//!   messages described in suites and fixtures.
 //!
 //! ESR030:
 //! * [`topic`] — transport topics `[PREFIX]/[DEVICE_ID]/[DIRECTION]` (4.1, 4.6).
@@ -18,7 +20,8 @@
 //! * [`rules`] — message-layer rules as state machines: timers (4.5.4), the request gate
 //!   and pending requests (4.5.1, 4.5.3), de-duplication (4.5.3), CON/NON and the empty ACK +
 //!   separate response sequence (4.4, 4.5.1, 4.5.2).
-//! * [`transfer`] — binary data transfer, sender and receiver (4.7.2, 4.7.3).
+//! * [`transfer`] — binary data transfer, sender and receiver (4.7.2, 4.7.3), and the
+//!   positional byte pattern self-test transfers carry.
 //!
 //! LWM2M (OMA LWM2M 1.x, as used by ESR030):
 //! * [`lwm2m`] — object/instance/resource paths, CoRE link format (RFC 6690), registration
@@ -36,6 +39,7 @@ pub mod token;
 pub mod topic;
 pub mod transfer;
 pub mod validate;
+pub mod view;
 
 pub use block::{BlockError, BlockValue};
 pub use code::{Code, CodeKind, MessageType};

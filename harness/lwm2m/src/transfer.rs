@@ -30,6 +30,7 @@
 //! * Block NUMs are in units of the block's own size, so a change of size re-scales NUM
 //!   (RFC 7959 2.4); the 4-byte Block option carries NUMs ≥ 2^20 (4.7.1).
 
+pub mod pattern;
 pub mod receiver;
 pub mod sender;
 

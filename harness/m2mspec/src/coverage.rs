@@ -138,7 +138,10 @@ pub fn load_all(suites: &Path) -> Result<Vec<Requirement>, CoverageError> {
 fn spec_matches(case: SpecText, spec: &str) -> bool {
     matches!(
         (case, spec),
-        (SpecText::Both, _) | (SpecText::R1, "R1") | (SpecText::R2, "R2")
+        (SpecText::Both, "R1" | "R2")
+            | (SpecText::R1, "R1")
+            | (SpecText::R2, "R2")
+            | (SpecText::Esr030, "ESR030")
     )
 }
 

@@ -85,6 +85,7 @@ pub async fn run_case(
         ctl,
         pending: None,
         finished: None,
+        family_state: None,
     };
     let bound = Duration::from_millis(case.timeout_ms);
     let outcome = tokio::time::timeout(bound, run.run_steps(&case.steps)).await;

@@ -3,14 +3,14 @@
 //! registers here with one line; the engine, the loader and the run find it through these
 //! lists only.
 
-use crate::protocol::{onem2m::OneM2m, Protocol};
-use crate::steps::{command, fault, mqtt, onem2m, trace, Step, StepFamily};
+use crate::protocol::{lwm2m::Lwm2m, onem2m::OneM2m, Protocol};
+use crate::steps::{command, fault, lwm2m, mqtt, onem2m, trace, Step, StepFamily};
 use serde::de::{Deserialize, Deserializer, Error as _};
 use std::path::Path;
 use std::sync::OnceLock;
 
 /// The protocol families; the first is the family of a case outside every family folder.
-static PROTOCOLS: &[&dyn Protocol] = &[&OneM2m];
+static PROTOCOLS: &[&dyn Protocol] = &[&OneM2m, &Lwm2m];
 
 /// The step families; a step name belongs to exactly one.
 static STEP_FAMILIES: &[&dyn StepFamily] = &[
@@ -19,6 +19,7 @@ static STEP_FAMILIES: &[&dyn StepFamily] = &[
     &fault::Faults,
     &command::Commands,
     &onem2m::OneM2mSteps,
+    &lwm2m::Lwm2mSteps,
 ];
 
 /// The protocol family named `name`.

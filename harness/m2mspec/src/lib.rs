@@ -1,11 +1,12 @@
 //! m2mspec: conformance suite and traffic simulator for machine-to-machine protocols over
-//! MQTT — the oneM2M MQTT binding (TS-0010 R1, and R2 = ITU-T Y.4500.10) today.
+//! MQTT — the oneM2M MQTT binding (TS-0010 R1, and R2 = ITU-T Y.4500.10) and LWM2M over MQTT
+//! (ESR030).
 //!
 //! * [`scenario`] — cases as data (TOML under `suites/<family>/`), one per spec requirement,
 //!   and the [`Selection`](scenario::Selection) of the cases a command works on.
 //! * `steps` — the step vocabulary, one family per file (schema and run code), and what steps
 //!   act on (the state of a running case, evidence, messages built from fixtures).
-//! * [`protocol`] — the seam through which a protocol family (oneM2M; LWM2M next) tells the
+//! * [`protocol`] — the seam through which a protocol family (oneM2M, LWM2M) tells the
 //!   engine its roles, entity identities, grants, template variables and message codec.
 //! * `families` — the registry of protocol and step families.
 //! * [`engine`] — runs a case's steps against the SUT and decides the verdict with evidence.
@@ -14,9 +15,10 @@
 //!   [`commander`] — commands to a SUT that acts on command.
 //! * [`run`] — a whole run, always ending in a report; [`coverage`], [`baseline`], [`acl`].
 //!
-//! Codecs live in `m2mspec-onem2m`, broker/gatekeeper/trace/test client in `m2mspec-mqtt`, the
-//! reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, report rendering in
-//! `m2mspec-reports`. The command line (`src/cmd/`) has one file per subcommand.
+//! Codecs live in `m2mspec-onem2m` and `m2mspec-lwm2m`, broker/gatekeeper/trace/test client in
+//! `m2mspec-mqtt`, the reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, the reference
+//! LWM2M device and server in `m2mspec-reflwm2m`, report rendering in `m2mspec-reports`. The
+//! command line (`src/cmd/`) has one file per subcommand.
 
 pub mod baseline;
 pub mod commander;

@@ -93,7 +93,16 @@ fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
 pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let cases = select_cases(cfg)?;
     let profiles = if cfg.suts.is_empty() {
+        // The built-in SUTs of the families the selected cases belong to.
+        let families = families::protocols_of(cases.iter().map(|c| c.family.as_str()));
         SutProfile::builtins()?
+            .into_iter()
+            .filter(|p| {
+                families
+                    .iter()
+                    .any(|f| f.roles().contains(&p.role.as_str()))
+            })
+            .collect()
     } else {
         cfg.suts
             .iter()
@@ -103,16 +112,7 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
     let started = Instant::now();
     let sut = profiles
         .iter()
-        .map(|p| {
-            format!(
-                "{} ({}, {} {}, {:?})",
-                p.name,
-                p.role,
-                if p.role == "broker" { "for" } else { "CSE-ID" },
-                p.cse_id,
-                p.release
-            )
-        })
+        .map(SutProfile::describe)
         .collect::<Vec<_>>()
         .join("; ");
     let mut info = run_info(cfg, sut);
@@ -238,6 +238,9 @@ async fn run_profile(
             .collect::<Vec<_>>()
     };
     let protocols = families::protocols_of(cases.iter().map(|c| c.family.as_str()));
+    for p in &protocols {
+        info.notes.extend(p.notes(profile));
+    }
     let sut_grants = protocols
         .iter()
         .flat_map(|p| p.sut_grants(profile))

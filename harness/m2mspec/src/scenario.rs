@@ -43,13 +43,15 @@ pub enum ScenarioError {
     Empty(PathBuf),
 }
 
-/// Which TS-0010 text a case checks.
+/// Which text a case checks: a TS-0010 release (oneM2M) or ESR030 (LWM2M over MQTT).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 pub enum SpecText {
     R1,
     R2,
     #[serde(rename = "R1+R2")]
     Both,
+    #[serde(rename = "ESR030")]
+    Esr030,
 }
 
 impl SpecText {
@@ -58,6 +60,7 @@ impl SpecText {
             SpecText::R1 => "R1",
             SpecText::R2 => "R2",
             SpecText::Both => "R1+R2",
+            SpecText::Esr030 => "ESR030",
         }
     }
 }
@@ -327,11 +330,11 @@ fields = { clean_session = false }
             parse_file(Path::new("a.toml"), &text).expect("parses")[0].family,
             "onem2m"
         );
-        let text = GOOD.replace("role = \"cse\"", "role = \"cse\"\nfamily = \"lwm2m\"");
+        let text = GOOD.replace("role = \"cse\"", "role = \"cse\"\nfamily = \"toaster\"");
         let err = parse_file(Path::new("a.toml"), &text).unwrap_err();
         assert!(
             err.to_string()
-                .contains("family \"lwm2m\" is not one of [\"onem2m\"]"),
+                .contains("family \"toaster\" is not one of [\"onem2m\", \"lwm2m\"]"),
             "{err}"
         );
     }

@@ -180,6 +180,24 @@ impl Outbox {
         Ok(())
     }
 
+    /// Record the publication of a request *without* the 4.5.1 gate: for test-only
+    /// misbehaviour (a sender that publishes a second request before the first is
+    /// acknowledged, or re-publishes one after its ACK_TIMEOUT), so that its acknowledgement and
+    /// response are still matched. Conformant senders use [`Outbox::publish_request`].
+    pub fn publish_request_ungated(&mut self, message_id: u16, token: Token, now: Instant) {
+        let timers = self.timers;
+        self.pending
+            .retain(|p| expiry(&timers, p, now).is_none() && p.token != token);
+        self.pending.push(Pending {
+            message_id,
+            token,
+            published: now,
+            acknowledged: false,
+            response_due: now + self.timers.request_timeout(),
+        });
+        self.awaiting_puback = true;
+    }
+
     /// Record the publication of a non-request (empty ACK, response, RST): its PUBACK is now
     /// awaited (condition 1).
     pub fn publish_other(&mut self) {
@@ -452,5 +470,25 @@ mod tests {
         assert!(o.puback());
         assert!(!o.puback(), "a second PUBACK was not awaited");
         assert_eq!(o.check(1, tok(1), t0), Ok(()));
+    }
+
+    #[test]
+    fn an_ungated_request_is_still_matched() {
+        let t0 = Instant::now();
+        let mut o = Outbox::new(Timers::default());
+        o.publish_request(1, tok(1), t0).unwrap();
+        o.puback();
+        assert!(o.check(2, tok(2), t0).is_err());
+        o.publish_request_ungated(2, tok(2), t0);
+        assert_eq!(o.pending(), 2);
+        assert_eq!(o.ack(2, t0), AckOutcome::Acknowledged { token: tok(2) });
+        assert!(matches!(
+            o.response(tok(2), t0),
+            ResponseOutcome::Matched { message_id: 2, .. }
+        ));
+        // Re-published under the same token: one entry, its clock restarted.
+        o.publish_request_ungated(1, tok(1), t0 + secs(1.0));
+        assert_eq!(o.pending(), 1);
+        assert!(o.expire(t0 + secs(2.5)).is_empty());
     }
 }

@@ -1,6 +1,8 @@
-//! `m2mspec run`: run the suites against one or more SUTs (default: the reference CSE and AE
-//! over the embedded broker), write junit.xml, report.json and report.html, and print the
-//! summary. Exit code 1 when a case failed (with `--baseline`: when one regressed).
+//! `m2mspec run`: run the suites against one or more SUTs (default: the built-in reference SUTs
+//! of the selected cases' families — the reference CSE and AE for oneM2M, the reference device
+//! and server for LWM2M — over the embedded broker), write junit.xml, report.json and
+//! report.html, and print the summary. Exit code 1 when a case failed (with `--baseline`: when
+//! one regressed). `--suite <family>` runs one protocol family's folder only.
 
 use super::paths::{resolve, resolve_broker, resolve_out};
 use super::selection::CaseArgs;
@@ -8,13 +10,17 @@ use anyhow::Context;
 use m2mspec::run::{self, RunConfig};
 use m2mspec::scenario;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     cases: CaseArgs,
+    /// Only this protocol family's suite: a folder of --suites holding a catalogue.toml
+    /// (`onem2m`, `lwm2m`).
+    #[arg(long)]
+    suite: Option<String>,
     /// SUT profile (TOML), repeatable; default: the built-in reference SUTs.
     #[arg(long = "sut")]
     suts: Vec<PathBuf>,
@@ -60,8 +66,13 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         Some(b) => Some(resolve_broker(b)?),
         None => None,
     };
+    let root = a.cases.suites();
+    let suites = match &a.suite {
+        Some(family) => family_suite(&root, family)?,
+        None => root.clone(),
+    };
     let cfg = RunConfig {
-        suites: a.cases.suites(),
+        suites,
         fixtures: resolve(&a.fixtures),
         suts: a.suts,
         broker,
@@ -80,11 +91,12 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         .context("starting the tokio runtime")?;
     let mut report = rt.block_on(run_interruptible(&cfg))?;
     // The requirement coverage of the suites this run used, for the HTML report.
-    if !m2mspec::coverage::catalogues(&cfg.suites).is_empty() {
-        match (
-            m2mspec::coverage::load_all(&cfg.suites),
-            scenario::load_dir(&cfg.suites),
-        ) {
+    let reqs = match &a.suite {
+        Some(_) => m2mspec::coverage::load(&cfg.suites.join("catalogue.toml")),
+        None => m2mspec::coverage::load_all(&cfg.suites),
+    };
+    if a.suite.is_some() || !m2mspec::coverage::catalogues(&cfg.suites).is_empty() {
+        match (reqs, scenario::load_dir(&cfg.suites)) {
             (Ok(reqs), Ok(cases)) => {
                 report.coverage =
                     serde_json::to_value(m2mspec::coverage::compute(&reqs, &cases)).ok()
@@ -155,6 +167,29 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The folder of protocol family `family` under the suites directory `root`; an error lists
+/// the families there.
+fn family_suite(root: &Path, family: &str) -> anyhow::Result<PathBuf> {
+    let dir = root.join(family);
+    if !family.is_empty() && !family.contains(['/', '\\']) && dir.join("catalogue.toml").is_file() {
+        return Ok(dir);
+    }
+    let mut known: Vec<String> = std::fs::read_dir(root)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .filter(|e| e.path().join("catalogue.toml").is_file())
+                .filter_map(|e| e.file_name().to_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    known.sort();
+    anyhow::bail!(
+        "--suite {family:?}: no such protocol family under {} (families: {})",
+        root.display(),
+        known.join(", ")
+    )
+}
+
 /// Run, and on Ctrl-C let the case loop (which sees the same signal) finish the current case as
 /// interrupted and return its partial report; if it does not within a bound (e.g. the SUT is
 /// still starting), drop the run, which stops the SUT (its process group is killed on drop).
@@ -170,5 +205,22 @@ async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::R
                 Err(_) => Ok(run::interrupted_report(cfg, "not run: interrupted (Ctrl-C) before the SUT was ready; the SUT was stopped")?),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_suite_is_a_family_folder_with_a_catalogue() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../suites");
+        assert_eq!(
+            family_suite(&root, "lwm2m").expect("the LWM2M suite"),
+            root.join("lwm2m")
+        );
+        let err = family_suite(&root, "toaster").unwrap_err().to_string();
+        assert!(err.contains("families: lwm2m, onem2m"), "{err}");
+        assert!(family_suite(&root, "../suites").is_err());
     }
 }

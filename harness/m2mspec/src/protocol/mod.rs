@@ -1,5 +1,5 @@
-//! The protocol seam: what a protocol family (oneM2M today, LWM2M over MQTT next) tells the
-//! engine, so that the engine and the MQTT-level steps assume no protocol.
+//! The protocol seam: what a protocol family (oneM2M, LWM2M over MQTT) tells the engine, so
+//! that the engine and the MQTT-level steps assume no protocol.
 //!
 //! A family is known by its name, which is also its folder: its cases live under
 //! `suites/<name>/` (its requirement catalogue is `suites/<name>/catalogue.toml`) and its
@@ -16,6 +16,7 @@
 //! Its own steps (e.g. oneM2M's `request` and `respond`) are a step family in `crate::steps`;
 //! both are registered in `crate::families`.
 
+pub mod lwm2m;
 pub mod onem2m;
 
 use crate::sut::SutProfile;
@@ -97,6 +98,12 @@ pub trait Protocol: Send + Sync {
     fn decode(&self, payload: &[u8], format: &str) -> Result<Map<String, Value>, String>;
     /// The mandatory fields of a response that `message` lacks (`expect_publish.mandatory`).
     fn missing_mandatory(&self, message: &Map<String, Value>) -> Vec<String>;
+
+    /// Lines the run's report states about a SUT this family's cases ran against (e.g. the
+    /// timer values in force).
+    fn notes(&self, _sut: &SutProfile) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// "a, b or c": the choices of a validation message.

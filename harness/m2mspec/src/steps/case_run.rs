@@ -57,6 +57,9 @@ pub(crate) struct CaseRun<'a> {
     pub pending: Option<PendingCommand<'a>>,
     /// Its outcome, once it finished before an `await_command` collected it.
     pub finished: Option<FinishedCommand>,
+    /// State the case's own step family keeps between its steps (e.g. LWM2M: the CoAP
+    /// messages received but not yet consumed, Message ID counters); created by that family.
+    pub family_state: Option<Box<dyn std::any::Any + Send>>,
 }
 
 /// Who sent a trace event: the SUT (any connection that is not the harness's own) or one

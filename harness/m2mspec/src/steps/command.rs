@@ -150,7 +150,7 @@ fn start<'a>(
 
 /// Judge a command's outcome (`None`: it did not finish in time). Its response is saved as
 /// `{command.<path>}`.
-fn check(
+pub(crate) fn check(
     run: &mut CaseRun<'_>,
     outcome: Option<FinishedCommand>,
     expect_rsc: Option<i64>,

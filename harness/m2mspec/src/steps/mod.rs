@@ -12,6 +12,8 @@
 //! * [`command`] — drive a SUT that acts on command (an AE under test) and collect the outcome.
 //! * [`onem2m`] — oneM2M primitives: send a request built from a fixture, answer a request the
 //!   harness received. They need the oneM2M topic and primitive structure.
+//! * [`lwm2m`] — LWM2M over MQTT (ESR030): CoAP messages on the transport topics, the 4.4
+//!   ACK-then-response sequence from either side, the binary transfer, the 4.5.4 timers.
 //!
 //! What the steps act on lives here too: [`case_run`] (the state of one case while it runs),
 //! [`failure`] (how a step goes wrong), [`evidence`] (trace lines and packets for reports) and
@@ -30,6 +32,7 @@ pub(crate) mod command;
 pub(crate) mod evidence;
 pub(crate) mod failure;
 pub(crate) mod fault;
+pub(crate) mod lwm2m;
 mod message;
 pub(crate) mod mqtt;
 pub(crate) mod onem2m;

@@ -3,7 +3,11 @@
 //! A SUT profile (`fixtures/sut/<name>.toml`) says what the SUT is (role, IDs, release), how
 //! the harness gets it running, and which optional features it claims (a PICS-style
 //! capability file). Cases requiring a capability the SUT does not claim are `skipped`.
+//!
+//! Roles: oneM2M `cse`, `ae` and `broker` (which need `cse_id` / `csebase`), LWM2M `device`
+//! and `server` (which take the `[lwm2m]` table, [`lwm2m::Lwm2mSettings`]).
 
+pub mod lwm2m;
 pub mod process;
 pub mod readiness;
 
@@ -52,6 +56,10 @@ pub enum SutKind {
     Process,
     /// Broker role: the harness's own embedded rumqttd is the system under test.
     EmbeddedBroker,
+    /// The in-process reference LWM2M device (`m2mspec-reflwm2m`), driven by `command` steps.
+    BuiltinRefdevice,
+    /// The in-process reference LWM2M server (`m2mspec-reflwm2m`), driven by `command` steps.
+    BuiltinRefserver,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -60,7 +68,10 @@ pub struct SutProfile {
     pub name: String,
     pub role: String,
     pub kind: SutKind,
+    /// oneM2M: the CSE-ID (of the SUT, or of the registrar CSE the harness plays for an AE).
+    #[serde(default)]
     pub cse_id: String,
+    #[serde(default)]
     pub csebase: String,
     #[serde(default = "r2")]
     pub release: Release,
@@ -84,6 +95,9 @@ pub struct SutProfile {
     /// Broker role: the entity set whose R2 8.4 policy is rendered as `{acl_file}` (relative
     /// to the profile).
     pub acl_entities: Option<PathBuf>,
+    /// LWM2M roles: transport topics, timers, reference-SUT faults.
+    #[serde(default)]
+    pub lwm2m: lwm2m::Lwm2mSettings,
     #[serde(skip)]
     pub caps: BTreeMap<String, bool>,
     #[serde(skip)]
@@ -124,16 +138,34 @@ pub const BUILTIN_REFCSE: &str = include_str!("../../../../fixtures/sut/refcse.t
 pub const BUILTIN_REFAE: &str = include_str!("../../../../fixtures/sut/refae.toml");
 const BUILTIN_REFAE_CAPS: &str = include_str!("../../../../fixtures/capabilities/refae.toml");
 const BUILTIN_CAPS: &str = include_str!("../../../../fixtures/capabilities/refcse.toml");
+pub const BUILTIN_REFDEVICE: &str = include_str!("../../../../fixtures/sut/refdevice.toml");
+const BUILTIN_REFDEVICE_CAPS: &str =
+    include_str!("../../../../fixtures/capabilities/refdevice.toml");
+pub const BUILTIN_REFSERVER: &str = include_str!("../../../../fixtures/sut/refserver.toml");
+const BUILTIN_REFSERVER_CAPS: &str =
+    include_str!("../../../../fixtures/capabilities/refserver.toml");
+
+/// The oneM2M roles, whose profiles need a CSE-ID (a broker profile only for the oneM2M
+/// broker cases: there an empty one is allowed, and checked when given).
+const ONEM2M_ROLES: &[&str] = &["cse", "ae", "broker"];
+/// Every role a profile may have.
+const ROLES: &[&str] = &["cse", "ae", "broker", "device", "server"];
 
 impl SutProfile {
-    /// The SUTs of a run without `--sut`: the reference CSE (and the reference AE).
+    /// The SUTs of a run without `--sut`: the reference CSE and AE (oneM2M), the reference
+    /// device and server (LWM2M).
     pub fn builtins() -> Result<Vec<SutProfile>, SutError> {
-        let mut ae = Self::parse(Path::new("<built-in refae>"), BUILTIN_REFAE)?;
-        ae.caps = parse_caps(
-            Path::new("<built-in refae capabilities>"),
-            BUILTIN_REFAE_CAPS,
-        )?;
-        Ok(vec![Self::builtin()?, ae])
+        let with_caps = |name: &str, text: &str, caps: &str| -> Result<SutProfile, SutError> {
+            let mut p = Self::parse(Path::new(&format!("<built-in {name}>")), text)?;
+            p.caps = parse_caps(Path::new(&format!("<built-in {name} capabilities>")), caps)?;
+            Ok(p)
+        };
+        Ok(vec![
+            Self::builtin()?,
+            with_caps("refae", BUILTIN_REFAE, BUILTIN_REFAE_CAPS)?,
+            with_caps("refdevice", BUILTIN_REFDEVICE, BUILTIN_REFDEVICE_CAPS)?,
+            with_caps("refserver", BUILTIN_REFSERVER, BUILTIN_REFSERVER_CAPS)?,
+        ])
     }
 
     pub fn builtin() -> Result<SutProfile, SutError> {
@@ -165,21 +197,44 @@ impl SutProfile {
             detail: e.to_string(),
         })?;
         p.path = path.to_path_buf();
-        id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid {
-            path: path.into(),
-            detail: format!("cse_id: {e}"),
-        })?;
+        if ONEM2M_ROLES.contains(&p.role.as_str()) && !(p.role == "broker" && p.cse_id.is_empty()) {
+            id_to_segment(&p.cse_id).map_err(|e| SutError::Invalid {
+                path: path.into(),
+                detail: format!("cse_id: {e}"),
+            })?;
+        }
+        if matches!(p.role.as_str(), "device" | "server") {
+            p.lwm2m.check(&p.role).map_err(|detail| SutError::Invalid {
+                path: path.into(),
+                detail,
+            })?;
+        }
         if p.kind == SutKind::Process && p.process.is_none() {
             return Err(SutError::Invalid {
                 path: path.into(),
                 detail: "kind = \"process\" needs a [process] table".into(),
             });
         }
-        if !["cse", "ae", "broker"].contains(&p.role.as_str()) {
+        if !ROLES.contains(&p.role.as_str()) {
             return Err(SutError::Invalid {
                 path: path.into(),
-                detail: format!("role {:?} is not one of cse, ae, broker", p.role),
+                detail: format!(
+                    "role {:?} is not one of {}",
+                    p.role,
+                    crate::protocol::one_of(ROLES)
+                ),
             });
+        }
+        for (kind, role) in [
+            (SutKind::BuiltinRefdevice, "device"),
+            (SutKind::BuiltinRefserver, "server"),
+        ] {
+            if p.kind == kind && p.role != role {
+                return Err(SutError::Invalid {
+                    path: path.into(),
+                    detail: format!("this kind is for role = \"{role}\""),
+                });
+            }
         }
         if p.kind == SutKind::EmbeddedBroker && p.role != "broker" {
             return Err(SutError::Invalid {
@@ -188,6 +243,25 @@ impl SutProfile {
             });
         }
         Ok(p)
+    }
+
+    /// One line naming the SUT for reports: name, role and its identity.
+    pub fn describe(&self) -> String {
+        match self.role.as_str() {
+            "device" => format!(
+                "{} (device, DEVICE_ID {}, prefix {:?})",
+                self.name, self.lwm2m.device_id, self.lwm2m.prefix
+            ),
+            "server" => format!("{} (server, prefix {:?})", self.name, self.lwm2m.prefix),
+            "broker" => format!(
+                "{} (broker, for {}, {:?})",
+                self.name, self.cse_id, self.release
+            ),
+            role => format!(
+                "{} ({role}, CSE-ID {}, {:?})",
+                self.name, self.cse_id, self.release
+            ),
+        }
     }
 
     /// The CSE-ID as a topic segment.
@@ -229,6 +303,8 @@ fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutErro
 pub enum RunningSut {
     RefCse(m2mspec_refcse::RefCse),
     RefAe(m2mspec_refae::RefAe),
+    RefDevice(m2mspec_reflwm2m::RefDevice),
+    RefServer(m2mspec_reflwm2m::RefServer),
     Process(process::SutProcess),
     Attached,
 }
@@ -264,6 +340,28 @@ pub fn template_vars(
         ("sut.cse_id".to_string(), profile.cse_id.clone()),
         ("sut.seg".to_string(), profile.segment()),
         ("sut.csebase".to_string(), profile.csebase.clone()),
+        ("sut.device_id".to_string(), profile.lwm2m.device_id.clone()),
+        (
+            "sut.endpoint".to_string(),
+            profile.lwm2m.endpoint().to_string(),
+        ),
+        ("lwm2m.prefix".to_string(), profile.lwm2m.prefix.clone()),
+        (
+            "lwm2m.server_to_device".to_string(),
+            profile.lwm2m.server_to_device.clone(),
+        ),
+        (
+            "lwm2m.device_to_server".to_string(),
+            profile.lwm2m.device_to_server.clone(),
+        ),
+        (
+            "lwm2m.ack_timeout_ms".to_string(),
+            profile.lwm2m.ack_timeout_ms.to_string(),
+        ),
+        (
+            "lwm2m.request_timeout_ms".to_string(),
+            profile.lwm2m.request_timeout_ms.to_string(),
+        ),
         ("http_port".to_string(), http_port.to_string()),
         ("data_dir".to_string(), data_dir.display().to_string()),
     ])
@@ -278,6 +376,12 @@ pub async fn start(
     data_dir: &Path,
 ) -> Result<RunningSut, SutError> {
     match profile.kind {
+        SutKind::BuiltinRefdevice => lwm2m::start_refdevice(profile, broker)
+            .await
+            .map(RunningSut::RefDevice),
+        SutKind::BuiltinRefserver => lwm2m::start_refserver(profile, broker)
+            .await
+            .map(RunningSut::RefServer),
         SutKind::BuiltinRefae => start_refae(profile, broker, extra_faults).await,
         SutKind::BuiltinRefcse => {
             let faults: m2mspec_refcse::Faults =
@@ -312,7 +416,7 @@ pub async fn start(
 
 /// Test-only switches by name, checked against the names the SUT knows (a misspelt switch
 /// must not silently run a well-behaved SUT).
-fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+pub(crate) fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
     profile: &SutProfile,
     base: &BTreeMap<String, bool>,
     extra: &[String],
@@ -446,6 +550,14 @@ impl RunningSut {
                 a.stop().await;
                 "reference AE stopped".into()
             }
+            RunningSut::RefDevice(d) => {
+                d.stop().await;
+                "reference LWM2M device stopped".into()
+            }
+            RunningSut::RefServer(s) => {
+                s.stop().await;
+                "reference LWM2M server stopped".into()
+            }
             RunningSut::Attached => "attached SUT left running".into(),
         }
     }
@@ -462,6 +574,8 @@ impl RunningSut {
     pub fn commander(&self) -> Option<&dyn SutCommander> {
         match self {
             RunningSut::RefAe(ae) => Some(ae as &dyn SutCommander),
+            RunningSut::RefDevice(d) => Some(d as &dyn SutCommander),
+            RunningSut::RefServer(s) => Some(s as &dyn SutCommander),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! When a SUT counts as ready: a real protocol exchange, not a sleep. First the gatekeeper must
-//! have seen the SUT subscribe to a oneM2M topic (any granted filter under `oneM2M/`); then,
-//! optionally, a probe AE's RETRIEVE of the CSEBase must be answered.
+//! have seen the SUT subscribe to a topic of its protocol (oneM2M: any granted filter under
+//! `oneM2M/`; an LWM2M device or server: any granted filter — the error names the transport
+//! topic it should cover, ESR030 4.1, 4.4); then, optionally (oneM2M), a probe AE's RETRIEVE
+//! of the CSEBase must be answered.
 //!
 //! Readiness deliberately does not demand the *right* subscriptions (R2 7.4.5/7.5.4): a SUT
 //! that subscribes wrongly is non-conformant, and the subscription cases must be able to say
@@ -82,17 +84,18 @@ pub async fn wait_ready(
             path: profile.path.clone(),
             detail: format!("readiness.probe_from: {e}"),
         })?;
-    let topic = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
+    let onem2m = format!("/oneM2M/req/{probe_seg}/{}/json", profile.segment());
+    let lwm2m = lwm2m_topic(profile);
+    let topic = lwm2m.clone().unwrap_or(onem2m);
+    // LWM2M: any granted subscription will do (a wrong one is for the topic cases to judge).
+    let wanted = |f: &String| lwm2m.is_some() || f.contains("oneM2M/") || topic_matches(&topic, f);
     if r.subscribed {
         loop {
             if let Some(e) = exit_error(profile, sut).await {
                 return Err(e);
             }
             let filters = tb.granted_filters(|e| tb.is_sut_event(e));
-            if filters
-                .iter()
-                .any(|f| f.contains("oneM2M/") || topic_matches(&topic, f))
-            {
+            if filters.iter().any(wanted) {
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -102,7 +105,13 @@ pub async fn wait_ready(
                 } else {
                     filters.join(", ")
                 };
-                return Err(not_ready(profile, sut, format!("it never subscribed to a oneM2M topic such as {topic} (granted filters: {seen})")));
+                return Err(not_ready(
+                    profile,
+                    sut,
+                    format!(
+                        "it never subscribed to a topic such as {topic} (granted filters: {seen})"
+                    ),
+                ));
             }
             // Wake on the next SUBSCRIBE/SUBACK, or every half second to notice a dead process.
             let next = tb.trace().next_seq();
@@ -124,6 +133,19 @@ pub async fn wait_ready(
             .map_err(|d| not_ready(profile, sut, d))?;
     }
     Ok(())
+}
+
+/// The transport topic an LWM2M SUT must subscribe to (none for the other roles).
+fn lwm2m_topic(profile: &SutProfile) -> Option<String> {
+    use m2mspec_lwm2m::topic::Direction;
+    let names = profile.lwm2m.names().ok()?;
+    match profile.role.as_str() {
+        "device" => names
+            .topic(&profile.lwm2m.device_id, Direction::ServerToDevice)
+            .ok(),
+        "server" => names.topic("m2mspec-probe", Direction::DeviceToServer).ok(),
+        _ => None,
+    }
 }
 
 async fn probe(
