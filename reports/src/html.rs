@@ -19,7 +19,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::ReportError;
-use crate::model::{CaseResult, Evidence, Report, Verdict};
+use crate::model::{Basis, CaseResult, Evidence, Report, Verdict};
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
@@ -328,7 +328,7 @@ fn case_rows(h: &mut String, i: usize, c: &CaseResult) {
         h,
         "<tr class=\"case\" id=\"c-{i}\" data-verdict=\"{v}\" data-role=\"{}\" data-detail=\"d-{i}\" tabindex=\"0\" aria-expanded=\"false\">\
          <td class=\"id\"><span class=\"caret\"></span>{}<div class=\"title\">{}</div></td>\
-         <td>{}<div class=\"spec\">{}</div></td><td><span class=\"lvl lvl-{}\">{level}</span></td><td>{}</td>\
+         <td>{}<div class=\"spec\">{}</div></td><td><span class=\"lvl lvl-{}\">{level}</span>{}</td><td>{}</td>\
          <td><span class=\"verdict v-{v}\">{v}</span></td><td class=\"req\"><span class=\"req-text\">{}</span></td></tr>",
         attr(&c.role),
         text(&c.id),
@@ -336,21 +336,37 @@ fn case_rows(h: &mut String, i: usize, c: &CaseResult) {
         text(&c.clause),
         text(&c.spec),
         level.to_lowercase(),
+        match c.basis {
+            Basis::Derived => " <span class=\"basis\" title=\"an interpretation of the text: non-strict unless the run is strict\">derived</span>",
+            Basis::Stated => "",
+        },
         text(&c.role),
         text(&c.requirement),
     );
     let _ = write!(
         h,
         "<tr class=\"detail d-{v}\" id=\"d-{i}\"><td colspan=\"6\"><div class=\"detail-body\">\
-         <blockquote class=\"requirement\"><p>“{}”</p><div class=\"cite\">{} ({}) · {level} · role {}</div></blockquote>\
+         <blockquote class=\"requirement\"><p>“{}”</p><div class=\"cite\">{} ({}) · {level} · role {} · basis {}</div></blockquote>\
          <div class=\"meta\">{} · {} · verdict <b>{v}</b></div>",
         text(&c.requirement),
         text(&c.clause),
         text(&c.spec),
         text(&c.role),
+        c.basis.as_str(),
         text(&c.title),
         duration(c.duration_ms),
     );
+    if let Some(why) = &c.reasoning {
+        let label = match c.basis {
+            Basis::Derived => "Derived from the text",
+            Basis::Stated => "Reading",
+        };
+        let _ = write!(
+            h,
+            "<p class=\"reasoning\"><b>{label}:</b> {}</p>",
+            text(why)
+        );
+    }
     if let Some(reason) = &c.skip_reason {
         let _ = write!(
             h,

@@ -39,6 +39,12 @@ pub struct Args {
     /// Test only: make the reference AE misbehave (e.g. omit_rqi); repeatable.
     #[arg(long = "refae-fault")]
     refae_faults: Vec<String>,
+    /// Test only: a compliant-but-different reference CSE (e.g. answers_out_of_order); repeatable.
+    #[arg(long = "refcse-variant")]
+    refcse_variants: Vec<String>,
+    /// Test only: a compliant-but-different reference AE (e.g. poa_other_order); repeatable.
+    #[arg(long = "refae-variant")]
+    refae_variants: Vec<String>,
     /// No colors in the console summary.
     #[arg(long)]
     no_color: bool,
@@ -70,6 +76,8 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         role: a.cases.role,
         refcse_faults: a.refcse_faults,
         refae_faults: a.refae_faults,
+        refcse_variants: a.refcse_variants,
+        refae_variants: a.refae_variants,
         enforce_policy: a.enforce_policy,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,

@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use m2mspec_onem2m::rsc;
 use m2mspec_onem2m::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
 use m2mspec_onem2m::timestamp::format_timestamp;
-use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release};
+use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release, Variants};
 use serde_json::{json, Map, Value};
 
 const JSON: Serialization = Serialization::Json;
@@ -885,16 +885,19 @@ fn fault_trust_fr_over_topic_executes_spoofed_requests() {
 }
 
 #[test]
-fn fault_no_dedup_re_executes_duplicates() {
-    let mut c = with_faults(Faults {
-        no_dedup: true,
-        ..Faults::default()
+fn variant_execute_duplicates_re_executes_and_answers_them() {
+    let mut c = CseCore::new(&RefCseConfig {
+        variants: Variants {
+            execute_duplicates: true,
+            ..Variants::default()
+        },
+        ..RefCseConfig::default()
     });
     register(&mut c, "Cae1", "a1");
     create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
     let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
-    send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON);
-    send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON);
+    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(), 1);
+    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).len(), 1);
     assert_eq!(c.stats().duplicates_suppressed, 0);
     assert_eq!(
         pc_attr(
@@ -904,6 +907,20 @@ fn fault_no_dedup_re_executes_duplicates() {
         ),
         &json!(2)
     );
+}
+
+#[test]
+fn fault_ignore_duplicates_executes_once_and_answers_once() {
+    let mut c = with_faults(Faults {
+        ignore_duplicates: true,
+        ..Faults::default()
+    });
+    register(&mut c, "Cae1", "a1");
+    create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
+    let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
+    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(), 1);
+    assert!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).is_empty());
+    assert_eq!(c.stats().duplicates_suppressed, 1);
 }
 
 #[test]
