@@ -484,9 +484,15 @@ fn coverage_panel(h: &mut String, cov: &Value) {
             "<div class=\"pct\"><b>{p:.1} %</b><div class=\"bar\"><span style=\"width:{width:.3}%\"></span></div></div>"
         );
     }
+    // Lists of records (e.g. the figures per role, the known text conflicts) get a table of
+    // their own; other values a key/value line.
+    let is_table = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_object))
+    };
     let extra: Vec<(&String, &Value)> = obj
         .iter()
-        .filter(|(k, _)| *k != "rows" && *k != "percent")
+        .filter(|(k, v)| *k != "rows" && *k != "percent" && !is_table(v))
         .collect();
     if !extra.is_empty() {
         h.push_str("<dl class=\"kv\" style=\"margin-bottom:12px\">");
@@ -495,6 +501,17 @@ fn coverage_panel(h: &mut String, cov: &Value) {
         }
         h.push_str("</dl>");
     }
+    for (k, v) in obj.iter().filter(|(k, v)| *k != "rows" && is_table(v)) {
+        let _ = write!(h, "<div class=\"sub\">{}</div>", text(k));
+        record_table(h, v.as_array().map(Vec::as_slice).unwrap_or_default());
+    }
+    h.push_str("<div class=\"sub\">statements</div>");
+    record_table(h, rows);
+    h.push_str("</section>\n");
+}
+
+/// A table of JSON records whose columns are the union of their keys.
+fn record_table(h: &mut String, rows: &[Value]) {
     let mut columns: Vec<&str> = Vec::new();
     for r in rows {
         if let Some(o) = r.as_object() {
@@ -532,7 +549,7 @@ fn coverage_panel(h: &mut String, cov: &Value) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</tbody></table></section>\n");
+    h.push_str("</tbody></table>");
 }
 
 /// One JSON value as escaped cell content.
@@ -548,6 +565,12 @@ fn cell(v: &Value) -> String {
         Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
             items.iter().map(cell).collect::<Vec<_>>().join(", ")
         }
+        // A record of plain values (e.g. a statement's status per role) as `key: value` pairs.
+        Value::Object(m) if m.values().all(|v| !v.is_array() && !v.is_object()) => m
+            .iter()
+            .map(|(k, v)| format!("{}: {}", text(k), cell(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => format!("<code>{}</code>", text(&other.to_string())),
     }
 }

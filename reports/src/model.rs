@@ -100,7 +100,9 @@ impl fmt::Display for Level {
 /// What a case rests on: a sentence of the spec that states what it checks, or an inference
 /// from the text (an interpretation, with its reasoning). A failed derived case is a warning
 /// (`non-strict`) unless the run is strict.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Basis {
     /// The quoted requirement states what the case checks.

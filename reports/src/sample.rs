@@ -211,10 +211,18 @@ pub fn sample_report() -> Report {
              "text": "The broker shall be reachable by all CSEs.", "testable": false,
              "cases": [], "missing": [], "status": "not testable"}
         ],
+        "roles": [
+            {"role": "cse", "testable": 3, "covered": 2, "derived_only": 0, "percent": 66.7, "uncovered": ["R2-6.4.5-a"]}
+        ],
         "covered": 2,
         "testable": 3,
         "untestable": 1,
-        "percent": 66.7
+        "percent": 66.7,
+        "conflicts": [
+            {"id": "subscribe-filter", "between": ["R2-6.4.1-a", "R2-6.4.5-a"],
+             "text": "One clause subscribes with a trailing /#, the other without.",
+             "resolution": "The cases accept either filter."}
+        ]
     }));
     report
 }

@@ -190,7 +190,9 @@ impl CaseRun<'_> {
                 t.elapsed().as_millis()
             ));
             if let Err(f) = r {
-                let setup = step.is_setup().then(|| format!("{} ({})", i + 1, step.name()));
+                let setup = step
+                    .is_setup()
+                    .then(|| format!("{} ({})", i + 1, step.name()));
                 return Some((setup, f));
             }
         }

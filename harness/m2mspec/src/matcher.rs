@@ -201,7 +201,10 @@ mod tests {
     use serde_json::json;
 
     fn check(obs: &Value, exp: &[(&str, Value)]) -> Vec<Mismatch> {
-        let exp: Vec<(String, Value)> = exp.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+        let exp: Vec<(String, Value)> = exp
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
         check_fields(obs, exp.iter().map(|(k, v)| (k, v)))
     }
 
@@ -232,9 +235,17 @@ mod tests {
     #[test]
     fn any_of_alternatives_values_or_operators() {
         let obs = json!({"client_id": "C:id-in", "topic": "/oneM2M/req/a/b/xml"});
-        assert!(check(&obs, &[("client_id", json!({"any": ["C:/id-in", "C:id-in"]}))]).is_empty());
-        assert_eq!(check(&obs, &[("client_id", json!({"any": ["C::id-in"]}))]).len(), 1);
-        let typed = json!({"any": [{"prefix": "/oneM2M/req/a/b/j"}, {"prefix": "/oneM2M/req/a/b/x"}]});
+        assert!(check(
+            &obs,
+            &[("client_id", json!({"any": ["C:/id-in", "C:id-in"]}))]
+        )
+        .is_empty());
+        assert_eq!(
+            check(&obs, &[("client_id", json!({"any": ["C::id-in"]}))]).len(),
+            1
+        );
+        let typed =
+            json!({"any": [{"prefix": "/oneM2M/req/a/b/j"}, {"prefix": "/oneM2M/req/a/b/x"}]});
         assert!(check(&obs, &[("topic", typed)]).is_empty());
     }
 
@@ -273,7 +284,10 @@ mod tests {
             &obs,
             &[
                 ("poa", json!({"some": {"addresses": gk}})),
-                ("poa", json!({"none": {"all": [{"addresses": gk}, {"prefix": "mqtts:"}]}})),
+                (
+                    "poa",
+                    json!({"none": {"all": [{"addresses": gk}, {"prefix": "mqtts:"}]}})
+                ),
                 ("one", json!({"some": {"names_host": gk}})),
             ]
         )

@@ -168,7 +168,10 @@ fn validate(case: &Case, protocol: &dyn Protocol) -> Result<(), String> {
         return Err("a case needs at least one step".into());
     }
     if case.basis == Basis::Derived
-        && case.reasoning.as_deref().is_none_or(|r| r.trim().is_empty())
+        && case
+            .reasoning
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
     {
         return Err("a derived case needs its `reasoning`".into());
     }
@@ -412,11 +415,23 @@ fields = { clean_session = false }
         let derived = GOOD.replace("role = \"cse\"", "role = \"cse\"\nbasis = \"derived\"");
         let err = parse_file(Path::new("a.toml"), &derived).unwrap_err();
         assert!(err.to_string().contains("needs its `reasoning`"), "{err}");
-        let ok = derived.replace("basis = \"derived\"", "basis = \"derived\"\nreasoning = \"r\"");
+        let ok = derived.replace(
+            "basis = \"derived\"",
+            "basis = \"derived\"\nreasoning = \"r\"",
+        );
         let c = parse_file(Path::new("a.toml"), &ok).expect("parses");
-        assert_eq!((c[0].basis, c[0].reasoning.as_deref()), (Basis::Derived, Some("r")));
-        assert_eq!(parse_file(Path::new("a.toml"), GOOD).expect("parses")[0].basis, Basis::Stated);
-        let gated = GOOD.replace("role = \"cse\"", "role = \"cse\"\nrequires = [\"release.r1\"]");
+        assert_eq!(
+            (c[0].basis, c[0].reasoning.as_deref()),
+            (Basis::Derived, Some("r"))
+        );
+        assert_eq!(
+            parse_file(Path::new("a.toml"), GOOD).expect("parses")[0].basis,
+            Basis::Stated
+        );
+        let gated = GOOD.replace(
+            "role = \"cse\"",
+            "role = \"cse\"\nrequires = [\"release.r1\"]",
+        );
         let err = parse_file(Path::new("a.toml"), &gated).unwrap_err();
         assert!(err.to_string().contains("gated by `spec`"), "{err}");
     }
@@ -426,7 +441,8 @@ fields = { clean_session = false }
         let text = format!("{GOOD}[[cleanup]]\ndo = \"cut\"\nclient = \"sut\"\n");
         let c = parse_file(Path::new("a.toml"), &text).expect("parses");
         assert_eq!(c[0].cleanup.len(), 1);
-        let bad = format!("{GOOD}[[cleanup]]\ndo = \"fault\"\nclient = \"sut\"\nfault = \"explode\"\n");
+        let bad =
+            format!("{GOOD}[[cleanup]]\ndo = \"fault\"\nclient = \"sut\"\nfault = \"explode\"\n");
         assert!(parse_file(Path::new("a.toml"), &bad).is_err());
     }
 

@@ -90,12 +90,12 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
     // The requirement coverage of the suites this run used, for the HTML report.
     if !m2mspec::coverage::catalogues(&cfg.suites).is_empty() {
         match (
-            m2mspec::coverage::load_all(&cfg.suites),
+            m2mspec::coverage::load_every(&cfg.suites),
             scenario::load_dir(&cfg.suites),
         ) {
-            (Ok(reqs), Ok(cases)) => {
+            (Ok(cat), Ok(cases)) => {
                 report.coverage =
-                    serde_json::to_value(m2mspec::coverage::compute(&reqs, &cases)).ok()
+                    serde_json::to_value(m2mspec::coverage::compute_with(&cat, &cases)).ok()
             }
             (Err(e), _) => report.run.notes.push(format!("coverage not computed: {e}")),
             (_, Err(e)) => report.run.notes.push(format!("coverage not computed: {e}")),

@@ -578,7 +578,8 @@ mod tests {
             "{err}"
         );
         p.caps.insert("release.r1".into(), false);
-        p.check_release_claims().expect("a restated release is fine");
+        p.check_release_claims()
+            .expect("a restated release is fine");
         assert_eq!(p.timing.reconnect_ms, 10_000);
     }
 

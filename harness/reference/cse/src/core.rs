@@ -156,7 +156,10 @@ impl CseCore {
         let mut poa = vec![format!("{scheme}://{authority}")];
         if cfg.variants.poa_other_order {
             // Another way to reach the CSE, listed first (not an MQTT one).
-            poa.insert(0, format!("http://{}:8080/{}", cfg.broker.ip(), cfg.csebase_name));
+            poa.insert(
+                0,
+                format!("http://{}:8080/{}", cfg.broker.ip(), cfg.csebase_name),
+            );
         }
         let now = Utc::now();
         CseCore {
@@ -404,7 +407,11 @@ impl CseCore {
         if let Some(cached) = self.dedup.get(key) {
             self.stats.duplicates_suppressed += 1;
             if self.faults.ignore_duplicates {
-                tracing::debug!(topic, rqi, "duplicate request not answered (fault ignore_duplicates)");
+                tracing::debug!(
+                    topic,
+                    rqi,
+                    "duplicate request not answered (fault ignore_duplicates)"
+                );
                 return Some(Vec::new());
             }
             tracing::debug!(topic, rqi, "duplicate request answered from the cache");

@@ -144,9 +144,11 @@ impl RefCse {
         let core = Arc::new(Mutex::new(CseCore::new(&cfg)));
         let worker_core = core.clone();
         let out_of_order = cfg.variants.answers_out_of_order;
-        let session = Session::serve(plan, session_config(&cfg, timeout), move |inbound, publisher| {
-            serve(worker_core, publisher, inbound, out_of_order)
-        })
+        let session = Session::serve(
+            plan,
+            session_config(&cfg, timeout),
+            move |inbound, publisher| serve(worker_core, publisher, inbound, out_of_order),
+        )
         .await?;
         tracing::info!(client_id = %session.client_id(), faults = ?cfg.faults.enabled(), variants = ?cfg.variants.enabled(), "reference CSE connected and subscribed");
         Ok(RefCse { cfg, core, session })

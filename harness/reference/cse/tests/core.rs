@@ -896,8 +896,14 @@ fn variant_execute_duplicates_re_executes_and_answers_them() {
     register(&mut c, "Cae1", "a1");
     create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
     let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
-    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(), 1);
-    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).len(), 1);
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(),
+        1
+    );
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).len(),
+        1
+    );
     assert_eq!(c.stats().duplicates_suppressed, 0);
     assert_eq!(
         pc_attr(
@@ -918,7 +924,10 @@ fn fault_ignore_duplicates_executes_once_and_answers_once() {
     register(&mut c, "Cae1", "a1");
     create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
     let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
-    assert_eq!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(), 1);
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(),
+        1
+    );
     assert!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).is_empty());
     assert_eq!(c.stats().duplicates_suppressed, 1);
 }
