@@ -212,7 +212,7 @@ pub fn sample_report() -> Report {
              "cases": [], "missing": [], "status": "not testable"}
         ],
         "roles": [
-            {"role": "cse", "testable": 3, "covered": 2, "derived_only": 0, "percent": 66.7, "uncovered": ["R2-6.4.5-a"]}
+            {"role": "cse", "testable": 3, "covered": 2, "percent": 66.7, "derived_only": [], "not_covered": ["R2-6.4.5-a"]}
         ],
         "covered": 2,
         "testable": 3,

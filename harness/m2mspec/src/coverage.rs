@@ -126,11 +126,11 @@ pub struct RoleCoverage {
     pub testable: usize,
     /// Covered by a stated case of this role.
     pub covered: usize,
-    /// Checked only by derived cases of this role (not counted as covered).
-    pub derived_only: usize,
     pub percent: f64,
-    /// Requirement ids not covered for this role (derived-only ones included).
-    pub uncovered: Vec<String>,
+    /// Requirement ids checked for this role only by derived cases (not counted as covered).
+    pub derived_only: Vec<String>,
+    /// Requirement ids no case of this role checks.
+    pub not_covered: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -340,9 +340,9 @@ pub fn compute_with(cat: &Catalogues, cases: &[Case]) -> Coverage {
                         role: role.clone(),
                         testable: 0,
                         covered: 0,
-                        derived_only: 0,
                         percent: 0.0,
-                        uncovered: Vec::new(),
+                        derived_only: Vec::new(),
+                        not_covered: Vec::new(),
                     });
                     roles.last_mut().expect("just pushed")
                 }
@@ -350,11 +350,8 @@ pub fn compute_with(cat: &Catalogues, cases: &[Case]) -> Coverage {
             rc.testable += 1;
             match status {
                 RoleStatus::Covered => rc.covered += 1,
-                RoleStatus::DerivedOnly => {
-                    rc.derived_only += 1;
-                    rc.uncovered.push(r.id.clone());
-                }
-                _ => rc.uncovered.push(r.id.clone()),
+                RoleStatus::DerivedOnly => rc.derived_only.push(r.id.clone()),
+                _ => rc.not_covered.push(r.id.clone()),
             }
         }
         let tested: Vec<&RoleStatus> = role_status
@@ -474,19 +471,24 @@ impl Coverage {
         }
         s.push_str("\nroles: + covered by a stated case of the role, ~ only by derived cases, - not covered, x not testable for the role\n");
         s.push_str("\ncoverage per role (testable SHALL/SHOULD statements binding the role, each covered only by a case of that role):\n");
+        let list = |ids: &[String]| {
+            if ids.is_empty() {
+                "none".to_string()
+            } else {
+                ids.join(", ")
+            }
+        };
         for rc in &self.roles {
             s.push_str(&format!(
-                "  {:<7} {}/{} covered ({:.1}%), {} only by derived cases{}\n",
+                "  {:<7} {}/{} covered ({:.1}%)\n          only by derived cases ({}): {}\n          not covered ({}): {}\n",
                 rc.role,
                 rc.covered,
                 rc.testable,
                 rc.percent,
-                rc.derived_only,
-                if rc.uncovered.is_empty() {
-                    String::new()
-                } else {
-                    format!("; not covered: {}", rc.uncovered.join(", "))
-                }
+                rc.derived_only.len(),
+                list(&rc.derived_only),
+                rc.not_covered.len(),
+                list(&rc.not_covered),
             ));
         }
         if !self.conflicts.is_empty() {
@@ -495,7 +497,7 @@ impl Coverage {
                 s.push_str(&format!(
                     "  {} [{}]: {}\n    cases: {}\n",
                     c.id,
-                    c.between.join(" vs "),
+                    c.between.join(", "),
                     c.text,
                     c.resolution
                 ));
@@ -580,15 +582,9 @@ mod tests {
         let cov = compute(&[shared, only_cse], &cases);
         let role = |name: &str| cov.roles.iter().find(|r| r.role == name).expect("role");
         assert_eq!((role("cse").covered, role("cse").testable), (2, 2));
-        assert_eq!(
-            (
-                role("ae").covered,
-                role("ae").derived_only,
-                role("ae").testable
-            ),
-            (0, 1, 1)
-        );
-        assert_eq!(role("ae").uncovered, vec!["s".to_string()]);
+        assert_eq!((role("ae").covered, role("ae").testable), (0, 1));
+        assert_eq!(role("ae").derived_only, vec!["s".to_string()]);
+        assert!(role("ae").not_covered.is_empty());
         assert_eq!((cov.covered, cov.testable), (2, 3));
         assert_eq!(cov.rows[0].status, "partly covered");
         assert_eq!(cov.rows[0].derived, vec!["ae.d".to_string()]);
@@ -597,7 +593,9 @@ mod tests {
         let t = cov.table();
         assert!(t.contains("ae.d (derived)"), "{t}");
         assert!(
-            t.contains("ae      0/1 covered (0.0%), 1 only by derived cases; not covered: s"),
+            t.contains(
+                "ae      0/1 covered (0.0%)\n          only by derived cases (1): s\n          not covered (0): none"
+            ),
             "{t}"
         );
     }
@@ -634,7 +632,7 @@ mod tests {
         let t = compute_with(&cat, &[]).table();
         assert!(
             t.contains(
-                "known text conflicts:\n  x [a vs b]: they disagree\n    cases: either is accepted"
+                "known text conflicts:\n  x [a, b]: they disagree\n    cases: either is accepted"
             ),
             "{t}"
         );

@@ -36,6 +36,8 @@ fn cfg(sut: &str) -> RunConfig {
         role: None,
         refcse_faults: Vec::new(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: format!("broker_cases {sut}"),
         progress: false,

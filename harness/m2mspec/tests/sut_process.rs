@@ -17,6 +17,8 @@ fn cfg(profile: &Path, select: &[&str]) -> RunConfig {
         role: None,
         refcse_faults: Vec::new(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: "sut_process test".into(),
         progress: false,

@@ -27,6 +27,8 @@ pub fn cfg_with(select: &[&str], faults: &[&str], suts: &[PathBuf]) -> RunConfig
         role: None,
         refcse_faults: faults.iter().map(|s| s.to_string()).collect(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: "selftest".into(),
         progress: false,

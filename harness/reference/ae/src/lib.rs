@@ -75,11 +75,6 @@ pub struct RefAeConfig {
     pub password: Option<String>,
     /// The AE's pointOfAccess (R2 7.6). `None`: `["mqtt://<broker ip>:<broker port>"]`.
     pub poa: Option<Vec<String>>,
-    /// Subscribe only to the topics the registrar CSE uses (`/oneM2M/resp/<ae>/<cse>/#`,
-    /// `/oneM2M/req/<cse>/<ae>/#`, `/oneM2M/reg_resp/<credential>/<cse>/#`), i.e. within the
-    /// grants of R2 8.4 items 2–4, instead of the any-peer filters of R2 7.5.4. Needed when the
-    /// MQTT server enforces R2 8.4 literally; off by default.
-    pub narrow_subscriptions: bool,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: AeFaults,
     /// Test-only compliant-but-different behaviours (all off by default).
@@ -102,7 +97,6 @@ impl Default for RefAeConfig {
             username: None,
             password: None,
             poa: None,
-            narrow_subscriptions: false,
             faults: AeFaults::default(),
             variants: AeVariants::default(),
         }
@@ -270,6 +264,11 @@ pub struct AeVariants {
     /// Reconnects [`plan::RECONNECT_SLOW`] after a lost connection (R2 7.3.3: a client "might
     /// choose to connect only when it wants to act").
     pub reconnect_slow: bool,
+    /// Subscribes only to the topics its registrar CSE uses (`/oneM2M/resp/<ae>/<cse>/#`,
+    /// `/oneM2M/req/<cse>/<ae>/#`, `/oneM2M/reg_resp/<credential>/<cse>/#`), the ones R2 8.4
+    /// items 2–4 authorize, instead of the any-peer `+` of R2 7.5.4: what an MQTT server
+    /// enforcing 8.4 as written lets it subscribe to.
+    pub narrow_subscriptions: bool,
 }
 
 impl AeVariants {

@@ -205,7 +205,7 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPla
     validate(cfg)?;
     let f = &cfg.faults;
     let cse = cse_segment(cfg)?;
-    let narrow = cfg.narrow_subscriptions;
+    let narrow = cfg.variants.narrow_subscriptions;
     let mut subscriptions = Vec::new();
     match ae_id {
         Some(id) => {
