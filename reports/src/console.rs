@@ -51,9 +51,10 @@ pub fn console_summary(report: &Report, color: bool) -> String {
         let label = format!("{:<12}", c.verdict.as_str().to_uppercase());
         let message = first_message(c);
         let message = message.lines().next().unwrap_or("");
-        let message = match c.basis {
-            Basis::Derived => format!("(derived) {message}"),
-            Basis::Stated => message.to_string(),
+        // A failed interpretation says so: it is a finding about a reading of the text.
+        let message = match (c.basis, c.verdict) {
+            (Basis::Derived, Verdict::Fail | Verdict::NonStrict) => format!("(derived) {message}"),
+            _ => message.to_string(),
         };
         let clause = format!("[{}]", c.clause);
         let _ = writeln!(
