@@ -82,6 +82,11 @@ impl StepKind for TraceStep {
                 min: None,
                 ..
             }) => Err("expect_count needs count or min".into()),
+            TraceStep::ExpectCount(ExpectCount {
+                before: Some(b), ..
+            }) if !PACKETS.contains(&b.as_str()) => {
+                Err(format!("expect_count: unknown packet {b:?} in before"))
+            }
             _ => Ok(()),
         }
     }
@@ -214,6 +219,9 @@ struct ExpectCount {
     /// Exact count expected; or `min`.
     count: Option<usize>,
     min: Option<usize>,
+    /// Count only the packets before the first one of this type (one of [`PACKETS`]) that
+    /// `from` sent since the case started: an order on the wire, whenever the step runs.
+    before: Option<String>,
     /// Wait this long for the count to be reached (exact counts also hold for it).
     #[serde(default = "default_count_wait_ms")]
     timeout_ms: u64,
@@ -232,10 +240,18 @@ impl ExpectCount {
         let to_client = self.direction == "to_client";
         let fields = run.expand_fields(&self.fields)?;
         let counted = |this: &CaseRun<'_>| {
-            this.tb
-                .trace()
-                .since(this.start_seq)
+            let events = this.tb.trace().since(this.start_seq);
+            // With `before`: up to the first such packet the sender sent.
+            let end = self.before.as_deref().and_then(|b| {
+                events.iter().position(|e| {
+                    e.dir == Direction::ClientToBroker
+                        && this.is_from(from, e)
+                        && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == b)
+                })
+            });
+            events
                 .into_iter()
+                .take(end.unwrap_or(usize::MAX))
                 .filter(|e| dir_matches(to_client, e) && this.is_from(from, e))
                 .filter(|e| match &e.kind {
                     EventKind::Packet(p) => {
@@ -269,11 +285,14 @@ impl ExpectCount {
                     (_, Some(m)) => format!("at least {m}"),
                     _ => String::new(),
                 };
-                let matching = if fields.is_empty() {
+                let mut matching = if fields.is_empty() {
                     String::new()
                 } else {
                     format!(" with {}", describe(fields.iter().map(|(k, v)| (k, v))))
                 };
+                if let Some(b) = &self.before {
+                    matching.push_str(&format!(" before its first {}", b.to_uppercase()));
+                }
                 return Err(StepFailure::Check(Evidence {
                     message: format!(
                         "{} {} packet(s) from {from}{matching}, expected {want}",

@@ -1093,3 +1093,54 @@ fn handles_can_cross_tasks() {
     send_sync::<m2mspec_refcse::RefCse>();
     send_sync::<CseCore>();
 }
+
+#[test]
+fn variants_change_only_what_the_texts_leave_open() {
+    let with = |variants: Variants| RefCseConfig {
+        variants,
+        ..RefCseConfig::default()
+    };
+    // pointOfAccess: an http entry first, the MQTT server by the name localhost.
+    let mut c = CseCore::new(&with(Variants {
+        poa_other_order: true,
+        ..Variants::default()
+    }));
+    register(&mut c, "Cae1", "a1");
+    let rsp = retrieve(&mut c, "Cae1", "cse-in", "poa");
+    assert_eq!(
+        pc_attr(&rsp, "m2m:cb", "poa"),
+        &json!(["http://127.0.0.1:8080/cse-in", "mqtt://localhost:1883"])
+    );
+    // Reconnect delays.
+    let fast = with(Variants {
+        reconnect_fast: true,
+        ..Variants::default()
+    });
+    let slow = with(Variants {
+        reconnect_slow: true,
+        ..Variants::default()
+    });
+    assert!(fast.reconnect_delay() < RefCseConfig::default().reconnect_delay());
+    assert!(slow.reconnect_delay() > std::time::Duration::from_secs(5));
+    // The connection is planned as usual.
+    assert_eq!(
+        connect_plan(&slow).unwrap(),
+        connect_plan(&RefCseConfig::default()).unwrap()
+    );
+}
+
+#[test]
+fn subscription_faults_show_in_the_plan() {
+    let p = connect_plan(&cfg(Faults {
+        subscribe_qos0: true,
+        ..Faults::default()
+    }))
+    .unwrap();
+    assert!(p.subscriptions.iter().all(|s| s.qos == 0));
+    let p = connect_plan(&cfg(Faults {
+        subscribe_all_requests: true,
+        ..Faults::default()
+    }))
+    .unwrap();
+    assert!(p.filters().contains(&"/oneM2M/req/#".to_string()));
+}
