@@ -514,6 +514,16 @@ async fn the_fault_breaks_the_case(
     Fail,
     &["target received no PUBLISH"]
 )]
+// ---- another suffix use: reg_resp without a type level (R2 7.4.4's form)
+#[case::reg_resp_untyped("cse.registration.reg-resp-topic", &["reg_resp_without_suffix"], &[], Pass, &[])]
+#[case::assign_id_untyped("cse.registration.assign-id", &["reg_resp_without_suffix"], &[], Pass, &[])]
+#[case::reg_resp_untyped_still_fails(
+    "cse.registration.reg-resp-topic",
+    &["reg_resp_without_suffix"],
+    &["reg_resp_on_resp_channel"],
+    Fail,
+    &["ae received no PUBLISH"]
+)]
 // ---- a repeated request executed again: what is stated passes, the interpretation does not
 #[case::dup_executed_again("cse.duplicates.dup-request", &["execute_duplicates"], &[], Pass, &[])]
 #[case::retransmitted_executed_again(

@@ -548,6 +548,9 @@ impl CseCore {
         if self.faults.response_without_suffix {
             topic.serialization = None;
         }
+        if self.variants.reg_resp_without_suffix && topic.channel == Channel::RegResp {
+            topic.serialization = None;
+        }
         if self.faults.reg_resp_on_resp_channel && topic.channel == Channel::RegResp {
             topic.channel = Channel::Resp;
         }

@@ -147,6 +147,10 @@ pub struct Variants {
     /// NOTIFY requests to a C-type AE go to /oneM2M/req/<cse>/<AE-ID-Stem>/<type>, the topic
     /// R2 8.4 item 3c lets the AE subscribe to (R2 7.4.2 gives the SP-relative form).
     pub notify_topic_ae_id_stem: bool,
+    /// Answers an initial registration on `/oneM2M/reg_resp/<Credential-ID>/<cse>` without a
+    /// type level, the form R2 7.4.4 gives (7.5.4 adds a type level to every topic; the texts
+    /// conflict, and both are accepted).
+    pub reg_resp_without_suffix: bool,
     /// Executes a request delivered again (same originator and rqi) again and answers it anew.
     /// MQTT 3.1.1 [MQTT-4.3.2-2] makes a PUBLISH received after the PUBACK a new publication;
     /// the binding only calls oneM2M messages "idempotent" (R1 6.4.1, R2 7.4.1.1) and states
