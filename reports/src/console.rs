@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::junit::first_message;
-use crate::model::{Report, Verdict};
+use crate::model::{Basis, Report, Verdict};
 
 const RESET: &str = "\x1b[0m";
 
@@ -51,6 +51,11 @@ pub fn console_summary(report: &Report, color: bool) -> String {
         let label = format!("{:<12}", c.verdict.as_str().to_uppercase());
         let message = first_message(c);
         let message = message.lines().next().unwrap_or("");
+        // A failed interpretation says so: it is a finding about a reading of the text.
+        let message = match (c.basis, c.verdict) {
+            (Basis::Derived, Verdict::Fail | Verdict::NonStrict) => format!("(derived) {message}"),
+            _ => message.to_string(),
+        };
         let clause = format!("[{}]", c.clause);
         let _ = writeln!(
             out,

@@ -19,7 +19,7 @@ use std::path::Path;
 use serde_json::Value;
 
 use crate::error::ReportError;
-use crate::model::{CaseResult, Evidence, Report, Verdict};
+use crate::model::{Basis, CaseResult, Evidence, Report, Verdict};
 
 const CSS: &str = include_str!("html/report.css");
 const JS: &str = include_str!("html/report.js");
@@ -328,7 +328,7 @@ fn case_rows(h: &mut String, i: usize, c: &CaseResult) {
         h,
         "<tr class=\"case\" id=\"c-{i}\" data-verdict=\"{v}\" data-role=\"{}\" data-detail=\"d-{i}\" tabindex=\"0\" aria-expanded=\"false\">\
          <td class=\"id\"><span class=\"caret\"></span>{}<div class=\"title\">{}</div></td>\
-         <td>{}<div class=\"spec\">{}</div></td><td><span class=\"lvl lvl-{}\">{level}</span></td><td>{}</td>\
+         <td>{}<div class=\"spec\">{}</div></td><td><span class=\"lvl lvl-{}\">{level}</span>{}</td><td>{}</td>\
          <td><span class=\"verdict v-{v}\">{v}</span></td><td class=\"req\"><span class=\"req-text\">{}</span></td></tr>",
         attr(&c.role),
         text(&c.id),
@@ -336,21 +336,37 @@ fn case_rows(h: &mut String, i: usize, c: &CaseResult) {
         text(&c.clause),
         text(&c.spec),
         level.to_lowercase(),
+        match c.basis {
+            Basis::Derived => " <span class=\"basis\" title=\"an interpretation of the text: non-strict unless the run is strict\">derived</span>",
+            Basis::Stated => "",
+        },
         text(&c.role),
         text(&c.requirement),
     );
     let _ = write!(
         h,
         "<tr class=\"detail d-{v}\" id=\"d-{i}\"><td colspan=\"6\"><div class=\"detail-body\">\
-         <blockquote class=\"requirement\"><p>“{}”</p><div class=\"cite\">{} ({}) · {level} · role {}</div></blockquote>\
+         <blockquote class=\"requirement\"><p>“{}”</p><div class=\"cite\">{} ({}) · {level} · role {} · basis {}</div></blockquote>\
          <div class=\"meta\">{} · {} · verdict <b>{v}</b></div>",
         text(&c.requirement),
         text(&c.clause),
         text(&c.spec),
         text(&c.role),
+        c.basis.as_str(),
         text(&c.title),
         duration(c.duration_ms),
     );
+    if let Some(why) = &c.reasoning {
+        let label = match c.basis {
+            Basis::Derived => "Derived from the text",
+            Basis::Stated => "Reading",
+        };
+        let _ = write!(
+            h,
+            "<p class=\"reasoning\"><b>{label}:</b> {}</p>",
+            text(why)
+        );
+    }
     if let Some(reason) = &c.skip_reason {
         let _ = write!(
             h,
@@ -468,9 +484,15 @@ fn coverage_panel(h: &mut String, cov: &Value) {
             "<div class=\"pct\"><b>{p:.1} %</b><div class=\"bar\"><span style=\"width:{width:.3}%\"></span></div></div>"
         );
     }
+    // Lists of records (e.g. the figures per role, the known text conflicts) get a table of
+    // their own; other values a key/value line.
+    let is_table = |v: &Value| {
+        v.as_array()
+            .is_some_and(|a| !a.is_empty() && a.iter().all(Value::is_object))
+    };
     let extra: Vec<(&String, &Value)> = obj
         .iter()
-        .filter(|(k, _)| *k != "rows" && *k != "percent")
+        .filter(|(k, v)| *k != "rows" && *k != "percent" && !is_table(v))
         .collect();
     if !extra.is_empty() {
         h.push_str("<dl class=\"kv\" style=\"margin-bottom:12px\">");
@@ -479,6 +501,17 @@ fn coverage_panel(h: &mut String, cov: &Value) {
         }
         h.push_str("</dl>");
     }
+    for (k, v) in obj.iter().filter(|(k, v)| *k != "rows" && is_table(v)) {
+        let _ = write!(h, "<div class=\"sub\">{}</div>", text(k));
+        record_table(h, v.as_array().map(Vec::as_slice).unwrap_or_default());
+    }
+    h.push_str("<div class=\"sub\">statements</div>");
+    record_table(h, rows);
+    h.push_str("</section>\n");
+}
+
+/// A table of JSON records whose columns are the union of their keys.
+fn record_table(h: &mut String, rows: &[Value]) {
     let mut columns: Vec<&str> = Vec::new();
     for r in rows {
         if let Some(o) = r.as_object() {
@@ -516,7 +549,7 @@ fn coverage_panel(h: &mut String, cov: &Value) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</tbody></table></section>\n");
+    h.push_str("</tbody></table>");
 }
 
 /// One JSON value as escaped cell content.
@@ -532,6 +565,12 @@ fn cell(v: &Value) -> String {
         Value::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
             items.iter().map(cell).collect::<Vec<_>>().join(", ")
         }
+        // A record of plain values (e.g. a statement's status per role) as `key: value` pairs.
+        Value::Object(m) if m.values().all(|v| !v.is_array() && !v.is_object()) => m
+            .iter()
+            .map(|(k, v)| format!("{}: {}", text(k), cell(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
         other => format!("<code>{}</code>", text(&other.to_string())),
     }
 }

@@ -19,7 +19,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, Writer};
 
 use crate::error::ReportError;
-use crate::model::{CaseResult, Report, Verdict};
+use crate::model::{Basis, CaseResult, Report, Verdict};
 
 /// Write the JUnit XML for `report` to `path`.
 pub fn write_junit(report: &Report, path: &Path) -> Result<(), ReportError> {
@@ -124,9 +124,12 @@ fn testcase(c: &CaseResult, strict: bool) -> TestCase {
         Verdict::Pass => TestCase::success(&name, time),
         Verdict::NonStrict if !strict => {
             let mut tc = TestCase::success(&name, time);
+            let what = match c.basis {
+                Basis::Derived => "derived (interpreted)".to_string(),
+                Basis::Stated => c.level.to_string(),
+            };
             tc.set_system_out(&cdata_safe(&format!(
-                "WARNING non-strict: {} requirement not met (passes because the run is not strict)\n{}",
-                c.level,
+                "WARNING non-strict: {what} requirement not met (passes because the run is not strict)\n{}",
                 case_text(c)
             )));
             tc
@@ -165,6 +168,17 @@ fn case_text(c: &CaseResult) -> String {
         "Requirement ({}, {}, {}, role {}): \"{}\"",
         c.clause, c.spec, c.level, c.role, c.requirement
     );
+    match (&c.basis, &c.reasoning) {
+        (Basis::Derived, Some(why)) => {
+            let _ = writeln!(s, "Basis: derived (an interpretation of the text): {why}");
+        }
+        (basis, Some(why)) => {
+            let _ = writeln!(s, "Basis: {basis}: {why}");
+        }
+        (basis, None) => {
+            let _ = writeln!(s, "Basis: {basis}");
+        }
+    }
     let _ = writeln!(s, "Verdict: {}", c.verdict);
     for (i, e) in c.evidence.iter().enumerate() {
         let _ = writeln!(s, "\nEvidence {}: {}", i + 1, e.message);
@@ -471,7 +485,14 @@ mod tests {
         let ns = find(&p, "CSE-QOS-003");
         assert_eq!(ns.outcome, "pass", "non-strict passes when not strict");
         assert!(
-            ns.system_out.starts_with("WARNING non-strict: SHOULD"),
+            ns.system_out
+                .starts_with("WARNING non-strict: derived (interpreted) requirement not met"),
+            "{}",
+            ns.system_out
+        );
+        assert!(
+            ns.system_out
+                .contains("Basis: derived (an interpretation of the text): The text prefers QoS 1"),
             "{}",
             ns.system_out
         );

@@ -22,7 +22,9 @@ pub use error::ReportError;
 pub use html::write_html;
 pub use json::write_json;
 pub use junit::write_junit;
-pub use model::{BaselineOutcome, CaseResult, Evidence, Level, Report, RunInfo, Summary, Verdict};
+pub use model::{
+    BaselineOutcome, Basis, CaseResult, Evidence, Level, Report, RunInfo, Summary, Verdict,
+};
 
 /// Where [`write_all`] put each artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]

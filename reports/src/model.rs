@@ -97,6 +97,37 @@ impl fmt::Display for Level {
     }
 }
 
+/// What a case rests on: a sentence of the spec that states what it checks, or an inference
+/// from the text (an interpretation, with its reasoning). A failed derived case is a warning
+/// (`non-strict`) unless the run is strict.
+#[derive(
+    Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Basis {
+    /// The quoted requirement states what the case checks.
+    #[default]
+    Stated,
+    /// The case checks an inference from the text; `reasoning` says which.
+    Derived,
+}
+
+impl Basis {
+    /// The serialized spelling: `"stated"`, `"derived"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Basis::Stated => "stated",
+            Basis::Derived => "derived",
+        }
+    }
+}
+
+impl fmt::Display for Basis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One piece of evidence behind a verdict: what was checked, what was expected and
 /// what the SUT actually did, so a reader can verify the verdict without re-running.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
@@ -128,6 +159,12 @@ pub struct CaseResult {
     pub role: String,
     /// The requirement sentence quoted from the spec.
     pub requirement: String,
+    /// Whether the requirement states what the case checks or the case checks an inference.
+    #[serde(default)]
+    pub basis: Basis,
+    /// Why the case reads the text as it does (always given for a derived case).
+    #[serde(default)]
+    pub reasoning: Option<String>,
     pub verdict: Verdict,
     #[serde(default)]
     pub evidence: Vec<Evidence>,
@@ -312,6 +349,9 @@ mod tests {
             serde_json::from_str(r#"["SHALL","SHOULD","MAY"]"#).expect("levels parse");
         assert_eq!(levels, [Level::Shall, Level::Should, Level::May]);
         assert!(serde_json::from_str::<Level>("\"shall\"").is_err());
+        let bases: Vec<Basis> =
+            serde_json::from_str(r#"["stated","derived"]"#).expect("bases parse");
+        assert_eq!(bases, [Basis::Stated, Basis::Derived]);
         assert!(serde_json::from_str::<Verdict>("\"nonstrict\"").is_err());
     }
 
@@ -403,6 +443,7 @@ mod tests {
             "role":"ae","requirement":"r","verdict":"skipped"}"#;
         let c: CaseResult = serde_json::from_str(json).expect("minimal case loads");
         assert_eq!(c.verdict, Verdict::Skipped);
+        assert_eq!((c.basis, c.reasoning.as_deref()), (Basis::Stated, None));
         assert!(c.evidence.is_empty() && c.log.is_empty() && c.skip_reason.is_none());
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{TimeZone, Utc};
 use serde_json::json;
 
-use crate::model::{CaseResult, Evidence, Level, Report, RunInfo, Verdict};
+use crate::model::{Basis, CaseResult, Evidence, Level, Report, RunInfo, Verdict};
 
 /// A bare case with the given identity and verdict and no evidence.
 pub fn case(id: &str, role: &str, level: Level, verdict: Verdict) -> CaseResult {
@@ -17,6 +17,8 @@ pub fn case(id: &str, role: &str, level: Level, verdict: Verdict) -> CaseResult 
         level,
         role: role.to_string(),
         requirement: format!("The {role} {} do the thing.", level.as_str().to_lowercase()),
+        basis: Basis::Stated,
+        reasoning: None,
         verdict,
         evidence: Vec::new(),
         duration_ms: 12,
@@ -59,6 +61,8 @@ pub fn sample_report() -> Report {
             level: Level::Shall,
             role: "cse".to_string(),
             requirement: "A CSE shall subscribe to /oneM2M/req/+/<CSE-ID>/# in order to receive requests addressed to it.".to_string(),
+            basis: Basis::Stated,
+            reasoning: None,
             verdict: Verdict::Pass,
             evidence: vec![Evidence {
                 message: "request on /oneM2M/req/Cm2mspec-ae1/CExampleCSE/json was answered".to_string(),
@@ -86,6 +90,8 @@ pub fn sample_report() -> Report {
             level: Level::Shall,
             role: "cse".to_string(),
             requirement: "The Response primitive shall contain the Request Identifier of the corresponding Request.".to_string(),
+            basis: Basis::Stated,
+            reasoning: None,
             verdict: Verdict::Fail,
             evidence: vec![Evidence {
                 message: "response rqi does not match the request".to_string(),
@@ -113,6 +119,8 @@ pub fn sample_report() -> Report {
             level: Level::Should,
             role: "cse".to_string(),
             requirement: "Response messages should be published with QoS 1.".to_string(),
+            basis: Basis::Derived,
+            reasoning: Some("The text prefers QoS 1 in its introduction only; the case reads that as a duty of every response.".to_string()),
             verdict: Verdict::NonStrict,
             evidence: vec![Evidence {
                 message: "response was published with QoS 0".to_string(),
@@ -133,6 +141,8 @@ pub fn sample_report() -> Report {
             level: Level::Shall,
             role: "ae".to_string(),
             requirement: "The AE shall send its registration request to /oneM2M/req/<AE-ID>/<CSE-ID>/<format>.".to_string(),
+            basis: Basis::Stated,
+            reasoning: None,
             verdict: Verdict::Inconclusive,
             evidence: vec![Evidence {
                 message: "setup: the AE did not connect to the broker within 5000 ms".to_string(),
@@ -153,6 +163,8 @@ pub fn sample_report() -> Report {
             level: Level::May,
             role: "broker".to_string(),
             requirement: "The broker may deliver a configured Will message when a CSE disconnects ungracefully.".to_string(),
+            basis: Basis::Stated,
+            reasoning: None,
             verdict: Verdict::Error,
             evidence: vec![Evidence {
                 message: "the case did not finish within its bound of 3000 ms".to_string(),
@@ -173,6 +185,8 @@ pub fn sample_report() -> Report {
             level: Level::Shall,
             role: "cse".to_string(),
             requirement: "A CSE supporting CBOR shall accept requests on topics ending in /cbor.".to_string(),
+            basis: Basis::Stated,
+            reasoning: None,
             verdict: Verdict::Skipped,
             evidence: Vec::new(),
             duration_ms: 0,
@@ -197,10 +211,18 @@ pub fn sample_report() -> Report {
              "text": "The broker shall be reachable by all CSEs.", "testable": false,
              "cases": [], "missing": [], "status": "not testable"}
         ],
+        "roles": [
+            {"role": "cse", "testable": 3, "covered": 2, "percent": 66.7, "derived_only": [], "not_covered": ["R2-6.4.5-a"]}
+        ],
         "covered": 2,
         "testable": 3,
         "untestable": 1,
-        "percent": 66.7
+        "percent": 66.7,
+        "conflicts": [
+            {"id": "subscribe-filter", "between": ["R2-6.4.1-a", "R2-6.4.5-a"],
+             "text": "One clause subscribes with a trailing /#, the other without.",
+             "resolution": "The cases accept either filter."}
+        ]
     }));
     report
 }

@@ -1,9 +1,12 @@
 //! The scenario engine: runs one case's steps against the SUT and decides its verdict.
 //!
-//! Verdicts: a failed check is `fail` (SHALL) or `non-strict` (SHOULD/MAY; `--strict` makes it
-//! `fail`); a failed *setup* step is `inconclusive` (the behaviour under test was never
-//! reached); a harness or infrastructure problem (cannot connect, SUT gone, case over its time
-//! bound) is `error`; unclaimed capabilities give `skipped`. Every non-pass carries evidence.
+//! Verdicts: a failed check is `fail` (SHALL) or `non-strict` (SHOULD/MAY, or a case whose
+//! basis is derived — an interpretation of the text; `--strict` makes it `fail`); a failed
+//! *setup* step is `inconclusive` (the behaviour under test was never reached); a harness or
+//! infrastructure problem (cannot connect, SUT gone, case over its time bound) is `error`; a
+//! case for the other release (its `spec` against the SUT's claimed release) or needing an
+//! unclaimed capability is `skipped`. Every non-pass carries evidence. Cleanup steps run last,
+//! whatever happened, and never change the verdict.
 //!
 //! The engine knows no step and no protocol: it looks up the case's protocol family, starts
 //! the case's state (`steps::case_run`) with the family's `{sut.*}` variables, runs each step
@@ -12,7 +15,7 @@
 
 use crate::commander::SutCommander;
 use crate::protocol::Protocol;
-use crate::scenario::{Case, Level};
+use crate::scenario::{Basis, Case, Level, SpecText};
 use crate::steps::case_run::CaseRun;
 use crate::steps::{failure, Step};
 use crate::sut::SutProfile;
@@ -46,12 +49,19 @@ pub async fn run_case(
         level: case.level,
         role: case.role.clone(),
         requirement: case.requirement.clone(),
+        basis: case.basis,
+        reasoning: case.reasoning.clone(),
         verdict: Verdict::Pass,
         evidence: Vec::new(),
         duration_ms: 0,
         log: Vec::new(),
         skip_reason: None,
     };
+    if let Some(why) = release_gate(case.spec, sut) {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(why);
+        return result;
+    }
     let missing = sut.missing(&case.requires);
     if !missing.is_empty() {
         result.verdict = Verdict::Skipped;
@@ -91,10 +101,17 @@ pub async fn run_case(
     let outcome = tokio::time::timeout(bound, run.run_steps(&case.steps)).await;
     let (verdict, evidence) = match outcome {
         Ok(None) => (Verdict::Pass, None),
-        Ok(Some((setup, StepFailure::Check(ev)))) if setup => (Verdict::Inconclusive, Some(ev)),
-        Ok(Some((_, StepFailure::Check(ev)))) => {
-            (failure_verdict(case.level, opts.strict), Some(ev))
+        Ok(Some((Some(step), StepFailure::Check(mut ev)))) => {
+            ev.message = format!(
+                "not reached: setup step {step} failed, so the behaviour under test was not checked: {}",
+                ev.message
+            );
+            (Verdict::Inconclusive, Some(ev))
         }
+        Ok(Some((None, StepFailure::Check(ev)))) => (
+            failure_verdict(case.level, case.basis, opts.strict),
+            Some(ev),
+        ),
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
         Err(_) => (
             Verdict::Error,
@@ -110,6 +127,15 @@ pub async fn run_case(
             }),
         ),
     };
+    if !case.cleanup.is_empty() {
+        let cleanup = tokio::time::timeout(bound, run.run_cleanup(&case.cleanup)).await;
+        if cleanup.is_err() {
+            run.log.push(format!(
+                "cleanup did not finish within {} ms",
+                case.timeout_ms
+            ));
+        }
+    }
     run.teardown().await;
     result.verdict = verdict;
     result.evidence.extend(evidence);
@@ -118,13 +144,26 @@ pub async fn run_case(
     result
 }
 
-/// A failed check's verdict by requirement level (SHOULD and MAY failures are warnings unless strict).
-pub fn failure_verdict(level: Level, strict: bool) -> Verdict {
-    match level {
-        Level::Shall => Verdict::Fail,
+/// A failed check's verdict by requirement level and basis: SHOULD and MAY failures, and the
+/// failures of derived cases (interpretations of the text), are warnings unless strict.
+pub fn failure_verdict(level: Level, basis: Basis, strict: bool) -> Verdict {
+    match (level, basis) {
         _ if strict => Verdict::Fail,
+        (Level::Shall, Basis::Stated) => Verdict::Fail,
         _ => Verdict::NonStrict,
     }
+}
+
+/// Why a case checking text `spec` does not apply to the SUT (its profile's `release`): R1
+/// cases run against SUTs claiming R1, R2 cases against SUTs claiming R2.
+fn release_gate(spec: SpecText, sut: &SutProfile) -> Option<String> {
+    (!spec.applies_to(sut.release)).then(|| {
+        format!(
+            "the case checks the {} text; the SUT claims release {}",
+            spec.as_str(),
+            sut.release
+        )
+    })
 }
 
 /// The variables every step may use: the SUT's (from its protocol family), `{uniq}` and
@@ -138,8 +177,9 @@ fn base_vars(tb: &Testbed, sut: &SutProfile, protocol: &dyn Protocol, uniq: &str
 }
 
 impl CaseRun<'_> {
-    /// Run the steps in order; the first failure ends the case. Returns (was_setup, failure).
-    async fn run_steps(&mut self, steps: &[Step]) -> Option<(bool, StepFailure)> {
+    /// Run the steps in order; the first failure ends the case. Returns the failure and, for
+    /// a setup step, its number and name.
+    async fn run_steps(&mut self, steps: &[Step]) -> Option<(Option<String>, StepFailure)> {
         for (i, step) in steps.iter().enumerate() {
             let t = Instant::now();
             let r = self.run_step(step).await;
@@ -151,10 +191,33 @@ impl CaseRun<'_> {
                 t.elapsed().as_millis()
             ));
             if let Err(f) = r {
-                return Some((step.is_setup(), f));
+                let setup = step
+                    .is_setup()
+                    .then(|| format!("{} ({})", i + 1, step.name()));
+                return Some((setup, f));
             }
         }
         None
+    }
+
+    /// Run the cleanup steps, all of them; a failure is logged and the next one runs.
+    async fn run_cleanup(&mut self, steps: &[Step]) {
+        for (i, step) in steps.iter().enumerate() {
+            let t = Instant::now();
+            let r = self.run_step(step).await;
+            let status = match &r {
+                Ok(()) => "ok".to_string(),
+                Err(StepFailure::Check(ev) | StepFailure::Error(ev)) => {
+                    format!("FAILED: {}", ev.message)
+                }
+            };
+            self.log.push(format!(
+                "cleanup {} {}: {status} ({} ms)",
+                i + 1,
+                step.name(),
+                t.elapsed().as_millis()
+            ));
+        }
     }
 
     /// Run one step. A command started with `wait = false` is driven alongside the following

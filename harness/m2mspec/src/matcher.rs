@@ -1,5 +1,23 @@
 //! Compare observed values (a decoded primitive or a packet record, as JSON) with a case's
 //! expectations, producing one readable mismatch per failed field.
+//!
+//! An expectation is a value (templates already expanded) or a one-key operator table:
+//!
+//! * `{ any = [a, b] }` — one of the alternatives the spec allows (each a value or an
+//!   operator), e.g. `"C:/id-in"` or `"C:id-in"`;
+//! * `{ not = x }` — anything but `x` (a value or an operator);
+//! * `{ all = [x, y] }` — every one of the expectations;
+//! * `{ prefix = "mqtt://" }` — a string starting with it;
+//! * `{ contains = x }` — a substring of a string, or an element of a list;
+//! * `{ some = x }` / `{ none = x }` — some / no element of a list meets `x` (a single value
+//!   counts as a one-element list);
+//! * `{ addresses = "host:port" }` — an MQTT URI (`mqtt://`, `mqtts://`) that, read as R2 7.6
+//!   tells its reader (no port: 1883 / 8883), addresses that MQTT server;
+//! * `{ names_host = "host:port" }` — an MQTT URI naming that server's host, whatever its port.
+//!
+//! The strings `<absent>` and `<present>` test presence only.
+
+mod uri;
 
 use crate::template::lookup_path;
 use serde_json::Value;
@@ -29,59 +47,121 @@ impl std::fmt::Display for Mismatch {
     }
 }
 
-/// A one-key table naming an operator: `{ any = [a, b] }` (one of the forms the spec allows,
-/// e.g. "C:/id-in" or "C:id-in"), `{ not = x }`, `{ prefix = "mqtt://" }` (strings),
-/// `{ contains = x }` (a substring of a string, or an element of a list).
+/// A one-key table naming an operator, with its argument.
 fn operator(m: &serde_json::Map<String, Value>) -> Option<(&str, &Value)> {
     if m.len() != 1 {
         return None;
     }
     let (k, v) = m.iter().next()?;
-    match k.as_str() {
-        "any" if v.is_array() => Some(("any", v)),
-        "not" => Some(("not", v)),
-        "prefix" if v.is_string() => Some(("prefix", v)),
-        "contains" => Some(("contains", v)),
-        _ => None,
+    let ok = match k.as_str() {
+        "any" | "all" => v.is_array(),
+        "prefix" | "addresses" | "names_host" => v.is_string(),
+        "not" | "contains" | "some" | "none" => true,
+        _ => false,
+    };
+    ok.then_some((k.as_str(), v))
+}
+
+/// Is `v` an operator table?
+pub fn is_operator(v: &Value) -> bool {
+    matches!(v, Value::Object(m) if operator(m).is_some())
+}
+
+/// The elements of a list, or a single value as a one-element list.
+fn elements(got: &Value) -> Vec<&Value> {
+    match got {
+        Value::Array(items) => items.iter().collect(),
+        other => vec![other],
     }
 }
 
 fn apply(op: &str, arg: &Value, got: &Value) -> bool {
+    let text = |v: &Value| v.as_str().map(str::to_string);
     match op {
-        "any" => arg.as_array().is_some_and(|alts| alts.iter().any(|a| scalar_eq(a, got))),
-        "not" => !scalar_eq(arg, got),
+        "any" => arg
+            .as_array()
+            .is_some_and(|alts| alts.iter().any(|a| meets(a, Some(got)))),
+        "all" => arg
+            .as_array()
+            .is_some_and(|all| all.iter().all(|a| meets(a, Some(got)))),
+        "not" => !meets(arg, Some(got)),
         "prefix" => matches!((arg, got), (Value::String(p), Value::String(g)) if g.starts_with(p.as_str())),
         "contains" => match (arg, got) {
             (Value::String(a), Value::String(g)) => g.contains(a.as_str()),
             (a, Value::Array(items)) => items.iter().any(|i| scalar_eq(a, i) || matches!((a, i), (Value::String(p), Value::String(s)) if s.contains(p.as_str()))),
             _ => false,
         },
+        "some" => elements(got).into_iter().any(|e| meets(arg, Some(e))),
+        "none" => !elements(got).into_iter().any(|e| meets(arg, Some(e))),
+        "addresses" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::addresses(&g, &s)),
+        "names_host" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::names_host(&g, &s)),
         _ => false,
     }
 }
 
-fn show(v: Option<&Value>) -> String {
-    match v {
-        None => ABSENT.to_string(),
-        Some(Value::Object(m)) if operator(m).is_some_and(|(op, _)| op != "any") => {
-            let (op, arg) = operator(m).unwrap_or(("", &Value::Null));
-            let word = match op {
-                "not" => "anything but",
-                "prefix" => "a string starting with",
-                _ => "something containing",
+/// Does the observed value `got` (`None`: absent) meet expectation `want`?
+pub fn meets(want: &Value, got: Option<&Value>) -> bool {
+    match (want, got) {
+        (Value::String(s), g) if s == ABSENT => g.is_none() || g == Some(&Value::Null),
+        (Value::String(s), g) if s == PRESENT => g.is_some_and(|v| !v.is_null()),
+        (_, None) => false,
+        (Value::Object(m), Some(g)) if operator(m).is_some() => {
+            operator(m).is_some_and(|(op, arg)| apply(op, arg, g))
+        }
+        (w, Some(g)) => scalar_eq(w, g),
+    }
+}
+
+/// An expectation or an observed value as a reader sees it: strings quoted, operators in
+/// words, `<absent>` / `<present>` as such; never Rust debug output.
+pub fn show(v: Option<&Value>) -> String {
+    let Some(v) = v else {
+        return ABSENT.to_string();
+    };
+    if let Value::Object(m) = v {
+        if let Some((op, arg)) = operator(m) {
+            let list = |sep: &str| {
+                arg.as_array()
+                    .map(|a| a.iter().map(|x| show(Some(x))).collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .join(sep)
             };
-            format!("{word} {}", show(Some(arg)))
+            return match op {
+                "any" => format!("one of {}", list(", ")),
+                "all" => list(" and "),
+                "not" => format!("anything but {}", show(Some(arg))),
+                "prefix" => format!("a string starting with {}", show(Some(arg))),
+                "contains" => format!("something containing {}", show(Some(arg))),
+                "some" => format!("a list with an element that is {}", show(Some(arg))),
+                "none" => format!("a list with no element that is {}", show(Some(arg))),
+                "addresses" => format!(
+                    "an MQTT URI addressing the MQTT server at {} (no port: 1883 / 8883, R2 7.6)",
+                    arg.as_str().unwrap_or_default()
+                ),
+                _ => format!(
+                    "an MQTT URI naming the host of {}",
+                    arg.as_str().unwrap_or_default()
+                ),
+            };
         }
-        Some(Value::Object(m)) if m.len() == 1 && m.get("any").is_some_and(Value::is_array) => {
-            let alts: Vec<String> = m
-                .get("any")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().map(|x| show(Some(x))).collect())
-                .unwrap_or_default();
-            format!("one of {}", alts.join(", "))
-        }
-        Some(Value::String(s)) => format!("{s:?}"),
-        Some(v) => v.to_string(),
+    }
+    match v {
+        Value::String(s) if s == ABSENT || s == PRESENT => s.clone(),
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// `path = expectation` pairs as a reader sees them: `topic = "/x", qos = 1`.
+pub fn describe<'a>(expected: impl IntoIterator<Item = (&'a String, &'a Value)>) -> String {
+    let parts: Vec<String> = expected
+        .into_iter()
+        .map(|(k, v)| format!("{k} = {}", show(Some(v))))
+        .collect();
+    if parts.is_empty() {
+        "any".to_string()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -104,21 +184,10 @@ pub fn check_fields<'a>(
     let mut out = Vec::new();
     for (path, want) in expected {
         let got = lookup_path(observed, path);
-        let ok = match (want, got) {
-            (Value::String(s), g) if s == ABSENT => g.is_none() || g == Some(&Value::Null),
-            (Value::String(s), g) if s == PRESENT => g.is_some_and(|v| !v.is_null()),
-            (_, None) => false,
-            (Value::Object(m), Some(g)) if operator(m).is_some() => {
-                operator(m).is_some_and(|(op, arg)| apply(op, arg, g))
-            }
-            (w, Some(g)) => scalar_eq(w, g),
-        };
-        if !ok {
+        if !meets(want, got) {
             out.push(Mismatch {
                 path: path.clone(),
-                expected: show(Some(want))
-                    .replace("\"<absent>\"", ABSENT)
-                    .replace("\"<present>\"", PRESENT),
+                expected: show(Some(want)),
                 observed: show(got),
             });
         }
@@ -131,61 +200,116 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn check(obs: &Value, exp: &[(&str, Value)]) -> Vec<Mismatch> {
+        let exp: Vec<(String, Value)> = exp
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        check_fields(obs, exp.iter().map(|(k, v)| (k, v)))
+    }
+
     #[test]
     fn reports_each_mismatch() {
         let obs = json!({"rsc": 2001, "rqi": "r1", "pc": {"m2m:ae": {"rn": "a"}}});
-        let exp = [
-            ("rsc".to_string(), json!(4008)),
-            ("rqi".to_string(), json!("r1")),
-            ("pc.m2m:ae.rn".to_string(), json!("b")),
-            ("ot".to_string(), json!("<present>")),
-        ];
-        let m = check_fields(&obs, exp.iter().map(|(k, v)| (k, v)));
+        let m = check(
+            &obs,
+            &[
+                ("rsc", json!(4008)),
+                ("rqi", json!("r1")),
+                ("pc.m2m:ae.rn", json!("b")),
+                ("ot", json!("<present>")),
+            ],
+        );
         assert_eq!(m.len(), 3, "{m:?}");
         assert_eq!(m[0].to_string(), "rsc: expected 4008, observed 2001");
         assert_eq!(m[2].observed, ABSENT);
+        assert_eq!(m[2].expected, PRESENT);
     }
 
     #[test]
     fn absent_and_text_numbers() {
         let obs = json!({"rsc": "4008"});
-        let exp = [
-            ("rsc".to_string(), json!(4008)),
-            ("ec".to_string(), json!("<absent>")),
-        ];
-        assert!(check_fields(&obs, exp.iter().map(|(k, v)| (k, v))).is_empty());
+        assert!(check(&obs, &[("rsc", json!(4008)), ("ec", json!("<absent>"))]).is_empty());
     }
 
     #[test]
-    fn any_of_alternatives() {
-        let obs = json!({"client_id": "C:id-in"});
-        let ok = [(
-            "client_id".to_string(),
-            json!({"any": ["C:/id-in", "C:id-in"]}),
-        )];
-        assert!(check_fields(&obs, ok.iter().map(|(k, v)| (k, v))).is_empty());
-        let bad = [("client_id".to_string(), json!({"any": ["C::id-in"]}))];
-        assert_eq!(check_fields(&obs, bad.iter().map(|(k, v)| (k, v))).len(), 1);
+    fn any_of_alternatives_values_or_operators() {
+        let obs = json!({"client_id": "C:id-in", "topic": "/oneM2M/req/a/b/xml"});
+        assert!(check(
+            &obs,
+            &[("client_id", json!({"any": ["C:/id-in", "C:id-in"]}))]
+        )
+        .is_empty());
+        assert_eq!(
+            check(&obs, &[("client_id", json!({"any": ["C::id-in"]}))]).len(),
+            1
+        );
+        let typed =
+            json!({"any": [{"prefix": "/oneM2M/req/a/b/j"}, {"prefix": "/oneM2M/req/a/b/x"}]});
+        assert!(check(&obs, &[("topic", typed)]).is_empty());
     }
 
     #[test]
     fn not_prefix_and_contains_operators() {
         let obs = json!({"rsc": 4103, "poa": ["mqtt://127.0.0.1:1883", "http://x"], "to": "Cabc"});
-        let ok = [
-            ("rsc".to_string(), json!({"not": 2001})),
-            ("to".to_string(), json!({"prefix": "C"})),
-            ("poa".to_string(), json!({"contains": "mqtt://"})),
-            ("poa.0".to_string(), json!({"prefix": "mqtt://"})),
-        ];
-        assert!(check_fields(&obs, ok.iter().map(|(k, v)| (k, v))).is_empty());
-        let bad = [
-            ("rsc".to_string(), json!({"not": 4103})),
-            ("to".to_string(), json!({"prefix": "S"})),
-            ("poa".to_string(), json!({"contains": "mqtts://"})),
-        ];
-        let m = check_fields(&obs, bad.iter().map(|(k, v)| (k, v)));
+        assert!(check(
+            &obs,
+            &[
+                ("rsc", json!({"not": 2001})),
+                ("to", json!({"prefix": "C"})),
+                ("poa", json!({"contains": "mqtt://"})),
+                ("poa.0", json!({"prefix": "mqtt://"})),
+                ("rsc", json!({"not": {"any": [2000, 2001]}})),
+            ]
+        )
+        .is_empty());
+        let m = check(
+            &obs,
+            &[
+                ("rsc", json!({"not": 4103})),
+                ("to", json!({"prefix": "S"})),
+                ("poa", json!({"contains": "mqtts://"})),
+            ],
+        );
         assert_eq!(m.len(), 3, "{m:?}");
         assert_eq!(m[0].expected, "anything but 4103");
         assert_eq!(m[1].expected, "a string starting with \"S\"");
+    }
+
+    #[test]
+    fn list_operators_find_the_element_wherever_it_is() {
+        let gk = "127.0.0.1:40123";
+        let obs = json!({"poa": ["http://10.0.0.1:8080", "mqtt://localhost:40123"], "one": "mqtt://127.0.0.1"});
+        assert!(check(
+            &obs,
+            &[
+                ("poa", json!({"some": {"addresses": gk}})),
+                (
+                    "poa",
+                    json!({"none": {"all": [{"addresses": gk}, {"prefix": "mqtts:"}]}})
+                ),
+                ("one", json!({"some": {"names_host": gk}})),
+            ]
+        )
+        .is_empty());
+        let m = check(&obs, &[("one", json!({"some": {"addresses": gk}}))]);
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            m[0].expected,
+            "a list with an element that is an MQTT URI addressing the MQTT server at 127.0.0.1:40123 (no port: 1883 / 8883, R2 7.6)"
+        );
+        assert_eq!(m[0].observed, "\"mqtt://127.0.0.1\"");
+    }
+
+    #[test]
+    fn descriptions_carry_no_debug_output() {
+        let f = [
+            ("qos".to_string(), json!(1)),
+            ("topic".to_string(), json!({"any": ["/a", "/b"]})),
+        ];
+        let d = describe(f.iter().map(|(k, v)| (k, v)));
+        assert_eq!(d, "qos = 1, topic = one of \"/a\", \"/b\"");
+        assert!(!d.contains("Object") && !d.contains("String("), "{d}");
+        assert_eq!(describe(std::iter::empty()), "any");
     }
 }

@@ -25,7 +25,7 @@ pub enum RunError {
     NoCaseForSuts(Vec<String>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunConfig {
     pub suites: PathBuf,
     pub fixtures: PathBuf,
@@ -40,6 +40,10 @@ pub struct RunConfig {
     pub refcse_faults: Vec<String>,
     /// Test-only reference-AE misbehaviours (`--refae-fault`).
     pub refae_faults: Vec<String>,
+    /// Compliant-but-different reference-CSE behaviours (`--refcse-variant`).
+    pub refcse_variants: Vec<String>,
+    /// Compliant-but-different reference-AE behaviours (`--refae-variant`).
+    pub refae_variants: Vec<String>,
     pub enforce_policy: bool,
     pub command: String,
     pub progress: bool,
@@ -73,6 +77,8 @@ fn errored(c: &Case, why: &str, packets: Vec<String>) -> CaseResult {
         level: c.level,
         role: c.role.clone(),
         requirement: c.requirement.clone(),
+        basis: c.basis,
+        reasoning: c.reasoning.clone(),
         verdict: Verdict::Error,
         evidence: vec![Evidence {
             message: why.to_string(),
@@ -197,7 +203,7 @@ async fn testbed_for(
             // accepts MQTT connections, then put the gatekeeper in front of it.
             let port = sut::free_port();
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let mut running = sut::start(profile, addr, &[], data_dir)
+            let mut running = sut::start(profile, addr, &sut::Switches::default(), data_dir)
                 .await
                 .map_err(|e| e.to_string())?;
             sut::readiness::wait_broker(profile, addr, &mut running)
@@ -384,12 +390,18 @@ async fn start_ready(
     data_dir: &std::path::Path,
 ) -> Result<RunningSut, sut::SutError> {
     let _ = std::fs::create_dir_all(data_dir);
-    let faults = if profile.kind == SutKind::BuiltinRefae {
-        &cfg.refae_faults
+    let extra = if profile.kind == SutKind::BuiltinRefae {
+        sut::Switches {
+            faults: &cfg.refae_faults,
+            variants: &cfg.refae_variants,
+        }
     } else {
-        &cfg.refcse_faults
+        sut::Switches {
+            faults: &cfg.refcse_faults,
+            variants: &cfg.refcse_variants,
+        }
     };
-    let mut running = sut::start(profile, tb.addr(), faults, data_dir).await?;
+    let mut running = sut::start(profile, tb.addr(), &extra, data_dir).await?;
     match sut::readiness::wait_ready(tb, profile, &mut running).await {
         Ok(()) => Ok(running),
         Err(e) => {

@@ -4,6 +4,12 @@
 //! spec clause(s) it checks, quotes the requirement sentence, and lists steps the engine runs
 //! against the system under test. See `suites/README.md` for the step vocabulary.
 //!
+//! A case has a basis: the quoted requirement states what it checks (`stated`, the default),
+//! or the case checks an inference from the text (`derived`, with its `reasoning`); a failed
+//! derived case is `non-strict` unless the run is strict. `[[case.cleanup]]` steps run after
+//! the steps whatever happened (e.g. bring an AE under test back online); they never change
+//! the verdict.
+//!
 //! A case belongs to a protocol family: the one its `family` key names, else the folder under
 //! `suites/` it lies in (`suites/onem2m/...`); the family decides which roles and entity kinds
 //! its steps may name. [`Selection`] picks the cases a command works on.
@@ -16,7 +22,7 @@ use std::path::{Path, PathBuf};
 use thiserror::Error;
 
 pub use crate::steps::Step;
-pub use m2mspec_reports::Level;
+pub use m2mspec_reports::{Basis, Level};
 
 #[derive(Debug, Error)]
 pub enum ScenarioError {
@@ -55,6 +61,19 @@ pub enum SpecText {
 }
 
 impl SpecText {
+    /// Does a case checking this text apply to a SUT claiming release `release` (its profile's
+    /// `release`)? R1 cases only to R1 SUTs, R2 cases only to R2 SUTs; a text with no TS-0010
+    /// releases (ESR030) is not gated by them.
+    pub fn applies_to(self, release: m2mspec_onem2m::Release) -> bool {
+        use m2mspec_onem2m::Release;
+        matches!(
+            (self, release),
+            (SpecText::Both | SpecText::Esr030, _)
+                | (SpecText::R1, Release::R1)
+                | (SpecText::R2, Release::R2)
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             SpecText::R1 => "R1",
@@ -79,6 +98,12 @@ pub struct Case {
     pub role: String,
     /// The requirement sentence, quoted from the spec.
     pub requirement: String,
+    /// Whether the requirement states what the case checks (default) or the case checks an
+    /// inference from it.
+    #[serde(default)]
+    pub basis: Basis,
+    /// Why the case reads the text as it does; required for a derived case.
+    pub reasoning: Option<String>,
     /// Capabilities (PICS items) the SUT must claim for the case to run.
     #[serde(default)]
     pub requires: Vec<String>,
@@ -87,6 +112,10 @@ pub struct Case {
     pub timeout_ms: u64,
     #[serde(rename = "step")]
     pub steps: Vec<Step>,
+    /// Steps run after `steps` whatever their outcome (also after a failure or the time
+    /// bound); their failures are logged and never change the verdict.
+    #[serde(default)]
+    pub cleanup: Vec<Step>,
     /// Its protocol family; when the file does not say, the loader fills in the family of
     /// the folder it lies in.
     #[serde(default)]
@@ -144,7 +173,23 @@ fn validate(case: &Case, protocol: &dyn Protocol) -> Result<(), String> {
     if case.steps.is_empty() {
         return Err("a case needs at least one step".into());
     }
-    case.steps.iter().try_for_each(|s| s.validate(protocol))
+    if case.basis == Basis::Derived
+        && case
+            .reasoning
+            .as_deref()
+            .is_none_or(|r| r.trim().is_empty())
+    {
+        return Err("a derived case needs its `reasoning`".into());
+    }
+    if let Some(r) = case.requires.iter().find(|r| r.starts_with("release.")) {
+        return Err(format!(
+            "requires {r:?}: the release is gated by `spec`, not by a capability"
+        ));
+    }
+    case.steps
+        .iter()
+        .chain(&case.cleanup)
+        .try_for_each(|s| s.validate(protocol))
 }
 
 /// The protocol family of a case: its `family` key, else the folder it lies in.
@@ -369,6 +414,54 @@ fields = { clean_session = false }
             parse_file(Path::new("a.toml"), &bad),
             Err(ScenarioError::Parse { .. })
         ));
+    }
+
+    #[test]
+    fn a_derived_case_needs_its_reasoning_and_release_is_no_capability() {
+        let derived = GOOD.replace("role = \"cse\"", "role = \"cse\"\nbasis = \"derived\"");
+        let err = parse_file(Path::new("a.toml"), &derived).unwrap_err();
+        assert!(err.to_string().contains("needs its `reasoning`"), "{err}");
+        let ok = derived.replace(
+            "basis = \"derived\"",
+            "basis = \"derived\"\nreasoning = \"r\"",
+        );
+        let c = parse_file(Path::new("a.toml"), &ok).expect("parses");
+        assert_eq!(
+            (c[0].basis, c[0].reasoning.as_deref()),
+            (Basis::Derived, Some("r"))
+        );
+        assert_eq!(
+            parse_file(Path::new("a.toml"), GOOD).expect("parses")[0].basis,
+            Basis::Stated
+        );
+        let gated = GOOD.replace(
+            "role = \"cse\"",
+            "role = \"cse\"\nrequires = [\"release.r1\"]",
+        );
+        let err = parse_file(Path::new("a.toml"), &gated).unwrap_err();
+        assert!(err.to_string().contains("gated by `spec`"), "{err}");
+    }
+
+    #[test]
+    fn cleanup_steps_parse_and_validate() {
+        let text = format!("{GOOD}[[cleanup]]\ndo = \"cut\"\nclient = \"sut\"\n");
+        let c = parse_file(Path::new("a.toml"), &text).expect("parses");
+        assert_eq!(c[0].cleanup.len(), 1);
+        let bad =
+            format!("{GOOD}[[cleanup]]\ndo = \"fault\"\nclient = \"sut\"\nfault = \"explode\"\n");
+        assert!(parse_file(Path::new("a.toml"), &bad).is_err());
+    }
+
+    #[test]
+    fn spec_gates_by_release() {
+        use m2mspec_onem2m::Release;
+        assert!(SpecText::Both.applies_to(Release::R1) && SpecText::Both.applies_to(Release::R2));
+        assert!(SpecText::R1.applies_to(Release::R1) && !SpecText::R1.applies_to(Release::R2));
+        assert!(SpecText::R2.applies_to(Release::R2) && !SpecText::R2.applies_to(Release::R1));
+        // ESR030 has no TS-0010 releases: its cases run whatever release a profile names.
+        assert!(
+            SpecText::Esr030.applies_to(Release::R1) && SpecText::Esr030.applies_to(Release::R2)
+        );
     }
 
     #[test]

@@ -92,6 +92,15 @@ impl Testbed {
     /// Filters granted so far to connections whose events satisfy `whose` (SUBSCRIBE filters
     /// whose SUBACK code is not 0x80; a SUBSCRIBE still awaiting its SUBACK counts as granted).
     pub fn granted_filters(&self, whose: impl Fn(&TraceEvent) -> bool) -> Vec<String> {
+        self.granted_subscriptions(whose)
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect()
+    }
+
+    /// [`Testbed::granted_filters`] with the QoS each was granted (the SUBACK's return code;
+    /// the requested QoS while the SUBACK is outstanding).
+    pub fn granted_subscriptions(&self, whose: impl Fn(&TraceEvent) -> bool) -> Vec<(String, u8)> {
         let ev = self.trace().snapshot();
         let mut out = Vec::new();
         for e in ev
@@ -107,13 +116,11 @@ impl Testbed {
                     }
                     _ => None,
                 });
-                for (i, (f, _)) in filters.iter().enumerate() {
-                    if codes
-                        .as_ref()
-                        .and_then(|c| c.get(i))
-                        .is_none_or(|c| *c != 0x80)
-                    {
-                        out.push(f.clone());
+                for (i, (f, requested)) in filters.iter().enumerate() {
+                    match codes.as_ref().and_then(|c| c.get(i)) {
+                        Some(0x80) => {}
+                        Some(granted) => out.push((f.clone(), *granted)),
+                        None => out.push((f.clone(), *requested)),
                     }
                 }
             }

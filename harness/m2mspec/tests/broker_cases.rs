@@ -36,6 +36,8 @@ fn cfg(sut: &str) -> RunConfig {
         role: None,
         refcse_faults: Vec::new(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: format!("broker_cases {sut}"),
         progress: false,
@@ -167,8 +169,8 @@ fn assert_case_set(r: &Report) {
 fn assert_suback_granted(r: &Report) {
     let c = case(r, "broker.acl.deny-subscribe-suback");
     assert_eq!(c.verdict, Verdict::NonStrict, "{}", evidence_text(c));
-    assert_eq!(c.evidence[0].expected.as_deref(), Some("[128]"));
-    assert_eq!(c.evidence[0].observed.as_deref(), Some("[1]"));
+    assert_eq!(c.evidence[0].expected.as_deref(), Some("0x80"));
+    assert_eq!(c.evidence[0].observed.as_deref(), Some("0x01"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,9 +305,10 @@ async fn rumqttd_fails_every_authorization_identity_and_redelivery_case() {
         "{}",
         evidence_text(p)
     );
-    // R2 7.3.3 allows Keep Alive 0; rumqttd refuses it by closing the socket.
+    // R2 7.3.3 allows clients Keep Alive 0; rumqttd refuses it by closing the socket. The
+    // sentence is a permission (MAY) and states no server duty: a derived, non-strict finding.
     let k = case(&r, "broker.session.keepalive-zero");
-    assert_eq!(k.verdict, Verdict::Fail, "{}", evidence_text(k));
+    assert_eq!(k.verdict, Verdict::NonStrict, "{}", evidence_text(k));
     assert!(
         k.evidence[0].message.contains("without a CONNACK"),
         "{}",

@@ -165,7 +165,7 @@ const RACY_PACKETS: &str = "[packet lines: this window of the trace differs from
 #[rstest]
 #[case::clean_session(Sut::Cse, "cse.connect.clean-session", &["clean_session_true"], Exact)]
 #[case::missing_rqi(Sut::Cse, "cse.response.mandatory-parameters", &["omit_rqi"], Racy)]
-#[case::qos0_response(Sut::Cse, "cse.response.qos", &["qos0_responses"], Exact)]
+#[case::qos0_response(Sut::Cse, "cse.qos.qos1", &["qos0_responses"], Exact)]
 #[case::reg_resp_on_resp(
     Sut::Cse,
     "cse.registration.reg-resp-topic",
@@ -196,6 +196,8 @@ async fn evidence(
     let shown = json!({
         "case": c.id,
         "level": c.level,
+        "basis": c.basis,
+        "reasoning": c.reasoning,
         "faults": faults,
         "verdict": c.verdict,
         "evidence": c.evidence,
@@ -216,14 +218,15 @@ async fn evidence(
 // ------------------------------------------------------------------ one run in every format
 
 /// Cases of every kind of outcome a reader meets — passes, a skip, SHALL failures with packets
-/// and decoded data, a SHOULD finding — whose evidence lists the same packets in every run
+/// and decoded data, a derived SHOULD finding, a case for the other release — whose evidence
+/// lists the same packets in every run
 /// (see [`Packets`]).
 const FORMAT_CASES: &[&str] = &[
     "cse.connect.clean-session",
     "cse.connect.no-will",
     "cse.connect.client-id.r1",
     "cse.registration.reg-resp-topic",
-    "cse.response.qos",
+    "cse.qos.qos1",
 ];
 
 /// The reference CSE's switches that break three of [`FORMAT_CASES`].

@@ -50,9 +50,9 @@ async fn the_fault_breaks_the_case(
     Fail,
     "rsc: expected 4008, observed 2001"
 )]
-// QoS 0 responses are a SHOULD-level finding.
+// QoS 0 responses are a finding on a reading of R2 6.1 (derived, SHOULD).
 #[case::qos0_responses(
-    "cse.response.qos",
+    "cse.qos.qos1",
     "qos0_responses",
     NonStrict,
     "qos: expected 1, observed 0"
@@ -138,4 +138,53 @@ async fn unknown_fault_name_is_a_clear_error() {
         "{}",
         evidence_text(c)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_variant_name_is_a_clear_error() {
+    let mut c = cfg(&["cse.connect.clean-session"], &[]);
+    c.refcse_variants = vec!["no_such_variant".into()];
+    let rep = run(&c).await.expect("a report");
+    let c = case(&rep, "cse.connect.clean-session");
+    assert_eq!(c.verdict, Verdict::Error);
+    let text = evidence_text(c);
+    assert!(
+        text.contains("unknown variant \\\"no_such_variant\\\""),
+        "{text}"
+    );
+    assert!(text.contains("answers_out_of_order"), "{text}");
+}
+
+/// What a vendor reads carries no Rust debug output (`Object {..}`, `String(..)`, …): every
+/// CSE case against a reference CSE broken in many ways at once, whatever each verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_has_no_rust_debug_output() {
+    let r = run_ok(cfg(
+        &["cse."],
+        &[
+            "qos0_responses",
+            "omit_rqi",
+            "poa_without_port",
+            "notify_qos0",
+            "subscribe_qos0",
+            "response_without_suffix",
+            "trust_fr_over_topic",
+        ],
+    ))
+    .await;
+    let failing: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skipped))
+        .collect();
+    assert!(failing.len() >= 5, "{}", failing.len());
+    for c in failing {
+        let text = evidence_text(c);
+        assert!(!c.evidence.is_empty(), "{}: no evidence", c.id);
+        for debug in [
+            "Object {", "Array [", "String(", "Number(", "Bool(", "Some(", "[(\\\"",
+        ] {
+            assert!(!text.contains(debug), "{}: {debug:?} in {text}", c.id);
+        }
+    }
 }

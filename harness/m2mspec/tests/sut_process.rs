@@ -17,6 +17,8 @@ fn cfg(profile: &Path, select: &[&str]) -> RunConfig {
         role: None,
         refcse_faults: Vec::new(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: "sut_process test".into(),
         progress: false,
@@ -216,4 +218,28 @@ async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
         "{:?}",
         r.cases[1].evidence
     );
+}
+
+/// The protocol-level case can fail: a SUT that connects with MQTT 3.1 ("MQIsdp", level 3)
+/// instead of 3.1.1 (R2 7.3.1) fails it, and the evidence shows what it sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_mqtt_3_1_client_fails_the_protocol_level_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("sut.toml");
+    // A raw MQTT 3.1 CONNECT (protocol name MQIsdp, level 3, client id C:id-in), then idle.
+    let script = r"exec 3<>/dev/tcp/$M2MSPEC_HOST/$M2MSPEC_PORT; printf '\x10\x15\x00\x06MQIsdp\x03\x02\x00\x3c\x00\x07C:id-in' >&3; sleep 30";
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"MQTT 3.1 client\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [\"bash\", \"-c\", {script:?}]\ngrace_ms = 1000\n\n[process.env]\nM2MSPEC_HOST = \"{{broker.host}}\"\nM2MSPEC_PORT = \"{{broker.port}}\"\n\n[readiness]\nsubscribed = false\n"
+        ),
+    )
+    .expect("write profile");
+    let r = run(&cfg(&p, &["cse.connect.protocol-level"]))
+        .await
+        .expect("a report");
+    let c = &r.cases[0];
+    let text = serde_json::to_string(&c.evidence).expect("evidence serializes");
+    assert_eq!(c.verdict, Verdict::Fail, "{text}");
+    assert!(text.contains("MQIsdp"), "{text}");
 }

@@ -237,3 +237,42 @@ async fn clear_cancels_pending_faults() {
         .any(|e| matches!(e.kind, EventKind::Fault { .. })));
     bed.stop().await;
 }
+
+/// A client held offline is refused (CONNACK 0x03, recorded as denied, never forwarded) until
+/// the hold ends; then it connects into its kept session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_client_is_refused_until_the_hold_ends() {
+    let bed = Bed::start(Policy::open()).await;
+    let (sub, _) = bed.raw("C:cse1", false).await;
+    let from = bed.gk.trace().next_seq();
+    let hold = std::time::Duration::from_millis(400);
+    bed.gk.faults().hold_offline("C:cse1", hold);
+    assert!(bed.gk.faults().cut("C:cse1"));
+    drop(sub);
+    let refused =
+        m2mspec_mqtt::client::MqttClient::connect(bed.addr(), opts("C:cse1", false)).await;
+    match refused {
+        Ok((_, ack)) => assert_eq!(ack.code, 3, "refused as server unavailable"),
+        Err(e) => panic!("expected CONNACK 0x03, got {e}\n{}", bed.dump()),
+    }
+    let denied = bed
+        .expect_event(from, "denied CONNECT", |e| {
+            matches!(&e.kind, EventKind::Denied { reason, .. } if reason.contains("held offline"))
+        })
+        .await;
+    assert_eq!(denied.client_id.as_deref(), Some("C:cse1"));
+    let forwarded = bed.gk.trace().since(from).into_iter().any(|e| {
+        e.dir == Direction::ClientToBroker
+            && matches!(e.kind, EventKind::Packet(PacketRecord::Connect { .. }))
+    });
+    assert!(
+        !forwarded,
+        "a held CONNECT is not recorded as a connection:\n{}",
+        bed.dump()
+    );
+    tokio::time::sleep(hold).await;
+    let (_sub, ack) = bed.raw("C:cse1", false).await;
+    assert_eq!(ack.code, 0);
+    assert!(ack.session_present, "the session outlived the hold");
+    bed.stop().await;
+}

@@ -26,6 +26,16 @@ impl std::str::FromStr for Release {
     }
 }
 
+impl std::fmt::Display for Release {
+    /// `R1` or `R2`, as the profiles and cases spell it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Release::R1 => "R1",
+            Release::R2 => "R2",
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum EntityKind {
     Ae,

@@ -1,5 +1,5 @@
 //! `m2mspec coverage`: every normative statement of the requirement catalogues and the
-//! selected cases that check it.
+//! selected cases that check it, the figures per role, and the known text conflicts.
 
 use super::paths::resolve;
 use super::selection::CaseArgs;
@@ -26,11 +26,11 @@ pub fn execute(
     }: Args,
 ) -> anyhow::Result<ExitCode> {
     let selected = cases.cases()?;
-    let reqs = match catalogue {
-        Some(c) => m2mspec::coverage::load(&resolve(&c))?,
-        None => m2mspec::coverage::load_all(&cases.suites())?,
+    let cat = match catalogue {
+        Some(c) => m2mspec::coverage::load_catalogue(&resolve(&c))?,
+        None => m2mspec::coverage::load_every(&cases.suites())?,
     };
-    let cov = m2mspec::coverage::compute(&reqs, &selected);
+    let cov = m2mspec::coverage::compute_with(&cat, &selected);
     if format == "json" {
         println!("{}", serde_json::to_string_pretty(&cov)?);
     } else {

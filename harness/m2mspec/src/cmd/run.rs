@@ -45,6 +45,12 @@ pub struct Args {
     /// Test only: make the reference AE misbehave (e.g. omit_rqi); repeatable.
     #[arg(long = "refae-fault")]
     refae_faults: Vec<String>,
+    /// Test only: a compliant-but-different reference CSE (e.g. answers_out_of_order); repeatable.
+    #[arg(long = "refcse-variant")]
+    refcse_variants: Vec<String>,
+    /// Test only: a compliant-but-different reference AE (e.g. poa_other_order); repeatable.
+    #[arg(long = "refae-variant")]
+    refae_variants: Vec<String>,
     /// No colors in the console summary.
     #[arg(long)]
     no_color: bool,
@@ -81,6 +87,8 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         role: a.cases.role,
         refcse_faults: a.refcse_faults,
         refae_faults: a.refae_faults,
+        refcse_variants: a.refcse_variants,
+        refae_variants: a.refae_variants,
         enforce_policy: a.enforce_policy,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,
@@ -91,15 +99,16 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         .context("starting the tokio runtime")?;
     let mut report = rt.block_on(run_interruptible(&cfg))?;
     // The requirement coverage of the suites this run used, for the HTML report.
-    let reqs = match &a.suite {
-        Some(_) => m2mspec::coverage::load(&cfg.suites.join("catalogue.toml")),
-        None => m2mspec::coverage::load_all(&cfg.suites),
+    // With --suite, cfg.suites is the family's own folder, which holds its catalogue.
+    let cat = match &a.suite {
+        Some(_) => m2mspec::coverage::load_catalogue(&cfg.suites.join("catalogue.toml")),
+        None => m2mspec::coverage::load_every(&cfg.suites),
     };
     if a.suite.is_some() || !m2mspec::coverage::catalogues(&cfg.suites).is_empty() {
-        match (reqs, scenario::load_dir(&cfg.suites)) {
-            (Ok(reqs), Ok(cases)) => {
+        match (cat, scenario::load_dir(&cfg.suites)) {
+            (Ok(cat), Ok(cases)) => {
                 report.coverage =
-                    serde_json::to_value(m2mspec::coverage::compute(&reqs, &cases)).ok()
+                    serde_json::to_value(m2mspec::coverage::compute_with(&cat, &cases)).ok()
             }
             (Err(e), _) => report.run.notes.push(format!("coverage not computed: {e}")),
             (_, Err(e)) => report.run.notes.push(format!("coverage not computed: {e}")),

@@ -113,7 +113,7 @@ impl Protocol for OneM2m {
         v.set("sut.seg", sut.segment());
         v.set("sut.csebase", sut.csebase.clone());
         v.set("sut.client_id", sut.expected_client_id());
-        v.set("sut.release", format!("{:?}", sut.release));
+        v.set("sut.release", sut.release.to_string());
         if let Some(ae) = &sut.ae_id {
             v.set("sut.ae_id", ae.clone());
             v.set("sut.ae_seg", id_to_segment(ae).unwrap_or_default());

@@ -10,10 +10,10 @@ use crate::sut::SutProfile;
 use crate::template::Vars;
 use crate::testbed::Testbed;
 use chrono::Utc;
-use m2mspec_mqtt::client::MqttClient;
+use m2mspec_mqtt::client::{MqttClient, ReceivedPublish};
 use m2mspec_mqtt::trace::TraceEvent;
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 /// Options shared by every case of a run.
@@ -34,6 +34,9 @@ pub(crate) struct Entity {
     pub id: String,
     pub seg: String,
     pub client_id: String,
+    /// PUBLISHes it received that no `expect_publish` has taken yet (one that looked for a
+    /// matching PUBLISH passed them by), oldest first.
+    pub inbox: VecDeque<ReceivedPublish>,
 }
 
 /// One case while it runs: what it runs against and what its steps have done so far.

@@ -1,5 +1,7 @@
 //! Gatekeeper fault steps: `fault` (arm a replayed PUBLISH or withheld PUBACKs), `cut` (close
-//! a connection) and `await_reconnect`.
+//! a connection, optionally holding the client offline for a set time) and `await_reconnect`
+//! (a setup step by default, bounded by the SUT profile's `timing.reconnect_ms`: R2 7.3.3 lets
+//! a client reconnect when it chooses, so a SUT that takes longer is no failure).
 //!
 //! They belong together, apart from the MQTT steps, because the harness does them *to* a
 //! connection through the gatekeeper rather than as a client: they provoke the MQTT 3.1.1 4.4
@@ -7,7 +9,7 @@
 
 use super::case_run::CaseRun;
 use super::failure::{harness_error, StepFailure, StepResult};
-use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
+use super::{Step, StepFamily, StepFuture, StepKind};
 use crate::protocol::Protocol;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_reports::Evidence;
@@ -111,11 +113,13 @@ impl Fault {
     }
 }
 
-/// Cut the connection of the SUT or an entity.
+/// Cut the connection of the SUT or an entity; with `hold_ms`, refuse its CONNECTs (CONNACK
+/// 0x03) for that long, so that it stays offline for a set time whatever its reconnect delay.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Cut {
     client: String,
+    hold_ms: Option<u64>,
     #[serde(default)]
     setup: bool,
 }
@@ -124,30 +128,49 @@ impl Cut {
     fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let who = self.client.as_str();
         let cid = run.client_id_of(who)?;
+        let faults = run.tb.gatekeeper.faults();
+        if let Some(ms) = self.hold_ms {
+            faults.hold_offline(&cid, Duration::from_millis(ms));
+        }
         run.vars
             .set("cut_seq", run.tb.trace().next_seq().to_string());
-        if !run.tb.gatekeeper.faults().cut(&cid) {
+        if !faults.cut(&cid) {
             return Err(harness_error(format!("{who} ({cid}) is not connected")));
         }
-        run.log.push(format!("  cut connection of {cid}"));
+        run.log.push(match self.hold_ms {
+            Some(ms) => format!("  cut connection of {cid}, held offline for {ms} ms"),
+            None => format!("  cut connection of {cid}"),
+        });
         Ok(())
     }
 }
 
-/// Wait until the SUT (or entity) has reconnected after a cut.
+/// Wait until the SUT (or entity) has reconnected after a cut. A setup step unless it says
+/// otherwise: the reconnect enables the check that follows; bounded by `timeout_ms`, else by
+/// the SUT profile's `timing.reconnect_ms`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AwaitReconnect {
     client: String,
-    #[serde(default = "default_step_timeout_ms")]
-    timeout_ms: u64,
-    #[serde(default)]
+    timeout_ms: Option<u64>,
+    #[serde(default = "yes")]
     setup: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl AwaitReconnect {
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
-        let (who, timeout_ms) = (self.client.as_str(), self.timeout_ms);
+        let who = self.client.as_str();
+        let (timeout_ms, bound) = match self.timeout_ms {
+            Some(ms) => (ms, "the step's bound"),
+            None => (
+                run.sut.timing.reconnect_ms,
+                "the SUT profile's timing.reconnect_ms",
+            ),
+        };
         let cid = run.client_id_of(who)?;
         let since: u64 = run
             .vars
@@ -162,7 +185,9 @@ impl AwaitReconnect {
             .await;
         if got.is_none() {
             return Err(StepFailure::Check(Evidence {
-                message: format!("{who} ({cid}) did not reconnect within {timeout_ms} ms"),
+                message: format!(
+                    "{who} ({cid}) did not reconnect within {timeout_ms} ms ({bound})"
+                ),
                 expected: Some("a new CONNECT after the cut".into()),
                 observed: Some("none".into()),
                 packets: run.recent_packets(10),

@@ -10,9 +10,9 @@ use super::case_run::{CaseRun, Entity};
 use super::evidence::payload_text;
 use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
-use crate::matcher::{check_fields, FieldExpectations, Mismatch, ABSENT};
+use crate::matcher::{check_fields, describe, meets, show, FieldExpectations, Mismatch, ABSENT};
 use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
-use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
+use m2mspec_mqtt::client::{ConnectOptions, MqttClient, ReceivedPublish};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
 use serde_json::Value;
@@ -253,6 +253,7 @@ impl Connect {
                 id: who.id,
                 seg: who.seg,
                 client_id: who.client_id,
+                inbox: Default::default(),
             },
         );
         Ok(())
@@ -296,10 +297,16 @@ impl Subscribe {
             .unwrap_or_else(|| vec![self.qos; filters.len()]);
         if codes != want {
             let cid = run.entity(alias)?.client_id.clone();
+            let list = |c: &[u8]| {
+                c.iter()
+                    .map(|c| format!("0x{c:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
             return Err(StepFailure::Check(Evidence {
-                message: format!("SUBACK return codes for {filters:?}"),
-                expected: Some(format!("{want:?}")),
-                observed: Some(format!("{codes:?}")),
+                message: format!("SUBACK return codes for {}", filters.join(", ")),
+                expected: Some(list(&want)),
+                observed: Some(list(&codes)),
                 packets: run.packets_since(seq, Some(&cid)),
                 data: None,
             }));
@@ -379,13 +386,18 @@ impl PublishRaw {
 }
 
 /// Expect the entity to receive a PUBLISH within the timeout, and check it.
+///
+/// It takes the next PUBLISH the entity has not taken yet — or, with `match` / `match_topic`,
+/// the next one that matches (e.g. by `rqi`): answers may come in any order, and the ones
+/// passed by stay for later steps.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpectPublish {
     #[serde(rename = "as")]
     alias: String,
-    /// Expected topic (template), exact match.
-    topic: Option<String>,
+    /// Expected topic: a template (exact match) or an expectation table (`{ any = [...] }`,
+    /// `{ prefix = ... }`).
+    topic: Option<toml::Value>,
     /// Decode the payload in this format of the protocol (default: the topic's, else json).
     decode: Option<String>,
     qos: Option<u8>,
@@ -399,6 +411,18 @@ struct ExpectPublish {
     /// Check the protocol's mandatory response fields for presence, each with its own evidence.
     #[serde(default)]
     mandatory: bool,
+    /// Take the next PUBLISH whose decoded message meets these (e.g. `{ rqi = "{req.rqi}" }`);
+    /// the others received meanwhile are kept for later steps.
+    #[serde(rename = "match", default)]
+    match_fields: FieldExpectations,
+    /// Take the next PUBLISH whose topic meets this (a template or an expectation table).
+    match_topic: Option<toml::Value>,
+    /// Look without taking: the PUBLISH stays for the next step.
+    #[serde(default)]
+    keep: bool,
+    /// No (matching) PUBLISH within the timeout is no failure; one that arrives is checked.
+    #[serde(default)]
+    optional: bool,
     #[serde(default = "default_step_timeout_ms")]
     timeout_ms: u64,
     save: Option<String>,
@@ -406,48 +430,192 @@ struct ExpectPublish {
     setup: bool,
 }
 
+/// What selects the PUBLISH an `expect_publish` takes.
+struct Selector<'a> {
+    protocol: &'a dyn Protocol,
+    decode: Option<&'static str>,
+    topic: Option<Value>,
+    fields: Vec<(String, Value)>,
+}
+
+impl Selector<'_> {
+    fn is_selective(&self) -> bool {
+        self.topic.is_some() || !self.fields.is_empty()
+    }
+
+    /// `Err(why)` when `p` is not the one asked for.
+    fn selects(&self, p: &ReceivedPublish) -> Result<(), String> {
+        if let Some(t) = &self.topic {
+            if !meets(t, Some(&Value::String(p.topic.clone()))) {
+                return Err(format!("topic is not {}", show(Some(t))));
+            }
+        }
+        if self.fields.is_empty() {
+            return Ok(());
+        }
+        let format = self
+            .decode
+            .unwrap_or_else(|| self.protocol.topic_format(&p.topic));
+        let map = self
+            .protocol
+            .decode(&p.payload, format)
+            .map_err(|e| format!("payload does not decode as {format}: {e}"))?;
+        let mism = check_fields(&Value::Object(map), self.fields.iter().map(|(k, v)| (k, v)));
+        if mism.is_empty() {
+            Ok(())
+        } else {
+            Err(mism
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "))
+        }
+    }
+}
+
+/// A PUBLISH passed by, as a trace-like line with the reason.
+fn passed_by(p: &ReceivedPublish, why: &str) -> String {
+    format!(
+        "passed by: PUBLISH q{} dup{} {} ({} B): {why}",
+        p.qos,
+        u8::from(p.dup),
+        p.topic,
+        p.payload.len()
+    )
+}
+
 impl ExpectPublish {
+    /// The next PUBLISH the selector takes: first from the entity's inbox, then from its
+    /// connection until the deadline (the ones it passes by go to the inbox). Also returns why
+    /// each PUBLISH seen was passed by.
+    async fn take(
+        &self,
+        run: &mut CaseRun<'_>,
+        sel: &Selector<'_>,
+    ) -> Result<(Option<ReceivedPublish>, Vec<String>), StepFailure> {
+        let alias = self.alias.as_str();
+        let mut passed = Vec::new();
+        let entity = run.entity(alias)?;
+        let mut hit = None;
+        for (i, p) in entity.inbox.iter().enumerate() {
+            match sel.selects(p) {
+                Ok(()) => {
+                    hit = Some(i);
+                    break;
+                }
+                Err(why) => passed.push(passed_by(p, &why)),
+            }
+        }
+        if let Some(i) = hit {
+            let p = if self.keep {
+                entity.inbox.get(i).cloned()
+            } else {
+                entity.inbox.remove(i)
+            };
+            return Ok((p, passed));
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Ok((None, passed));
+            }
+            let got = run
+                .client(alias)?
+                .next_publish(left)
+                .await
+                .map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+            let Some(p) = got else {
+                return Ok((None, passed));
+            };
+            run.log.push(format!(
+                "  {alias} ← {} q{} ret{} ({} bytes)",
+                p.topic,
+                p.qos,
+                u8::from(p.retain),
+                p.payload.len()
+            ));
+            match sel.selects(&p) {
+                Ok(()) => {
+                    if self.keep {
+                        run.entity(alias)?.inbox.push_back(p.clone());
+                    }
+                    return Ok((Some(p), passed));
+                }
+                Err(why) => {
+                    passed.push(passed_by(&p, &why));
+                    run.entity(alias)?.inbox.push_back(p);
+                }
+            }
+        }
+    }
+
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let (alias, timeout_ms) = (self.alias.as_str(), self.timeout_ms);
+        let now = chrono::Utc::now();
+        let expand_value = |v: &Option<toml::Value>, run: &CaseRun<'_>| {
+            v.as_ref()
+                .map(|v| run.vars.expand_value(v, now))
+                .transpose()
+                .map_err(|e| harness_error(format!("case {}: {e}", run.case_id)))
+        };
         let want_pkid = self.pkid.as_deref().map(|p| run.expand(p)).transpose()?;
-        let want_topic = self.topic.as_deref().map(|t| run.expand(t)).transpose()?;
+        let want_topic = expand_value(&self.topic, run)?;
         let fields = run.expand_fields(&self.fields)?;
+        let sel = Selector {
+            protocol: run.protocol,
+            decode: match &self.decode {
+                Some(d) => Some(run.protocol.format(d).map_err(harness_error)?),
+                None => None,
+            },
+            topic: expand_value(&self.match_topic, run)?,
+            fields: run.expand_fields(&self.match_fields)?,
+        };
         let seq = run.tb.trace().next_seq();
         let cid = run.entity(alias)?.client_id.clone();
-        let got = run
-            .client(alias)?
-            .next_publish(Duration::from_millis(timeout_ms))
-            .await
-            .map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        let (got, passed) = self.take(run, &sel).await?;
         let Some(p) = got else {
-            let mut packets = run.sut_publishes_since(run.start_seq);
+            if self.optional {
+                run.log.push(format!(
+                    "  {alias}: no PUBLISH{} within {timeout_ms} ms (optional)",
+                    if sel.is_selective() { " matching" } else { "" }
+                ));
+                return Ok(());
+            }
+            let mut packets = passed;
+            packets.extend(run.sut_publishes_since(run.start_seq));
             if packets.is_empty() {
                 packets.push("(the SUT published nothing during this case)".into());
             }
+            let wanted = match (&sel.topic, sel.fields.is_empty()) {
+                (None, true) => String::new(),
+                (Some(t), true) => format!(" on a topic that is {}", show(Some(t))),
+                (None, false) => {
+                    format!(" with {}", describe(sel.fields.iter().map(|(k, v)| (k, v))))
+                }
+                (Some(t), false) => format!(
+                    " on a topic that is {} with {}",
+                    show(Some(t)),
+                    describe(sel.fields.iter().map(|(k, v)| (k, v)))
+                ),
+            };
             return Err(StepFailure::Check(Evidence {
-                message: format!("{alias} received no PUBLISH within {timeout_ms} ms"),
-                expected: Some(format!(
-                    "a PUBLISH on {}",
-                    want_topic.as_deref().unwrap_or("its subscriptions")
-                )),
+                message: format!("{alias} received no PUBLISH{wanted} within {timeout_ms} ms"),
+                expected: Some(match &want_topic {
+                    Some(t) => format!("a PUBLISH on {}", topic_text(t)),
+                    None => format!("a PUBLISH{wanted} on its subscriptions"),
+                }),
                 observed: Some(
-                    "nothing; the SUT's PUBLISHes during this case are listed below".into(),
+                    "none; what it passed by and the SUT's PUBLISHes during this case are listed below"
+                        .into(),
                 ),
                 packets,
                 data: None,
             }));
         };
-        run.log.push(format!(
-            "  {alias} ← {} q{} ret{} ({} bytes)",
-            p.topic,
-            p.qos,
-            u8::from(p.retain),
-            p.payload.len()
-        ));
         let packets = run.packets_since(seq.saturating_sub(1).max(run.start_seq), Some(&cid));
         // Each expected PUBLISH attribute that differs is one mismatch.
         let mut mism: Vec<Mismatch> = [
-            ("topic", want_topic.clone(), p.topic.clone()),
             ("qos", self.qos.map(|q| q.to_string()), p.qos.to_string()),
             (
                 "retain",
@@ -466,8 +634,21 @@ impl ExpectPublish {
             })
         })
         .collect();
-        let format = match &self.decode {
-            Some(d) => run.protocol.format(d).map_err(harness_error)?,
+        if let Some(t) = &want_topic {
+            let got = Value::String(p.topic.clone());
+            if !meets(t, Some(&got)) {
+                mism.insert(
+                    0,
+                    Mismatch {
+                        path: "topic".into(),
+                        expected: topic_text(t),
+                        observed: p.topic.clone(),
+                    },
+                );
+            }
+        }
+        let format = match sel.decode {
+            Some(d) => d,
             None => run.protocol.topic_format(&p.topic),
         };
         let map = match run.protocol.decode(&p.payload, format) {
@@ -511,7 +692,16 @@ impl ExpectPublish {
     }
 }
 
-/// Expect the entity to receive nothing for `for_ms`.
+/// An expected topic as evidence shows it: a plain topic as is, an expectation in words.
+fn topic_text(t: &Value) -> String {
+    match t {
+        Value::String(s) => s.clone(),
+        other => show(Some(other)),
+    }
+}
+
+/// Expect the entity to receive nothing for `for_ms`: no new PUBLISH, and none received
+/// earlier that no step has taken.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpectNone {
@@ -523,11 +713,15 @@ struct ExpectNone {
 impl ExpectNone {
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let (alias, for_ms) = (self.alias.as_str(), self.for_ms);
-        let got = run
-            .client(alias)?
-            .next_publish(Duration::from_millis(for_ms))
-            .await
-            .map_err(|e| harness_error(format!("{alias} receive: {e}")))?;
+        let earlier = run.entity(alias)?.inbox.front().cloned();
+        let got = match earlier {
+            Some(p) => Some(p),
+            None => run
+                .client(alias)?
+                .next_publish(Duration::from_millis(for_ms))
+                .await
+                .map_err(|e| harness_error(format!("{alias} receive: {e}")))?,
+        };
         if let Some(p) = got {
             return Err(StepFailure::Check(Evidence {
                 message: format!("{alias} received a PUBLISH where none was expected"),

@@ -10,7 +10,7 @@ use super::case_run::CaseRun;
 use super::evidence::packet_json;
 use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
-use crate::matcher::{check_fields, FieldExpectations};
+use crate::matcher::{check_fields, describe, FieldExpectations};
 use crate::protocol::Protocol;
 use m2mspec_mqtt::filter::topic_matches;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
@@ -65,7 +65,7 @@ impl StepKind for TraceStep {
         match self {
             TraceStep::ExpectPacket(s) => s.setup,
             TraceStep::ExpectCount(s) => s.setup,
-            TraceStep::ExpectSubscribed(_) => false,
+            TraceStep::ExpectSubscribed(s) => s.setup,
         }
     }
 
@@ -82,6 +82,11 @@ impl StepKind for TraceStep {
                 min: None,
                 ..
             }) => Err("expect_count needs count or min".into()),
+            TraceStep::ExpectCount(ExpectCount {
+                before: Some(b), ..
+            }) if !PACKETS.contains(&b.as_str()) => {
+                Err(format!("expect_count: unknown packet {b:?} in before"))
+            }
             _ => Ok(()),
         }
     }
@@ -214,6 +219,9 @@ struct ExpectCount {
     /// Exact count expected; or `min`.
     count: Option<usize>,
     min: Option<usize>,
+    /// Count only the packets before the first one of this type (one of [`PACKETS`]) that
+    /// `from` sent since the case started: an order on the wire, whenever the step runs.
+    before: Option<String>,
     /// Wait this long for the count to be reached (exact counts also hold for it).
     #[serde(default = "default_count_wait_ms")]
     timeout_ms: u64,
@@ -232,10 +240,18 @@ impl ExpectCount {
         let to_client = self.direction == "to_client";
         let fields = run.expand_fields(&self.fields)?;
         let counted = |this: &CaseRun<'_>| {
-            this.tb
-                .trace()
-                .since(this.start_seq)
+            let events = this.tb.trace().since(this.start_seq);
+            // With `before`: up to the first such packet the sender sent.
+            let end = self.before.as_deref().and_then(|b| {
+                events.iter().position(|e| {
+                    e.dir == Direction::ClientToBroker
+                        && this.is_from(from, e)
+                        && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == b)
+                })
+            });
+            events
                 .into_iter()
+                .take(end.unwrap_or(usize::MAX))
                 .filter(|e| dir_matches(to_client, e) && this.is_from(from, e))
                 .filter(|e| match &e.kind {
                     EventKind::Packet(p) => {
@@ -269,9 +285,17 @@ impl ExpectCount {
                     (_, Some(m)) => format!("at least {m}"),
                     _ => String::new(),
                 };
+                let mut matching = if fields.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with {}", describe(fields.iter().map(|(k, v)| (k, v))))
+                };
+                if let Some(b) = &self.before {
+                    matching.push_str(&format!(" before its first {}", b.to_uppercase()));
+                }
                 return Err(StepFailure::Check(Evidence {
                     message: format!(
-                        "{} {} packet(s) from {from} matching {fields:?}, expected {want}",
+                        "{} {} packet(s) from {from}{matching}, expected {want}",
                         seen.len(),
                         packet.to_uppercase()
                     ),
@@ -291,15 +315,26 @@ impl ExpectCount {
     }
 }
 
-/// Expect the SUT's subscriptions (so far) to cover each of these topics (templates).
+/// Expect the SUT's subscriptions (so far) to cover each of `topics` and none of `not_topics`
+/// (templates): a filter that also takes topics the binding addresses to others is broader
+/// than the binding allows (R2 6.1: no one-to-many subscribe; R2 7.5.4 names the client's own
+/// ID in its filters). With `qos`, the filters covering `topics` must be granted at least that.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ExpectSubscribed {
     #[serde(default = "sut")]
     from: String,
+    #[serde(default)]
     topics: Vec<String>,
+    /// Topics no granted filter may cover.
+    #[serde(default)]
+    not_topics: Vec<String>,
+    /// The least granted QoS of a filter covering each of `topics`.
+    qos: Option<u8>,
     #[serde(default = "default_step_timeout_ms")]
     timeout_ms: u64,
+    #[serde(default)]
+    setup: bool,
 }
 
 fn is_subscription(e: &TraceEvent) -> bool {
@@ -311,38 +346,92 @@ fn is_subscription(e: &TraceEvent) -> bool {
 }
 
 impl ExpectSubscribed {
+    /// What is wrong with `granted` (filter, granted QoS): the topics not covered (at the QoS
+    /// asked for), and the filters covering a topic they must not.
+    fn problems(
+        &self,
+        topics: &[String],
+        not_topics: &[String],
+        granted: &[(String, u8)],
+    ) -> (Vec<String>, Vec<String>) {
+        let mut uncovered = Vec::new();
+        for t in topics {
+            let covering: Vec<&(String, u8)> = granted
+                .iter()
+                .filter(|(f, _)| topic_matches(t, f))
+                .collect();
+            match (covering.iter().map(|(_, q)| *q).max(), self.qos) {
+                (None, _) => uncovered.push(format!("{t} is not covered")),
+                (Some(q), Some(want)) if q < want => uncovered.push(format!(
+                    "{t} is covered only at QoS {q} ({}), not QoS {want}",
+                    covering
+                        .iter()
+                        .map(|(f, q)| format!("{f} q{q}"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                _ => {}
+            }
+        }
+        let mut too_broad = Vec::new();
+        for t in not_topics {
+            for (f, _) in granted.iter().filter(|(f, _)| topic_matches(t, f)) {
+                too_broad.push(format!("{f} also takes {t}, which is not addressed to it"));
+            }
+        }
+        (uncovered, too_broad)
+    }
+
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let from = self.from.as_str();
-        let topics = self
-            .topics
-            .iter()
-            .map(|t| run.expand(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let uncovered = |filters: &[String]| {
-            topics
-                .iter()
-                .filter(|t| !filters.iter().any(|f| topic_matches(t, f)))
-                .cloned()
-                .collect::<Vec<_>>()
+        let expand = |list: &[String], run: &CaseRun<'_>| {
+            list.iter()
+                .map(|t| run.expand(t))
+                .collect::<Result<Vec<_>, _>>()
         };
+        let topics = expand(&self.topics, run)?;
+        let not_topics = expand(&self.not_topics, run)?;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
         loop {
-            let filters = run.tb.granted_filters(|e| run.is_from(from, e));
-            let missing = uncovered(&filters);
-            if missing.is_empty() {
+            let granted = run.tb.granted_subscriptions(|e| run.is_from(from, e));
+            let (uncovered, too_broad) = self.problems(&topics, &not_topics, &granted);
+            if uncovered.is_empty() && too_broad.is_empty() {
                 return Ok(());
             }
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let next = run.tb.trace().next_seq();
-            let more = run.tb.trace().wait_for(next, left, is_subscription).await;
+            // A later SUBSCRIBE can still cover a topic; a filter too broad stays so.
+            let more = if too_broad.is_empty() {
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                let next = run.tb.trace().next_seq();
+                run.tb.trace().wait_for(next, left, is_subscription).await
+            } else {
+                None
+            };
             if more.is_none() {
+                let problems: Vec<String> = uncovered.into_iter().chain(too_broad).collect();
+                let mut expected = Vec::new();
+                if !topics.is_empty() {
+                    expected.push(format!(
+                        "filters covering {}{}",
+                        topics.join(", "),
+                        self.qos
+                            .map(|q| format!(" at QoS {q} or more"))
+                            .unwrap_or_default()
+                    ));
+                }
+                if !not_topics.is_empty() {
+                    expected.push(format!("no filter covering {}", not_topics.join(", ")));
+                }
                 return Err(StepFailure::Check(Evidence {
-                    message: format!("{from}'s subscriptions do not cover {}", missing.join(", ")),
-                    expected: Some(format!("filters covering {}", topics.join(", "))),
-                    observed: Some(if filters.is_empty() {
+                    message: format!("{from}'s subscriptions: {}", problems.join("; ")),
+                    expected: Some(expected.join("; ")),
+                    observed: Some(if granted.is_empty() {
                         "no granted subscriptions".into()
                     } else {
-                        filters.join(", ")
+                        granted
+                            .iter()
+                            .map(|(f, q)| format!("{f} (granted QoS {q})"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     }),
                     packets: run
                         .tb

@@ -103,7 +103,7 @@ impl Lwm2mSettings {
     }
 
     fn common(&self, profile: &SutProfile, broker: SocketAddr) -> Result<Common, SutError> {
-        let faults: Faults = super::faults_from(profile, &self.faults, &[])?;
+        let faults: Faults = super::switches_from(profile, "fault", &self.faults, &[])?;
         Ok(Common {
             broker,
             client_id: self.client_id.clone(),

@@ -92,6 +92,9 @@ pub struct SutProfile {
     /// When the SUT counts as ready.
     #[serde(default)]
     pub readiness: readiness::Readiness,
+    /// How long the harness waits for the SUT's own timing.
+    #[serde(default)]
+    pub timing: Timing,
     /// Broker role: the entity set whose R2 8.4 policy is rendered as `{acl_file}` (relative
     /// to the profile).
     pub acl_entities: Option<PathBuf>,
@@ -104,6 +107,30 @@ pub struct SutProfile {
     pub path: PathBuf,
 }
 
+/// How long the harness waits for what the SUT does in its own time.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timing {
+    /// The bound of an `await_reconnect` step that names none: how long the SUT may take to
+    /// reconnect after the harness cut (or held) its connection. R2 7.3.3 lets a client
+    /// reconnect when it chooses, so a SUT slower than this makes the case inconclusive,
+    /// not failed.
+    #[serde(default = "default_reconnect_ms")]
+    pub reconnect_ms: u64,
+}
+
+fn default_reconnect_ms() -> u64 {
+    10_000
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            reconnect_ms: default_reconnect_ms(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefcseSettings {
@@ -112,6 +139,9 @@ pub struct RefcseSettings {
     /// Test-only misbehaviours (see `m2mspec_refcse::Faults`).
     #[serde(default)]
     pub faults: BTreeMap<String, bool>,
+    /// Compliant-but-different behaviours (see `m2mspec_refcse::Variants`).
+    #[serde(default)]
+    pub variants: BTreeMap<String, bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -122,6 +152,9 @@ pub struct RefaeSettings {
     /// Test-only misbehaviours (see `m2mspec_refae::AeFaults`).
     #[serde(default)]
     pub faults: BTreeMap<String, bool>,
+    /// Compliant-but-different behaviours (see `m2mspec_refae::AeVariants`).
+    #[serde(default)]
+    pub variants: BTreeMap<String, bool>,
 }
 
 fn r2() -> Release {
@@ -158,6 +191,7 @@ impl SutProfile {
         let with_caps = |name: &str, text: &str, caps: &str| -> Result<SutProfile, SutError> {
             let mut p = Self::parse(Path::new(&format!("<built-in {name}>")), text)?;
             p.caps = parse_caps(Path::new(&format!("<built-in {name} capabilities>")), caps)?;
+            p.check_release_claims()?;
             Ok(p)
         };
         Ok(vec![
@@ -171,7 +205,27 @@ impl SutProfile {
     pub fn builtin() -> Result<SutProfile, SutError> {
         let mut p = Self::parse(Path::new("<built-in refcse>"), BUILTIN_REFCSE)?;
         p.caps = parse_caps(Path::new("<built-in capabilities>"), BUILTIN_CAPS)?;
+        p.check_release_claims()?;
         Ok(p)
+    }
+
+    /// The release a SUT claims is its profile's `release`; a capability file may restate it
+    /// (`release.r1`, `release.r2`) but not contradict it, since cases are gated by it.
+    fn check_release_claims(&self) -> Result<(), SutError> {
+        for (cap, release) in [("release.r1", Release::R1), ("release.r2", Release::R2)] {
+            if let Some(&claimed) = self.caps.get(cap) {
+                if claimed != (self.release == release) {
+                    return Err(SutError::Invalid {
+                        path: self.path.clone(),
+                        detail: format!(
+                            "capability {cap:?} = {claimed} contradicts release = \"{}\"",
+                            self.release
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn load(path: &Path) -> Result<SutProfile, SutError> {
@@ -188,6 +242,7 @@ impl SutProfile {
             })?;
             p.caps = parse_caps(&cap_path, &text)?;
         }
+        p.check_release_claims()?;
         Ok(p)
     }
 
@@ -372,7 +427,7 @@ pub fn template_vars(
 pub async fn start(
     profile: &SutProfile,
     broker: SocketAddr,
-    extra_faults: &[String],
+    extra: &Switches<'_>,
     data_dir: &Path,
 ) -> Result<RunningSut, SutError> {
     match profile.kind {
@@ -382,10 +437,12 @@ pub async fn start(
         SutKind::BuiltinRefserver => lwm2m::start_refserver(profile, broker)
             .await
             .map(RunningSut::RefServer),
-        SutKind::BuiltinRefae => start_refae(profile, broker, extra_faults).await,
+        SutKind::BuiltinRefae => start_refae(profile, broker, extra).await,
         SutKind::BuiltinRefcse => {
             let faults: m2mspec_refcse::Faults =
-                faults_from(profile, &profile.refcse.faults, extra_faults)?;
+                switches_from(profile, "fault", &profile.refcse.faults, extra.faults)?;
+            let variants: m2mspec_refcse::Variants =
+                switches_from(profile, "variant", &profile.refcse.variants, extra.variants)?;
             let cfg = m2mspec_refcse::RefCseConfig {
                 broker,
                 cse_id: profile.cse_id.clone(),
@@ -393,6 +450,7 @@ pub async fn start(
                 release: profile.release,
                 credential_allow_list: profile.refcse.credential_allow_list.clone(),
                 faults,
+                variants,
                 ..Default::default()
             };
             m2mspec_refcse::RefCse::start(cfg)
@@ -414,10 +472,20 @@ pub async fn start(
     }
 }
 
-/// Test-only switches by name, checked against the names the SUT knows (a misspelt switch
-/// must not silently run a well-behaved SUT).
-pub(crate) fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
+/// Test-only switches of a reference SUT given on the command line, on top of its profile's:
+/// faults (misbehaviours, each breaking one requirement) and variants (compliant-but-different
+/// behaviours the cases must accept).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Switches<'a> {
+    pub faults: &'a [String],
+    pub variants: &'a [String],
+}
+
+/// Test-only switches (`kind`: fault or variant) by name, checked against the names the SUT
+/// knows (a misspelt switch must not silently run a well-behaved SUT).
+pub(crate) fn switches_from<T: serde::Serialize + serde::de::DeserializeOwned + Default>(
     profile: &SutProfile,
+    kind: &str,
     base: &BTreeMap<String, bool>,
     extra: &[String],
 ) -> Result<T, SutError> {
@@ -430,8 +498,9 @@ pub(crate) fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + De
         detail: match e {
             m2mspec_session::faults::FaultError::Unknown { name, known } => {
                 format!(
-                    "unknown fault {name:?} for {}; known: {known:?}",
-                    profile.name
+                    "unknown {kind} {name:?} for {}; known: {}",
+                    profile.name,
+                    known.join(", ")
                 )
             }
             other => other.to_string(),
@@ -442,7 +511,7 @@ pub(crate) fn faults_from<T: serde::Serialize + serde::de::DeserializeOwned + De
 async fn start_refae(
     profile: &SutProfile,
     broker: SocketAddr,
-    extra_faults: &[String],
+    extra: &Switches<'_>,
 ) -> Result<RunningSut, SutError> {
     let invalid = |detail: String| SutError::Invalid {
         path: profile.path.clone(),
@@ -465,7 +534,8 @@ async fn start_refae(
             .unwrap_or_else(|| "cred-ok".into()),
         release: profile.release,
         serialization,
-        faults: faults_from(profile, &profile.refae.faults, extra_faults)?,
+        faults: switches_from(profile, "fault", &profile.refae.faults, extra.faults)?,
+        variants: switches_from(profile, "variant", &profile.refae.variants, extra.variants)?,
         ..Default::default()
     };
     m2mspec_refae::RefAe::start(cfg)
@@ -609,6 +679,22 @@ mod tests {
             p.missing(&["release.r1".into(), "nonexistent".into()]),
             vec!["release.r1", "nonexistent"]
         );
+    }
+
+    #[test]
+    fn a_capability_may_not_contradict_the_release() {
+        let mut p = SutProfile::builtin().expect("builtin profile");
+        p.caps.insert("release.r1".into(), true);
+        let err = p.check_release_claims().unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("capability \"release.r1\" = true contradicts release = \"R2\""),
+            "{err}"
+        );
+        p.caps.insert("release.r1".into(), false);
+        p.check_release_claims()
+            .expect("a restated release is fine");
+        assert_eq!(p.timing.reconnect_ms, 10_000);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub fn cfg_with(select: &[&str], faults: &[&str], suts: &[PathBuf]) -> RunConfig
         role: None,
         refcse_faults: faults.iter().map(|s| s.to_string()).collect(),
         refae_faults: Vec::new(),
+        refcse_variants: Vec::new(),
+        refae_variants: Vec::new(),
         enforce_policy: false,
         command: "selftest".into(),
         progress: false,
@@ -35,6 +37,14 @@ pub fn cfg_with(select: &[&str], faults: &[&str], suts: &[PathBuf]) -> RunConfig
 
 pub fn cfg(select: &[&str], faults: &[&str]) -> RunConfig {
     cfg_with(select, faults, &[])
+}
+
+/// [`cfg`] with reference-CSE `variants` (compliant-but-different behaviours) as well.
+pub fn cfg_variants(select: &[&str], faults: &[&str], variants: &[&str]) -> RunConfig {
+    RunConfig {
+        refcse_variants: variants.iter().map(|s| s.to_string()).collect(),
+        ..cfg(select, faults)
+    }
 }
 
 pub async fn run_ok(c: RunConfig) -> Report {
@@ -66,19 +76,25 @@ pub fn assert_case(r: &Report, id: &str, verdict: Verdict, needles: &[&str]) {
 /// `c` (its faults already set); the case must end with `verdict` and its evidence must
 /// mention each of `needles`.
 pub async fn assert_row(c: RunConfig, id: &str, verdict: Verdict, needles: &[&str]) {
-    let faults = [c.refcse_faults.as_slice(), c.refae_faults.as_slice()].concat();
+    let faults = [
+        c.refcse_faults.as_slice(),
+        c.refae_faults.as_slice(),
+        c.refcse_variants.as_slice(),
+        c.refae_variants.as_slice(),
+    ]
+    .concat();
     let r = run_ok(c).await;
     let case = case(&r, id);
     let text = evidence_text(case);
     assert_eq!(
         case.verdict, verdict,
-        "{id} with faults {faults:?}: {text}\nlog: {:#?}",
+        "{id} with switches {faults:?}: {text}\nlog: {:#?}",
         case.log
     );
     for n in needles {
         assert!(
             text.contains(n),
-            "{id} with faults {faults:?}: evidence lacks {n:?}: {text}"
+            "{id} with switches {faults:?}: evidence lacks {n:?}: {text}"
         );
     }
 }

@@ -1,7 +1,8 @@
 //! A connection's first packet, which must be a CONNECT (MQTT 3.1.1 3.1). It is read leniently
-//! (any protocol name and level) to name the connection's client, recorded, and in Enforce mode
-//! checked against the policy; a refused CONNECT is answered with the gatekeeper's own CONNACK
-//! and the connection ends before any upstream connection is opened.
+//! (any protocol name and level) to name the connection's client, refused while a test holds
+//! that client offline (`FaultControl::hold_offline`), recorded, and in Enforce mode checked
+//! against the policy; a refused CONNECT is answered with the gatekeeper's own CONNACK and the
+//! connection ends before any upstream connection is opened.
 
 use super::conn::{Close, Conn};
 use super::policy::PolicyMode;
@@ -10,6 +11,8 @@ use crate::wire::{self, RawConnect};
 
 /// MQTT control packet type of CONNECT.
 const CONNECT: u8 = 1;
+/// CONNACK return code 0x03, Server unavailable (MQTT 3.1.1 3.2.2.3).
+const SERVER_UNAVAILABLE: u8 = 3;
 
 /// Admits the connection on its first frame; `Some` means the connection ends here.
 pub(super) fn admit(conn: &mut Conn, frame: &[u8]) -> Option<Close> {
@@ -22,6 +25,9 @@ pub(super) fn admit(conn: &mut Conn, frame: &[u8]) -> Option<Close> {
     let connect = wire::parse_connect(frame);
     if let Ok(rc) = &connect {
         identify(conn, rc);
+        if let Some(close) = held_offline(conn, rc) {
+            return Some(close);
+        }
     }
     let record = connect_record(conn, frame, &connect);
     if !enforce {
@@ -45,6 +51,34 @@ fn identify(conn: &mut Conn, rc: &RawConnect) {
     if let Some(e) = conn.shared.lock_conns().get_mut(&conn.id) {
         e.client_id = Some(rc.client_id.clone());
     }
+}
+
+/// A client a test holds offline (`FaultControl::hold_offline`): its CONNECT is recorded as
+/// denied and answered CONNACK 0x03 (Server unavailable); the connection ends here.
+fn held_offline(conn: &mut Conn, rc: &RawConnect) -> Option<Close> {
+    let left = conn
+        .shared
+        .lock_faults()
+        .held(&rc.client_id, std::time::Instant::now())?;
+    let reason = format!(
+        "held offline by the test for {} ms more: CONNECT refused with CONNACK 0x03 (server unavailable)",
+        left.as_millis()
+    );
+    conn.push(
+        Direction::ClientToBroker,
+        EventKind::Denied {
+            packet: rc.record(),
+            reason: reason.clone(),
+        },
+    );
+    conn.inject_to_client(
+        wire::connack(false, SERVER_UNAVAILABLE),
+        PacketRecord::ConnAck {
+            session_present: false,
+            code: SERVER_UNAVAILABLE,
+        },
+    );
+    Some(Close::normal(reason))
 }
 
 /// The trace record of the CONNECT: the lenient reading where mqttbytes agrees it is a CONNECT

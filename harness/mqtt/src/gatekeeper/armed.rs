@@ -1,8 +1,10 @@
-//! Faults a test has armed and that wait for the packet they apply to: withheld PUBACKs and
-//! replayed PUBLISHes, keyed by client id. [`FaultControl`](super::FaultControl) arms them; the
-//! connection tasks consume them, each packet taking at most one.
+//! Faults a test has armed and that wait for the packet they apply to: withheld PUBACKs,
+//! replayed PUBLISHes and clients held offline, keyed by client id.
+//! [`FaultControl`](super::FaultControl) arms them; the connection tasks consume them, each
+//! packet taking at most one.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use crate::filter::topic_matches;
 
@@ -13,6 +15,8 @@ pub(crate) struct ArmedFaults {
     withhold: HashMap<String, usize>,
     /// Client id → topic filters; each arms one replay of the next matching QoS ≥ 1 PUBLISH.
     replay: HashMap<String, VecDeque<String>>,
+    /// Client id → until when its CONNECTs are refused (held offline).
+    hold: HashMap<String, Instant>,
 }
 
 impl ArmedFaults {
@@ -29,10 +33,26 @@ impl ArmedFaults {
             .push_back(topic_filter.to_string());
     }
 
+    /// Refuses `client_id`'s CONNECTs until `until`.
+    pub(crate) fn hold_offline(&mut self, client_id: &str, until: Instant) {
+        self.hold.insert(client_id.to_string(), until);
+    }
+
+    /// How much longer `client_id` is held offline at `now`; `None` once the hold is over.
+    pub(crate) fn held(&mut self, client_id: &str, now: Instant) -> Option<std::time::Duration> {
+        let until = *self.hold.get(client_id)?;
+        if until <= now {
+            self.hold.remove(client_id);
+            return None;
+        }
+        Some(until - now)
+    }
+
     /// Cancels everything pending.
     pub(crate) fn clear(&mut self) {
         self.withhold.clear();
         self.replay.clear();
+        self.hold.clear();
     }
 
     /// Whether `client_id`'s PUBACK is to be withheld; if so, consumes one and returns how many
@@ -62,6 +82,23 @@ impl ArmedFaults {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_hold_ends_at_its_deadline_and_only_for_its_client() {
+        let mut a = ArmedFaults::default();
+        let t0 = Instant::now();
+        a.hold_offline("c", t0 + std::time::Duration::from_millis(100));
+        assert_eq!(a.held("other", t0), None);
+        assert_eq!(a.held("c", t0), Some(std::time::Duration::from_millis(100)));
+        assert_eq!(
+            a.held("c", t0 + std::time::Duration::from_millis(100)),
+            None
+        );
+        assert_eq!(a.held("c", t0), None, "an ended hold is forgotten");
+        a.hold_offline("c", t0 + std::time::Duration::from_secs(1));
+        a.clear();
+        assert_eq!(a.held("c", t0), None);
+    }
 
     #[test]
     fn withheld_pubacks_count_down_per_client() {

@@ -66,7 +66,17 @@ impl FaultControl {
             .replay_next_publish(client_id, topic_filter);
     }
 
-    /// Cancels all pending withhold and replay requests.
+    /// Holds `client_id` offline for `duration`: until then every CONNECT it sends is refused
+    /// with CONNACK 0x03 (Server unavailable, MQTT 3.1.1 3.2.2.3) and its connection closed, as
+    /// a server that is down would. Recorded as denied, so a refused attempt is no reconnect.
+    /// Combine with [`FaultControl::cut`] to keep a client away for a set time.
+    pub fn hold_offline(&self, client_id: &str, duration: std::time::Duration) {
+        self.shared
+            .lock_faults()
+            .hold_offline(client_id, std::time::Instant::now() + duration);
+    }
+
+    /// Cancels all pending withhold, replay and hold requests.
     pub fn clear(&self) {
         self.shared.lock_faults().clear();
     }

@@ -67,7 +67,11 @@ impl Shared {
         SessionConfig {
             limits: LIMITS,
             reconnect: Reconnect {
-                after_loss: RECONNECT_GAP,
+                after_loss: if self.cfg.variants.reconnect_slow {
+                    plan::RECONNECT_SLOW
+                } else {
+                    RECONNECT_GAP
+                },
                 backoff_min: RECONNECT_GAP,
                 backoff_max: Duration::from_secs(2),
             },
@@ -149,7 +153,7 @@ impl RefAe {
     pub async fn start_within(cfg: RefAeConfig, timeout: Duration) -> Result<RefAe, RefAeError> {
         let ident = Identity::from_config(&cfg);
         let plan = plan::connect_plan(&cfg, ident.ae_id.as_deref())?;
-        tracing::info!(faults = ?cfg.faults.enabled(), ae_id = ?ident.ae_id, "starting reference AE");
+        tracing::info!(faults = ?cfg.faults.enabled(), variants = ?cfg.variants.enabled(), ae_id = ?ident.ae_id, "starting reference AE");
         let shared = Arc::new(Shared {
             cfg,
             ident: Mutex::new(ident),

@@ -22,6 +22,9 @@
 //!   registered yet (Credential-ID only), so that initial registration can be exercised.
 //! * [`AeFaults`] are test-only misbehaviour switches, each breaking one requirement so that
 //!   every AE-role conformance case can be shown to fail.
+//! * [`AeVariants`] are test-only switches for compliant-but-different behaviour (another
+//!   initial client id, another pointOfAccess order, a slower reconnect): what the texts allow
+//!   and the cases must accept.
 //!
 //! What to send is decided by pure functions in [`plan`] ([`plan::connect_plan`],
 //! [`plan::prepare_request`], [`plan::classify`], [`plan::answer_request`]), unit-testable
@@ -72,13 +75,10 @@ pub struct RefAeConfig {
     pub password: Option<String>,
     /// The AE's pointOfAccess (R2 7.6). `None`: `["mqtt://<broker ip>:<broker port>"]`.
     pub poa: Option<Vec<String>>,
-    /// Subscribe only to the topics the registrar CSE uses (`/oneM2M/resp/<ae>/<cse>/#`,
-    /// `/oneM2M/req/<cse>/<ae>/#`, `/oneM2M/reg_resp/<credential>/<cse>/#`), i.e. within the
-    /// grants of R2 8.4 items 2–4, instead of the any-peer filters of R2 7.5.4. Needed when the
-    /// MQTT server enforces R2 8.4 literally; off by default.
-    pub narrow_subscriptions: bool,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: AeFaults,
+    /// Test-only compliant-but-different behaviours (all off by default).
+    pub variants: AeVariants,
 }
 
 impl Default for RefAeConfig {
@@ -97,8 +97,8 @@ impl Default for RefAeConfig {
             username: None,
             password: None,
             poa: None,
-            narrow_subscriptions: false,
             faults: AeFaults::default(),
+            variants: AeVariants::default(),
         }
     }
 }
@@ -224,10 +224,55 @@ pub struct AeFaults {
     /// SUBSCRIBE and relies on the session's subscriptions (breaks R2 7.4.5 / R1 6.4.5: "After
     /// each MQTT client successfully connects to the server, it shall subscribe").
     pub subscribe_only_without_session: bool,
+    /// Subscribes with QoS 0, so the MQTT server delivers to it at QoS 0 and need not store
+    /// what arrives while it is away (goes against R2 6.1 / R1 5.1: QoS 1, not QoS 0).
+    pub subscribe_qos0: bool,
+    /// Also subscribes to `/oneM2M/req/#`: the requests of every receiver (breaks R2 7.5.4:
+    /// `/oneM2M/req/+/<receiver>/#` with its own ID; R2 6.1: no one-to-many subscribe).
+    pub subscribe_all_requests: bool,
+    /// Before it has an AE-ID, does not subscribe to `/oneM2M/reg_resp/<credential>/#`, so it
+    /// never sees the answer to its initial registration (breaks R2 7.4.3: "The originator
+    /// shall subscribe to this Topic ... in order to see the response", applied to reg_resp).
+    pub no_reg_resp_subscription: bool,
+    /// Answers every request addressed to it with 2000, whatever its operation (breaks R2 8.2:
+    /// "The receiver is responsible for authorizing requests"; an AE hosts no resources).
+    pub accept_any_operation: bool,
 }
 
 impl AeFaults {
     /// Names of the enabled faults (for logs and reports), from their serde names.
+    pub fn enabled(&self) -> Vec<String> {
+        m2mspec_session::faults::enabled(self)
+    }
+}
+
+/// Test-only switches for behaviour the texts allow but the default reference AE does not
+/// show, so that the cases can be shown to accept it (a case that fails one of these is
+/// stricter than the text). Each names the sentence that allows it. All are off by default;
+/// deserializing rejects unknown names.
+#[derive(Default, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AeVariants {
+    /// Before it has an AE-ID, connects with [`plan::INITIAL_CLIENT_ID_PREFIX`] followed by
+    /// its Credential-ID instead of the bare Credential-ID (R2 7.3.3: "some other appropriate
+    /// unique ID").
+    pub initial_client_id_prefixed: bool,
+    /// Registers a pointOfAccess list with an http: address first and its MQTT server named by
+    /// the host name `localhost` (R2 7.6: "a list of one or more strings, each of which
+    /// indicates a way in which that entity can be addressed").
+    pub poa_other_order: bool,
+    /// Reconnects [`plan::RECONNECT_SLOW`] after a lost connection (R2 7.3.3: a client "might
+    /// choose to connect only when it wants to act").
+    pub reconnect_slow: bool,
+    /// Subscribes only to the topics its registrar CSE uses (`/oneM2M/resp/<ae>/<cse>/#`,
+    /// `/oneM2M/req/<cse>/<ae>/#`, `/oneM2M/reg_resp/<credential>/<cse>/#`), the ones R2 8.4
+    /// items 2–4 authorize, instead of the any-peer `+` of R2 7.5.4: what an MQTT server
+    /// enforcing 8.4 as written lets it subscribe to.
+    pub narrow_subscriptions: bool,
+}
+
+impl AeVariants {
+    /// Names of the enabled variants, from their serde names.
     pub fn enabled(&self) -> Vec<String> {
         m2mspec_session::faults::enabled(self)
     }

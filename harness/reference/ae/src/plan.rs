@@ -31,6 +31,12 @@ pub const RVI_R2: &str = "3";
 pub const SPOOF_SUFFIX: &str = "-spoofed";
 /// QoS of every subscription and of the Will (R1 6.4.1: QoS 1).
 pub const QOS_1: u8 = 1;
+/// Prefix of the initial client identifier under
+/// [`AeVariants::initial_client_id_prefixed`](crate::AeVariants).
+pub const INITIAL_CLIENT_ID_PREFIX: &str = "init.";
+/// Pause before reconnecting after a lost connection under
+/// [`AeVariants::reconnect_slow`](crate::AeVariants).
+pub const RECONNECT_SLOW: std::time::Duration = std::time::Duration::from_millis(6_500);
 /// Client identifier of an AE without AE-ID under
 /// [`AeFaults::initial_client_id_fixed`](crate::AeFaults): the same for every such AE.
 pub const FIXED_INITIAL_CLIENT_ID: &str = "onem2m-ae";
@@ -174,6 +180,8 @@ pub fn client_identifier(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<Strin
         let cred = credential_segment(cfg)?;
         return Ok(if f.initial_client_id_fixed {
             FIXED_INITIAL_CLIENT_ID.to_string()
+        } else if cfg.variants.initial_client_id_prefixed {
+            format!("{INITIAL_CLIENT_ID_PREFIX}{cred}")
         } else {
             cred
         });
@@ -197,7 +205,7 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPla
     validate(cfg)?;
     let f = &cfg.faults;
     let cse = cse_segment(cfg)?;
-    let narrow = cfg.narrow_subscriptions;
+    let narrow = cfg.variants.narrow_subscriptions;
     let mut subscriptions = Vec::new();
     match ae_id {
         Some(id) => {
@@ -219,16 +227,21 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPla
         }
         None => {
             let cred = credential_segment(cfg)?;
-            subscriptions.push(if narrow {
-                format!("/oneM2M/reg_resp/{cred}/{cse}/#")
-            } else {
-                format!("/oneM2M/reg_resp/{cred}/#")
-            });
+            if !f.no_reg_resp_subscription {
+                subscriptions.push(if narrow {
+                    format!("/oneM2M/reg_resp/{cred}/{cse}/#")
+                } else {
+                    format!("/oneM2M/reg_resp/{cred}/#")
+                });
+            }
             if f.register_on_req_without_id {
                 // The fault treats the Credential-ID as if it were an AE-ID.
                 subscriptions.push(format!("/oneM2M/resp/{cred}/#"));
             }
         }
+    }
+    if f.subscribe_all_requests {
+        subscriptions.push("/oneM2M/req/#".to_string());
     }
     let client_id = client_identifier(cfg, ae_id)?;
     Ok(SessionPlan {
@@ -245,7 +258,7 @@ pub fn connect_plan(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<SessionPla
         keep_alive_secs: cfg.keep_alive_secs,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        subscriptions: Subscription::all(subscriptions, QOS_1),
+        subscriptions: Subscription::all(subscriptions, if f.subscribe_qos0 { 0 } else { QOS_1 }),
         // R2 7.4.5: subscribe after each connection, also into a stored session; the fault
         // trusts a stored session to hold the filters.
         subscribe: if f.subscribe_only_without_session {
@@ -315,14 +328,21 @@ pub fn point_of_access(cfg: &RefAeConfig) -> Vec<String> {
     } else {
         "mqtt"
     };
-    if cfg.faults.poa_without_port {
-        let host = match cfg.broker.ip() {
-            std::net::IpAddr::V4(ip) => ip.to_string(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-        };
-        vec![format!("{scheme}://{host}")]
+    let host = match cfg.broker.ip() {
+        ip if cfg.variants.poa_other_order && ip.is_loopback() => "localhost".to_string(),
+        std::net::IpAddr::V4(ip) => ip.to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+    };
+    let mqtt = if cfg.faults.poa_without_port {
+        format!("{scheme}://{host}")
     } else {
-        vec![format!("{scheme}://{}", cfg.broker)]
+        format!("{scheme}://{host}:{}", cfg.broker.port())
+    };
+    if cfg.variants.poa_other_order {
+        // Another way to reach the AE, listed first (not an MQTT one).
+        vec![format!("http://{}:8080/ae", cfg.broker.ip()), mqtt]
+    } else {
+        vec![mqtt]
     }
 }
 
@@ -591,7 +611,7 @@ pub fn answer_request(
                 debug = Some("request expiration timestamp has passed (TS-0010 7.4.3)".into());
                 rsc::REQUEST_TIMEOUT
             }
-            Ok(_) if notify => rsc::OK,
+            Ok(_) if notify || f.accept_any_operation => rsc::OK,
             Ok(_) => {
                 debug = Some("this AE accepts NOTIFY only".into());
                 rsc::OPERATION_NOT_ALLOWED

@@ -17,7 +17,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::resources::{fail, Failure, Outcome, Target, Tree, TY_ACP, TY_AE, TY_SUB};
 use crate::rsc_extra::APP_RULE_VALIDATION_FAILED;
-use crate::{Faults, RefCseConfig, Stats};
+use crate::{Faults, RefCseConfig, Stats, Variants};
 use notify::{Contact, Notifications};
 
 /// How many answered requests are remembered for duplicate suppression.
@@ -115,6 +115,7 @@ pub struct CseCore {
     release: Release,
     credential_allow_list: Vec<String>,
     faults: Faults,
+    variants: Variants,
     tree: Tree,
     dedup: Dedup,
     stats: Stats,
@@ -140,12 +141,26 @@ impl CseCore {
         } else {
             "mqtt"
         };
-        let authority = if cfg.faults.poa_without_port {
-            cfg.broker.ip().to_string()
+        let host = if cfg.variants.poa_other_order && cfg.broker.ip().is_loopback() {
+            "localhost".to_string()
+        } else if cfg.broker.is_ipv6() {
+            format!("[{}]", cfg.broker.ip())
         } else {
-            cfg.broker.to_string()
+            cfg.broker.ip().to_string()
         };
-        let poa = vec![format!("{scheme}://{authority}")];
+        let authority = if cfg.faults.poa_without_port {
+            host
+        } else {
+            format!("{host}:{}", cfg.broker.port())
+        };
+        let mut poa = vec![format!("{scheme}://{authority}")];
+        if cfg.variants.poa_other_order {
+            // Another way to reach the CSE, listed first (not an MQTT one).
+            poa.insert(
+                0,
+                format!("http://{}:8080/{}", cfg.broker.ip(), cfg.csebase_name),
+            );
+        }
         let now = Utc::now();
         CseCore {
             tree: Tree::new(&cse_id, &cfg.csebase_name, poa, now),
@@ -155,6 +170,7 @@ impl CseCore {
             release: cfg.release,
             credential_allow_list: cfg.credential_allow_list.clone(),
             faults: cfg.faults.clone(),
+            variants: cfg.variants.clone(),
             dedup: Dedup::default(),
             stats: Stats::default(),
             notes: Notifications::new(TimeDelta::milliseconds(
@@ -384,13 +400,21 @@ impl CseCore {
     /// cached response (or, awaiting its verification, later) and not executed again.
     /// `Some(packets)`: a duplicate.
     fn answer_duplicate(&mut self, topic: &str, key: &DedupKey) -> Option<Vec<Outgoing>> {
-        if self.faults.no_dedup {
+        if self.variants.execute_duplicates {
             return None;
         }
         let rqi = &key.rqi;
         if let Some(cached) = self.dedup.get(key) {
-            tracing::debug!(topic, rqi, "duplicate request answered from the cache");
             self.stats.duplicates_suppressed += 1;
+            if self.faults.ignore_duplicates {
+                tracing::debug!(
+                    topic,
+                    rqi,
+                    "duplicate request not answered (fault ignore_duplicates)"
+                );
+                return Some(Vec::new());
+            }
+            tracing::debug!(topic, rqi, "duplicate request answered from the cache");
             return Some(cached.clone());
         }
         if self.notes.awaits_verification(key) {
@@ -522,6 +546,9 @@ impl CseCore {
             std::mem::swap(&mut topic.originator, &mut topic.receiver);
         }
         if self.faults.response_without_suffix {
+            topic.serialization = None;
+        }
+        if self.variants.reg_resp_without_suffix && topic.channel == Channel::RegResp {
             topic.serialization = None;
         }
         if self.faults.reg_resp_on_resp_channel && topic.channel == Channel::RegResp {

@@ -9,6 +9,9 @@
 //!   SUBSCRIBE (R2 7.4.3, 7.5.4), PUBLISH of responses, reconnection with the persistent
 //!   session, DISCONNECT, and the R2 7.3.3 leave sequence.
 //! * [`Faults`] are test-only misbehaviour switches, each breaking exactly one requirement.
+//! * [`Variants`] are test-only switches for compliant-but-different behaviour (another
+//!   pointOfAccess order, answers in another order, a faster or slower reconnect, …): what the
+//!   texts allow and the cases must accept.
 //!
 //! The CSE is small but real: it keeps a resource tree (CSEBase, AE, container,
 //! contentInstance, accessControlPolicy, subscription), registers AEs on `req` and on `reg_req`
@@ -77,6 +80,8 @@ pub struct RefCseConfig {
     pub password: Option<String>,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: Faults,
+    /// Test-only compliant-but-different behaviours (all off by default).
+    pub variants: Variants,
 }
 
 impl Default for RefCseConfig {
@@ -93,7 +98,70 @@ impl Default for RefCseConfig {
             username: None,
             password: None,
             faults: Faults::default(),
+            variants: Variants::default(),
         }
+    }
+}
+
+impl RefCseConfig {
+    /// How long the CSE waits before reconnecting after a lost connection, its variants
+    /// applied.
+    pub fn reconnect_delay(&self) -> std::time::Duration {
+        let ms = if self.variants.reconnect_fast {
+            RECONNECT_FAST_MS
+        } else if self.variants.reconnect_slow {
+            RECONNECT_SLOW_MS
+        } else {
+            self.reconnect_delay_ms
+        };
+        std::time::Duration::from_millis(ms)
+    }
+}
+
+/// The reconnect delay of [`Variants::reconnect_fast`].
+pub const RECONNECT_FAST_MS: u64 = 50;
+/// The reconnect delay of [`Variants::reconnect_slow`].
+pub const RECONNECT_SLOW_MS: u64 = 6_500;
+
+/// Test-only switches for behaviour the texts allow but the default reference CSE does not
+/// show, so that the cases can be shown to accept it (a case that fails one of these is
+/// stricter than the text). Each names the sentence that allows it. All are off by default;
+/// deserializing rejects unknown names.
+#[derive(Default, Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Variants {
+    /// Reconnects [`RECONNECT_FAST_MS`] after a lost connection (R2 7.3.3: "restarting it as
+    /// soon as possible after any unforeseen connection loss").
+    pub reconnect_fast: bool,
+    /// Reconnects [`RECONNECT_SLOW_MS`] after a lost connection (R2 7.3.3: a client "might
+    /// choose to connect only when it wants to act").
+    pub reconnect_slow: bool,
+    /// Publishes the answers to requests that arrive together in the reverse order of their
+    /// arrival, as a CSE answering concurrently may (nothing orders responses; the originator
+    /// matches them by rqi, R2 7.5.2).
+    pub answers_out_of_order: bool,
+    /// The <CSEBase> pointOfAccess lists an http: address first and names its MQTT server by
+    /// the host name `localhost` (R2 7.6: "a list of one or more strings, each of which
+    /// indicates a way in which that entity can be addressed").
+    pub poa_other_order: bool,
+    /// NOTIFY requests to a C-type AE go to /oneM2M/req/<cse>/<AE-ID-Stem>/<type>, the topic
+    /// R2 8.4 item 3c lets the AE subscribe to (R2 7.4.2 gives the SP-relative form).
+    pub notify_topic_ae_id_stem: bool,
+    /// Answers an initial registration on `/oneM2M/reg_resp/<Credential-ID>/<cse>` without a
+    /// type level, the form R2 7.4.4 gives (7.5.4 adds a type level to every topic; the texts
+    /// conflict, and both are accepted).
+    pub reg_resp_without_suffix: bool,
+    /// Executes a request delivered again (same originator and rqi) again and answers it anew.
+    /// MQTT 3.1.1 [MQTT-4.3.2-2] makes a PUBLISH received after the PUBACK a new publication;
+    /// the binding only calls oneM2M messages "idempotent" (R1 6.4.1, R2 7.4.1.1) and states
+    /// no duplicate detection.
+    pub execute_duplicates: bool,
+}
+
+impl Variants {
+    /// Names of the variants that are on, from their serde names.
+    pub fn enabled(&self) -> Vec<String> {
+        m2mspec_session::faults::enabled(self)
     }
 }
 
@@ -145,9 +213,10 @@ pub struct Faults {
     /// Executes a request whose topic originator is not the request's From: trusts `fr`
     /// over the topic the MQTT server vouches for (breaks R2 8.2).
     pub trust_fr_over_topic: bool,
-    /// Re-executes a duplicate (same originator + rqi) request, e.g. a QoS 1 redelivery
-    /// (breaks the idempotence R2 7.4.1.1 / I.3.2 relies on).
-    pub no_dedup: bool,
+    /// Acknowledges a request delivered again (same originator + rqi, e.g. a QoS 1
+    /// redelivery) but does not answer it (breaks R2 7.4.3: each request received is processed
+    /// and answered; MQTT 3.1.1 [MQTT-4.3.2-2] makes a PUBLISH after the PUBACK a new one).
+    pub ignore_duplicates: bool,
     /// Registers an AE on `reg_req` whatever its Credential-ID (breaks R2 7.4.4, 8.2: the
     /// receiver uses the Credential-ID to decide the AE-ID it may assign).
     pub ignore_credential_allow_list: bool,
@@ -163,6 +232,12 @@ pub struct Faults {
     /// Does not subscribe to `/oneM2M/resp/<cse>/#` (breaks R2 7.4.3, 7.5.4: "The originator
     /// shall subscribe to this Topic ... in order to see the response").
     pub no_response_subscription: bool,
+    /// Subscribes with QoS 0, so the MQTT server delivers its requests at QoS 0 and need not
+    /// store them (goes against R2 6.1 / R1 5.1: the binding uses QoS 1, not QoS 0).
+    pub subscribe_qos0: bool,
+    /// Also subscribes to `/oneM2M/req/#`: the requests of every receiver (breaks R2 7.5.4:
+    /// `/oneM2M/req/+/<receiver>/#` with its own ID; R2 6.1: no one-to-many subscribe).
+    pub subscribe_all_requests: bool,
 
     // ---- initial registration (R2 7.4.4, 8.2, 8.3)
     /// Answers `reg_req` on `/oneM2M/resp/...` instead of `/oneM2M/reg_resp/...` (breaks R2

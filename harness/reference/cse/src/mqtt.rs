@@ -81,6 +81,9 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
         // R2 7.4.4: initial registrations arrive on /oneM2M/reg_req/<Credential-ID>/<receiver>.
         subscriptions.push(format!("/oneM2M/reg_req/+/{segment}/#"));
     }
+    if f.subscribe_all_requests {
+        subscriptions.push("/oneM2M/req/#".to_string());
+    }
     Ok(SessionPlan {
         client_id,
         // R2 7.3.3: "A client shall set the Clean Session flag ... to false".
@@ -95,7 +98,7 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
         keep_alive_secs: cfg.keep_alive_secs,
         username: cfg.username.clone(),
         password: cfg.password.clone(),
-        subscriptions: Subscription::all(subscriptions, QOS_1),
+        subscriptions: Subscription::all(subscriptions, if f.subscribe_qos0 { 0 } else { QOS_1 }),
         // R2 7.4.5: "After each MQTT client successfully connects to the server, it shall
         // subscribe" — also after a reconnection into a kept session.
         subscribe: if f.no_resubscribe {
@@ -113,7 +116,7 @@ fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig 
     SessionConfig {
         limits: LIMITS,
         reconnect: Reconnect {
-            after_loss: Duration::from_millis(cfg.reconnect_delay_ms),
+            after_loss: cfg.reconnect_delay(),
             ..Reconnect::default()
         },
         start_timeout,
@@ -140,11 +143,14 @@ impl RefCse {
         let plan = connect_plan(&cfg)?;
         let core = Arc::new(Mutex::new(CseCore::new(&cfg)));
         let worker_core = core.clone();
-        let session = Session::serve(plan, session_config(&cfg, timeout), |inbound, publisher| {
-            serve(worker_core, publisher, inbound)
-        })
+        let out_of_order = cfg.variants.answers_out_of_order;
+        let session = Session::serve(
+            plan,
+            session_config(&cfg, timeout),
+            move |inbound, publisher| serve(worker_core, publisher, inbound, out_of_order),
+        )
         .await?;
-        tracing::info!(client_id = %session.client_id(), faults = ?cfg.faults.enabled(), "reference CSE connected and subscribed");
+        tracing::info!(client_id = %session.client_id(), faults = ?cfg.faults.enabled(), variants = ?cfg.variants.enabled(), "reference CSE connected and subscribed");
         Ok(RefCse { cfg, core, session })
     }
 
@@ -198,16 +204,36 @@ impl RefCse {
 
 /// How often the worker lets the core end overdue verifications.
 const TICK: Duration = Duration::from_millis(100);
+/// With [`Variants::answers_out_of_order`](crate::Variants): how long the worker collects
+/// requests that arrive together before it answers them, last first.
+const BATCH_WINDOW: Duration = Duration::from_millis(150);
 
 /// The session's worker: hands received PUBLISH packets to the core in order and publishes
-/// the responses (and the NOTIFY requests they cause).
-async fn serve(core: Arc<Mutex<CseCore>>, publisher: Publisher, mut inbound: Inbound) {
+/// the responses (and the NOTIFY requests they cause). `out_of_order`: requests arriving
+/// within [`BATCH_WINDOW`] of each other are executed in order but answered last first.
+async fn serve(
+    core: Arc<Mutex<CseCore>>,
+    publisher: Publisher,
+    mut inbound: Inbound,
+    out_of_order: bool,
+) {
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let out: Vec<Outgoing> = tokio::select! {
             msg = inbound.recv() => match msg {
-                Some(m) => lock(&core).handle(&m.topic, &m.payload, Utc::now()),
+                Some(m) => {
+                    let first = lock(&core).handle(&m.topic, &m.payload, Utc::now());
+                    if out_of_order {
+                        let mut batch = vec![first];
+                        while let Ok(Some(m)) = tokio::time::timeout(BATCH_WINDOW, inbound.recv()).await {
+                            batch.push(lock(&core).handle(&m.topic, &m.payload, Utc::now()));
+                        }
+                        batch.into_iter().rev().flatten().collect()
+                    } else {
+                        first
+                    }
+                }
                 None => return,
             },
             _ = tick.tick() => lock(&core).tick(Utc::now()),

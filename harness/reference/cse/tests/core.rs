@@ -4,7 +4,7 @@ use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use m2mspec_onem2m::rsc;
 use m2mspec_onem2m::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
 use m2mspec_onem2m::timestamp::format_timestamp;
-use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release};
+use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release, Variants};
 use serde_json::{json, Map, Value};
 
 const JSON: Serialization = Serialization::Json;
@@ -885,16 +885,25 @@ fn fault_trust_fr_over_topic_executes_spoofed_requests() {
 }
 
 #[test]
-fn fault_no_dedup_re_executes_duplicates() {
-    let mut c = with_faults(Faults {
-        no_dedup: true,
-        ..Faults::default()
+fn variant_execute_duplicates_re_executes_and_answers_them() {
+    let mut c = CseCore::new(&RefCseConfig {
+        variants: Variants {
+            execute_duplicates: true,
+            ..Variants::default()
+        },
+        ..RefCseConfig::default()
     });
     register(&mut c, "Cae1", "a1");
     create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
     let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
-    send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON);
-    send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON);
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(),
+        1
+    );
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).len(),
+        1
+    );
     assert_eq!(c.stats().duplicates_suppressed, 0);
     assert_eq!(
         pc_attr(
@@ -904,6 +913,23 @@ fn fault_no_dedup_re_executes_duplicates() {
         ),
         &json!(2)
     );
+}
+
+#[test]
+fn fault_ignore_duplicates_executes_once_and_answers_once() {
+    let mut c = with_faults(Faults {
+        ignore_duplicates: true,
+        ..Faults::default()
+    });
+    register(&mut c, "Cae1", "a1");
+    create_cnt(&mut c, "Cae1", "cse-in/a1", "cnt1", "c1");
+    let req = json!({"op": 1, "to": "cse-in/a1/cnt1", "fr": "Cae1", "rqi": "dup-1", "ty": 4, "pc": {"m2m:cin": {"con": "once"}}});
+    assert_eq!(
+        send_raw(&mut c, &topic("Cae1", Some(JSON)), req.clone(), JSON).len(),
+        1
+    );
+    assert!(send_raw(&mut c, &topic("Cae1", Some(JSON)), req, JSON).is_empty());
+    assert_eq!(c.stats().duplicates_suppressed, 1);
 }
 
 #[test]
@@ -1066,4 +1092,55 @@ fn handles_can_cross_tasks() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<m2mspec_refcse::RefCse>();
     send_sync::<CseCore>();
+}
+
+#[test]
+fn variants_change_only_what_the_texts_leave_open() {
+    let with = |variants: Variants| RefCseConfig {
+        variants,
+        ..RefCseConfig::default()
+    };
+    // pointOfAccess: an http entry first, the MQTT server by the name localhost.
+    let mut c = CseCore::new(&with(Variants {
+        poa_other_order: true,
+        ..Variants::default()
+    }));
+    register(&mut c, "Cae1", "a1");
+    let rsp = retrieve(&mut c, "Cae1", "cse-in", "poa");
+    assert_eq!(
+        pc_attr(&rsp, "m2m:cb", "poa"),
+        &json!(["http://127.0.0.1:8080/cse-in", "mqtt://localhost:1883"])
+    );
+    // Reconnect delays.
+    let fast = with(Variants {
+        reconnect_fast: true,
+        ..Variants::default()
+    });
+    let slow = with(Variants {
+        reconnect_slow: true,
+        ..Variants::default()
+    });
+    assert!(fast.reconnect_delay() < RefCseConfig::default().reconnect_delay());
+    assert!(slow.reconnect_delay() > std::time::Duration::from_secs(5));
+    // The connection is planned as usual.
+    assert_eq!(
+        connect_plan(&slow).unwrap(),
+        connect_plan(&RefCseConfig::default()).unwrap()
+    );
+}
+
+#[test]
+fn subscription_faults_show_in_the_plan() {
+    let p = connect_plan(&cfg(Faults {
+        subscribe_qos0: true,
+        ..Faults::default()
+    }))
+    .unwrap();
+    assert!(p.subscriptions.iter().all(|s| s.qos == 0));
+    let p = connect_plan(&cfg(Faults {
+        subscribe_all_requests: true,
+        ..Faults::default()
+    }))
+    .unwrap();
+    assert!(p.filters().contains(&"/oneM2M/req/#".to_string()));
 }

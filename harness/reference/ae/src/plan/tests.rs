@@ -1,5 +1,5 @@
 use super::*;
-use crate::{AeFaults, CommandOutcome};
+use crate::{AeFaults, AeVariants, CommandOutcome};
 use chrono::TimeZone;
 use m2mspec_onem2m::serialization::{decode_map, encode_request};
 use std::net::SocketAddr;
@@ -284,7 +284,10 @@ fn connect_plan_before_registration_uses_the_credential() {
 #[test]
 fn narrow_subscriptions_name_the_registrar() {
     let c = RefAeConfig {
-        narrow_subscriptions: true,
+        variants: AeVariants {
+            narrow_subscriptions: true,
+            ..AeVariants::default()
+        },
         ..cfg()
     };
     assert_eq!(
@@ -1075,7 +1078,7 @@ fn prepared_payload_is_exactly_the_primitive() {
 
 /// Everything the plans decide, for a configuration: CONNECT / SUBSCRIBE with and without an
 /// AE-ID, the teardown, the requests of each command, and the answers to a fresh and to an
-/// expired NOTIFY.
+/// expired NOTIFY and to a DELETE.
 fn observable(c: &RefAeConfig) -> String {
     let mut out = Vec::new();
     for id in [Some("Cm2mrefae"), None] {
@@ -1093,7 +1096,9 @@ fn observable(c: &RefAeConfig) -> String {
     }
     let mut expired = notify();
     expired.rqet = Some(json!("20240501T115959"));
-    for n in [notify(), expired] {
+    let mut delete = notify();
+    delete.op = Some(Operation::Delete.code());
+    for n in [notify(), expired, delete] {
         out.push(format!("{:?}", answer(c, &n, Serialization::Json)));
     }
     out.join("\n")
@@ -1122,4 +1127,57 @@ fn every_fault_changes_what_is_sent() {
             "fault {name} has no visible effect"
         );
     }
+}
+
+#[test]
+fn variants_change_only_what_the_texts_leave_open() {
+    let v = |variants: AeVariants| RefAeConfig { variants, ..cfg() };
+    let prefixed = v(AeVariants {
+        initial_client_id_prefixed: true,
+        ..AeVariants::default()
+    });
+    assert_eq!(client_identifier(&prefixed, None).unwrap(), "init.cred-ok");
+    assert_eq!(
+        client_identifier(&prefixed, Some("Cm2mrefae")).unwrap(),
+        "A:Cm2mrefae"
+    );
+    let poa = crate::plan::point_of_access(&v(AeVariants {
+        poa_other_order: true,
+        ..AeVariants::default()
+    }));
+    assert_eq!(poa.len(), 2);
+    assert!(poa[0].starts_with("http://"), "{poa:?}");
+    assert!(poa[1].starts_with("mqtt://localhost:"), "{poa:?}");
+}
+
+#[test]
+fn new_faults_show_in_the_plan_and_the_answer() {
+    let f = |faults: AeFaults| RefAeConfig { faults, ..cfg() };
+    let qos0 = connect_plan(
+        &f(AeFaults {
+            subscribe_qos0: true,
+            ..AeFaults::default()
+        }),
+        Some("Cm2mrefae"),
+    )
+    .unwrap();
+    assert!(qos0.subscriptions.iter().all(|s| s.qos == 0));
+    let all = connect_plan(
+        &f(AeFaults {
+            subscribe_all_requests: true,
+            ..AeFaults::default()
+        }),
+        Some("Cm2mrefae"),
+    )
+    .unwrap();
+    assert!(all.filters().contains(&"/oneM2M/req/#".to_string()));
+    let no_reg = connect_plan(
+        &f(AeFaults {
+            no_reg_resp_subscription: true,
+            ..AeFaults::default()
+        }),
+        None,
+    )
+    .unwrap();
+    assert!(no_reg.filters().is_empty(), "{:?}", no_reg.filters());
 }

@@ -327,6 +327,13 @@ impl CseCore {
             receiver: contact.segment,
             serialization: Some(ser),
         };
+        if self.variants.notify_topic_ae_id_stem {
+            // R2 8.4 3c: /oneM2M/req/<Registrar-SP-Relative-CSE-ID>/<AE-ID-Stem>.
+            let own = format!("{}:", self.cse_segment);
+            if let Some(stem) = topic.receiver.strip_prefix(&own) {
+                topic.receiver = stem.to_string();
+            }
+        }
         if self.faults.notify_topic_swapped {
             std::mem::swap(&mut topic.originator, &mut topic.receiver);
         }
