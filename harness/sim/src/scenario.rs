@@ -373,6 +373,104 @@ impl Scenario {
     }
 }
 
+/// Command-line settings that override a scenario's (each `None` leaves it as it is).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub aes: Option<u64>,
+    pub prefix: Option<String>,
+    pub release: Option<Release>,
+    pub serialization: Option<String>,
+    pub cse_id: Option<String>,
+    pub csebase: Option<String>,
+    pub ramp_rate: Option<f64>,
+    pub ramp_concurrency: Option<usize>,
+    pub registration: Option<RegistrationMode>,
+    pub closed: bool,
+    pub rate: Option<f64>,
+    pub think_ms: Option<u64>,
+    pub duration_s: Option<f64>,
+    pub requests: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub mix: Option<BTreeMap<Op, u32>>,
+    pub teardown: bool,
+    pub sample_every: Option<u64>,
+    pub topic: Option<String>,
+    pub payload_bytes: Option<usize>,
+    pub qos: Option<u8>,
+    pub inflight: Option<u16>,
+}
+
+impl Overrides {
+    /// Apply to `s` and check the result.
+    pub fn apply(self, mut s: Scenario) -> Result<Scenario, SimError> {
+        fn set<T>(slot: &mut T, v: Option<T>) {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        }
+        set(&mut s.population.aes, self.aes);
+        set(&mut s.population.prefix, self.prefix);
+        set(&mut s.population.release, self.release);
+        set(&mut s.population.serialization, self.serialization);
+        set(&mut s.cse.cse_id, self.cse_id);
+        set(&mut s.cse.csebase, self.csebase);
+        set(&mut s.ramp.rate, self.ramp_rate);
+        set(&mut s.ramp.concurrency, self.ramp_concurrency);
+        set(&mut s.registration.mode, self.registration);
+        if self.closed {
+            s.workload.mode = LoopMode::Closed;
+        }
+        set(&mut s.workload.rate, self.rate);
+        set(&mut s.workload.think_ms, self.think_ms);
+        set(&mut s.workload.duration_s, self.duration_s);
+        set(&mut s.workload.requests, self.requests);
+        set(&mut s.workload.timeout_ms, self.timeout_ms);
+        set(&mut s.mix, self.mix);
+        s.teardown |= self.teardown;
+        set(&mut s.check.sample_every, self.sample_every);
+        set(&mut s.plain.topic, self.topic);
+        set(&mut s.plain.payload_bytes, self.payload_bytes);
+        set(&mut s.plain.qos, self.qos);
+        set(&mut s.plain.inflight, self.inflight);
+        s.validate()?;
+        Ok(s)
+    }
+}
+
+/// Step rates for the knee search: `a,b,c` or `start:step:max`.
+pub fn parse_steps(s: &str) -> Result<Vec<f64>, SimError> {
+    let bad = |d: String| SimError::Invalid(format!("--step {s:?}: {d}"));
+    let num = |t: &str| {
+        t.trim()
+            .parse::<f64>()
+            .map_err(|_| bad(format!("{t:?} is not a number")))
+    };
+    let rates = if s.contains(':') {
+        let parts: Vec<&str> = s.split(':').collect();
+        let [a, st, b] = parts.as_slice() else {
+            return Err(bad("expected start:step:max".into()));
+        };
+        let (a, st, b) = (num(a)?, num(st)?, num(b)?);
+        if !(st > 0.0 && st.is_finite() && a > 0.0 && b >= a) {
+            return Err(bad("need 0 < start <= max and a positive step".into()));
+        }
+        let n = ((b - a) / st).floor() as usize + 1;
+        if n > 1000 {
+            return Err(bad(format!("{n} steps: at most 1000")));
+        }
+        (0..n).map(|i| a + st * i as f64).collect()
+    } else {
+        s.split(',').map(num).collect::<Result<Vec<_>, _>>()?
+    };
+    if rates.is_empty() {
+        return Err(bad("no rate".into()));
+    }
+    for r in &rates {
+        check_rate("--step rate (requests/s)", *r)?;
+    }
+    Ok(rates)
+}
+
 /// A rate must be a positive finite number no larger than [`MAX_RATE`].
 pub fn check_rate(what: &str, rate: f64) -> Result<(), SimError> {
     if rate.is_finite() && rate > 0.0 && rate <= MAX_RATE {
@@ -484,6 +582,36 @@ create_content_instance = 3
     #[case("jump=3")]
     fn bad_mixes(#[case] s: &str) {
         assert!(parse_mix(s).is_err());
+    }
+
+    #[test]
+    fn steps_from_flags() {
+        assert_eq!(parse_steps("100,200,400").unwrap(), vec![100.0, 200.0, 400.0]);
+        assert_eq!(parse_steps("500:500:2000").unwrap(), vec![500.0, 1000.0, 1500.0, 2000.0]);
+        for bad in ["", "0:1:5", "5:0:10", "10:1:5", "100,x", "100,-4", "1:1:1000000"] {
+            let e = parse_steps(bad).unwrap_err();
+            assert!(e.is_usage(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_and_are_checked() {
+        let o = Overrides {
+            aes: Some(20),
+            rate: Some(50.0),
+            closed: true,
+            teardown: true,
+            ..Overrides::default()
+        };
+        let s = o.apply(Scenario::default()).unwrap();
+        assert_eq!((s.population.aes, s.workload.rate), (20, 50.0));
+        assert_eq!(s.workload.mode, LoopMode::Closed);
+        assert!(s.teardown);
+        let impossible = Overrides {
+            rate: Some(-1.0),
+            ..Overrides::default()
+        };
+        assert!(impossible.apply(Scenario::default()).unwrap_err().to_string().contains("impossible"));
     }
 
     proptest::proptest! {
