@@ -312,12 +312,14 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
                 }
                 None => (Vec::new(), true),
             };
+            // Plain pub has no responses: what it achieved is what it published.
+            let completed = if cfg.plain == Some(PlainMode::Pub) { d.sent } else { d.matched + d.received };
             steps.push(StepResult {
                 step: i,
                 offered_rate: rate_here,
-                achieved_rate: (d.matched + d.received) as f64 / step_s,
+                achieved_rate: completed as f64 / step_s,
                 sent: d.sent,
-                completed: d.matched + d.received,
+                completed,
                 errors: d.errors(),
                 duration_s: step_s,
                 round_trip,
