@@ -138,9 +138,16 @@ async fn publish_step(
     phase: &mut watch::Receiver<Phase>,
 ) {
     let mut s = OpenLoop::new(plan.start, plan.rate, sh.aes_here, position, plan.duration, plan.quota);
+    let end = plan.start + plan.duration;
     loop {
         let now = Instant::now();
         while let Some((_, _)) = s.next_due(now) {
+            // A rate beyond what the broker takes: publish as fast as it does until the end,
+            // never past it.
+            if Instant::now() >= end {
+                let _ = phase.changed().await;
+                return;
+            }
             let payload = stamped_payload(unix_us(), sh.payload_bytes);
             if conn.publisher.publish(topic.to_string(), sh.qos, false, payload).await.is_err() {
                 break;

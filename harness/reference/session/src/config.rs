@@ -171,3 +171,27 @@ impl SessionConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_of_counters_share_their_totals() {
+        let c = Counters::default();
+        let shared = c.clone();
+        shared.connack();
+        shared.connack();
+        c.lost();
+        c.failed_attempt();
+        assert_eq!(
+            c.snapshot(),
+            CounterSnapshot {
+                connacks: 2,
+                losses: 1,
+                failed_attempts: 1
+            }
+        );
+        assert_eq!(Counters::default().snapshot(), CounterSnapshot::default());
+    }
+}
