@@ -107,6 +107,9 @@ print(f"  simulator: peak RSS {res['rss_peak_bytes']/2**20:.1f} MiB, {res['rss_p
 PY
 }
 
+# Busy CPU seconds of the whole machine so far (all processes, /proc/stat).
+machine_busy_s() { awk -v hz="$(getconf CLK_TCK)" '/^cpu /{ printf "%.2f", ($2+$3+$4+$7+$8) / hz }' /proc/stat; }
+
 # run NAME ARGS...: one m2mspec load run into reports/out/load-NAME, with the CPU of the
 # processes in $watch (name=pid pairs) measured around it.
 watch=()
@@ -115,6 +118,7 @@ run() {
   local before=() t0
   for w in "${watch[@]}"; do before+=("$(cpu_s "${w#*=}")"); done
   t0=$(date +%s.%N)
+  local busy0; busy0=$(machine_busy_s)
   echo "\$ $BIN load $* --out $OUT/load-$name"
   local rc=0
   "$BIN" load --no-progress "$@" --out "$OUT/load-$name" > "$work/$name.txt" 2>&1 || rc=$?
@@ -126,6 +130,8 @@ run() {
     printf '  %s CPU %.1fs over %.1fs wall = %.2f cores\n' "${w%%=*}" "$used" "$wall" "$(echo "$used / $wall" | bc -l)"
     i=$((i + 1))
   done
+  # What else ran meanwhile (other users of the 2 cores skew every figure above).
+  printf '  whole machine busy %.2f cores (%s)\n' "$(echo "($(machine_busy_s) - $busy0) / $wall" | bc -l)" "$(nproc) cores"
   echo "  exit code $rc"
 }
 

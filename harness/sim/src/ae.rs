@@ -22,6 +22,10 @@ use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
+/// How often an AE looks for requests past their timeout (a lost request is counted within
+/// this much of its timeout; a shorter tick costs every AE a wake-up).
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
 /// What the AEs are asked to do now (the run moves through these in order).
 #[derive(Debug, Clone)]
 pub enum Phase {
@@ -380,7 +384,7 @@ impl Ae {
 
     /// Receive (late answers, expiries) until the phase changes.
     async fn idle(&mut self, phase: &mut watch::Receiver<Phase>) {
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
         loop {
             tokio::select! {
                 _ = phase.changed() => return,
@@ -396,7 +400,7 @@ impl Ae {
     /// One workload step, until the phase changes.
     async fn step(&mut self, plan: &WorkPlan, phase: &mut watch::Receiver<Phase>) {
         let far = Instant::now() + Duration::from_secs(86_400 * 365);
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = plan.start + plan.duration;
         let mut open = (plan.mode == LoopMode::Open).then(|| {
