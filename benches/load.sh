@@ -144,10 +144,10 @@ scenario_mosq_10k() {
 }
 
 scenario_mosq_1k() {
-  log "1,000 AEs through mosquitto with the fast responder: saturation (knee search 10k..24k/s)"
+  log "1,000 AEs through mosquitto with the fast responder: saturation (knee search 12k..26k/s)"
   local m; m=$(start_mosquitto $PORT_A)
   watch=("mosquitto=$m")
-  run mosq-1k --broker 127.0.0.1:$PORT_A --responder --aes 1000 --step 10000:2000:24000 --step-duration 5 --slo p99=50ms,errors=0.1%
+  run mosq-1k --broker 127.0.0.1:$PORT_A --responder --aes 1000 --step 12000:2000:26000 --step-duration 5 --slo p99=50ms,errors=0.1%
   watch=(); stop_pid "$m"
 }
 

@@ -3,7 +3,9 @@
 //! and XML — the per-message work of the traffic simulator's AEs and of any CSE.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use m2mspec_onem2m::serialization::{decode_request, decode_response, encode_request, encode_response};
+use m2mspec_onem2m::serialization::{
+    decode_request, decode_response, encode_request, encode_response,
+};
 use m2mspec_onem2m::{Channel, OneM2mTopic, RequestPrimitive, ResponsePrimitive, Serialization};
 use serde_json::json;
 
@@ -86,7 +88,11 @@ fn response_round_trip(c: &mut Criterion) {
     let mut g = c.benchmark_group("response");
     for ser in Serialization::ALL {
         let encoded = encode_response(&rsp, ser).expect("response encodes");
-        assert_eq!(decode_response(&encoded, ser).expect("decodes").rqi, rsp.rqi, "{ser}");
+        assert_eq!(
+            decode_response(&encoded, ser).expect("decodes").rqi,
+            rsp.rqi,
+            "{ser}"
+        );
         g.bench_function(format!("encode_{ser}"), |b| {
             b.iter(|| encode_response(black_box(&rsp), ser))
         });
@@ -124,5 +130,10 @@ fn ae_create_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, topic_parse, ae_create_round_trip, response_round_trip);
+criterion_group!(
+    benches,
+    topic_parse,
+    ae_create_round_trip,
+    response_round_trip
+);
 criterion_main!(benches);

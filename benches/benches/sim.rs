@@ -25,7 +25,13 @@ fn requests(c: &mut Criterion) {
             bn.iter(|| b.work(Op::Retrieve, black_box(17), "Cload000042-17".to_string()))
         });
         g.bench_function(format!("build_create_cin_{ser}"), |bn| {
-            bn.iter(|| b.work(Op::CreateContentInstance, black_box(17), "Cload000042-17".to_string()))
+            bn.iter(|| {
+                b.work(
+                    Op::CreateContentInstance,
+                    black_box(17),
+                    "Cload000042-17".to_string(),
+                )
+            })
         });
     }
     g.finish();
@@ -35,7 +41,9 @@ fn responder(c: &mut Criterion) {
     let mut g = c.benchmark_group("sim_responder");
     for ser in Serialization::ALL {
         let b = RequestBuilder::new(ser, "cse-in", "Cload000042", "Cload000042");
-        let req = b.work(Op::Retrieve, 17, "Cload000042-17".into()).expect("encodes");
+        let req = b
+            .work(Op::Retrieve, 17, "Cload000042-17".into())
+            .expect("encodes");
         let topic = format!("/oneM2M/req/Cload000042/id-in/{}", ser.suffix());
         g.bench_function(format!("answer_{ser}"), |bn| {
             bn.iter(|| answer(black_box(&topic), black_box(&req), "/id-in"))
@@ -62,7 +70,12 @@ fn correlate(c: &mut Criterion) {
 
 fn schedule_and_record(c: &mut Criterion) {
     let mut g = c.benchmark_group("sim_schedule");
-    let mix = Mix::new(&[(Op::Retrieve, 70), (Op::CreateContentInstance, 20), (Op::CreateContainer, 5), (Op::UpdateContainer, 5)]);
+    let mix = Mix::new(&[
+        (Op::Retrieve, 70),
+        (Op::CreateContentInstance, 20),
+        (Op::CreateContainer, 5),
+        (Op::UpdateContainer, 5),
+    ]);
     g.bench_function("open_loop_next_due_and_pick", |bn| {
         let start = Instant::now();
         let mut s = OpenLoop::new(start, 1e6, 1000, 3, Duration::from_secs(1_000_000), 0);

@@ -31,10 +31,16 @@ fn bad_input_is_exit_2_with_one_clear_error_within_seconds() {
     std::fs::write(&malformed, "[population]\naes = \"many\"\n").unwrap();
     let unreachable = free_addr();
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--broker", &unreachable, "--responder"], "cannot be reached"),
+        (
+            vec!["--broker", &unreachable, "--responder"],
+            "cannot be reached",
+        ),
         (vec!["--rate", "0"], "impossible"),
         (vec!["--rate=-5"], "impossible"),
-        (vec!["--scenario", malformed.to_str().unwrap()], "is malformed"),
+        (
+            vec!["--scenario", malformed.to_str().unwrap()],
+            "is malformed",
+        ),
         (vec!["--shard", "2/2"], "out of range"),
         (vec!["--step", "100,0", "--slo", "p99=5ms"], "impossible"),
     ];
@@ -48,8 +54,15 @@ fn bad_input_is_exit_2_with_one_clear_error_within_seconds() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(needle), "{args:?}: {err}");
-        assert!(err.trim_start().starts_with("m2mspec: error:"), "one error line: {err}");
-        assert!(started.elapsed() < Duration::from_secs(10), "{args:?} took {:?}", started.elapsed());
+        assert!(
+            err.trim_start().starts_with("m2mspec: error:"),
+            "one error line: {err}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
         assert!(!out.join("load.json").exists(), "no report for bad input");
     }
 }
@@ -60,10 +73,25 @@ fn a_missed_slo_exits_1_and_still_writes_the_report() {
     let out = dir.path().join("out");
     // 1 µs at p50 cannot be met by any real round trip.
     let o = m2mspec(&[
-        "load", "--no-progress", "--aes", "10", "--rate", "50", "--duration", "1",
-        "--slo", "p50=1us", "--out", out.to_str().unwrap(),
+        "load",
+        "--no-progress",
+        "--aes",
+        "10",
+        "--rate",
+        "50",
+        "--duration",
+        "1",
+        "--slo",
+        "p50=1us",
+        "--out",
+        out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let r = LoadReport::read_json(&out.join("load.json")).unwrap();
     assert!(r.slo_missed());
     assert!(String::from_utf8_lossy(&o.stdout).contains("MISSED"));
@@ -72,8 +100,20 @@ fn a_missed_slo_exits_1_and_still_writes_the_report() {
 fn shard_run(broker: &str, shard: &str, out: &Path) -> std::process::Child {
     Command::new(env!("CARGO_BIN_EXE_m2mspec"))
         .args([
-            "load", "--no-progress", "--broker", broker, "--aes", "40", "--rate", "200",
-            "--duration", "2", "--shard", shard, "--out", out.to_str().unwrap(),
+            "load",
+            "--no-progress",
+            "--broker",
+            broker,
+            "--aes",
+            "40",
+            "--rate",
+            "200",
+            "--duration",
+            "2",
+            "--shard",
+            shard,
+            "--out",
+            out.to_str().unwrap(),
         ])
         .env("M2MSPEC_LOG", "error")
         .stdout(std::process::Stdio::null())
@@ -83,21 +123,36 @@ fn shard_run(broker: &str, shard: &str, out: &Path) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_shards_as_two_processes_merge_exactly() {
-    let broker = EmbeddedBroker::start(BrokerOptions::default()).await.expect("broker");
+    let broker = EmbeddedBroker::start(BrokerOptions::default())
+        .await
+        .expect("broker");
     let addr = broker.addr();
-    let responder = Responder::start(addr, "/id-in", m2mspec_onem2m::Release::R2)
+    let responder = Responder::start(addr, "/id-in", m2mspec_onem2m::Release::R2, Vec::new())
         .await
         .expect("responder");
     let dir = tempfile::tempdir().unwrap();
-    let (a, b, m) = (dir.path().join("s0"), dir.path().join("s1"), dir.path().join("merged"));
+    let (a, b, m) = (
+        dir.path().join("s0"),
+        dir.path().join("s1"),
+        dir.path().join("merged"),
+    );
     let mut p0 = shard_run(&addr.to_string(), "0/2", &a);
     let mut p1 = shard_run(&addr.to_string(), "1/2", &b);
-    let (s0, s1) = tokio::task::spawn_blocking(move || (p0.wait(), p1.wait())).await.unwrap();
+    let (s0, s1) = tokio::task::spawn_blocking(move || (p0.wait(), p1.wait()))
+        .await
+        .unwrap();
     assert!(s0.unwrap().success() && s1.unwrap().success());
     let o = tokio::task::spawn_blocking({
         let (a, b, m) = (a.clone(), b.clone(), m.clone());
         move || {
-            m2mspec(&["load", "merge", a.to_str().unwrap(), b.to_str().unwrap(), "--out", m.to_str().unwrap()])
+            m2mspec(&[
+                "load",
+                "merge",
+                a.to_str().unwrap(),
+                b.to_str().unwrap(),
+                "--out",
+                m.to_str().unwrap(),
+            ])
         }
     })
     .await
@@ -117,14 +172,24 @@ async fn two_shards_as_two_processes_merge_exactly() {
     assert_eq!(merged.counts.matched, r0.counts.matched + r1.counts.matched);
     assert_eq!(merged.counts.lost, r0.counts.lost + r1.counts.lost);
     assert_eq!(merged.counts.lost, 0);
-    assert_eq!(merged.histograms.all.count, r0.histograms.all.count + r1.histograms.all.count);
+    assert_eq!(
+        merged.histograms.all.count,
+        r0.histograms.all.count + r1.histograms.all.count
+    );
     // Percentiles: exactly those of the shards' histograms added up, and between the shards'.
     let sum = HistogramData::merge([&r0.histograms.all, &r1.histograms.all]).unwrap();
     assert_eq!(
-        (merged.histograms.all.p50_us, merged.histograms.all.p99_us, merged.histograms.all.max_us),
+        (
+            merged.histograms.all.p50_us,
+            merged.histograms.all.p99_us,
+            merged.histograms.all.max_us
+        ),
         (sum.p50_us, sum.p99_us, sum.max_us)
     );
-    let (lo, hi) = (r0.histograms.all.p99_us.min(r1.histograms.all.p99_us), r0.histograms.all.p99_us.max(r1.histograms.all.p99_us));
+    let (lo, hi) = (
+        r0.histograms.all.p99_us.min(r1.histograms.all.p99_us),
+        r0.histograms.all.p99_us.max(r1.histograms.all.p99_us),
+    );
     assert!(lo <= merged.histograms.all.p99_us && merged.histograms.all.p99_us <= hi);
     assert_eq!(merged.merged_from.len(), 2);
 }

@@ -94,7 +94,9 @@ impl Shared {
     }
 
     fn sample(&self) -> bool {
-        self.samples.fetch_add(1, Ordering::Relaxed) % self.sample_every == 0
+        self.samples
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.sample_every)
     }
 }
 
@@ -110,6 +112,9 @@ struct Ae {
     builder: RequestBuilder,
     req_topic: String,
     resp_topic: String,
+    /// Workload requests sent so far, all steps together: names the resources the AE creates
+    /// (a step's request numbers start again at 0, names must not).
+    sent: u64,
 }
 
 /// Why an AE stopped before the workload.
@@ -131,7 +136,9 @@ pub async fn run(sh: Arc<Shared>, n: u64, position: u64) {
             sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
         }
         Err(Early::RegistrationFailed) => {
-            sh.progress.registration_failed.fetch_add(1, Ordering::Relaxed);
+            sh.progress
+                .registration_failed
+                .fetch_add(1, Ordering::Relaxed);
             sh.metrics().counts.registration_failed += 1;
         }
         Err(Early::Stopped) => {}
@@ -179,7 +186,14 @@ async fn connect(sh: &Shared, client_id: String, filters: Vec<String>) -> Result
     plan.subscriptions = Subscription::all(filters, 1);
     let permit = sh.connecting.acquire().await.ok();
     let started = Instant::now();
-    let r = client::connect(sh.broker, plan, sh.limits, sh.counters.clone(), sh.connect_timeout).await;
+    let r = client::connect(
+        sh.broker,
+        plan,
+        sh.limits,
+        sh.counters.clone(),
+        sh.connect_timeout,
+    )
+    .await;
     drop(permit);
     match r {
         Ok(c) => {
@@ -200,12 +214,20 @@ async fn connect(sh: &Shared, client_id: String, filters: Vec<String>) -> Result
 
 /// Wait until `ok(phase)`; false when the run is gone.
 async fn wait_for(phase: &mut watch::Receiver<Phase>, ok: impl Fn(&Phase) -> bool) -> bool {
-    phase.wait_for(|p| ok(p) || matches!(p, Phase::Stop)).await.is_ok()
+    phase
+        .wait_for(|p| ok(p) || matches!(p, Phase::Stop))
+        .await
+        .is_ok()
 }
 
 /// Registration: CREATE <AE> on req, or on reg_req followed by a new session as
 /// `A:<assigned AE-ID>`; then the container the workload writes to.
-async fn register(sh: &Arc<Shared>, ident: AeIdentity, position: u64, conn: Connected) -> Option<Ae> {
+async fn register(
+    sh: &Arc<Shared>,
+    ident: AeIdentity,
+    position: u64,
+    conn: Connected,
+) -> Option<Ae> {
     let spec = &sh.spec;
     let started = Instant::now();
     let (ae_id, conn) = match spec.mode {
@@ -224,7 +246,9 @@ async fn register(sh: &Arc<Shared>, ident: AeIdentity, position: u64, conn: Conn
             };
             first.conn.session.stop().await;
             let ae_id = assigned?;
-            let conn = connect(sh, spec.client_id(&ae_id), spec.filters(&ae_id)).await.ok()?;
+            let conn = connect(sh, spec.client_id(&ae_id), spec.filters(&ae_id))
+                .await
+                .ok()?;
             (ae_id, conn)
         }
     };
@@ -232,9 +256,15 @@ async fn register(sh: &Arc<Shared>, ident: AeIdentity, position: u64, conn: Conn
     if spec.mode == RegistrationMode::CreateAe {
         let rn = ae.ident.rn.clone();
         let id = ae.ae_id.clone();
-        let ok = match ae.call(Purpose::Registration, |b, rqi| b.register(rqi, &rn, &id)).await {
+        let ok = match ae
+            .call(Purpose::Registration, |b, rqi| b.register(rqi, &rn, &id))
+            .await
+        {
             // Already registered by an earlier run against the same CSE: usable as is.
-            Some(r) => matches!(r.rsc, Some(rsc::CREATED | rsc::CONFLICT | rsc::ORIGINATOR_HAS_ALREADY_REGISTERED)),
+            Some(r) => matches!(
+                r.rsc,
+                Some(rsc::CREATED | rsc::CONFLICT | rsc::ORIGINATOR_HAS_ALREADY_REGISTERED)
+            ),
             None => false,
         };
         if !ok {
@@ -252,7 +282,13 @@ async fn register(sh: &Arc<Shared>, ident: AeIdentity, position: u64, conn: Conn
 }
 
 impl Ae {
-    fn new(sh: &Arc<Shared>, ident: AeIdentity, ae_id: String, position: u64, conn: Connected) -> Ae {
+    fn new(
+        sh: &Arc<Shared>,
+        ident: AeIdentity,
+        ae_id: String,
+        position: u64,
+        conn: Connected,
+    ) -> Ae {
         let spec = &sh.spec;
         let builder = RequestBuilder::new(spec.serialization, &spec.csebase, &ident.rn, &ae_id);
         let (req_topic, resp_topic) = if ae_id == ident.ae_id {
@@ -270,6 +306,7 @@ impl Ae {
             builder,
             req_topic,
             resp_topic,
+            sent: 0,
         }
     }
 
@@ -303,7 +340,10 @@ impl Ae {
     }
 
     async fn publish(&self, payload: Vec<u8>) -> Result<(), SessionError> {
-        self.conn.publisher.publish(self.req_topic.clone(), 1, false, payload).await
+        self.conn
+            .publisher
+            .publish(self.req_topic.clone(), 1, false, payload)
+            .await
     }
 
     /// Account for one received PUBLISH; a matched response is returned with its purpose.
@@ -314,10 +354,19 @@ impl Ae {
         }
         let check = self.sh.sample();
         let now = Instant::now();
-        let m = self.corr.on_response(topic, &self.resp_topic, payload, now, check);
+        let m = self
+            .corr
+            .on_response(topic, &self.resp_topic, payload, now, check);
         let mut metrics = self.sh.metrics();
         match m {
-            Matched::Response { purpose, latency, rsc, response, violations, checked } => {
+            Matched::Response {
+                purpose,
+                latency,
+                rsc,
+                response,
+                violations,
+                checked,
+            } => {
                 if checked {
                     metrics.counts.checked += 1;
                 }
@@ -343,8 +392,14 @@ impl Ae {
             Matched::Mismatched(why) => {
                 metrics.counts.mismatched += 1;
                 metrics.error();
-                if why == "undecodable payload" && wrong_serialization(payload, self.sh.spec.serialization) {
-                    *metrics.counts.violations.entry(rule::SERIALIZATION.to_string()).or_default() += 1;
+                if why == "undecodable payload"
+                    && wrong_serialization(payload, self.sh.spec.serialization)
+                {
+                    *metrics
+                        .counts
+                        .violations
+                        .entry(rule::SERIALIZATION.to_string())
+                        .or_default() += 1;
                 }
                 None
             }
@@ -361,8 +416,14 @@ impl Ae {
         if lost.is_empty() {
             return;
         }
-        let work = lost.iter().filter(|p| matches!(p.purpose, Purpose::Work(_))).count() as u64;
-        self.sh.progress.outstanding.fetch_sub(work, Ordering::Relaxed);
+        let work = lost
+            .iter()
+            .filter(|p| matches!(p.purpose, Purpose::Work(_)))
+            .count() as u64;
+        self.sh
+            .progress
+            .outstanding
+            .fetch_sub(work, Ordering::Relaxed);
         let mut m = self.sh.metrics();
         m.counts.lost += lost.len() as u64;
         for _ in 0..lost.len() {
@@ -404,13 +465,21 @@ impl Ae {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let end = plan.start + plan.duration;
         let mut open = (plan.mode == LoopMode::Open).then(|| {
-            OpenLoop::new(plan.start, plan.rate, self.sh.aes_here, self.position, plan.duration, plan.quota)
+            OpenLoop::new(
+                plan.start,
+                plan.rate,
+                self.sh.aes_here,
+                self.position,
+                plan.duration,
+                plan.quota,
+            )
         });
         // Closed loop: this AE's share of the request count, and when it may send next.
         let mut closed_quota = if plan.quota == 0 {
             u64::MAX
         } else {
-            plan.quota / self.sh.aes_here.max(1) + u64::from(self.position < plan.quota % self.sh.aes_here.max(1))
+            plan.quota / self.sh.aes_here.max(1)
+                + u64::from(self.position < plan.quota % self.sh.aes_here.max(1))
         };
         let mut closed_next = plan.start;
         let mut k: u64 = 0;
@@ -424,7 +493,11 @@ impl Ae {
                     s.peek().unwrap_or(far)
                 }
                 None => {
-                    if self.corr.outstanding() == 0 && now >= closed_next && now < end && closed_quota > 0 {
+                    if self.corr.outstanding() == 0
+                        && now >= closed_next
+                        && now < end
+                        && closed_quota > 0
+                    {
                         closed_quota -= 1;
                         self.send(k, now).await;
                         k += 1;
@@ -470,9 +543,10 @@ impl Ae {
         }
         let op = self.sh.mix.pick(self.ident.index, k);
         let rqi = self.corr.issue(Purpose::Work(op), intended);
-        let Ok(payload) = self.builder.work(op, k, rqi) else {
+        let Ok(payload) = self.builder.work(op, self.sent, rqi) else {
             return;
         };
+        self.sent += 1;
         self.sh.progress.outstanding.fetch_add(1, Ordering::Relaxed);
         self.sh.metrics().sent();
         if self.publish(payload).await.is_err() {
@@ -492,13 +566,17 @@ impl Ae {
             if !ok {
                 self.sh.metrics().counts.teardown_failed += 1;
             }
-            let Connected { session, inbound, .. } = self.conn;
+            let Connected {
+                session, inbound, ..
+            } = self.conn;
             if session.leave().await.is_err() {
                 self.sh.metrics().counts.teardown_failed += 1;
             }
             drop(inbound);
         } else {
-            let Connected { session, inbound, .. } = self.conn;
+            let Connected {
+                session, inbound, ..
+            } = self.conn;
             session.stop().await;
             drop(inbound);
         }

@@ -4,7 +4,8 @@
 //! sessions in one process.
 
 use m2mspec_session::{
-    Counters, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig, SessionError, SessionPlan,
+    Counters, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig, SessionError,
+    SessionPlan,
 };
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -56,7 +56,8 @@ pub enum Matched {
 
 /// Binding rules a checked response can break (the report counts them by these names).
 pub mod rule {
-    pub const RESPONSE_TOPIC: &str = "R2 7.4.3 response topic /oneM2M/resp/<originator>/<receiver>/<type>";
+    pub const RESPONSE_TOPIC: &str =
+        "R2 7.4.3 response topic /oneM2M/resp/<originator>/<receiver>/<type>";
     pub const RQI: &str = "R2 7.5.2 rqi present and equal to the request's";
     pub const RSC: &str = "R2 7.5.2 rsc present and a valid response status code";
     pub const SERIALIZATION: &str = "R2 7.5.3 response in the request's serialization";
@@ -226,7 +227,14 @@ mod tests {
         assert_eq!(rqi, "Cae000001-0");
         let later = t0 + Duration::from_millis(3);
         match c.on_response(TOPIC, TOPIC, &rsp(Some(&rqi), Some(2000)), later, true) {
-            Matched::Response { purpose, latency, rsc, violations, checked, .. } => {
+            Matched::Response {
+                purpose,
+                latency,
+                rsc,
+                violations,
+                checked,
+                ..
+            } => {
                 assert_eq!(purpose, Purpose::Work(Op::Retrieve));
                 assert_eq!(latency, Duration::from_millis(3));
                 assert_eq!(rsc, Some(2000));
@@ -250,9 +258,18 @@ mod tests {
         let _b = c.issue(Purpose::Work(Op::Retrieve), t0 + Duration::from_secs(1));
         let lost = c.expire(t0 + Duration::from_millis(1500), Duration::from_secs(1));
         assert_eq!(lost.len(), 1, "only the first is overdue");
-        assert_eq!(c.on_response(TOPIC, TOPIC, &rsp(Some(&a), Some(2000)), t0, false), Matched::Late);
         assert_eq!(
-            c.on_response(TOPIC, TOPIC, &rsp(Some("Cae000001-99"), Some(2000)), t0, false),
+            c.on_response(TOPIC, TOPIC, &rsp(Some(&a), Some(2000)), t0, false),
+            Matched::Late
+        );
+        assert_eq!(
+            c.on_response(
+                TOPIC,
+                TOPIC,
+                &rsp(Some("Cae000001-99"), Some(2000)),
+                t0,
+                false
+            ),
             Matched::Mismatched("rqi of a request never sent")
         );
         assert_eq!(
@@ -267,7 +284,11 @@ mod tests {
             c.on_response(TOPIC, TOPIC, b"not json", t0, false),
             Matched::Mismatched("undecodable payload")
         );
-        assert_eq!(c.drain().len(), 1, "the second is still pending: lost at the end");
+        assert_eq!(
+            c.drain().len(),
+            1,
+            "the second is still pending: lost at the end"
+        );
     }
 
     #[test]
@@ -294,7 +315,11 @@ mod tests {
     #[test]
     fn another_serialization_is_recognised() {
         let xml = encode_response(
-            &ResponsePrimitive { rsc: Some(2000), rqi: Some("x".into()), ..Default::default() },
+            &ResponsePrimitive {
+                rsc: Some(2000),
+                rqi: Some("x".into()),
+                ..Default::default()
+            },
             Serialization::Xml,
         )
         .unwrap();

@@ -18,7 +18,8 @@ pub const MAX_US: u64 = 60_000_000;
 /// An empty latency histogram: 1 µs .. 60 s, 3 significant digits.
 pub fn new_histogram() -> Histogram<u64> {
     // The bounds are constants that hdrhistogram accepts.
-    Histogram::new_with_bounds(1, MAX_US, 3).unwrap_or_else(|_| Histogram::new(3).expect("3 sigfig"))
+    Histogram::new_with_bounds(1, MAX_US, 3)
+        .unwrap_or_else(|_| Histogram::new(3).expect("3 sigfig"))
 }
 
 /// Record `d` (clamped to 1 µs..60 s).
@@ -393,10 +394,30 @@ mod tests {
 
     #[test]
     fn timelines_add_up_per_second() {
-        let a = [Second { unix: 1, sent: 3, completed: 2, errors: 0, p50_us: 5, p99_us: 9, max_us: 9 }];
+        let a = [Second {
+            unix: 1,
+            sent: 3,
+            completed: 2,
+            errors: 0,
+            p50_us: 5,
+            p99_us: 9,
+            max_us: 9,
+        }];
         let b = [
-            Second { unix: 1, sent: 1, completed: 1, errors: 1, p50_us: 7, p99_us: 8, max_us: 12 },
-            Second { unix: 2, sent: 4, ..Second::default() },
+            Second {
+                unix: 1,
+                sent: 1,
+                completed: 1,
+                errors: 1,
+                p50_us: 7,
+                p99_us: 8,
+                max_us: 12,
+            },
+            Second {
+                unix: 2,
+                sent: 4,
+                ..Second::default()
+            },
         ];
         let m = merge_timelines(&[&a, &b]);
         assert_eq!(m.len(), 2);

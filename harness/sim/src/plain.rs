@@ -72,7 +72,14 @@ pub async fn run(sh: Arc<PlainShared>, n: u64, position: u64) {
     }
     let permit = sh.connecting.acquire().await.ok();
     let started = Instant::now();
-    let r = client::connect(sh.broker, plan, sh.limits, sh.counters.clone(), sh.connect_timeout).await;
+    let r = client::connect(
+        sh.broker,
+        plan,
+        sh.limits,
+        sh.counters.clone(),
+        sh.connect_timeout,
+    )
+    .await;
     drop(permit);
     let mut conn = match r {
         Ok(c) => {
@@ -103,13 +110,19 @@ pub async fn run(sh: Arc<PlainShared>, n: u64, position: u64) {
             _ => receive_until_change(&sh, &mut conn, &mut phase).await,
         }
     }
-    let Connected { session, inbound, .. } = conn;
+    let Connected {
+        session, inbound, ..
+    } = conn;
     session.stop().await;
     drop(inbound);
     sh.progress.finished.fetch_add(1, Ordering::Relaxed);
 }
 
-async fn receive_until_change(sh: &PlainShared, conn: &mut Connected, phase: &mut watch::Receiver<Phase>) {
+async fn receive_until_change(
+    sh: &PlainShared,
+    conn: &mut Connected,
+    phase: &mut watch::Receiver<Phase>,
+) {
     loop {
         tokio::select! {
             _ = phase.changed() => return,
@@ -137,7 +150,14 @@ async fn publish_step(
     position: u64,
     phase: &mut watch::Receiver<Phase>,
 ) {
-    let mut s = OpenLoop::new(plan.start, plan.rate, sh.aes_here, position, plan.duration, plan.quota);
+    let mut s = OpenLoop::new(
+        plan.start,
+        plan.rate,
+        sh.aes_here,
+        position,
+        plan.duration,
+        plan.quota,
+    );
     let end = plan.start + plan.duration;
     loop {
         let now = Instant::now();
@@ -149,7 +169,12 @@ async fn publish_step(
                 return;
             }
             let payload = stamped_payload(unix_us(), sh.payload_bytes);
-            if conn.publisher.publish(topic.to_string(), sh.qos, false, payload).await.is_err() {
+            if conn
+                .publisher
+                .publish(topic.to_string(), sh.qos, false, payload)
+                .await
+                .is_err()
+            {
                 break;
             }
             lock(&sh.metrics).sent();

@@ -23,7 +23,8 @@ impl Live {
     pub fn new(enabled: bool, total: u64) -> Live {
         let tty = std::io::stderr().is_terminal();
         let bar = (enabled && tty).then(|| {
-            let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+            let b =
+                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
             b.set_style(
                 ProgressStyle::with_template("{spinner} [{elapsed_precise}] {prefix:>10} {msg}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),

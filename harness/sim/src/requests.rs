@@ -110,10 +110,13 @@ impl RequestBuilder {
 
 /// The AE-ID a registration response assigns: `pc.m2m:ae.aei` (TS-0004 7.3.5.2.1).
 pub fn assigned_ae_id(pc: Option<&serde_json::Value>) -> Option<String> {
-    pc?.get("m2m:ae")?
-        .get("aei")?
-        .as_str()
-        .map(|s| s.trim_start_matches('/').rsplit('/').next().unwrap_or(s).to_string())
+    pc?.get("m2m:ae")?.get("aei")?.as_str().map(|s| {
+        s.trim_start_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(s)
+            .to_string()
+    })
 }
 
 #[cfg(test)]
@@ -125,7 +128,11 @@ mod tests {
     fn every_request_decodes_in_every_serialization() {
         for ser in Serialization::ALL {
             let b = RequestBuilder::new(ser, "cse-in", "Cx000001", "Cx000001");
-            let reg = decode_request(&b.register("r0".into(), "Cx000001", "Cx000001").unwrap(), ser).unwrap();
+            let reg = decode_request(
+                &b.register("r0".into(), "Cx000001", "Cx000001").unwrap(),
+                ser,
+            )
+            .unwrap();
             assert_eq!(reg.ty, Some(TY_AE));
             assert_eq!(reg.to.as_deref(), Some("cse-in"));
             assert!(reg.missing_mandatory().is_empty());

@@ -15,8 +15,12 @@ use crate::error::SimError;
 use m2mspec_onem2m::client_id::{client_id, EntityKind};
 use m2mspec_onem2m::serialization::{decode_request, encode_response};
 use m2mspec_onem2m::topic::{id_to_segment, request_filter};
-use m2mspec_onem2m::{rsc, Channel, OneM2mTopic, Operation, Release, ResponsePrimitive, Serialization};
-use m2mspec_session::{Inbound, Limits, Publisher, Session, SessionConfig, SessionPlan, Subscription};
+use m2mspec_onem2m::{
+    rsc, Channel, OneM2mTopic, Operation, Release, ResponsePrimitive, Serialization,
+};
+use m2mspec_session::{
+    Inbound, Limits, Publisher, Session, SessionConfig, SessionPlan, Subscription,
+};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -32,35 +36,77 @@ const LIMITS: Limits = Limits {
 
 /// A running fast responder.
 pub struct Responder {
-    session: Session,
+    sessions: Vec<Session>,
     answered: Arc<AtomicU64>,
 }
 
 impl Responder {
     /// Connect as CSE `cse_id` (`C:` + CSE-ID, R2 7.3.3), subscribe to its request and
     /// registration topics, and answer until stopped.
-    pub async fn start(broker: SocketAddr, cse_id: &str, release: Release) -> Result<Responder, SimError> {
-        let seg = id_to_segment(cse_id).map_err(|e| SimError::Invalid(format!("cse_id {cse_id:?}: {e}")))?;
-        let mut plan = SessionPlan::new(client_id(EntityKind::Cse, &seg, release));
-        let filters = vec![
+    ///
+    /// `partitions` (when there are more than one) spreads the requests over one session
+    /// each (and so over the runtime's threads): each is a list of originator segments (AE-IDs,
+    /// Credential-IDs) whose request topics that session subscribes to by name —
+    /// `/oneM2M/req/<originator>/<cse>/#`, `/oneM2M/reg_req/<originator>/<cse>/#` — so any
+    /// broker delivers each request once. The first session connects as `C:<CSE-ID>`, the
+    /// others as `C:<CSE-ID>-r<i>`. Without partitions: one session with the wildcard filters.
+    pub async fn start(
+        broker: SocketAddr,
+        cse_id: &str,
+        release: Release,
+        partitions: Vec<Vec<String>>,
+    ) -> Result<Responder, SimError> {
+        let seg = id_to_segment(cse_id)
+            .map_err(|e| SimError::Invalid(format!("cse_id {cse_id:?}: {e}")))?;
+        let wildcard = vec![
             request_filter(cse_id).map_err(|e| SimError::Invalid(e.to_string()))?,
             format!("/oneM2M/reg_req/+/{seg}/#"),
         ];
-        plan.subscriptions = Subscription::all(filters, 1);
-        let config = SessionConfig {
-            limits: LIMITS,
-            start_timeout: Duration::from_secs(5),
-            ..SessionConfig::new(broker)
+        let sets: Vec<Vec<String>> = if partitions.len() <= 1 {
+            vec![wildcard]
+        } else {
+            partitions
+                .iter()
+                .map(|p| {
+                    p.iter()
+                        .flat_map(|o| {
+                            [
+                                format!("/oneM2M/req/{o}/{seg}/#"),
+                                format!("/oneM2M/reg_req/{o}/{seg}/#"),
+                            ]
+                        })
+                        .collect()
+                })
+                .collect()
         };
         let answered = Arc::new(AtomicU64::new(0));
-        let counter = answered.clone();
         let cse = format!("/{}", cse_id.trim_start_matches('/'));
-        let session = Session::serve(plan, config, move |inbound, publisher| {
-            serve(inbound, publisher, cse, counter)
-        })
-        .await
-        .map_err(|e| SimError::Target(format!("fast responder CSE {cse_id}: {e}")))?;
-        Ok(Responder { session, answered })
+        let mut sessions = Vec::with_capacity(sets.len());
+        for (i, filters) in sets.into_iter().enumerate() {
+            let id = if i == 0 {
+                seg.clone()
+            } else {
+                format!("{seg}-r{i}")
+            };
+            let mut plan = SessionPlan::new(client_id(EntityKind::Cse, &id, release));
+            // A harness tool, not a CSE under test: it starts clean, so that subscriptions a
+            // broker kept from an earlier run (another partition) cannot deliver a request twice.
+            plan.clean_session = true;
+            plan.subscriptions = Subscription::all(filters, 1);
+            let config = SessionConfig {
+                limits: LIMITS,
+                start_timeout: Duration::from_secs(5),
+                ..SessionConfig::new(broker)
+            };
+            let (counter, cse) = (answered.clone(), cse.clone());
+            let session = Session::serve(plan, config, move |inbound, publisher| {
+                serve(inbound, publisher, cse, counter)
+            })
+            .await
+            .map_err(|e| SimError::Target(format!("fast responder CSE {cse_id}: {e}")))?;
+            sessions.push(session);
+        }
+        Ok(Responder { sessions, answered })
     }
 
     pub fn answered(&self) -> u64 {
@@ -68,7 +114,9 @@ impl Responder {
     }
 
     pub async fn stop(self) {
-        self.session.stop().await;
+        for s in self.sessions {
+            s.stop().await;
+        }
     }
 }
 
@@ -114,7 +162,10 @@ pub fn answer(topic: &str, payload: &[u8], cse: &str) -> Option<(String, Vec<u8>
                 .as_ref()
                 .and_then(|p| p.get("m2m:ae")?.get("rn")?.as_str().map(str::to_string))
                 .unwrap_or_else(|| aei.clone());
-            (rsc::CREATED, Some(json!({"m2m:ae": {"aei": aei, "rn": rn}})))
+            (
+                rsc::CREATED,
+                Some(json!({"m2m:ae": {"aei": aei, "rn": rn}})),
+            )
         }
         (Some(Operation::Create), _) => (rsc::CREATED, None),
         (Some(Operation::Retrieve), _) => (rsc::OK, None),
@@ -149,12 +200,22 @@ mod tests {
     fn answers_in_kind_on_the_mirrored_topic(#[case] ser: Serialization) {
         let b = RequestBuilder::new(ser, "cse-in", "Cx000001", "Cx000001");
         let topic = format!("/oneM2M/req/Cx000001/id-in/{}", ser.suffix());
-        let (t, p) = answer(&topic, &b.register("r0".into(), "Cx000001", "Cx000001").unwrap(), "/id-in").unwrap();
+        let (t, p) = answer(
+            &topic,
+            &b.register("r0".into(), "Cx000001", "Cx000001").unwrap(),
+            "/id-in",
+        )
+        .unwrap();
         assert_eq!(t, format!("/oneM2M/resp/Cx000001/id-in/{}", ser.suffix()));
         let r = decode_response(&p, ser).unwrap();
         assert_eq!((r.rsc, r.rqi.as_deref()), (Some(2001), Some("r0")));
         assert_eq!(assigned_ae_id(r.pc.as_ref()).as_deref(), Some("Cx000001"));
-        for (op, code) in [(Op::Retrieve, 2000), (Op::CreateContainer, 2001), (Op::CreateContentInstance, 2001), (Op::UpdateContainer, 2004)] {
+        for (op, code) in [
+            (Op::Retrieve, 2000),
+            (Op::CreateContainer, 2001),
+            (Op::CreateContentInstance, 2001),
+            (Op::UpdateContainer, 2004),
+        ] {
             let (_, p) = answer(&topic, &b.work(op, 1, "r1".into()).unwrap(), "/id-in").unwrap();
             assert_eq!(decode_response(&p, ser).unwrap().rsc, Some(code), "{op:?}");
         }
@@ -163,7 +224,12 @@ mod tests {
     #[test]
     fn reg_req_gets_an_ae_id_from_the_credential() {
         let b = RequestBuilder::new(Serialization::Json, "cse-in", "a", "C");
-        let (t, p) = answer("/oneM2M/reg_req/cred-7/id-in/json", &b.register("r".into(), "a", "C").unwrap(), "/id-in").unwrap();
+        let (t, p) = answer(
+            "/oneM2M/reg_req/cred-7/id-in/json",
+            &b.register("r".into(), "a", "C").unwrap(),
+            "/id-in",
+        )
+        .unwrap();
         assert_eq!(t, "/oneM2M/reg_resp/cred-7/id-in/json");
         let r = decode_response(&p, Serialization::Json).unwrap();
         assert_eq!(assigned_ae_id(r.pc.as_ref()).as_deref(), Some("Ccred-7"));
@@ -174,6 +240,9 @@ mod tests {
         assert!(answer("/oneM2M/resp/a/b/json", b"{}", "/id-in").is_none());
         assert!(answer("plain/topic", b"{}", "/id-in").is_none());
         let (_, p) = answer("/oneM2M/req/a/id-in/json", b"garbage", "/id-in").unwrap();
-        assert_eq!(decode_response(&p, Serialization::Json).unwrap().rsc, Some(4000));
+        assert_eq!(
+            decode_response(&p, Serialization::Json).unwrap().rsc,
+            Some(4000)
+        );
     }
 }

@@ -119,7 +119,11 @@ impl Clients {
 }
 
 /// Run the load against `target`; `stop` turning true ends it early (the report is still made).
-pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bool>) -> Result<LoadReport, SimError> {
+pub async fn run(
+    cfg: &LoadConfig,
+    target: &Target,
+    mut stop: watch::Receiver<bool>,
+) -> Result<LoadReport, SimError> {
     let s = &cfg.scenario;
     s.validate()?;
     check_plan(cfg, target.fds_per_client)?;
@@ -199,7 +203,15 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
         p.connected.load(Ordering::Relaxed) + p.connect_failed.load(Ordering::Relaxed) >= spawned
     };
     if interrupted.is_none()
-        && !wait_until(&mut stop, &mut live, &clients, &metrics, connect_timeout + Duration::from_secs(1), || all_connected(p)).await
+        && !wait_until(
+            &mut stop,
+            &mut live,
+            &clients,
+            &metrics,
+            connect_timeout + Duration::from_secs(1),
+            || all_connected(p),
+        )
+        .await
     {
         interrupted = Some("stopped by a signal while connecting".into());
     }
@@ -245,7 +257,9 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
     let mut offered_total = 0.0;
     if interrupted.is_none() {
         for (i, whole_rate) in rates.iter().enumerate() {
-            let rate_here = whole_rate.map(|r| cfg.shard.share(s.population.aes, r)).unwrap_or(0.0);
+            let rate_here = whole_rate
+                .map(|r| cfg.shard.share(s.population.aes, r))
+                .unwrap_or(0.0);
             let quota_here = if s.workload.requests == 0 {
                 0
             } else {
@@ -258,24 +272,35 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
             let plan = WorkPlan {
                 step: i,
                 start,
-                mode: if whole_rate.is_some() { LoopMode::Open } else { LoopMode::Closed },
+                mode: if whole_rate.is_some() {
+                    LoopMode::Open
+                } else {
+                    LoopMode::Closed
+                },
                 rate: rate_here.max(f64::MIN_POSITIVE),
                 duration,
                 quota: quota_here,
                 think: Duration::from_millis(s.workload.think_ms),
             };
             live.phase(&if rates.len() > 1 {
-                format!("step {}/{} at {:.0}/s", i + 1, rates.len(), whole_rate.unwrap_or(0.0))
+                format!(
+                    "step {}/{} at {:.0}/s",
+                    i + 1,
+                    rates.len(),
+                    whole_rate.unwrap_or(0.0)
+                )
             } else {
                 "workload".into()
             });
             let _ = phase_tx.send(Phase::Work(Arc::new(plan)));
             let end = start + duration;
-            let mut tick = tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
+            let mut tick =
+                tokio::time::interval_at(start + Duration::from_secs(1), Duration::from_secs(1));
             let mut unix = unix_now();
             // The workload runs until its duration (or its request count) is over, then the
             // responses still due get up to the timeout to arrive.
-            let quota_done = |m: &Mutex<Metrics>| quota_here > 0 && lock(m).counts.sent >= quota_here;
+            let quota_done =
+                |m: &Mutex<Metrics>| quota_here > 0 && lock(m).counts.sent >= quota_here;
             loop {
                 tokio::select! {
                     _ = tokio::time::sleep_until(end) => break,
@@ -293,13 +318,26 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
             let work_end = Instant::now();
             if interrupted.is_none() {
                 let drain = || p.outstanding.load(Ordering::Relaxed) == 0;
-                if !wait_until(&mut stop, &mut live, &clients, &metrics, s.timeout() + Duration::from_millis(300), drain).await {
-                    interrupted = Some("stopped by a signal while waiting for the last responses".into());
+                if !wait_until(
+                    &mut stop,
+                    &mut live,
+                    &clients,
+                    &metrics,
+                    s.timeout() + Duration::from_millis(300),
+                    drain,
+                )
+                .await
+                {
+                    interrupted =
+                        Some("stopped by a signal while waiting for the last responses".into());
                 }
             }
+            let drained = Instant::now();
             lock(&metrics).roll(unix);
             let _ = phase_tx.send(Phase::Pause);
-            let step_s = (work_end - start).as_secs_f64().max(1e-3);
+            // What was carried: the responses over the time until the last of them arrived
+            // (a backlog drained after the step's end lowers the rate instead of hiding).
+            let step_s = (drained.max(work_end) - start).as_secs_f64().max(1e-3);
             let m = lock(&metrics);
             let d = diff(&m.counts, &before);
             let round_trip = HistogramData::of(&m.step);
@@ -313,7 +351,11 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
                 None => (Vec::new(), true),
             };
             // Plain pub has no responses: what it achieved is what it published.
-            let completed = if cfg.plain == Some(PlainMode::Pub) { d.sent } else { d.matched + d.received };
+            let completed = if cfg.plain == Some(PlainMode::Pub) {
+                d.sent
+            } else {
+                d.matched + d.received
+            };
             steps.push(StepResult {
                 step: i,
                 offered_rate: rate_here,
@@ -335,10 +377,19 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
 
     // Stop: teardown or DISCONNECT, every client.
     let t_stop = Instant::now();
-    live.phase(if s.teardown && cfg.plain.is_none() { "teardown" } else { "disconnect" });
+    live.phase(if s.teardown && cfg.plain.is_none() {
+        "teardown"
+    } else {
+        "disconnect"
+    });
     let _ = phase_tx.send(Phase::Stop);
-    let bound = if s.teardown { s.timeout() + Duration::from_secs(20) } else { Duration::from_secs(15) };
-    let joined = tokio::time::timeout(bound, async { while set.join_next().await.is_some() {} }).await;
+    let bound = if s.teardown {
+        s.timeout() + Duration::from_secs(20)
+    } else {
+        Duration::from_secs(15)
+    };
+    let joined =
+        tokio::time::timeout(bound, async { while set.join_next().await.is_some() {} }).await;
     if joined.is_err() {
         // Bounded: whatever has not finished by now is ended (its connection dropped).
         set.abort_all();
@@ -363,7 +414,11 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
         connect: HistogramData::of(&m.connect),
         registration: HistogramData::of(&m.registration),
         ops,
-        all: HistogramData::of(if cfg.plain.is_some() { &m.delivery } else { &all }),
+        all: HistogramData::of(if cfg.plain.is_some() {
+            &m.delivery
+        } else {
+            &all
+        }),
         delivery: HistogramData::of(&m.delivery),
     };
     let timeline = m.timeline.clone();
@@ -423,8 +478,16 @@ pub async fn run(cfg: &LoadConfig, target: &Target, mut stop: watch::Receiver<bo
             workload_s,
             stop_s,
         },
-        offered_rate: if cfg.steps.is_empty() { offered_total } else { steps.last().map_or(0.0, |s| s.offered_rate) },
-        achieved_rate: if step_time > 0.0 { completed as f64 / step_time } else { 0.0 },
+        offered_rate: if cfg.steps.is_empty() {
+            offered_total
+        } else {
+            steps.last().map_or(0.0, |s| s.offered_rate)
+        },
+        achieved_rate: if step_time > 0.0 {
+            completed as f64 / step_time
+        } else {
+            0.0
+        },
         histograms,
         counts,
         timeline,
@@ -465,7 +528,7 @@ async fn wait_until(
             return false;
         }
         n += 1;
-        if n % 12 == 0 {
+        if n.is_multiple_of(12) {
             live.update(clients.progress(), metrics, None);
         }
     }
@@ -475,7 +538,8 @@ async fn wait_until(
 /// Counters of a step: `now - before`.
 fn diff(now: &Counts, before: &Counts) -> Counts {
     let sub = |a: u64, b: u64| a.saturating_sub(b);
-    let map = |a: &std::collections::BTreeMap<String, u64>, b: &std::collections::BTreeMap<String, u64>| {
+    let map = |a: &std::collections::BTreeMap<String, u64>,
+               b: &std::collections::BTreeMap<String, u64>| {
         a.iter()
             .map(|(k, v)| (k.clone(), sub(*v, b.get(k).copied().unwrap_or(0))))
             .filter(|(_, v)| *v > 0)
@@ -554,16 +618,25 @@ mod tests {
             progress: false,
             command: String::new(),
         };
-        assert!(check_plan(&cfg, 1).unwrap_err().to_string().contains("impossible"));
+        assert!(check_plan(&cfg, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("impossible"));
         cfg.steps = vec![100.0];
         cfg.slo = None;
-        assert!(check_plan(&cfg, 1).unwrap_err().to_string().contains("--slo"));
+        assert!(check_plan(&cfg, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("--slo"));
         cfg.steps.clear();
         cfg.scenario.population.aes = 900_000;
         let e = check_plan(&cfg, 2).unwrap_err().to_string();
         assert!(e.contains("open files"), "{e}");
         cfg.scenario.population.aes = 2;
         cfg.shard = Shard { index: 0, count: 3 };
-        assert!(check_plan(&cfg, 1).unwrap_err().to_string().contains("has no AE"));
+        assert!(check_plan(&cfg, 1)
+            .unwrap_err()
+            .to_string()
+            .contains("has no AE"));
     }
 }

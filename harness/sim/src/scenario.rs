@@ -496,10 +496,9 @@ pub fn parse_mix(s: &str) -> Result<BTreeMap<Op, u32>, SimError> {
                 Op::ALL.map(Op::name).join(", ")
             ))
         })?;
-        let w: u32 = w
-            .trim()
-            .parse()
-            .map_err(|_| SimError::Invalid(format!("--mix {part:?}: the weight is not a whole number")))?;
+        let w: u32 = w.trim().parse().map_err(|_| {
+            SimError::Invalid(format!("--mix {part:?}: the weight is not a whole number"))
+        })?;
         m.insert(op, w);
     }
     Ok(m)
@@ -550,7 +549,10 @@ create_content_instance = 3
     #[case::negative_ramp("[ramp]\nrate = -5.0", "impossible")]
     #[case::huge_rate("[workload]\nrate = 1e12", "impossible")]
     #[case::bad_serialization("[population]\nserialization = \"yaml\"", "use json, xml or cbor")]
-    #[case::cbor_r1("[population]\nserialization = \"cbor\"\nrelease = \"R1\"", "not part of R1")]
+    #[case::cbor_r1(
+        "[population]\nserialization = \"cbor\"\nrelease = \"R1\"",
+        "not part of R1"
+    )]
     #[case::empty_mix("[mix]\nretrieve = 0", "no operation")]
     #[case::bad_duration("[workload]\nduration_s = -1.0", "duration_s")]
     #[case::not_toml("[population\naes = 3", "malformed")]
@@ -586,9 +588,23 @@ create_content_instance = 3
 
     #[test]
     fn steps_from_flags() {
-        assert_eq!(parse_steps("100,200,400").unwrap(), vec![100.0, 200.0, 400.0]);
-        assert_eq!(parse_steps("500:500:2000").unwrap(), vec![500.0, 1000.0, 1500.0, 2000.0]);
-        for bad in ["", "0:1:5", "5:0:10", "10:1:5", "100,x", "100,-4", "1:1:1000000"] {
+        assert_eq!(
+            parse_steps("100,200,400").unwrap(),
+            vec![100.0, 200.0, 400.0]
+        );
+        assert_eq!(
+            parse_steps("500:500:2000").unwrap(),
+            vec![500.0, 1000.0, 1500.0, 2000.0]
+        );
+        for bad in [
+            "",
+            "0:1:5",
+            "5:0:10",
+            "10:1:5",
+            "100,x",
+            "100,-4",
+            "1:1:1000000",
+        ] {
             let e = parse_steps(bad).unwrap_err();
             assert!(e.is_usage(), "{bad}");
         }
@@ -611,7 +627,11 @@ create_content_instance = 3
             rate: Some(-1.0),
             ..Overrides::default()
         };
-        assert!(impossible.apply(Scenario::default()).unwrap_err().to_string().contains("impossible"));
+        assert!(impossible
+            .apply(Scenario::default())
+            .unwrap_err()
+            .to_string()
+            .contains("impossible"));
     }
 
     proptest::proptest! {

@@ -142,7 +142,13 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn all_intended(start: Instant, rate: f64, aes: u64, dur: Duration, quota: u64) -> Vec<Duration> {
+    fn all_intended(
+        start: Instant,
+        rate: f64,
+        aes: u64,
+        dur: Duration,
+        quota: u64,
+    ) -> Vec<Duration> {
         let mut v = Vec::new();
         for p in 0..aes {
             let s = OpenLoop::new(start, rate, aes, p, dur, quota);
@@ -163,8 +169,11 @@ mod tests {
         assert_eq!(v.len(), 1000);
         for (i, t) in v.iter().enumerate() {
             let want = Duration::from_secs_f64(i as f64 / 1000.0);
-            let diff = if *t > want { *t - want } else { want - *t };
-            assert!(diff < Duration::from_micros(2), "request {i}: {t:?} vs {want:?}");
+            let diff = t.abs_diff(want);
+            assert!(
+                diff < Duration::from_micros(2),
+                "request {i}: {t:?} vs {want:?}"
+            );
         }
     }
 

@@ -27,12 +27,18 @@ impl Shard {
     pub fn new(index: u64, count: u64) -> Result<Shard, SimError> {
         let text = format!("{index}/{count}");
         if count == 0 {
-            return Err(SimError::Shard(text, "the shard count must be at least 1".into()));
+            return Err(SimError::Shard(
+                text,
+                "the shard count must be at least 1".into(),
+            ));
         }
         if index >= count {
             return Err(SimError::Shard(
                 text,
-                format!("the index is out of range: shards are numbered 0..={}", count - 1),
+                format!(
+                    "the index is out of range: shards are numbered 0..={}",
+                    count - 1
+                ),
             ));
         }
         Ok(Shard { index, count })
@@ -142,7 +148,10 @@ mod tests {
         );
         assert!(Shard::resolve(None, Some(4), Some("4")).is_err());
         assert!(Shard::resolve(None, Some(4), None).is_err());
-        assert_eq!(Shard::resolve(None, None, Some("3")).unwrap(), Shard::default());
+        assert_eq!(
+            Shard::resolve(None, None, Some("3")).unwrap(),
+            Shard::default()
+        );
         assert_eq!(
             Shard::resolve(Some("1/2"), Some(9), Some("7")).unwrap(),
             Shard { index: 1, count: 2 }

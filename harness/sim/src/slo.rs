@@ -38,9 +38,9 @@ impl Slo {
                 .ok_or_else(|| err(format!("{part:?}: expected <key>=<value>")))?;
             let (k, v) = (k.trim(), v.trim());
             match k {
-                "p50" | "p90" | "p99" | "p999" | "max" => {
-                    slo.latency.push((k.to_string(), parse_duration_us(v).map_err(err)?))
-                }
+                "p50" | "p90" | "p99" | "p999" | "max" => slo
+                    .latency
+                    .push((k.to_string(), parse_duration_us(v).map_err(err)?)),
                 "errors" => {
                     let pct = v
                         .strip_suffix('%')
@@ -180,7 +180,10 @@ mod tests {
         let c = s.check(&d, 1000, 20);
         assert!(!c[2].met);
         let empty = HistogramData::of(&crate::metrics::new_histogram());
-        assert!(s.check(&empty, 0, 0).iter().all(|c| !c.met), "nothing measured meets nothing");
+        assert!(
+            s.check(&empty, 0, 0).iter().all(|c| !c.met),
+            "nothing measured meets nothing"
+        );
     }
 
     #[test]

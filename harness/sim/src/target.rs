@@ -29,8 +29,13 @@ use tokio::task::JoinHandle;
 pub enum TargetSpec {
     /// The embedded rumqttd and the reference CSE, in this process.
     Embedded,
-    /// An external broker; `responder`: the harness plays the CSE (fast responder).
-    Broker { addr: SocketAddr, responder: bool },
+    /// An external broker; `responder`: the harness plays the CSE (fast responder) over
+    /// `responder_connections` sessions, which split the originators among them.
+    Broker {
+        addr: SocketAddr,
+        responder: bool,
+        responder_connections: usize,
+    },
 }
 
 /// Settings of the target's CSE.
@@ -43,6 +48,10 @@ pub struct CseSettings {
     pub credentials: Vec<String>,
     /// Largest number of connections the embedded broker must take.
     pub max_connections: usize,
+    /// Topic segments of the originators this process's AEs use (AE-IDs and, for reg-req,
+    /// Credential-IDs and the AE-IDs the fast responder assigns): what a responder with
+    /// several connections splits among them.
+    pub originators: Vec<String>,
 }
 
 /// A target that is up.
@@ -112,17 +121,31 @@ impl Target {
                     nodelay: Some(nodelay),
                 })
             }
-            TargetSpec::Broker { addr, responder } => {
+            TargetSpec::Broker {
+                addr,
+                responder,
+                responder_connections,
+            } => {
                 check_reachable(*addr).await?;
                 let responder = if *responder {
-                    Some(Responder::start(*addr, &cse.cse_id, cse.release).await?)
+                    let k = (*responder_connections).max(1);
+                    let mut parts = vec![Vec::new(); if k > 1 { k } else { 0 }];
+                    for (i, o) in cse.originators.iter().enumerate() {
+                        if let Some(p) = parts.get_mut(i % k) {
+                            p.push(o.clone());
+                        }
+                    }
+                    Some(Responder::start(*addr, &cse.cse_id, cse.release, parts).await?)
                 } else {
                     None
                 };
                 Ok(Target {
                     broker: *addr,
                     description: if responder.is_some() {
-                        format!("MQTT broker at {addr} + the harness's fast responder as CSE {}", cse.cse_id)
+                        format!(
+                            "MQTT broker at {addr} + the harness's fast responder as CSE {}",
+                            cse.cse_id
+                        )
                     } else {
                         format!("MQTT broker at {addr} + CSE {} attached to it", cse.cse_id)
                     },
@@ -196,7 +219,11 @@ pub fn nodelay_on_accepted(listen: SocketAddr) -> usize {
     };
     let mut set = 0;
     for entry in dir.flatten() {
-        let Some(fd) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(fd) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         if is_accepted_from(fd, listen) {
@@ -296,7 +323,11 @@ pub async fn probe_cse(
         let Ok(payload) = encode_request(&req, Serialization::Json) else {
             break Err(not_ready("probe request not encodable".into()));
         };
-        if publisher.publish(topic.clone(), 1, false, payload).await.is_err() {
+        if publisher
+            .publish(topic.clone(), 1, false, payload)
+            .await
+            .is_err()
+        {
             break Err(not_ready("probe session ended".into()));
         }
         let wait = tokio::time::Instant::now() + Duration::from_millis(500);
@@ -343,7 +374,11 @@ mod tests {
         let client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let (server, _) = listener.accept().await.unwrap();
         assert!(!server.nodelay().unwrap());
-        assert_eq!(nodelay_on_accepted(addr), 1, "the accepted socket, not the listener or the client");
+        assert_eq!(
+            nodelay_on_accepted(addr),
+            1,
+            "the accepted socket, not the listener or the client"
+        );
         assert!(server.nodelay().unwrap());
         assert!(!client.nodelay().unwrap());
     }

@@ -25,9 +25,10 @@ fn console_summary() {
         ..Counts::default()
     };
     counts.non_2xxx.insert("4004".into(), 1);
-    counts
-        .violations
-        .insert("R2 7.5.2 rsc present and a valid response status code".into(), 1);
+    counts.violations.insert(
+        "R2 7.5.2 rsc present and a valid response status code".into(),
+        1,
+    );
     let r = LoadReport {
         format: 1,
         tool: "m2mspec load".into(),
@@ -40,7 +41,12 @@ fn console_summary() {
         aes: 2,
         connected: 2,
         registered: 2,
-        phases: Phases { connect_s: 0.1, registration_s: 0.2, workload_s: 1.0, stop_s: 0.1 },
+        phases: Phases {
+            connect_s: 0.1,
+            registration_s: 0.2,
+            workload_s: 1.0,
+            stop_s: 0.1,
+        },
         offered_rate: 5.0,
         achieved_rate: 5.0,
         histograms: Histograms {
@@ -51,14 +57,54 @@ fn console_summary() {
             delivery: hist(&[]),
         },
         counts,
-        timeline: vec![Second { unix: 1, sent: 5, completed: 5, errors: 2, p50_us: 600, p99_us: 9_000, max_us: 9_000 }],
+        timeline: vec![Second {
+            unix: 1,
+            sent: 5,
+            completed: 5,
+            errors: 2,
+            p50_us: 600,
+            p99_us: 9_000,
+            max_us: 9_000,
+        }],
         steps: vec![
-            StepResult { step: 0, offered_rate: 100.0, achieved_rate: 100.0, sent: 100, completed: 100, errors: 0, duration_s: 1.0, round_trip: rt.clone(), checks: Vec::new(), met: true },
-            StepResult { step: 1, offered_rate: 200.0, achieved_rate: 150.0, sent: 200, completed: 150, errors: 50, duration_s: 1.0, round_trip: rt, checks: Vec::new(), met: false },
+            StepResult {
+                step: 0,
+                offered_rate: 100.0,
+                achieved_rate: 100.0,
+                sent: 100,
+                completed: 100,
+                errors: 0,
+                duration_s: 1.0,
+                round_trip: rt.clone(),
+                checks: Vec::new(),
+                met: true,
+            },
+            StepResult {
+                step: 1,
+                offered_rate: 200.0,
+                achieved_rate: 150.0,
+                sent: 200,
+                completed: 150,
+                errors: 50,
+                duration_s: 1.0,
+                round_trip: rt,
+                checks: Vec::new(),
+                met: false,
+            },
         ],
-        knee: Some(Knee { highest_sustainable_rate: Some(100.0), first_breaking_rate: Some(200.0) }),
+        knee: Some(Knee {
+            highest_sustainable_rate: Some(100.0),
+            first_breaking_rate: Some(200.0),
+        }),
         slo: None,
-        resources: Resources { rss_peak_bytes: 10 << 20, rss_per_client_bytes: 20 << 10, cpu_seconds: 1.5, cpu_per_wall_second: 0.5, cse_handled: Some(9), target_in_process: true },
+        resources: Resources {
+            rss_peak_bytes: 10 << 20,
+            rss_per_client_bytes: 20 << 10,
+            cpu_seconds: 1.5,
+            cpu_per_wall_second: 0.5,
+            cse_handled: Some(9),
+            target_in_process: true,
+        },
         interrupted: None,
         notes: vec!["a note".into()],
     };

@@ -8,7 +8,9 @@ use super::paths::{resolve, resolve_broker, resolve_out_dir};
 use anyhow::Context;
 use m2mspec_onem2m::Release;
 use m2mspec_sim::report::{console, merge};
-use m2mspec_sim::scenario::{parse_mix, parse_steps, Overrides, PlainMode, RegistrationMode, Scenario};
+use m2mspec_sim::scenario::{
+    parse_mix, parse_steps, Overrides, PlainMode, RegistrationMode, Scenario,
+};
 use m2mspec_sim::shard::{Shard, JOB_INDEX_VAR};
 use m2mspec_sim::slo::Slo;
 use m2mspec_sim::{CseSettings, LoadConfig, Target, TargetSpec};
@@ -109,6 +111,10 @@ struct RunArgs {
     /// under load.
     #[arg(long, requires = "broker")]
     responder: bool,
+    /// With --responder: its connections; more than 1 splits the AEs among them (each
+    /// subscribes to its AEs' request topics by name), spreading its work over threads.
+    #[arg(long, default_value_t = 1, requires = "responder")]
+    responders: usize,
     /// A CSE from a SUT profile (e.g. fixtures/sut/acme.toml), started and stopped by the
     /// harness against the broker (embedded or --broker).
     #[arg(long, conflicts_with = "responder")]
@@ -175,13 +181,33 @@ fn exit(r: &m2mspec_sim::LoadReport) -> ExitCode {
     }
 }
 
+/// The originator segments this shard's AEs use (for a responder split over connections).
+fn originators(s: &Scenario, shard: Shard) -> Vec<String> {
+    shard
+        .slice(s.population.aes)
+        .flat_map(|n| match s.registration.mode {
+            RegistrationMode::CreateAe => vec![format!("{}{n:06}", s.population.prefix)],
+            RegistrationMode::RegReq => {
+                let cred = format!("{}{n:06}", s.registration.credential).replace('/', ":");
+                // The fast responder assigns AE-ID "C<Credential-ID>" on reg_req.
+                vec![format!("C{}", cred.replace(':', "_")), cred]
+            }
+        })
+        .collect()
+}
+
 fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     // Everything about the input is checked here, before a runtime or a connection exists.
     let base = match &a.scenario {
         Some(p) => Scenario::load(p)?,
         None => Scenario::default(),
     };
-    let release = a.release.as_deref().map(str::parse::<Release>).transpose().map_err(|e| anyhow::anyhow!("--release {e}"))?;
+    let release = a
+        .release
+        .as_deref()
+        .map(str::parse::<Release>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--release {e}"))?;
     let registration = match a.registration.as_deref() {
         None => None,
         Some("create-ae") => Some(RegistrationMode::CreateAe),
@@ -195,7 +221,11 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         Some("conn") => Some(PlainMode::Conn),
         Some(other) => anyhow::bail!("--plain {other:?}: use pub, sub or conn"),
     };
-    let profile = a.sut.as_deref().map(|p| m2mspec::sut::SutProfile::load(&resolve(p))).transpose()?;
+    let profile = a
+        .sut
+        .as_deref()
+        .map(|p| m2mspec::sut::SutProfile::load(&resolve(p)))
+        .transpose()?;
     let overrides = Overrides {
         aes: a.aes,
         prefix: a.prefix,
@@ -224,14 +254,23 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
     let job_index = std::env::var(JOB_INDEX_VAR).ok();
     let shard = Shard::resolve(a.shard.as_deref(), a.shards, job_index.as_deref())?;
     let slo = a.slo.as_deref().map(Slo::parse).transpose()?;
-    let steps = a.step.as_deref().map(parse_steps).transpose()?.unwrap_or_default();
+    let steps = a
+        .step
+        .as_deref()
+        .map(parse_steps)
+        .transpose()?
+        .unwrap_or_default();
     if !(a.step_duration.is_finite() && a.step_duration > 0.0 && a.step_duration <= 3600.0) {
-        anyhow::bail!("--step-duration {}: use a positive number of seconds up to an hour", a.step_duration);
+        anyhow::bail!(
+            "--step-duration {}: use a positive number of seconds up to an hour",
+            a.step_duration
+        );
     }
     let target = match &a.broker {
         Some(b) => TargetSpec::Broker {
             addr: resolve_broker(b)?,
             responder: a.responder,
+            responder_connections: a.responders,
         },
         None => TargetSpec::Embedded,
     };
@@ -247,6 +286,7 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             Vec::new()
         },
         max_connections: (shard.slice(scenario.population.aes).count() + 16).max(64),
+        originators: originators(&scenario, shard),
     };
     let cfg = LoadConfig {
         scenario,
@@ -258,6 +298,14 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         progress: !a.no_progress,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    // Before anything starts: too many clients for this process's open files, or an
+    // impossible step plan, is bad input too.
+    let fds_per_client = if matches!(target, TargetSpec::Embedded) {
+        2
+    } else {
+        1
+    };
+    m2mspec_sim::run::check_plan(&cfg, fds_per_client)?;
     let out = resolve_out_dir(&a.out);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -270,7 +318,8 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         let mut sut = None;
         let data_dir = std::env::temp_dir().join(format!("m2mspec-load-{}", std::process::id()));
         if let Some(p) = &profile {
-            std::fs::create_dir_all(&data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+            std::fs::create_dir_all(&data_dir)
+                .with_context(|| format!("creating {}", data_dir.display()))?;
             let started = m2mspec::sut::start(p, target.broker, &[], &data_dir).await;
             let running = match started {
                 Ok(s) => s,
@@ -281,7 +330,12 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             };
             let r = &p.readiness;
             let ready = target
-                .wait_cse_ready(&cse, &r.probe_from, r.expect_rsc, Duration::from_secs(r.timeout_secs))
+                .wait_cse_ready(
+                    &cse,
+                    &r.probe_from,
+                    r.expect_rsc,
+                    Duration::from_secs(r.timeout_secs),
+                )
                 .await;
             sut = Some(running);
             if let Err(e) = ready {
@@ -304,8 +358,16 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
             }
         };
         if let (Some(p), Some(s)) = (&profile, sut.take()) {
-            report.target = format!("{} (CSE: {})", report.target.replace("attached to it", "started from its SUT profile"), p.name);
-            report.notes.push(format!("SUT {}: {}", p.name, s.stop().await));
+            report.target = format!(
+                "{} (CSE: {})",
+                report
+                    .target
+                    .replace("attached to it", "started from its SUT profile"),
+                p.name
+            );
+            report
+                .notes
+                .push(format!("SUT {}: {}", p.name, s.stop().await));
         }
         target.stop().await;
         let _ = std::fs::remove_dir_all(&data_dir);

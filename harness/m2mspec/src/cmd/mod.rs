@@ -46,7 +46,7 @@ enum Cmd {
     List(list::Args),
     /// Load test a broker or a CSE with thousands of oneM2M AEs (or plain MQTT clients);
     /// `load merge` combines shard reports.
-    Load(load::Args),
+    Load(Box<load::Args>),
 }
 
 impl Cli {
@@ -60,7 +60,7 @@ impl Cli {
             Cmd::Acl(a) => acl::execute(a),
             Cmd::ServeRefcse(a) => serve_refcse::execute(a),
             Cmd::List(a) => list::execute(a),
-            Cmd::Load(a) => load::execute(a),
+            Cmd::Load(a) => load::execute(*a),
         }
     }
 }

@@ -45,7 +45,10 @@ pub fn summary(r: &LoadReport) -> String {
         r.offered_rate, r.achieved_rate, c.sent, c.matched, c.ok, c.received
     );
     s.push_str("latency:\n");
-    s.push_str(&hist_line("connect (CONNECT..SUBACK)", &r.histograms.connect));
+    s.push_str(&hist_line(
+        "connect (CONNECT..SUBACK)",
+        &r.histograms.connect,
+    ));
     if r.mode == "onem2m" {
         s.push_str(&hist_line("registration", &r.histograms.registration));
         for (k, h) in &r.histograms.ops {
@@ -95,14 +98,27 @@ pub fn summary(r: &LoadReport) -> String {
         let _ = writeln!(
             s,
             "knee: highest sustainable rate {} (first breaking {})",
-            k.highest_sustainable_rate.map_or("none".into(), |r| format!("{r:.0}/s")),
-            k.first_breaking_rate.map_or("none".into(), |r| format!("{r:.0}/s"))
+            k.highest_sustainable_rate
+                .map_or("none".into(), |r| format!("{r:.0}/s")),
+            k.first_breaking_rate
+                .map_or("none".into(), |r| format!("{r:.0}/s"))
         );
     }
     if let Some(slo) = &r.slo {
-        let _ = writeln!(s, "SLO {}: {}", slo.slo, if slo.met { "met" } else { "MISSED" });
+        let _ = writeln!(
+            s,
+            "SLO {}: {}",
+            slo.slo,
+            if slo.met { "met" } else { "MISSED" }
+        );
         for ch in &slo.checks {
-            let _ = writeln!(s, "  {} — observed {} {}", ch.objective, ch.observed, if ch.met { "ok" } else { "MISSED" });
+            let _ = writeln!(
+                s,
+                "  {} — observed {} {}",
+                ch.objective,
+                ch.observed,
+                if ch.met { "ok" } else { "MISSED" }
+            );
         }
     }
     let res = &r.resources;
@@ -111,7 +127,11 @@ pub fn summary(r: &LoadReport) -> String {
         "simulator: peak RSS {:.1} MiB, {:.1} KiB per client{}, CPU {:.1}s ({:.2} cores)",
         res.rss_peak_bytes as f64 / 1_048_576.0,
         res.rss_per_client_bytes as f64 / 1024.0,
-        if res.target_in_process { " (embedded broker and CSE included)" } else { "" },
+        if res.target_in_process {
+            " (embedded broker and CSE included)"
+        } else {
+            ""
+        },
         res.cpu_seconds,
         res.cpu_per_wall_second
     );

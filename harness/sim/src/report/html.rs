@@ -16,16 +16,29 @@ const H: f64 = 220.0;
 const PAD: f64 = 48.0;
 
 /// A line chart of several series over the same x values.
-fn line_chart(title: &str, xs: &[f64], series: &[(&str, &str, Vec<f64>)], y_label: &str, log_x: bool) -> String {
+fn line_chart(
+    title: &str,
+    xs: &[f64],
+    series: &[(&str, &str, Vec<f64>)],
+    y_label: &str,
+    log_x: bool,
+) -> String {
     let mut s = String::new();
     let _ = write!(s, "<figure><figcaption>{}</figcaption>", esc(title));
     let _ = write!(s, "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {W} {H}\" width=\"{W}\" height=\"{H}\" role=\"img\">");
     if xs.is_empty() || series.iter().all(|(_, _, v)| v.is_empty()) {
-        let _ = write!(s, "<text x=\"{}\" y=\"{}\">no data</text></svg></figure>", W / 2.0 - 30.0, H / 2.0);
+        let _ = write!(
+            s,
+            "<text x=\"{}\" y=\"{}\">no data</text></svg></figure>",
+            W / 2.0 - 30.0,
+            H / 2.0
+        );
         return s;
     }
     let fx = |x: f64| if log_x { (x.max(1e-9)).log10() } else { x };
-    let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), x| (a.min(fx(*x)), b.max(fx(*x))));
+    let (x0, x1) = xs.iter().fold((f64::MAX, f64::MIN), |(a, b), x| {
+        (a.min(fx(*x)), b.max(fx(*x)))
+    });
     let ymax = series
         .iter()
         .flat_map(|(_, _, v)| v.iter().copied())
@@ -51,7 +64,13 @@ fn line_chart(title: &str, xs: &[f64], series: &[(&str, &str, Vec<f64>)], y_labe
             esc(&short(y))
         );
     }
-    let _ = write!(s, "<text x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>", W - PAD - 80.0, H - 4.0, esc(y_label));
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" font-size=\"10\">{}</text>",
+        W - PAD - 80.0,
+        H - 4.0,
+        esc(y_label)
+    );
     for (i, (name, colour, ys)) in series.iter().enumerate() {
         let pts: Vec<String> = xs
             .iter()
@@ -108,7 +127,9 @@ fn percentile_curve(h: &HistogramData) -> (Vec<f64>, Vec<f64>) {
     if hist.is_empty() {
         return (Vec::new(), Vec::new());
     }
-    let qs = [0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999];
+    let qs = [
+        0.0, 10.0, 25.0, 50.0, 75.0, 90.0, 95.0, 99.0, 99.5, 99.9, 99.95, 99.99, 99.999,
+    ];
     // x: "nines" (1/(1-q)) on a log axis, the usual HdrHistogram plot.
     let xs = qs.iter().map(|q| 1.0 / (1.0 - q / 100.0)).collect();
     let ys = qs
@@ -126,8 +147,18 @@ pub fn render(r: &LoadReport) -> String {
     // data-ready set by the page's only (inline) script once it has run.
     let rows = 4 + r.histograms.ops.len() + usize::from(r.histograms.delivery.count > 0);
     let _ = write!(s, "<main id=\"m2mspec-report\" data-total=\"{rows}\">");
-    let _ = write!(s, "<h1>m2mspec load report</h1><p>{} against {}</p>", esc(&r.mode), esc(&r.target));
-    let _ = write!(s, "<p><code>{}</code><br>started {}</p>", esc(&r.command), esc(&r.started));
+    let _ = write!(
+        s,
+        "<h1>m2mspec load report</h1><p>{} against {}</p>",
+        esc(&r.mode),
+        esc(&r.target)
+    );
+    let _ = write!(
+        s,
+        "<p><code>{}</code><br>started {}</p>",
+        esc(&r.command),
+        esc(&r.started)
+    );
     if let Some(i) = &r.interrupted {
         let _ = write!(s, "<p class=\"bad\">Interrupted: {}</p>", esc(i));
     }
@@ -140,7 +171,13 @@ pub fn render(r: &LoadReport) -> String {
             if slo.met { "met" } else { "MISSED" }
         );
         for c in &slo.checks {
-            let _ = write!(s, "<li>{} — observed {} ({})</li>", esc(&c.objective), esc(&c.observed), if c.met { "ok" } else { "missed" });
+            let _ = write!(
+                s,
+                "<li>{} — observed {} ({})</li>",
+                esc(&c.objective),
+                esc(&c.observed),
+                if c.met { "ok" } else { "missed" }
+            );
         }
         s.push_str("</ul>");
     }
@@ -166,17 +203,31 @@ pub fn render(r: &LoadReport) -> String {
         ("connections lost", c.disconnects.to_string()),
         ("registration failed", c.registration_failed.to_string()),
         ("teardown failed", c.teardown_failed.to_string()),
-        ("responses checked against the binding", c.checked.to_string()),
-        ("peak RSS (MiB)", format!("{:.1}", r.resources.rss_peak_bytes as f64 / 1_048_576.0)),
-        ("RSS per client (KiB)", format!("{:.1}", r.resources.rss_per_client_bytes as f64 / 1024.0)),
-        ("simulator CPU (cores)", format!("{:.2}", r.resources.cpu_per_wall_second)),
+        (
+            "responses checked against the binding",
+            c.checked.to_string(),
+        ),
+        (
+            "peak RSS (MiB)",
+            format!("{:.1}", r.resources.rss_peak_bytes as f64 / 1_048_576.0),
+        ),
+        (
+            "RSS per client (KiB)",
+            format!("{:.1}", r.resources.rss_per_client_bytes as f64 / 1024.0),
+        ),
+        (
+            "simulator CPU (cores)",
+            format!("{:.2}", r.resources.cpu_per_wall_second),
+        ),
     ];
     for (k, v) in rows {
         let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
     }
     s.push_str("</table>");
     if !c.non_2xxx.is_empty() || !c.violations.is_empty() {
-        s.push_str("<h2>Errors and binding violations</h2><table><tr><th>kind</th><th>count</th></tr>");
+        s.push_str(
+            "<h2>Errors and binding violations</h2><table><tr><th>kind</th><th>count</th></tr>",
+        );
         for (k, v) in &c.non_2xxx {
             let _ = write!(s, "<tr><td>rsc {}</td><td>{v}</td></tr>", esc(k));
         }
@@ -186,9 +237,18 @@ pub fn render(r: &LoadReport) -> String {
         s.push_str("</table>");
     }
     s.push_str("<h2>Latency</h2><table><tr><th>what</th><th>count</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th><th>max</th></tr>");
-    s.push_str(&hist_row("connect (CONNECT..SUBACK)", &r.histograms.connect));
+    s.push_str(&hist_row(
+        "connect (CONNECT..SUBACK)",
+        &r.histograms.connect,
+    ));
     s.push_str(&hist_row("registration", &r.histograms.registration));
-    s.push_str(&hist_row("round trips of the last step", &r.steps.last().map(|x| x.round_trip.clone()).unwrap_or_else(|| r.histograms.all.clone())));
+    s.push_str(&hist_row(
+        "round trips of the last step",
+        &r.steps
+            .last()
+            .map(|x| x.round_trip.clone())
+            .unwrap_or_else(|| r.histograms.all.clone()),
+    ));
     for (k, h) in &r.histograms.ops {
         s.push_str(&hist_row(k, h));
     }
@@ -203,9 +263,21 @@ pub fn render(r: &LoadReport) -> String {
         "Throughput per second",
         &xs,
         &[
-            ("sent", "#1f77b4", r.timeline.iter().map(|x| x.sent as f64).collect()),
-            ("completed", "#2ca02c", r.timeline.iter().map(|x| x.completed as f64).collect()),
-            ("errors", "#d62728", r.timeline.iter().map(|x| x.errors as f64).collect()),
+            (
+                "sent",
+                "#1f77b4",
+                r.timeline.iter().map(|x| x.sent as f64).collect(),
+            ),
+            (
+                "completed",
+                "#2ca02c",
+                r.timeline.iter().map(|x| x.completed as f64).collect(),
+            ),
+            (
+                "errors",
+                "#d62728",
+                r.timeline.iter().map(|x| x.errors as f64).collect(),
+            ),
         ],
         "per second vs s",
         false,
@@ -214,9 +286,30 @@ pub fn render(r: &LoadReport) -> String {
         "Round-trip latency per second (ms)",
         &xs,
         &[
-            ("p50", "#2ca02c", r.timeline.iter().map(|x| x.p50_us as f64 / 1000.0).collect()),
-            ("p99", "#ff7f0e", r.timeline.iter().map(|x| x.p99_us as f64 / 1000.0).collect()),
-            ("max", "#d62728", r.timeline.iter().map(|x| x.max_us as f64 / 1000.0).collect()),
+            (
+                "p50",
+                "#2ca02c",
+                r.timeline
+                    .iter()
+                    .map(|x| x.p50_us as f64 / 1000.0)
+                    .collect(),
+            ),
+            (
+                "p99",
+                "#ff7f0e",
+                r.timeline
+                    .iter()
+                    .map(|x| x.p99_us as f64 / 1000.0)
+                    .collect(),
+            ),
+            (
+                "max",
+                "#d62728",
+                r.timeline
+                    .iter()
+                    .map(|x| x.max_us as f64 / 1000.0)
+                    .collect(),
+            ),
         ],
         "ms vs s",
         false,
@@ -235,8 +328,22 @@ pub fn render(r: &LoadReport) -> String {
             "Knee search: p50 / p99 (ms) by offered rate",
             &xs,
             &[
-                ("p50", "#2ca02c", r.steps.iter().map(|x| x.round_trip.p50_us as f64 / 1000.0).collect()),
-                ("p99", "#ff7f0e", r.steps.iter().map(|x| x.round_trip.p99_us as f64 / 1000.0).collect()),
+                (
+                    "p50",
+                    "#2ca02c",
+                    r.steps
+                        .iter()
+                        .map(|x| x.round_trip.p50_us as f64 / 1000.0)
+                        .collect(),
+                ),
+                (
+                    "p99",
+                    "#ff7f0e",
+                    r.steps
+                        .iter()
+                        .map(|x| x.round_trip.p99_us as f64 / 1000.0)
+                        .collect(),
+                ),
             ],
             "ms vs offered /s",
             false,
@@ -263,8 +370,10 @@ pub fn render(r: &LoadReport) -> String {
             let _ = write!(
                 s,
                 "<p>Highest sustainable rate: <b>{}</b>; first breaking rate: {}</p>",
-                k.highest_sustainable_rate.map_or("none".into(), |x| format!("{x:.0}/s")),
-                k.first_breaking_rate.map_or("none".into(), |x| format!("{x:.0}/s"))
+                k.highest_sustainable_rate
+                    .map_or("none".into(), |x| format!("{x:.0}/s")),
+                k.first_breaking_rate
+                    .map_or("none".into(), |x| format!("{x:.0}/s"))
             );
         }
     }

@@ -18,13 +18,22 @@ fn bad(path: &Path, detail: String) -> SimError {
 }
 
 /// Read and merge the shard reports at `paths` (each a `load.json` or a directory holding one).
-pub fn merge_files(paths: &[std::path::PathBuf], slo: Option<&Slo>) -> Result<LoadReport, SimError> {
+pub fn merge_files(
+    paths: &[std::path::PathBuf],
+    slo: Option<&Slo>,
+) -> Result<LoadReport, SimError> {
     if paths.is_empty() {
-        return Err(SimError::Invalid("load merge needs at least one shard report".into()));
+        return Err(SimError::Invalid(
+            "load merge needs at least one shard report".into(),
+        ));
     }
     let mut reports = Vec::new();
     for p in paths {
-        let file = if p.is_dir() { p.join("load.json") } else { p.clone() };
+        let file = if p.is_dir() {
+            p.join("load.json")
+        } else {
+            p.clone()
+        };
         reports.push((file.display().to_string(), LoadReport::read_json(&file)?));
     }
     merge(&reports, slo)
@@ -42,17 +51,26 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
         if r.mode != first.mode {
             return Err(bad(
                 Path::new(name),
-                format!("mode {} differs from {}'s {}", r.mode, first_name, first.mode),
+                format!(
+                    "mode {} differs from {}'s {}",
+                    r.mode, first_name, first.mode
+                ),
             ));
         }
         if r.format != super::FORMAT {
-            return Err(bad(Path::new(name), format!("format {} (expected {})", r.format, super::FORMAT)));
+            return Err(bad(
+                Path::new(name),
+                format!("format {} (expected {})", r.format, super::FORMAT),
+            ));
         }
         if let Some(s) = r.shard {
             if !seen.insert(s.index) {
                 return Err(bad(
                     Path::new(name),
-                    format!("shard {} appears twice: its AEs would be counted twice", s.label()),
+                    format!(
+                        "shard {} appears twice: its AEs would be counted twice",
+                        s.label()
+                    ),
                 ));
             }
             counts_of_shards.insert(s.count);
@@ -60,10 +78,14 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
     }
     if let Some(&n) = counts_of_shards.iter().next() {
         if counts_of_shards.len() > 1 {
-            notes.push(format!("the shards disagree on the shard count: {counts_of_shards:?}"));
+            notes.push(format!(
+                "the shards disagree on the shard count: {counts_of_shards:?}"
+            ));
         } else if seen.len() as u64 != n {
             let missing: Vec<u64> = (0..n).filter(|i| !seen.contains(i)).collect();
-            notes.push(format!("shards missing from the merge (of {n}): {missing:?}"));
+            notes.push(format!(
+                "shards missing from the merge (of {n}): {missing:?}"
+            ));
         }
     }
     let hist = |f: &dyn Fn(&LoadReport) -> &HistogramData| {
@@ -80,18 +102,21 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
     for (k, hs) in ops {
         merged_ops.insert(
             k,
-            HistogramData::merge(hs).map_err(|e| SimError::Invalid(format!("merging histograms: {e}")))?,
+            HistogramData::merge(hs)
+                .map_err(|e| SimError::Invalid(format!("merging histograms: {e}")))?,
         );
     }
     let mut counts = Counts::default();
     for (_, r) in reports {
         counts.add(&r.counts);
     }
-    let timelines: Vec<&[crate::metrics::Second]> = reports.iter().map(|(_, r)| r.timeline.as_slice()).collect();
+    let timelines: Vec<&[crate::metrics::Second]> =
+        reports.iter().map(|(_, r)| r.timeline.as_slice()).collect();
     let steps = merge_steps(reports, slo)?;
     let knee = (!steps.is_empty()).then(|| knee_of(&steps));
     let sum = |f: &dyn Fn(&LoadReport) -> f64| reports.iter().map(|(_, r)| f(r)).sum::<f64>();
-    let max = |f: &dyn Fn(&LoadReport) -> f64| reports.iter().map(|(_, r)| f(r)).fold(0.0, f64::max);
+    let max =
+        |f: &dyn Fn(&LoadReport) -> f64| reports.iter().map(|(_, r)| f(r)).fold(0.0, f64::max);
     let all = hist(&|r| &r.histograms.all)?;
     let slo_outcome = slo.map(|s| {
         let checks = s.check(&all, counts.sent, counts.errors());
@@ -113,9 +138,17 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
         tool: first.tool.clone(),
         command: format!(
             "m2mspec load merge {}",
-            reports.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(" ")
+            reports
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
         ),
-        started: reports.iter().map(|(_, r)| r.started.clone()).min().unwrap_or_default(),
+        started: reports
+            .iter()
+            .map(|(_, r)| r.started.clone())
+            .min()
+            .unwrap_or_default(),
         mode: first.mode.clone(),
         target: first.target.clone(),
         shard: None,
@@ -144,8 +177,16 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
         knee,
         slo: slo_outcome,
         resources: Resources {
-            rss_peak_bytes: reports.iter().map(|(_, r)| r.resources.rss_peak_bytes).max().unwrap_or(0),
-            rss_per_client_bytes: reports.iter().map(|(_, r)| r.resources.rss_per_client_bytes).max().unwrap_or(0),
+            rss_peak_bytes: reports
+                .iter()
+                .map(|(_, r)| r.resources.rss_peak_bytes)
+                .max()
+                .unwrap_or(0),
+            rss_per_client_bytes: reports
+                .iter()
+                .map(|(_, r)| r.resources.rss_per_client_bytes)
+                .max()
+                .unwrap_or(0),
             cpu_seconds: sum(&|r| r.resources.cpu_seconds),
             cpu_per_wall_second: sum(&|r| r.resources.cpu_per_wall_second),
             cse_handled: reports
@@ -157,12 +198,19 @@ pub fn merge(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Load
         interrupted: (!interrupted.is_empty()).then(|| interrupted.join("; ")),
         notes: notes
             .into_iter()
-            .chain(reports.iter().flat_map(|(n, r)| r.notes.iter().map(move |x| format!("{n}: {x}"))))
+            .chain(
+                reports
+                    .iter()
+                    .flat_map(|(n, r)| r.notes.iter().map(move |x| format!("{n}: {x}"))),
+            )
             .collect(),
     })
 }
 
-fn merge_steps(reports: &[(String, LoadReport)], slo: Option<&Slo>) -> Result<Vec<StepResult>, SimError> {
+fn merge_steps(
+    reports: &[(String, LoadReport)],
+    slo: Option<&Slo>,
+) -> Result<Vec<StepResult>, SimError> {
     let mut by: BTreeMap<usize, Vec<&StepResult>> = BTreeMap::new();
     for (_, r) in reports {
         for s in &r.steps {
