@@ -7,7 +7,7 @@
 #   bash benches/load.sh                 # every scenario (~5 minutes)
 #   bash benches/load.sh mosq-1k tsung   # some of them
 #
-# Scenarios: mosq-10k mosq-1k embedded-1k embedded-sat tsung acme shards
+# Scenarios: mosq-10k mosq-1k mosq-1k-r2 embedded-1k embedded-sat tsung acme shards
 # Needs: mosquitto (Debian), tsung (Debian, for `tsung`), the ACME venv (`acme`:
 # bash fixtures/sut/acme/install.sh). Everything talks to 127.0.0.1 only; every run is bounded.
 set -euo pipefail
@@ -151,6 +151,14 @@ scenario_mosq_1k() {
   watch=(); stop_pid "$m"
 }
 
+scenario_mosq_1k_r2() {
+  log "1,000 AEs through mosquitto, the fast responder over 2 connections (the AEs split between them): saturation"
+  local m; m=$(start_mosquitto $PORT_A)
+  watch=("mosquitto=$m")
+  run mosq-1k-r2 --broker 127.0.0.1:$PORT_A --responder --responders 2 --aes 1000 --step 12000:2000:26000 --step-duration 5 --slo p99=50ms,errors=0.1%
+  watch=(); stop_pid "$m"
+}
+
 scenario_embedded_1k() {
   log "embedded default (rumqttd + reference CSE), 1,000 AEs at 1 request/s each for 20 s"
   run embedded-1k --aes 1000 --rate 1000 --duration 20
@@ -243,11 +251,12 @@ scenario_shards() {
   stop_pid "$a"; stop_pid "$b"
 }
 
-all=(mosq-10k mosq-1k embedded-1k embedded-sat tsung acme shards)
+all=(mosq-10k mosq-1k mosq-1k-r2 embedded-1k embedded-sat tsung acme shards)
 for s in "${@:-${all[@]}}"; do
   case $s in
     mosq-10k) scenario_mosq_10k ;;
     mosq-1k) scenario_mosq_1k ;;
+    mosq-1k-r2) scenario_mosq_1k_r2 ;;
     embedded-1k) scenario_embedded_1k ;;
     embedded-sat) scenario_embedded_sat ;;
     tsung) scenario_tsung ;;

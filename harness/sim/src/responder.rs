@@ -44,17 +44,20 @@ impl Responder {
     /// Connect as CSE `cse_id` (`C:` + CSE-ID, R2 7.3.3), subscribe to its request and
     /// registration topics, and answer until stopped.
     ///
-    /// `partitions` (when there are more than one) spreads the requests over one session
-    /// each (and so over the runtime's threads): each is a list of originator segments (AE-IDs,
-    /// Credential-IDs) whose request topics that session subscribes to by name —
-    /// `/oneM2M/req/<originator>/<cse>/#`, `/oneM2M/reg_req/<originator>/<cse>/#` — so any
-    /// broker delivers each request once. The first session connects as `C:<CSE-ID>`, the
-    /// others as `C:<CSE-ID>-r<i>`. Without partitions: one session with the wildcard filters.
+    /// Without `partitions`: one session with the wildcard filters (R2 7.5.4), as
+    /// `C:<CSE-ID>`. With partitions: one session each (spreading the work over the runtime's
+    /// threads), subscribed by name to the request topics of the originator segments (AE-IDs,
+    /// Credential-IDs) of its partition — `/oneM2M/req/<originator>/<cse>/#`,
+    /// `/oneM2M/reg_req/<originator>/<cse>/#` — so that any broker delivers each request to
+    /// one responder only, also when several simulator processes (shards) each bring their
+    /// own responder for their own AEs. Session `i` connects as `C:<CSE-ID>` when
+    /// `tag` is empty and `i` is 0, else as `C:<CSE-ID>-<tag>r<i>`.
     pub async fn start(
         broker: SocketAddr,
         cse_id: &str,
         release: Release,
         partitions: Vec<Vec<String>>,
+        tag: &str,
     ) -> Result<Responder, SimError> {
         let seg = id_to_segment(cse_id)
             .map_err(|e| SimError::Invalid(format!("cse_id {cse_id:?}: {e}")))?;
@@ -62,7 +65,7 @@ impl Responder {
             request_filter(cse_id).map_err(|e| SimError::Invalid(e.to_string()))?,
             format!("/oneM2M/reg_req/+/{seg}/#"),
         ];
-        let sets: Vec<Vec<String>> = if partitions.len() <= 1 {
+        let sets: Vec<Vec<String>> = if partitions.is_empty() {
             vec![wildcard]
         } else {
             partitions
@@ -83,10 +86,10 @@ impl Responder {
         let cse = format!("/{}", cse_id.trim_start_matches('/'));
         let mut sessions = Vec::with_capacity(sets.len());
         for (i, filters) in sets.into_iter().enumerate() {
-            let id = if i == 0 {
+            let id = if i == 0 && tag.is_empty() {
                 seg.clone()
             } else {
-                format!("{seg}-r{i}")
+                format!("{seg}-{tag}r{i}")
             };
             let mut plan = SessionPlan::new(client_id(EntityKind::Cse, &id, release));
             // A harness tool, not a CSE under test: it starts clean, so that subscriptions a

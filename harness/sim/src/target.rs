@@ -52,6 +52,9 @@ pub struct CseSettings {
     /// Credential-IDs and the AE-IDs the fast responder assigns): what a responder with
     /// several connections splits among them.
     pub originators: Vec<String>,
+    /// Sharded runs: this shard's mark in the fast responder's client ids (`s<index>`), so
+    /// shards sharing a broker do not take over each other's connections; empty otherwise.
+    pub responder_tag: String,
 }
 
 /// A target that is up.
@@ -128,14 +131,27 @@ impl Target {
             } => {
                 check_reachable(*addr).await?;
                 let responder = if *responder {
+                    // Split by originator when asked for several connections, or when this
+                    // process is one shard of several (each shard's responder answers its own
+                    // AEs only).
                     let k = (*responder_connections).max(1);
-                    let mut parts = vec![Vec::new(); if k > 1 { k } else { 0 }];
+                    let split = k > 1 || !cse.responder_tag.is_empty();
+                    let mut parts = vec![Vec::new(); if split { k } else { 0 }];
                     for (i, o) in cse.originators.iter().enumerate() {
                         if let Some(p) = parts.get_mut(i % k) {
                             p.push(o.clone());
                         }
                     }
-                    Some(Responder::start(*addr, &cse.cse_id, cse.release, parts).await?)
+                    Some(
+                        Responder::start(
+                            *addr,
+                            &cse.cse_id,
+                            cse.release,
+                            parts,
+                            &cse.responder_tag,
+                        )
+                        .await?,
+                    )
                 } else {
                     None
                 };

@@ -31,6 +31,7 @@ fn cse(s: &Scenario) -> CseSettings {
             .collect(),
         max_connections: 256,
         originators: Vec::new(),
+        responder_tag: String::new(),
     }
 }
 

@@ -287,6 +287,11 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         },
         max_connections: (shard.slice(scenario.population.aes).count() + 16).max(64),
         originators: originators(&scenario, shard),
+        responder_tag: if shard.count > 1 {
+            format!("s{}", shard.index)
+        } else {
+            String::new()
+        },
     };
     let cfg = LoadConfig {
         scenario,
