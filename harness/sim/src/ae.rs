@@ -326,8 +326,8 @@ impl Ae {
             let msg = tokio::select! {
                 m = self.conn.inbound.recv() => m?,
                 _ = tokio::time::sleep_until(deadline) => {
-                    let lost = self.corr.drain().len() as u64;
-                    self.sh.metrics().counts.lost += lost;
+                    let lost = self.corr.drain();
+                    self.count_lost(&lost);
                     return None;
                 }
             };
@@ -412,13 +412,13 @@ impl Ae {
         self.count_lost(&lost);
     }
 
-    fn count_lost(&self, lost: &[crate::correlate::Pending]) {
+    fn count_lost(&self, lost: &[(String, crate::correlate::Pending)]) {
         if lost.is_empty() {
             return;
         }
         let work = lost
             .iter()
-            .filter(|p| matches!(p.purpose, Purpose::Work(_)))
+            .filter(|(_, p)| matches!(p.purpose, Purpose::Work(_)))
             .count() as u64;
         self.sh
             .progress
@@ -426,6 +426,9 @@ impl Ae {
             .fetch_sub(work, Ordering::Relaxed);
         let mut m = self.sh.metrics();
         m.counts.lost += lost.len() as u64;
+        for (rqi, p) in lost {
+            m.counts.name_lost(rqi, p.purpose);
+        }
         for _ in 0..lost.len() {
             m.error();
         }

@@ -97,8 +97,9 @@ impl Correlator {
         self.pending.len()
     }
 
-    /// Requests older than `timeout` at `now`: removed and returned (they are lost).
-    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<Pending> {
+    /// Requests older than `timeout` at `now`: removed and returned with their rqi (they
+    /// are lost).
+    pub fn expire(&mut self, now: Instant, timeout: Duration) -> Vec<(String, Pending)> {
         let overdue: Vec<u64> = self
             .pending
             .iter()
@@ -109,18 +110,20 @@ impl Correlator {
             .into_iter()
             .filter_map(|k| {
                 self.lost.insert(k);
-                self.pending.remove(&k)
+                self.pending
+                    .remove(&k)
+                    .map(|p| (format!("{}{k}", self.prefix), p))
             })
             .collect()
     }
 
-    /// Everything still pending (at the end of a run: lost).
-    pub fn drain(&mut self) -> Vec<Pending> {
+    /// Everything still pending, with its rqi (at the end of a run: lost).
+    pub fn drain(&mut self) -> Vec<(String, Pending)> {
         let all: Vec<(u64, Pending)> = self.pending.drain().collect();
         all.into_iter()
             .map(|(k, p)| {
                 self.lost.insert(k);
-                p
+                (format!("{}{k}", self.prefix), p)
             })
             .collect()
     }
@@ -258,6 +261,7 @@ mod tests {
         let _b = c.issue(Purpose::Work(Op::Retrieve), t0 + Duration::from_secs(1));
         let lost = c.expire(t0 + Duration::from_millis(1500), Duration::from_secs(1));
         assert_eq!(lost.len(), 1, "only the first is overdue");
+        assert_eq!(lost[0].0, a, "a lost request is named by its rqi");
         assert_eq!(
             c.on_response(TOPIC, TOPIC, &rsp(Some(&a), Some(2000)), t0, false),
             Matched::Late

@@ -131,11 +131,30 @@ pub struct Counts {
     pub checked: u64,
     /// Plain MQTT mode: messages received by subscribers.
     pub received: u64,
+    /// The first lost requests, by name: `<rqi> (<what it was>)` (at most [`LOST_NAMED`]).
+    #[serde(default)]
+    pub lost_named: Vec<String>,
     /// Binding rules broken by checked responses, by rule.
     pub violations: BTreeMap<String, u64>,
 }
 
+/// How many lost requests a report names.
+pub const LOST_NAMED: usize = 20;
+
 impl Counts {
+    /// Name a lost request (the first [`LOST_NAMED`] only).
+    pub fn name_lost(&mut self, rqi: &str, purpose: crate::correlate::Purpose) {
+        if self.lost_named.len() < LOST_NAMED {
+            let what = match purpose {
+                crate::correlate::Purpose::Registration => "registration".to_string(),
+                crate::correlate::Purpose::Setup => "setup (container)".to_string(),
+                crate::correlate::Purpose::Work(op) => op.name().to_string(),
+                crate::correlate::Purpose::Teardown => "teardown (DELETE <AE>)".to_string(),
+            };
+            self.lost_named.push(format!("{rqi} ({what})"));
+        }
+    }
+
     pub fn errors(&self) -> u64 {
         self.non_2xxx.values().sum::<u64>()
             + self.lost
@@ -165,6 +184,11 @@ impl Counts {
         self.teardown_failed += o.teardown_failed;
         self.checked += o.checked;
         self.received += o.received;
+        for n in &o.lost_named {
+            if self.lost_named.len() < LOST_NAMED {
+                self.lost_named.push(n.clone());
+            }
+        }
         for (k, v) in &o.violations {
             *self.violations.entry(k.clone()).or_default() += v;
         }

@@ -562,6 +562,7 @@ fn diff(now: &Counts, before: &Counts) -> Counts {
         teardown_failed: 0,
         checked: sub(now.checked, before.checked),
         received: sub(now.received, before.received),
+        lost_named: Vec::new(),
         violations: map(&now.violations, &before.violations),
     }
 }

@@ -22,6 +22,7 @@ fn console_summary() {
         ok: 4,
         checked: 1,
         lost: 1,
+        lost_named: vec!["Cload000001-3 (retrieve)".into()],
         ..Counts::default()
     };
     counts.non_2xxx.insert("4004".into(), 1);

@@ -71,6 +71,18 @@ pub fn summary(r: &LoadReport) -> String {
         c.checked,
         c.violations.values().sum::<u64>()
     );
+    if !c.lost_named.is_empty() {
+        let _ = writeln!(
+            s,
+            "  lost{}: {}",
+            if (c.lost_named.len() as u64) < c.lost {
+                " (the first)"
+            } else {
+                ""
+            },
+            c.lost_named.join(", ")
+        );
+    }
     for (rule, n) in &c.violations {
         let _ = writeln!(s, "  violated ×{n}: {rule}");
     }

@@ -224,6 +224,22 @@ pub fn render(r: &LoadReport) -> String {
         let _ = write!(s, "<tr><td>{}</td><td>{}</td></tr>", esc(k), esc(&v));
     }
     s.push_str("</table>");
+    if !c.lost_named.is_empty() {
+        let _ = write!(
+            s,
+            "<h2>Lost requests</h2><p>{} lost; {}:</p><ul>",
+            c.lost,
+            if (c.lost_named.len() as u64) < c.lost {
+                "the first"
+            } else {
+                "all"
+            }
+        );
+        for n in &c.lost_named {
+            let _ = write!(s, "<li><code>{}</code></li>", esc(n));
+        }
+        s.push_str("</ul>");
+    }
     if !c.non_2xxx.is_empty() || !c.violations.is_empty() {
         s.push_str(
             "<h2>Errors and binding violations</h2><table><tr><th>kind</th><th>count</th></tr>",
