@@ -437,12 +437,15 @@ pub async fn run(
             })
         }
         (Some(slo), false) => {
-            // Step mode: the SLO is met when at least the first step met it.
+            // Step mode: the SLO is met when at least the first step met it; the checks shown
+            // are those of the knee (the last step that met it), else of the first step.
             let k = knee_of(&steps);
+            let upto = steps.iter().position(|s| !s.met).unwrap_or(steps.len());
+            let shown = upto.checked_sub(1).and_then(|i| steps.get(i)).or(steps.first());
             Some(SloOutcome {
                 slo: slo.text.clone(),
                 met: k.highest_sustainable_rate.is_some(),
-                checks: steps.first().map(|s| s.checks.clone()).unwrap_or_default(),
+                checks: shown.map(|s| s.checks.clone()).unwrap_or_default(),
             })
         }
         (None, _) => None,
