@@ -31,7 +31,7 @@ trap cleanup EXIT
 log() { printf '\n=== %s\n' "$*"; }
 
 # start_mosquitto PORT: a single-threaded mosquitto 2.0 with TCP_NODELAY, no persistence, no
-# connection limit, a wide in-flight window; prints its PID.
+# connection limit, a wide in-flight window; its PID in $MOSQ_PID (and in pids, for the trap).
 start_mosquitto() {
   local port=$1 conf="$work/mosquitto-$1.conf"
   cat > "$conf" <<CONF
@@ -45,10 +45,9 @@ max_queued_messages 100000
 sys_interval 1
 CONF
   mosquitto -c "$conf" > "$work/mosquitto-$port.log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
+  MOSQ_PID=$!
+  pids+=("$MOSQ_PID")
   for _ in $(seq 1 50); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.1; done
-  echo "$pid"
 }
 
 stop_pid() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
@@ -137,7 +136,7 @@ run() {
 
 scenario_mosq_10k() {
   log "10,000 AEs through mosquitto with the fast responder (connect ramp 2,000/s, 5,000 requests/s for 10 s)"
-  local m; m=$(start_mosquitto $PORT_A)
+  local m; start_mosquitto $PORT_A; m=$MOSQ_PID
   watch=("mosquitto=$m")
   run mosq-10k --broker 127.0.0.1:$PORT_A --responder --aes 10000 --ramp-rate 2000 --rate 5000 --duration 10
   watch=(); stop_pid "$m"
@@ -145,7 +144,7 @@ scenario_mosq_10k() {
 
 scenario_mosq_1k() {
   log "1,000 AEs through mosquitto with the fast responder: saturation (knee search 12k..26k/s)"
-  local m; m=$(start_mosquitto $PORT_A)
+  local m; start_mosquitto $PORT_A; m=$MOSQ_PID
   watch=("mosquitto=$m")
   run mosq-1k --broker 127.0.0.1:$PORT_A --responder --aes 1000 --step 12000:2000:26000 --step-duration 5 --slo p99=50ms,errors=0.1%
   watch=(); stop_pid "$m"
@@ -153,7 +152,7 @@ scenario_mosq_1k() {
 
 scenario_mosq_1k_r2() {
   log "1,000 AEs through mosquitto, the fast responder over 2 connections (the AEs split between them): saturation"
-  local m; m=$(start_mosquitto $PORT_A)
+  local m; start_mosquitto $PORT_A; m=$MOSQ_PID
   watch=("mosquitto=$m")
   run mosq-1k-r2 --broker 127.0.0.1:$PORT_A --responder --responders 2 --aes 1000 --step 12000:2000:26000 --step-duration 5 --slo p99=50ms,errors=0.1%
   watch=(); stop_pid "$m"
@@ -172,7 +171,7 @@ scenario_embedded_sat() {
 scenario_tsung() {
   log "plain publish against mosquitto, m2mspec and tsung side by side (100 clients, QoS 1, 64-byte payload, 20 s each)"
   command -v tsung >/dev/null || { echo "tsung is not installed (apt-get install tsung)"; return 0; }
-  local m; m=$(start_mosquitto $PORT_A)
+  local m; start_mosquitto $PORT_A; m=$MOSQ_PID
   sleep 1.5
   local r0; r0=$(sys_received $PORT_A)
   watch=("mosquitto=$m")
@@ -184,7 +183,8 @@ scenario_tsung() {
   printf '  mosquitto counted %d PUBLISH packets from m2mspec: %.0f msg/s\n' "$((r1 - r0))" "$m2m_rate"
   # tsung: 100 users arriving within 1 s, each publishing QoS 1 in a loop for 20 s.
   local payload; payload=$(head -c 64 /dev/zero | tr '\0' 'x')
-  cat > "$work/tsung.xml" <<XML
+  mkdir -p "$OUT/load-tsung"
+  cat > "$OUT/load-tsung/tsung.xml" <<XML
 <?xml version="1.0"?>
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="error" dumptraffic="false">
@@ -203,10 +203,9 @@ scenario_tsung() {
   </sessions>
 </tsung>
 XML
-  local t0 tpid; t0=$(sys_received $PORT_A)
-  echo "\$ tsung -f $work/tsung.xml -l $OUT/load-tsung start   (mosquitto at 127.0.0.1:$PORT_A)"
-  mkdir -p "$OUT/load-tsung"
-  tsung -f "$work/tsung.xml" -l "$OUT/load-tsung" start > "$work/tsung.out" 2>&1 &
+  local tpid epmd_before; epmd_before=$(pgrep -x epmd || true)
+  echo "\$ tsung -f $OUT/load-tsung/tsung.xml -l $OUT/load-tsung start   (mosquitto at 127.0.0.1:$PORT_A)"
+  tsung -f "$OUT/load-tsung/tsung.xml" -l "$OUT/load-tsung" start > "$work/tsung.out" 2>&1 &
   tpid=$!; pids+=("$tpid")
   sleep 2
   local c0 tsb; c0=$(cpu_s "$m"); tsb=$(pgrep -f 'beam.*tsung_controller' | head -n1 || true)
@@ -219,6 +218,9 @@ XML
   for _ in $(seq 1 30); do kill -0 "$tpid" 2>/dev/null || break; sleep 1; done
   kill "$tpid" 2>/dev/null || true; wait "$tpid" 2>/dev/null || true
   [ -n "$tsb" ] && kill "$tsb" 2>/dev/null || true
+  # Erlang starts an epmd daemon for tsung: stop it when this run started it.
+  local epmd_now; epmd_now=$(pgrep -x epmd || true)
+  [ -z "$epmd_before" ] && [ -n "$epmd_now" ] && kill "$epmd_now" 2>/dev/null || true
   local ts_rate; ts_rate=$(echo "($s1 - $s0) / 20" | bc -l)
   printf '  mosquitto counted %d PUBLISH packets from tsung in 20 s: %.0f msg/s (tsung CPU %.2f cores, mosquitto %.2f cores)\n' \
     "$((s1 - s0))" "$ts_rate" "$(echo "($tc1 - $tc0) / 20" | bc -l)" "$(echo "($c1 - $c0) / 20" | bc -l)"
@@ -229,7 +231,7 @@ XML
 scenario_acme() {
   log "ACME CSE through its SUT profile over mosquitto: the knee (100 AEs, 25..400 requests/s)"
   [ -x "$HOME/.cache/m2mspec/acme-venv/bin/python" ] || { echo "ACME is not installed (bash fixtures/sut/acme/install.sh)"; return 0; }
-  local m; m=$(start_mosquitto $PORT_A)
+  local m; start_mosquitto $PORT_A; m=$MOSQ_PID
   watch=("mosquitto=$m")
   run acme --broker 127.0.0.1:$PORT_A --sut fixtures/sut/acme.toml --aes 100 --ramp-rate 200 --timeout-ms 3000 \
     --step 25:25:400 --step-duration 5 --slo p99=500ms,errors=1% || true
@@ -238,9 +240,9 @@ scenario_acme() {
 
 scenario_shards() {
   log "2 shards x 10,000 AEs (two processes; one mosquitto each: 20,000 connections exceed one process's open-file limit), merged"
-  local a b; a=$(start_mosquitto $PORT_A); b=$(start_mosquitto $PORT_B)
-  echo "\$ $BIN load --broker 127.0.0.1:$PORT_A --responder --aes 20000 --shard 0/2 --rate 6000 --duration 10 --out $OUT/load-shard0 &"
-  echo "\$ $BIN load --broker 127.0.0.1:$PORT_B --responder --aes 20000 --shard 1/2 --rate 6000 --duration 10 --out $OUT/load-shard1"
+  local a b; start_mosquitto $PORT_A; a=$MOSQ_PID; start_mosquitto $PORT_B; b=$MOSQ_PID
+  echo "\$ $BIN load --broker 127.0.0.1:$PORT_A --responder --aes 20000 --shard 0/2 --ramp-rate 2000 --rate 6000 --duration 10 --out $OUT/load-shard0 &"
+  echo "\$ $BIN load --broker 127.0.0.1:$PORT_B --responder --aes 20000 --shard 1/2 --ramp-rate 2000 --rate 6000 --duration 10 --out $OUT/load-shard1"
   "$BIN" load --no-progress --broker 127.0.0.1:$PORT_A --responder --aes 20000 --shard 0/2 --ramp-rate 2000 --rate 6000 --duration 10 --out "$OUT/load-shard0" > "$work/s0.txt" 2>&1 &
   local p0=$!; pids+=("$p0")
   "$BIN" load --no-progress --broker 127.0.0.1:$PORT_B --responder --aes 20000 --shard 1/2 --ramp-rate 2000 --rate 6000 --duration 10 --out "$OUT/load-shard1" > "$work/s1.txt" 2>&1 || true

@@ -441,7 +441,10 @@ pub async fn run(
             // are those of the knee (the last step that met it), else of the first step.
             let k = knee_of(&steps);
             let upto = steps.iter().position(|s| !s.met).unwrap_or(steps.len());
-            let shown = upto.checked_sub(1).and_then(|i| steps.get(i)).or(steps.first());
+            let shown = upto
+                .checked_sub(1)
+                .and_then(|i| steps.get(i))
+                .or(steps.first());
             Some(SloOutcome {
                 slo: slo.text.clone(),
                 met: k.highest_sustainable_rate.is_some(),
