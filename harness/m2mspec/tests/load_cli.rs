@@ -103,6 +103,7 @@ fn shard_run(broker: &str, shard: &str, out: &Path) -> std::process::Child {
             "--no-progress",
             "--broker",
             broker,
+            "--responder",
             "--aes",
             "40",
             "--rate",
@@ -167,7 +168,7 @@ async fn two_shards_as_two_processes_merge_exactly() {
     assert_eq!(merged.counts.sent, r0.counts.sent + r1.counts.sent);
     assert_eq!(merged.counts.matched, r0.counts.matched + r1.counts.matched);
     assert_eq!(merged.counts.lost, r0.counts.lost + r1.counts.lost);
-    assert_eq!(merged.counts.lost, 0);
+    assert_eq!(merged.counts.lost, 0, "{:?}", merged.counts.lost_named);
     assert_eq!(merged.counts.duplicates, 0, "one responder per request");
     assert_eq!(merged.counts.matched, merged.counts.sent);
     assert_eq!(

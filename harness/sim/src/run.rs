@@ -460,6 +460,9 @@ pub async fn run(
     if matches!(s.registration.mode, RegistrationMode::RegReq) && cfg.plain.is_none() {
         notes.push("registration on reg_req (R2 7.4.4): each AE then connected again as A:<assigned AE-ID>".into());
     }
+    if cfg.plain.is_none() && connected > 0 && registered == 0 {
+        notes.push("no AE could register: no CSE answered (with --broker, is a CSE attached to it? --responder or --sut starts one)".into());
+    }
     let clients_ok = connected.max(1);
     Ok(LoadReport {
         format: crate::report::FORMAT,
