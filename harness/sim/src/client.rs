@@ -4,7 +4,7 @@
 //! sessions in one process.
 
 use m2mspec_session::{
-    Counters, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig, SessionError,
+    Counters, Gap, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig, SessionError,
     SessionPlan,
 };
 use std::net::SocketAddr;
@@ -28,6 +28,14 @@ pub struct Connected {
     pub publisher: Publisher,
 }
 
+/// Least time between the end of one of a client's connections and its next CONNECT with the
+/// same client id (the teardown's Clean Session connection, a reconnection): rumqttd 0.20
+/// retires a closed connection asynchronously, and a CONNECT with the same client id before it
+/// has can make it drop the new connection or panic (the reference AE keeps the same gap).
+const RECONNECT_GAP: Duration = Duration::from_millis(250);
+/// After DISCONNECT, how long a client lets the server close the connection first.
+const SERVER_CLOSE_WAIT: Duration = Duration::from_secs(1);
+
 /// Connect with `plan` and return once subscribed (bounded by `timeout`); the session
 /// reconnects by itself afterwards and counts connections and losses in `counters`.
 pub async fn connect(
@@ -41,10 +49,13 @@ pub async fn connect(
         limits,
         reconnect: Reconnect {
             after_loss: Duration::from_millis(500),
+            backoff_min: RECONNECT_GAP,
             ..Reconnect::default()
         },
+        gap: Gap::new(RECONNECT_GAP),
         start_timeout: timeout,
         step_timeout: Duration::from_secs(5),
+        server_close_wait: SERVER_CLOSE_WAIT,
         counters,
         ..SessionConfig::new(broker)
     };
