@@ -1,9 +1,12 @@
-//! Criterion benchmarks for the codec layer: topic parsing and encode+decode of a typical
-//! AE-create request (R2 7.5.1) in JSON, CBOR and XML.
+//! Criterion benchmarks for the codec layer: topic building and parsing, encode+decode of a
+//! typical AE-create request (R2 7.5.1) and of a response primitive (R2 7.5.2) in JSON, CBOR
+//! and XML — the per-message work of the traffic simulator's AEs and of any CSE.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use m2mspec_onem2m::serialization::{decode_request, encode_request};
-use m2mspec_onem2m::{OneM2mTopic, RequestPrimitive, Serialization};
+use m2mspec_onem2m::serialization::{
+    decode_request, decode_response, encode_request, encode_response,
+};
+use m2mspec_onem2m::{Channel, OneM2mTopic, RequestPrimitive, ResponsePrimitive, Serialization};
 use serde_json::json;
 
 /// A typical AE registration: CREATE of an <AE> (ty 2) on the CSEBase.
@@ -45,6 +48,58 @@ fn topic_parse(c: &mut Criterion) {
             )
         })
     });
+    g.bench_function("build", |b| {
+        b.iter(|| {
+            OneM2mTopic::new(
+                Channel::Req,
+                black_box("Cload000042"),
+                black_box("/id-in"),
+                Some(Serialization::Json),
+            )
+            .map(|t| t.to_string())
+        })
+    });
+    g.bench_function("response_topic", |b| {
+        let t = OneM2mTopic::parse("/oneM2M/req/Cload000042/id-in/json").expect("parses");
+        b.iter(|| black_box(&t).response_topic().to_string())
+    });
+    g.finish();
+}
+
+/// A typical response: RETRIEVE of an <AE> answered 2000 with its representation.
+fn retrieve_response() -> ResponsePrimitive {
+    ResponsePrimitive {
+        rsc: Some(2000),
+        rqi: Some("Cload000042-17".into()),
+        rvi: Some("3".into()),
+        to: Some("Cload000042".into()),
+        fr: Some("/id-in".into()),
+        pc: Some(json!({
+            "m2m:ae": {"rn": "Cload000042", "ri": "Cload000042", "pi": "cse-in", "ty": 2,
+                       "aei": "Cload000042", "api": "Nm2mspec.load", "rr": false, "srv": ["3"],
+                       "ct": "20260101T000000", "lt": "20260101T000000"}
+        })),
+        ..Default::default()
+    }
+}
+
+fn response_round_trip(c: &mut Criterion) {
+    let rsp = retrieve_response();
+    let mut g = c.benchmark_group("response");
+    for ser in Serialization::ALL {
+        let encoded = encode_response(&rsp, ser).expect("response encodes");
+        assert_eq!(
+            decode_response(&encoded, ser).expect("decodes").rqi,
+            rsp.rqi,
+            "{ser}"
+        );
+        g.bench_function(format!("encode_{ser}"), |b| {
+            b.iter(|| encode_response(black_box(&rsp), ser))
+        });
+        g.bench_function(format!("decode_{ser}"), |b| {
+            b.iter(|| decode_response(black_box(&encoded), ser))
+        });
+    }
     g.finish();
 }
 
@@ -75,5 +130,10 @@ fn ae_create_round_trip(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, topic_parse, ae_create_round_trip);
+criterion_group!(
+    benches,
+    topic_parse,
+    ae_create_round_trip,
+    response_round_trip
+);
 criterion_main!(benches);

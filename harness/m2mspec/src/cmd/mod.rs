@@ -5,6 +5,7 @@ mod acl;
 mod baseline;
 mod coverage;
 mod list;
+mod load;
 mod matrix;
 mod paths;
 mod run;
@@ -43,6 +44,9 @@ enum Cmd {
     ServeRefcse(serve_refcse::Args),
     /// List the case catalogue.
     List(list::Args),
+    /// Load test a broker or a CSE with thousands of oneM2M AEs (or plain MQTT clients);
+    /// `load merge` combines shard reports.
+    Load(Box<load::Args>),
 }
 
 impl Cli {
@@ -56,6 +60,7 @@ impl Cli {
             Cmd::Acl(a) => acl::execute(a),
             Cmd::ServeRefcse(a) => serve_refcse::execute(a),
             Cmd::List(a) => list::execute(a),
+            Cmd::Load(a) => load::execute(*a),
         }
     }
 }

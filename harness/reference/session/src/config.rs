@@ -2,6 +2,7 @@
 //! limits, its pauses before reconnecting, and the bounds on every wait.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -90,6 +91,49 @@ impl Gap {
     }
 }
 
+/// What happened to the connections of the sessions that share this value (clones share it):
+/// a load generator running thousands of sessions gives them all one `Counters` and reads
+/// its totals; the reference clients ignore it.
+#[derive(Debug, Clone, Default)]
+pub struct Counters(Arc<CounterValues>);
+
+#[derive(Debug, Default)]
+struct CounterValues {
+    connacks: AtomicU64,
+    losses: AtomicU64,
+    failed_attempts: AtomicU64,
+}
+
+/// A snapshot of [`Counters`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CounterSnapshot {
+    /// Successful CONNECTs (CONNACK accepted), reconnections included.
+    pub connacks: u64,
+    /// Established connections lost without the session asking (reset, closed by the server).
+    pub losses: u64,
+    /// Connection attempts that failed before a CONNACK (refused, unreachable, timed out).
+    pub failed_attempts: u64,
+}
+
+impl Counters {
+    pub fn snapshot(&self) -> CounterSnapshot {
+        CounterSnapshot {
+            connacks: self.0.connacks.load(Ordering::Relaxed),
+            losses: self.0.losses.load(Ordering::Relaxed),
+            failed_attempts: self.0.failed_attempts.load(Ordering::Relaxed),
+        }
+    }
+    pub(crate) fn connack(&self) {
+        self.0.connacks.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn lost(&self) {
+        self.0.losses.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn failed_attempt(&self) {
+        self.0.failed_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
 /// Everything about running a session that is not in its [`SessionPlan`](crate::SessionPlan).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
@@ -107,11 +151,13 @@ pub struct SessionConfig {
     /// first keeps a quick reconnection with the same client id clear of the old connection).
     /// Zero: drop it at once.
     pub server_close_wait: Duration,
+    /// Where the session counts its connections, losses and failed attempts.
+    pub counters: Counters,
 }
 
 impl SessionConfig {
     /// Defaults: [`Limits::default`], [`Reconnect::default`], no gap, 10 s to start, 5 s per
-    /// step, no wait for the server's close.
+    /// step, no wait for the server's close, counters of its own.
     pub fn new(broker: SocketAddr) -> SessionConfig {
         SessionConfig {
             broker,
@@ -121,6 +167,31 @@ impl SessionConfig {
             start_timeout: Duration::from_secs(10),
             step_timeout: Duration::from_secs(5),
             server_close_wait: Duration::ZERO,
+            counters: Counters::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clones_of_counters_share_their_totals() {
+        let c = Counters::default();
+        let shared = c.clone();
+        shared.connack();
+        shared.connack();
+        c.lost();
+        c.failed_attempt();
+        assert_eq!(
+            c.snapshot(),
+            CounterSnapshot {
+                connacks: 2,
+                losses: 1,
+                failed_attempts: 1
+            }
+        );
+        assert_eq!(Counters::default().snapshot(), CounterSnapshot::default());
     }
 }

@@ -9,7 +9,7 @@ use rumqttc::{
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::{Gap, Received, Reconnect, SessionError, SubscribeWhen};
+use crate::{Counters, Gap, Received, Reconnect, SessionError, SubscribeWhen};
 
 /// Test hooks of the event loop.
 pub(crate) enum Control {
@@ -34,6 +34,7 @@ pub(crate) struct Driver {
     pub reconnect: Reconnect,
     pub gap: Gap,
     pub server_close_wait: Duration,
+    pub counters: Counters,
 }
 
 /// Whether the loop goes on after an event.
@@ -87,6 +88,7 @@ impl Driver {
             let flow = match event {
                 Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
                     connected = true;
+                    self.counters.connack();
                     backoff = self.reconnect.backoff_min;
                     self.connected(ack.session_present, first);
                     first = false;
@@ -172,6 +174,11 @@ impl Driver {
         backoff: &mut Duration,
     ) -> Flow {
         self.gap.ended();
+        if was_connected {
+            self.counters.lost();
+        } else {
+            self.counters.failed_attempt();
+        }
         if let ConnectionError::ConnectionRefused(code) = &e {
             if self.ready.is_some() {
                 self.report_ready(Err(SessionError::Refused(format!("{code:?}"))));

@@ -7,7 +7,9 @@
 //!   and Password; MQTT 3.1.1 3.1.2, 3.1.3) and the SUBSCRIBE filters with their QoS (3.8.3),
 //!   with [`SubscribeWhen`] saying after which CONNACKs they are sent.
 //! * [`SessionConfig`]: where to connect, packet and queue [`Limits`], [`Reconnect`] pauses,
-//!   a [`Gap`] between one connection's end and the next CONNECT, and the bounds on every wait.
+//!   a [`Gap`] between one connection's end and the next CONNECT, the bounds on every wait, and
+//!   [`Counters`] of connections, losses and failed attempts (shared by many sessions in a
+//!   load generator).
 //! * [`Session`]: the running client. [`Session::start`] / [`Session::serve`] wait (bounded)
 //!   for CONNACK and SUBACK; the event loop reconnects by itself after a lost connection and
 //!   subscribes again per the plan; received PUBLISH packets go to the caller's worker task;
@@ -25,7 +27,7 @@ mod options;
 mod plan;
 mod session;
 
-pub use config::{Gap, Limits, Reconnect, SessionConfig};
+pub use config::{CounterSnapshot, Counters, Gap, Limits, Reconnect, SessionConfig};
 pub use error::SessionError;
 pub use options::{mqtt_options, network_options};
 pub use plan::{SessionPlan, SubscribeWhen, Subscription, Will};

@@ -127,6 +127,7 @@ impl Session {
             reconnect: config.reconnect,
             gap: config.gap.clone(),
             server_close_wait: config.server_close_wait,
+            counters: config.counters.clone(),
         };
         let connection = tokio::spawn(driver.run());
         let waited = config.start_timeout;

@@ -1,0 +1,587 @@
+//! One simulated AE: its connection (as the connect ramp lets it), registration, workload and
+//! teardown, as a task of its own driven by the run's [`Phase`]. Binding rules it follows:
+//! client id `A:<AE-ID>` (R2 7.3.3), Clean Session 0, no Will, QoS 1 for every PUBLISH and
+//! subscription (R2 7.4.1.1), subscriptions `/oneM2M/resp/<ae>/#` and `/oneM2M/req/+/<ae>/#`
+//! after every connect (R2 7.4.5, 7.5.4); reg-req registration on
+//! `/oneM2M/reg_req/<Credential-ID>/<cse>` with a Credential-ID client id (R2 7.4.4, 7.3.3
+//! "some other appropriate unique ID"); teardown DELETE <AE> then the leave sequence (R2 7.3.3).
+
+use crate::client::{self, Connected};
+use crate::correlate::{rule, wrong_serialization, Correlator, Matched, Purpose};
+use crate::metrics::{record, Metrics};
+use crate::population::{AeIdentity, PopulationSpec};
+use crate::requests::{assigned_ae_id, RequestBuilder};
+use crate::scenario::{LoopMode, RegistrationMode};
+use crate::scheduler::{Mix, OpenLoop};
+use m2mspec_onem2m::{rsc, ResponsePrimitive};
+use m2mspec_session::{lock, Counters, Limits, SessionError, SessionPlan, Subscription};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
+
+/// How often an AE looks for requests past their timeout (a lost request is counted within
+/// this much of its timeout; a shorter tick costs every AE a wake-up).
+const EXPIRY_TICK: Duration = Duration::from_secs(1);
+
+/// What the AEs are asked to do now (the run moves through these in order).
+#[derive(Debug, Clone)]
+pub enum Phase {
+    /// Connect (each AE as soon as its task starts) and wait.
+    Connect,
+    /// Register (and create the container the workload writes to), then wait.
+    Register,
+    /// Send the workload of a step.
+    Work(Arc<WorkPlan>),
+    /// Between steps: answer nothing new, keep receiving.
+    Pause,
+    /// Tear down (DELETE <AE>, leave) when the scenario says so, else disconnect; then end.
+    Stop,
+}
+
+/// One step of the workload as every AE of this process sees it.
+#[derive(Debug, Clone)]
+pub struct WorkPlan {
+    pub step: usize,
+    pub start: Instant,
+    pub mode: LoopMode,
+    /// Open loop: this process's requests per second.
+    pub rate: f64,
+    pub duration: Duration,
+    /// This process's request count (0: none).
+    pub quota: u64,
+    pub think: Duration,
+}
+
+/// Live counts the progress line and the run read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub connected: AtomicU64,
+    pub connect_failed: AtomicU64,
+    pub registered: AtomicU64,
+    pub registration_failed: AtomicU64,
+    pub outstanding: AtomicU64,
+    pub finished: AtomicU64,
+}
+
+/// What all AEs of the process share.
+pub struct Shared {
+    pub spec: PopulationSpec,
+    pub broker: SocketAddr,
+    pub limits: Limits,
+    pub counters: Counters,
+    pub metrics: Arc<Mutex<Metrics>>,
+    pub progress: Progress,
+    pub phase: watch::Receiver<Phase>,
+    pub connecting: Semaphore,
+    pub registering: Semaphore,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub mix: Mix,
+    pub sample_every: u64,
+    pub samples: AtomicU64,
+    pub max_outstanding: usize,
+    pub teardown: bool,
+    /// AEs in this process (for the open-loop spacing).
+    pub aes_here: u64,
+}
+
+impl Shared {
+    fn metrics(&self) -> std::sync::MutexGuard<'_, Metrics> {
+        lock(&self.metrics)
+    }
+
+    fn sample(&self) -> bool {
+        self.samples
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.sample_every)
+    }
+}
+
+/// The state of one AE.
+struct Ae {
+    sh: Arc<Shared>,
+    ident: AeIdentity,
+    /// The AE-ID in use (assigned by the CSE in reg-req mode).
+    ae_id: String,
+    position: u64,
+    conn: Connected,
+    corr: Correlator,
+    builder: RequestBuilder,
+    req_topic: String,
+    resp_topic: String,
+    /// Workload requests sent so far, all steps together: names the resources the AE creates
+    /// (a step's request numbers start again at 0, names must not).
+    sent: u64,
+}
+
+/// Why an AE stopped before the workload.
+enum Early {
+    ConnectFailed,
+    RegistrationFailed,
+    Stopped,
+}
+
+/// Run AE `n` (number `position` among this process's AEs) through every phase.
+pub async fn run(sh: Arc<Shared>, n: u64, position: u64) {
+    let mut phase = sh.phase.clone();
+    match prepare(&sh, n, position, &mut phase).await {
+        Ok(mut ae) => {
+            ae.work_until_stop(&mut phase).await;
+            ae.finish().await;
+        }
+        Err(Early::ConnectFailed) => {
+            sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(Early::RegistrationFailed) => {
+            sh.progress
+                .registration_failed
+                .fetch_add(1, Ordering::Relaxed);
+            sh.metrics().counts.registration_failed += 1;
+        }
+        Err(Early::Stopped) => {}
+    }
+    sh.progress.finished.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Connect, subscribe and register: the AE ready for the workload.
+async fn prepare(
+    sh: &Arc<Shared>,
+    n: u64,
+    position: u64,
+    phase: &mut watch::Receiver<Phase>,
+) -> Result<Ae, Early> {
+    let ident = sh.spec.identity(n);
+    let spec = &sh.spec;
+    let (client_id, filters) = match spec.mode {
+        RegistrationMode::CreateAe => (spec.client_id(&ident.ae_id), spec.filters(&ident.ae_id)),
+        RegistrationMode::RegReq => (
+            ident.credential.replace('/', ":"),
+            vec![spec.registration_filter(&ident.credential)],
+        ),
+    };
+    let conn = connect(sh, client_id, filters).await?;
+    sh.progress.connected.fetch_add(1, Ordering::Relaxed);
+    if !wait_for(phase, |p| !matches!(p, Phase::Connect)).await {
+        conn.session.stop().await;
+        return Err(Early::Stopped);
+    }
+    if matches!(&*phase.borrow(), Phase::Stop) {
+        conn.session.stop().await;
+        return Err(Early::Stopped);
+    }
+    let permit = sh.registering.acquire().await.ok();
+    let ae = register(sh, ident, position, conn).await;
+    drop(permit);
+    let ae = ae.ok_or(Early::RegistrationFailed)?;
+    sh.progress.registered.fetch_add(1, Ordering::Relaxed);
+    Ok(ae)
+}
+
+async fn connect(sh: &Shared, client_id: String, filters: Vec<String>) -> Result<Connected, Early> {
+    let mut plan = SessionPlan::new(client_id);
+    plan.keep_alive_secs = sh.spec.keep_alive_secs;
+    plan.subscriptions = Subscription::all(filters, 1);
+    let permit = sh.connecting.acquire().await.ok();
+    let started = Instant::now();
+    let r = client::connect(
+        sh.broker,
+        plan,
+        sh.limits,
+        sh.counters.clone(),
+        sh.connect_timeout,
+    )
+    .await;
+    drop(permit);
+    match r {
+        Ok(c) => {
+            record(&mut sh.metrics().connect, started.elapsed());
+            Ok(c)
+        }
+        Err(e) => {
+            let mut m = sh.metrics();
+            match e {
+                SessionError::Refused(_) => m.counts.connect_refused += 1,
+                _ => m.counts.connect_failed += 1,
+            }
+            tracing::debug!(error = %e, "AE connection failed");
+            Err(Early::ConnectFailed)
+        }
+    }
+}
+
+/// Wait until `ok(phase)`; false when the run is gone.
+async fn wait_for(phase: &mut watch::Receiver<Phase>, ok: impl Fn(&Phase) -> bool) -> bool {
+    phase
+        .wait_for(|p| ok(p) || matches!(p, Phase::Stop))
+        .await
+        .is_ok()
+}
+
+/// Registration: CREATE <AE> on req, or on reg_req followed by a new session as
+/// `A:<assigned AE-ID>`; then the container the workload writes to.
+async fn register(
+    sh: &Arc<Shared>,
+    ident: AeIdentity,
+    position: u64,
+    conn: Connected,
+) -> Option<Ae> {
+    let spec = &sh.spec;
+    let started = Instant::now();
+    let (ae_id, conn) = match spec.mode {
+        RegistrationMode::CreateAe => (ident.ae_id.clone(), conn),
+        RegistrationMode::RegReq => {
+            let mut first = Ae::new(sh, ident.clone(), ident.credential.clone(), position, conn);
+            first.req_topic = spec.reg_req_topic(&ident.credential);
+            first.resp_topic = spec.reg_resp_topic(&ident.credential);
+            let rn = ident.rn.clone();
+            let rsp = first
+                .call(Purpose::Registration, |b, rqi| b.register(rqi, &rn, "C"))
+                .await;
+            let assigned = match rsp {
+                Some(r) if r.rsc == Some(rsc::CREATED) => assigned_ae_id(r.pc.as_ref()),
+                _ => None,
+            };
+            first.conn.session.stop().await;
+            let ae_id = assigned?;
+            let conn = connect(sh, spec.client_id(&ae_id), spec.filters(&ae_id))
+                .await
+                .ok()?;
+            (ae_id, conn)
+        }
+    };
+    let mut ae = Ae::new(sh, ident, ae_id, position, conn);
+    if spec.mode == RegistrationMode::CreateAe {
+        let rn = ae.ident.rn.clone();
+        let id = ae.ae_id.clone();
+        let ok = match ae
+            .call(Purpose::Registration, |b, rqi| b.register(rqi, &rn, &id))
+            .await
+        {
+            // Already registered by an earlier run against the same CSE: usable as is.
+            Some(r) => matches!(
+                r.rsc,
+                Some(rsc::CREATED | rsc::CONFLICT | rsc::ORIGINATOR_HAS_ALREADY_REGISTERED)
+            ),
+            None => false,
+        };
+        if !ok {
+            ae.conn.session.stop().await;
+            return None;
+        }
+    }
+    record(&mut sh.metrics().registration, started.elapsed());
+    let setup = ae.call(Purpose::Setup, |b, rqi| b.setup(rqi)).await;
+    if !setup.is_some_and(|r| matches!(r.rsc, Some(rsc::CREATED | rsc::CONFLICT))) {
+        ae.conn.session.stop().await;
+        return None;
+    }
+    Some(ae)
+}
+
+impl Ae {
+    fn new(
+        sh: &Arc<Shared>,
+        ident: AeIdentity,
+        ae_id: String,
+        position: u64,
+        conn: Connected,
+    ) -> Ae {
+        let spec = &sh.spec;
+        let builder = RequestBuilder::new(spec.serialization, &spec.csebase, &ident.rn, &ae_id);
+        let (req_topic, resp_topic) = if ae_id == ident.ae_id {
+            (ident.req_topic.clone(), ident.resp_topic.clone())
+        } else {
+            spec.topics(&ae_id)
+        };
+        Ae {
+            sh: sh.clone(),
+            corr: Correlator::new(&ae_id, spec.serialization),
+            ident,
+            ae_id,
+            position,
+            conn,
+            builder,
+            req_topic,
+            resp_topic,
+            sent: 0,
+        }
+    }
+
+    /// One request and its response (registration, setup, teardown): bounded by the timeout.
+    async fn call(
+        &mut self,
+        purpose: Purpose,
+        build: impl FnOnce(&RequestBuilder, String) -> Result<Vec<u8>, m2mspec_onem2m::CodecError>,
+    ) -> Option<ResponsePrimitive> {
+        let rqi = self.corr.issue(purpose, Instant::now());
+        let payload = build(&self.builder, rqi).ok()?;
+        if self.publish(payload).await.is_err() {
+            return None;
+        }
+        let deadline = Instant::now() + self.sh.timeout;
+        loop {
+            let msg = tokio::select! {
+                m = self.conn.inbound.recv() => m?,
+                _ = tokio::time::sleep_until(deadline) => {
+                    let lost = self.corr.drain();
+                    self.count_lost(&lost);
+                    return None;
+                }
+            };
+            if let Some((p, rsp)) = self.on_message(&msg.topic, &msg.payload) {
+                if p == purpose {
+                    return Some(rsp);
+                }
+            }
+        }
+    }
+
+    async fn publish(&self, payload: Vec<u8>) -> Result<(), SessionError> {
+        self.conn
+            .publisher
+            .publish(self.req_topic.clone(), 1, false, payload)
+            .await
+    }
+
+    /// Account for one received PUBLISH; a matched response is returned with its purpose.
+    fn on_message(&mut self, topic: &str, payload: &[u8]) -> Option<(Purpose, ResponsePrimitive)> {
+        if !topic.starts_with("/oneM2M/resp/") && !topic.starts_with("/oneM2M/reg_resp/") {
+            // A request to the AE (nothing in the workload provokes one): not a response.
+            return None;
+        }
+        let check = self.sh.sample();
+        let now = Instant::now();
+        let m = self
+            .corr
+            .on_response(topic, &self.resp_topic, payload, now, check);
+        let mut metrics = self.sh.metrics();
+        match m {
+            Matched::Response {
+                purpose,
+                latency,
+                rsc,
+                response,
+                violations,
+                checked,
+            } => {
+                if checked {
+                    metrics.counts.checked += 1;
+                }
+                for v in violations {
+                    *metrics.counts.violations.entry(v.to_string()).or_default() += 1;
+                    metrics.error();
+                }
+                if let Purpose::Work(op) = purpose {
+                    metrics.round_trip(op, latency, rsc);
+                    self.sh.progress.outstanding.fetch_sub(1, Ordering::Relaxed);
+                }
+                Some((purpose, *response))
+            }
+            Matched::Late => {
+                metrics.counts.late += 1;
+                None
+            }
+            Matched::Duplicate => {
+                metrics.counts.duplicates += 1;
+                metrics.error();
+                None
+            }
+            Matched::Mismatched(why) => {
+                metrics.counts.mismatched += 1;
+                metrics.error();
+                if why == "undecodable payload"
+                    && wrong_serialization(payload, self.sh.spec.serialization)
+                {
+                    *metrics
+                        .counts
+                        .violations
+                        .entry(rule::SERIALIZATION.to_string())
+                        .or_default() += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// Requests older than the timeout are lost.
+    fn expire(&mut self, now: Instant) {
+        let lost = self.corr.expire(now, self.sh.timeout);
+        self.count_lost(&lost);
+    }
+
+    fn count_lost(&self, lost: &[(String, crate::correlate::Pending)]) {
+        if lost.is_empty() {
+            return;
+        }
+        let work = lost
+            .iter()
+            .filter(|(_, p)| matches!(p.purpose, Purpose::Work(_)))
+            .count() as u64;
+        self.sh
+            .progress
+            .outstanding
+            .fetch_sub(work, Ordering::Relaxed);
+        let mut m = self.sh.metrics();
+        m.counts.lost += lost.len() as u64;
+        for (rqi, p) in lost {
+            m.counts.name_lost(rqi, p.purpose);
+        }
+        for _ in 0..lost.len() {
+            m.error();
+        }
+    }
+
+    /// Follow the phases until Stop: each Work phase runs its step.
+    async fn work_until_stop(&mut self, phase: &mut watch::Receiver<Phase>) {
+        loop {
+            let current = phase.borrow_and_update().clone();
+            match current {
+                Phase::Stop => return,
+                Phase::Work(plan) => self.step(&plan, phase).await,
+                _ => self.idle(phase).await,
+            }
+        }
+    }
+
+    /// Receive (late answers, expiries) until the phase changes.
+    async fn idle(&mut self, phase: &mut watch::Receiver<Phase>) {
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
+        loop {
+            tokio::select! {
+                _ = phase.changed() => return,
+                m = self.conn.inbound.recv() => match m {
+                    Some(m) => { self.on_message(&m.topic, &m.payload); }
+                    None => { let _ = phase.changed().await; return; }
+                },
+                _ = tick.tick() => self.expire(Instant::now()),
+            }
+        }
+    }
+
+    /// One workload step, until the phase changes.
+    async fn step(&mut self, plan: &WorkPlan, phase: &mut watch::Receiver<Phase>) {
+        let far = Instant::now() + Duration::from_secs(86_400 * 365);
+        let mut tick = tokio::time::interval(EXPIRY_TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let end = plan.start + plan.duration;
+        let mut open = (plan.mode == LoopMode::Open).then(|| {
+            OpenLoop::new(
+                plan.start,
+                plan.rate,
+                self.sh.aes_here,
+                self.position,
+                plan.duration,
+                plan.quota,
+            )
+        });
+        // Closed loop: this AE's share of the request count, and when it may send next.
+        let mut closed_quota = if plan.quota == 0 {
+            u64::MAX
+        } else {
+            plan.quota / self.sh.aes_here.max(1)
+                + u64::from(self.position < plan.quota % self.sh.aes_here.max(1))
+        };
+        let mut closed_next = plan.start;
+        let mut k: u64 = 0;
+        loop {
+            let now = Instant::now();
+            let wake = match &mut open {
+                Some(s) => {
+                    while let Some((i, intended)) = s.next_due(now) {
+                        self.send(i, intended).await;
+                    }
+                    s.peek().unwrap_or(far)
+                }
+                None => {
+                    if self.corr.outstanding() == 0
+                        && now >= closed_next
+                        && now < end
+                        && closed_quota > 0
+                    {
+                        closed_quota -= 1;
+                        self.send(k, now).await;
+                        k += 1;
+                    }
+                    if self.corr.outstanding() == 0 && now < end && closed_quota > 0 {
+                        closed_next.max(now)
+                    } else {
+                        far
+                    }
+                }
+            };
+            tokio::select! {
+                _ = phase.changed() => {
+                    return;
+                }
+                m = self.conn.inbound.recv() => match m {
+                    Some(m) => {
+                        if let Some((Purpose::Work(_), _)) = self.on_message(&m.topic, &m.payload) {
+                            closed_next = Instant::now() + plan.think;
+                        }
+                    }
+                    None => { let _ = phase.changed().await; return; }
+                },
+                _ = tokio::time::sleep_until(wake), if wake < far => {}
+                _ = tick.tick() => {
+                    let before = self.corr.outstanding();
+                    self.expire(Instant::now());
+                    if self.corr.outstanding() < before {
+                        closed_next = Instant::now() + plan.think;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Send workload request `k` meant for `intended` (or count it as backlog).
+    async fn send(&mut self, k: u64, intended: Instant) {
+        if self.corr.outstanding() >= self.sh.max_outstanding {
+            let mut m = self.sh.metrics();
+            m.counts.backlog += 1;
+            m.error();
+            return;
+        }
+        let op = self.sh.mix.pick(self.ident.index, k);
+        let rqi = self.corr.issue(Purpose::Work(op), intended);
+        let Ok(payload) = self.builder.work(op, self.sent, rqi) else {
+            return;
+        };
+        self.sent += 1;
+        self.sh.progress.outstanding.fetch_add(1, Ordering::Relaxed);
+        self.sh.metrics().sent();
+        if self.publish(payload).await.is_err() {
+            tracing::debug!(ae = %self.ae_id, "publish failed: the session has ended");
+        }
+    }
+
+    /// The end: pending requests are lost; teardown (DELETE <AE>, leave) or DISCONNECT.
+    async fn finish(mut self) {
+        let lost = self.corr.drain();
+        self.count_lost(&lost);
+        if self.sh.teardown {
+            let ok = self
+                .call(Purpose::Teardown, |b, rqi| b.deregister(rqi))
+                .await
+                .is_some_and(|r| r.rsc == Some(rsc::DELETED));
+            if !ok {
+                self.sh.metrics().counts.teardown_failed += 1;
+            }
+            let Connected {
+                session, inbound, ..
+            } = self.conn;
+            if session.leave().await.is_err() {
+                self.sh.metrics().counts.teardown_failed += 1;
+            }
+            drop(inbound);
+        } else {
+            let Connected {
+                session, inbound, ..
+            } = self.conn;
+            session.stop().await;
+            drop(inbound);
+        }
+    }
+}
