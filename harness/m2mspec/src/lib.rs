@@ -20,6 +20,7 @@
 //! LWM2M device and server in `m2mspec-reflwm2m`, report rendering in `m2mspec-reports`. The
 //! command line (`src/cmd/`) has one file per subcommand.
 
+pub mod acl;
 pub mod baseline;
 pub mod commander;
 pub mod coverage;

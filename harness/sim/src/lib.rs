@@ -1,7 +1,8 @@
 //! The traffic simulator of m2mspec (`m2mspec load`): thousands of oneM2M AEs, each its own
 //! MQTT session obeying the binding (oneM2M TS-0010 R1 / R2 = ITU-T Y.4500.10), load-testing a
 //! broker or a CSE while every response is correlated and a sample is checked against the
-//! binding rules the suites check. A plain MQTT mode (pub/sub/conn) runs the same client
+//! binding rules the suites check — or thousands of LWM2M devices over MQTT (ESR030) against an
+//! LWM2M server. A plain MQTT mode (pub/sub/conn) runs the same client
 //! layer without oneM2M, for comparison with generic load tools.
 //!
 //! One module per job:
@@ -9,8 +10,9 @@
 //! * [`population`] — AE identities and topics (built with `m2mspec-onem2m`); [`shard`] —
 //!   `--shard I/N` slices of the AE index space.
 //! * [`client`] — the one client layer: an `m2mspec-session` session per client.
-//! * [`ae`] — one AE through connect, registration, workload and teardown; [`plain`] — one
-//!   plain MQTT client. [`requests`] builds their primitives.
+//! * [`ae`] — one AE through connect, registration, workload and teardown; [`device`] — one
+//!   LWM2M device over MQTT (ESR030: Register, Update, Notify, De-register); [`plain`] — one
+//!   plain MQTT client. [`requests`] builds the AEs' primitives.
 //! * [`scheduler`] — open-loop intended times (no coordinated omission) and the mix.
 //! * [`correlate`] — responses matched by rqi and topic; lost, late, duplicate, mismatched
 //!   and binding violations counted.
@@ -24,6 +26,7 @@
 pub mod ae;
 pub mod client;
 pub mod correlate;
+pub mod device;
 pub mod error;
 pub mod metrics;
 pub mod plain;

@@ -129,8 +129,15 @@ pub struct Counts {
     pub teardown_failed: u64,
     /// Responses given the full binding check (a sample).
     pub checked: u64,
-    /// Plain MQTT mode: messages received by subscribers.
+    /// Plain MQTT mode: messages received by subscribers. LWM2M: notifications the
+    /// harness-played server received.
     pub received: u64,
+    /// LWM2M: notifications (NON 2.05) the devices sent.
+    #[serde(default)]
+    pub notifications: u64,
+    /// LWM2M: notifications the mix asked of a device that no server observed (not sent).
+    #[serde(default)]
+    pub unobserved: u64,
     /// The first lost requests, by name: `<rqi> (<what it was>)` (at most [`LOST_NAMED`]).
     #[serde(default)]
     pub lost_named: Vec<String>,
@@ -144,14 +151,19 @@ pub const LOST_NAMED: usize = 20;
 impl Counts {
     /// Name a lost request (the first [`LOST_NAMED`] only).
     pub fn name_lost(&mut self, rqi: &str, purpose: crate::correlate::Purpose) {
+        let what = match purpose {
+            crate::correlate::Purpose::Registration => "registration",
+            crate::correlate::Purpose::Setup => "setup (container)",
+            crate::correlate::Purpose::Work(op) => op.name(),
+            crate::correlate::Purpose::Teardown => "teardown (DELETE <AE>)",
+        };
+        self.name_lost_as(rqi, what);
+    }
+
+    /// Name a lost request `name` (what identifies it) as `what` it was, while there is room.
+    pub fn name_lost_as(&mut self, name: &str, what: &str) {
         if self.lost_named.len() < LOST_NAMED {
-            let what = match purpose {
-                crate::correlate::Purpose::Registration => "registration".to_string(),
-                crate::correlate::Purpose::Setup => "setup (container)".to_string(),
-                crate::correlate::Purpose::Work(op) => op.name().to_string(),
-                crate::correlate::Purpose::Teardown => "teardown (DELETE <AE>)".to_string(),
-            };
-            self.lost_named.push(format!("{rqi} ({what})"));
+            self.lost_named.push(format!("{name} ({what})"));
         }
     }
 
@@ -161,6 +173,7 @@ impl Counts {
             + self.duplicates
             + self.mismatched
             + self.backlog
+            + self.unobserved
             + self.violations.values().sum::<u64>()
     }
 
@@ -184,6 +197,8 @@ impl Counts {
         self.teardown_failed += o.teardown_failed;
         self.checked += o.checked;
         self.received += o.received;
+        self.notifications += o.notifications;
+        self.unobserved += o.unobserved;
         for n in &o.lost_named {
             if self.lost_named.len() < LOST_NAMED {
                 self.lost_named.push(n.clone());
@@ -251,12 +266,21 @@ impl Metrics {
 
     /// A matched response of `op` after `rt` (from the intended send time in open loop).
     pub fn round_trip(&mut self, op: Op, rt: Duration, rsc: Option<i64>) {
+        let failure = match rsc {
+            Some(c) if (2000..3000).contains(&c) => None,
+            other => Some(other.map_or_else(|| "none".to_string(), |c| c.to_string())),
+        };
+        self.answered(op, rt, failure);
+    }
+
+    /// A matched response of `op` after `rt`; `failure`: the code it carried when that is not
+    /// a success (a oneM2M rsc, a CoAP code such as `4.04`), counted under `non_2xxx`.
+    pub fn answered(&mut self, op: Op, rt: Duration, failure: Option<String>) {
         self.counts.matched += 1;
         self.interval_completed += 1;
-        match rsc {
-            Some(c) if (2000..3000).contains(&c) => self.counts.ok += 1,
-            other => {
-                let key = other.map_or_else(|| "none".to_string(), |c| c.to_string());
+        match failure {
+            None => self.counts.ok += 1,
+            Some(key) => {
                 *self.counts.non_2xxx.entry(key).or_default() += 1;
                 self.interval_errors += 1;
             }

@@ -80,7 +80,11 @@ impl RequestBuilder {
     /// Request `k` of operation `op`.
     pub fn work(&self, op: Op, k: u64, rqi: String) -> Result<Vec<u8>, CodecError> {
         let r = match op {
-            Op::Retrieve => self.base(Operation::Retrieve, &self.ae_path, rqi),
+            // LWM2M operations never reach an AE: `Scenario::validate` refuses them in a
+            // oneM2M mix; should one slip through, it is a harmless RETRIEVE.
+            Op::Retrieve | Op::Update | Op::Notify => {
+                self.base(Operation::Retrieve, &self.ae_path, rqi)
+            }
             Op::CreateContainer => {
                 let mut r = self.base(Operation::Create, &self.ae_path, rqi);
                 r.ty = Some(TY_CONTAINER);

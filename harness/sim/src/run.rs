@@ -4,6 +4,7 @@
 //! still disconnects and the report says so.
 
 use crate::ae::{self, Phase, Progress, Shared, WorkPlan};
+use crate::device::{self, DeviceShared, DeviceSpec};
 use crate::error::SimError;
 use crate::metrics::{cpu_seconds, rss_bytes, Counts, HistogramData, Metrics};
 use crate::plain::{self, PlainShared};
@@ -12,7 +13,8 @@ use crate::progress::Live;
 use crate::report::{
     merge::knee_of, Histograms, LoadReport, Phases, Resources, SloOutcome, StepResult,
 };
-use crate::scenario::{check_rate, LoopMode, PlainMode, RegistrationMode, Scenario};
+use crate::scenario::{check_rate, LoopMode, Op, PlainMode, Protocol, RegistrationMode, Scenario};
+use m2mspec_lwm2m::topic::TopicNames;
 use crate::scheduler::Mix;
 use crate::shard::Shard;
 use crate::slo::Slo;
@@ -96,6 +98,7 @@ fn unix_now() -> u64 {
 /// The clients of a run, whichever kind.
 enum Clients {
     Ae(Arc<Shared>),
+    Device(Arc<DeviceShared>),
     Plain(Arc<PlainShared>),
 }
 
@@ -103,6 +106,7 @@ impl Clients {
     fn progress(&self) -> &Progress {
         match self {
             Clients::Ae(s) => &s.progress,
+            Clients::Device(s) => &s.progress,
             Clients::Plain(s) => &s.progress,
         }
     }
@@ -110,6 +114,9 @@ impl Clients {
         match self {
             Clients::Ae(s) => {
                 set.spawn(ae::run(s.clone(), n, position));
+            }
+            Clients::Device(s) => {
+                set.spawn(device::run(s.clone(), n, position));
             }
             Clients::Plain(s) => {
                 set.spawn(plain::run(s.clone(), n, position));
@@ -138,6 +145,29 @@ pub async fn run(
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
     let connect_timeout = Duration::from_millis(s.ramp.timeout_ms);
     let clients = match cfg.plain {
+        None if s.protocol == Protocol::Lwm2m => Clients::Device(Arc::new(DeviceShared {
+            spec: DeviceSpec {
+                names: TopicNames::with_prefix(&s.lwm2m.prefix)
+                    .map_err(|e| SimError::Invalid(format!("lwm2m.prefix: {e}")))?,
+                device_prefix: s.lwm2m.device_prefix.clone(),
+                lifetime_s: s.lwm2m.lifetime_s,
+                keep_alive_secs: s.population.keep_alive_secs,
+            },
+            broker: target.broker,
+            limits: crate::client::limits(32),
+            counters: counters.clone(),
+            metrics: metrics.clone(),
+            progress: Progress::default(),
+            phase: phase_rx,
+            connecting: Semaphore::new(s.ramp.concurrency),
+            registering: Semaphore::new(s.registration.concurrency),
+            connect_timeout,
+            timeout: s.timeout(),
+            mix: Mix::new(&s.mix()),
+            max_queued: s.workload.max_outstanding,
+            teardown: s.teardown,
+            devices_here: here,
+        })),
         None => Clients::Ae(Arc::new(Shared {
             spec: PopulationSpec::from_scenario(s)?,
             broker: target.broker,
@@ -218,10 +248,10 @@ pub async fn run(
     let connect_s = t0.elapsed().as_secs_f64();
     target.tune();
 
-    // Registration (oneM2M only).
+    // Registration (oneM2M AEs and LWM2M devices).
     let t_reg = Instant::now();
     if interrupted.is_none() {
-        if let Clients::Ae(_) = &clients {
+        if let Clients::Ae(_) | Clients::Device(_) = &clients {
             live.phase("register");
             let _ = phase_tx.send(Phase::Register);
             let connected = p.connected.load(Ordering::Relaxed);
@@ -234,6 +264,22 @@ pub async fn run(
             };
             if !wait_until(&mut stop, &mut live, &clients, &metrics, bound, done).await {
                 interrupted = Some("stopped by a signal during registration".into());
+            }
+        }
+    }
+    // LWM2M: the harness's server observes every registered device, so that the devices'
+    // Notify messages belong to an observation (LWM2M 1.0 5.5.1).
+    let mut unobservable = Vec::new();
+    if let Clients::Device(d) = &clients {
+        if interrupted.is_none() && s.mix().iter().any(|(op, w)| *op == Op::Notify && *w > 0) {
+            live.phase("observe");
+            let devices: Vec<String> = range.clone().map(|n| d.spec.device_id(n)).collect();
+            let observing = target.observe_all(&devices, &s.lwm2m.observe_path, s.registration.concurrency);
+            tokio::select! {
+                failed = observing => unobservable = failed,
+                _ = stop.changed() => {
+                    interrupted = Some("stopped by a signal while the server observed the devices".into());
+                }
             }
         }
     }
@@ -332,6 +378,9 @@ pub async fn run(
                         Some("stopped by a signal while waiting for the last responses".into());
                 }
             }
+            if let Clients::Device(_) = &clients {
+                settle_notifications(target, &metrics).await;
+            }
             let drained = Instant::now();
             lock(&metrics).roll(unix);
             let _ = phase_tx.send(Phase::Pause);
@@ -403,6 +452,14 @@ pub async fn run(
     let net = counters.snapshot();
     let mut m = lock(&metrics);
     m.counts.disconnects = net.losses;
+    let mut lost_notifications = None;
+    if let (Clients::Device(_), Some(received)) = (&clients, target.notifications_received()) {
+        // Notify is one way: what the harness's server did not receive is lost.
+        m.counts.received = received;
+        let lost = m.counts.notifications.saturating_sub(received);
+        m.counts.lost += lost;
+        lost_notifications = Some(lost);
+    }
     let all = m.all_ops();
     let ops = m
         .ops
@@ -460,7 +517,29 @@ pub async fn run(
     if matches!(s.registration.mode, RegistrationMode::RegReq) && cfg.plain.is_none() {
         notes.push("registration on reg_req (R2 7.4.4): each AE then connected again as A:<assigned AE-ID>".into());
     }
-    if cfg.plain.is_none() && connected > 0 && registered == 0 {
+    if let Clients::Device(_) = &clients {
+        notes.push(format!(
+            "LWM2M over MQTT (ESR030): {} devices, prefix {:?}; Update is a CON request answered by an empty ACK and a NON 2.04 (its round trip is measured from when it was due, one request in flight per device, 4.5.1); Notify is a NON 2.05 on the server's observation of {}",
+            here, s.lwm2m.prefix, s.lwm2m.observe_path
+        ));
+        match lost_notifications {
+            Some(lost) => notes.push(format!(
+                "notifications: {} sent, {} received by the harness's server, {lost} lost",
+                counts.notifications, counts.received
+            )),
+            None => notes.push(format!(
+                "notifications: {} sent; the attached server's receipt is not measured",
+                counts.notifications
+            )),
+        }
+        if !unobservable.is_empty() {
+            notes.push(format!(
+                "{} device(s) could not be observed by the server (first: {}); their Notify operations count as `unobserved`",
+                unobservable.len(),
+                unobservable[0]
+            ));
+        }
+    } else if cfg.plain.is_none() && connected > 0 && registered == 0 {
         notes.push("no AE could register: no CSE answered (with --broker, is a CSE attached to it? --responder or --sut starts one)".into());
     }
     let clients_ok = connected.max(1);
@@ -470,6 +549,7 @@ pub async fn run(
         command: cfg.command.clone(),
         started: started_at,
         mode: match cfg.plain {
+            None if s.protocol == Protocol::Lwm2m => "lwm2m".into(),
             None => "onem2m".into(),
             Some(PlainMode::Pub) => "plain-pub".into(),
             Some(PlainMode::Sub) => "plain-sub".into(),
@@ -514,6 +594,20 @@ pub async fn run(
         interrupted,
         notes,
     })
+}
+
+/// LWM2M: give notifications still in transit up to a second to reach the harness's server,
+/// then take its count as what was received.
+async fn settle_notifications(target: &Target, metrics: &Mutex<Metrics>) {
+    let Some(mut received) = target.notifications_received() else {
+        return;
+    };
+    let until = Instant::now() + Duration::from_secs(1);
+    while received < lock(metrics).counts.notifications && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        received = target.notifications_received().unwrap_or(received);
+    }
+    lock(metrics).counts.received = received;
 }
 
 /// Wait (bounded) until `done()`; false when stopped by a signal first.
@@ -571,6 +665,8 @@ fn diff(now: &Counts, before: &Counts) -> Counts {
         teardown_failed: 0,
         checked: sub(now.checked, before.checked),
         received: sub(now.received, before.received),
+        notifications: sub(now.notifications, before.notifications),
+        unobserved: sub(now.unobserved, before.unobserved),
         lost_named: Vec::new(),
         violations: map(&now.violations, &before.violations),
     }

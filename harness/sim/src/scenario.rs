@@ -20,7 +20,8 @@ pub const MAX_RATE: f64 = 1_000_000.0;
 /// The largest population: the AE-ID numbering has six digits.
 pub const MAX_AES: u64 = 1_000_000;
 
-/// One operation of the workload mix, on the AE's own resources (TS-0004 7.3).
+/// One operation of the workload mix: oneM2M AEs' on their own resources (TS-0004 7.3), LWM2M
+/// devices' towards their server (OMA LWM2M 1.0 5.3.2, 5.5.2, carried as ESR030 4.4 says).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
@@ -32,14 +33,21 @@ pub enum Op {
     CreateContentInstance,
     /// UPDATE of the AE's container (its labels).
     UpdateContainer,
+    /// LWM2M Update: CON `POST /rd/<location>`, answered by a NON 2.04 (a round trip).
+    Update,
+    /// LWM2M Notify: a NON 2.05 with the observation's token (one way; counted at the server
+    /// when the harness plays it).
+    Notify,
 }
 
 impl Op {
-    pub const ALL: [Op; 4] = [
+    pub const ALL: [Op; 6] = [
         Op::Retrieve,
         Op::CreateContainer,
         Op::CreateContentInstance,
         Op::UpdateContainer,
+        Op::Update,
+        Op::Notify,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -47,10 +55,65 @@ impl Op {
             Op::CreateContainer => "create_container",
             Op::CreateContentInstance => "create_content_instance",
             Op::UpdateContainer => "update_container",
+            Op::Update => "update",
+            Op::Notify => "notify",
         }
     }
     pub fn from_name(s: &str) -> Option<Op> {
         Op::ALL.into_iter().find(|o| o.name() == s)
+    }
+    /// The protocol whose clients perform it.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Op::Update | Op::Notify => Protocol::Lwm2m,
+            _ => Protocol::Onem2m,
+        }
+    }
+}
+
+/// Which simulated clients a run has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// oneM2M AEs over the TS-0010 MQTT binding.
+    #[default]
+    Onem2m,
+    /// LWM2M devices over MQTT (ESR030).
+    Lwm2m,
+}
+
+impl Protocol {
+    /// What one simulated client is called.
+    pub fn client_noun(self) -> &'static str {
+        match self {
+            Protocol::Onem2m => "AE",
+            Protocol::Lwm2m => "device",
+        }
+    }
+}
+
+/// The LWM2M devices of a `protocol = "lwm2m"` run (ESR030).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Lwm2mLoad {
+    /// `[PREFIX]` of the transport topics (ESR030 4.1; empty: none).
+    pub prefix: String,
+    /// Device `n` is `<device_prefix><n:06>`: its `[DEVICE_ID]`, endpoint name and client id.
+    pub device_prefix: String,
+    /// The Register's lifetime `lt`, seconds (LWM2M 1.0 5.3.1).
+    pub lifetime_s: u32,
+    /// The resource the server observes and the devices notify (Current Time by default).
+    pub observe_path: String,
+}
+
+impl Default for Lwm2mLoad {
+    fn default() -> Self {
+        Lwm2mLoad {
+            prefix: "m2mspec/load".into(),
+            device_prefix: "dev-load-".into(),
+            lifetime_s: 86_400,
+            observe_path: "/3/0/13".into(),
+        }
     }
 }
 
@@ -243,6 +306,9 @@ impl Default for Plain {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct Scenario {
+    /// oneM2M AEs (default) or LWM2M devices; `population.aes` counts either.
+    pub protocol: Protocol,
+    pub lwm2m: Lwm2mLoad,
     pub population: Population,
     pub cse: CseSpec,
     pub ramp: Ramp,
@@ -284,7 +350,9 @@ impl Scenario {
 
     /// The mix in use, with its default when none was given.
     pub fn mix(&self) -> Vec<(Op, u32)> {
-        if self.mix.is_empty() {
+        if self.mix.is_empty() && self.protocol == Protocol::Lwm2m {
+            vec![(Op::Update, 50), (Op::Notify, 50)]
+        } else if self.mix.is_empty() {
             vec![
                 (Op::Retrieve, 70),
                 (Op::CreateContentInstance, 20),
@@ -363,6 +431,32 @@ impl Scenario {
         if mix.iter().all(|(_, w)| *w == 0) {
             return bad("the mix has no operation with a positive weight".into());
         }
+        if let Some((op, _)) = mix.iter().find(|(op, _)| op.protocol() != self.protocol) {
+            return bad(format!(
+                "the mix names {} but the clients are {:?}: {}",
+                op.name(),
+                self.protocol,
+                match self.protocol {
+                    Protocol::Onem2m =>
+                        "use retrieve, create_container, create_content_instance, update_container",
+                    Protocol::Lwm2m => "use update and notify",
+                }
+            ));
+        }
+        if self.protocol == Protocol::Lwm2m {
+            let l = &self.lwm2m;
+            m2mspec_lwm2m::topic::TopicNames::with_prefix(&l.prefix)
+                .map_err(|e| SimError::Invalid(format!("lwm2m.prefix {:?}: {e}", l.prefix)))?;
+            if l.device_prefix.is_empty() || l.device_prefix.contains(['/', '+', '#', '\0']) {
+                return bad(format!(
+                    "lwm2m.device_prefix {:?}: a device id is one topic level (ESR030 4.1): non-empty, no '/', '+' or '#'",
+                    l.device_prefix
+                ));
+            }
+            l.observe_path.parse::<m2mspec_lwm2m::lwm2m::path::Path>().map_err(|e| {
+                SimError::Invalid(format!("lwm2m.observe_path {:?}: {e}", l.observe_path))
+            })?;
+        }
         if self.plain.qos > 1 {
             return bad(format!("plain.qos = {}: use 0 or 1", self.plain.qos));
         }
@@ -376,6 +470,8 @@ impl Scenario {
 /// Command-line settings that override a scenario's (each `None` leaves it as it is).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
+    pub protocol: Option<Protocol>,
+    pub lwm2m_prefix: Option<String>,
     pub aes: Option<u64>,
     pub prefix: Option<String>,
     pub release: Option<Release>,
@@ -408,6 +504,8 @@ impl Overrides {
                 *slot = v;
             }
         }
+        set(&mut s.protocol, self.protocol);
+        set(&mut s.lwm2m.prefix, self.lwm2m_prefix);
         set(&mut s.population.aes, self.aes);
         set(&mut s.population.prefix, self.prefix);
         set(&mut s.population.release, self.release);

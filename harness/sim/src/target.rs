@@ -55,6 +55,9 @@ pub struct CseSettings {
     /// Sharded runs: this shard's mark in the fast responder's client ids (`s<index>`), so
     /// shards sharing a broker do not take over each other's connections; empty otherwise.
     pub responder_tag: String,
+    /// LWM2M devices instead of AEs: the transport topics' `[PREFIX]` (ESR030 4.1). The
+    /// harness's server is then the reference LWM2M server, in place of the CSE / responder.
+    pub lwm2m_prefix: Option<String>,
 }
 
 /// A target that is up.
@@ -67,7 +70,26 @@ pub struct Target {
     embedded: Option<EmbeddedBroker>,
     refcse: Option<m2mspec_refcse::RefCse>,
     responder: Option<Responder>,
+    refserver: Option<std::sync::Arc<m2mspec_reflwm2m::RefServer>>,
     nodelay: Option<JoinHandle<()>>,
+}
+
+/// The reference LWM2M server on `broker` under `prefix`; `tag` marks its client id (shards
+/// sharing a broker).
+async fn start_lwm2m_server(
+    broker: SocketAddr,
+    prefix: &str,
+    tag: &str,
+) -> Result<m2mspec_reflwm2m::RefServer, SimError> {
+    let mut cfg = m2mspec_reflwm2m::ServerConfig::default();
+    cfg.common.broker = broker;
+    cfg.common.prefix = prefix.to_string();
+    if !tag.is_empty() {
+        cfg.common.client_id = Some(format!("m2mspec-lwm2m-server-{tag}"));
+    }
+    m2mspec_reflwm2m::RefServer::start(cfg)
+        .await
+        .map_err(|e| SimError::Target(format!("reference LWM2M server: {e}")))
 }
 
 /// How long a broker gets to accept a TCP connection before it counts as unreachable.
@@ -100,6 +122,21 @@ impl Target {
                 .map_err(|e| SimError::Target(format!("embedded broker: {e}")))?;
                 let addr = broker.addr();
                 let nodelay = tokio::spawn(keep_nodelay(addr));
+                if let Some(prefix) = &cse.lwm2m_prefix {
+                    let server = start_lwm2m_server(addr, prefix, "").await?;
+                    return Ok(Target {
+                        broker: addr,
+                        description: format!(
+                            "embedded rumqttd 0.20 at {addr} (TCP_NODELAY set by the simulator) + reference LWM2M server (ESR030, prefix {prefix:?})"
+                        ),
+                        fds_per_client: 2,
+                        embedded: Some(broker),
+                        refcse: None,
+                        responder: None,
+                        refserver: Some(std::sync::Arc::new(server)),
+                        nodelay: Some(nodelay),
+                    });
+                }
                 let cfg = m2mspec_refcse::RefCseConfig {
                     broker: addr,
                     cse_id: cse.cse_id.clone(),
@@ -121,6 +158,7 @@ impl Target {
                     embedded: Some(broker),
                     refcse: Some(refcse),
                     responder: None,
+                    refserver: None,
                     nodelay: Some(nodelay),
                 })
             }
@@ -130,6 +168,27 @@ impl Target {
                 responder_connections,
             } => {
                 check_reachable(*addr).await?;
+                if let Some(prefix) = &cse.lwm2m_prefix {
+                    let server = if *responder {
+                        Some(start_lwm2m_server(*addr, prefix, &cse.responder_tag).await?)
+                    } else {
+                        None
+                    };
+                    return Ok(Target {
+                        broker: *addr,
+                        description: if server.is_some() {
+                            format!("MQTT broker at {addr} + the reference LWM2M server (ESR030, prefix {prefix:?})")
+                        } else {
+                            format!("MQTT broker at {addr} + an LWM2M server attached to it (ESR030, prefix {prefix:?})")
+                        },
+                        fds_per_client: 1,
+                        embedded: None,
+                        refcse: None,
+                        responder: None,
+                        refserver: server.map(std::sync::Arc::new),
+                        nodelay: None,
+                    });
+                }
                 let responder = if *responder {
                     // Split by originator when asked for several connections, or when this
                     // process is one shard of several (each shard's responder answers its own
@@ -169,6 +228,7 @@ impl Target {
                     embedded: None,
                     refcse: None,
                     responder,
+                    refserver: None,
                     nodelay: None,
                 })
             }
@@ -181,6 +241,51 @@ impl Target {
             return Some(r.answered());
         }
         self.refcse.as_ref().map(|c| c.stats().handled)
+    }
+
+    /// LWM2M: notifications the harness's reference server received (none when the server is
+    /// not the harness's).
+    pub fn notifications_received(&self) -> Option<u64> {
+        self.refserver.as_ref().map(|s| s.notifications_received())
+    }
+
+    /// LWM2M: have the harness's reference server observe `path` on each of `devices`
+    /// (LWM2M 1.0 5.5.1), `concurrency` at a time; the devices that could not be observed.
+    /// Without a harness server, every device is left to the attached server (none failed).
+    pub async fn observe_all(
+        &self,
+        devices: &[String],
+        path: &str,
+        concurrency: usize,
+    ) -> Vec<String> {
+        let Some(server) = &self.refserver else {
+            return Vec::new();
+        };
+        let mut failed = Vec::new();
+        for chunk in devices.chunks(concurrency.max(1)) {
+            let mut set = tokio::task::JoinSet::new();
+            for d in chunk {
+                let (server, device, path) = (server.clone(), d.clone(), path.to_string());
+                set.spawn(async move {
+                    let r = server
+                        .command(m2mspec_reflwm2m::ServerCommand::Observe {
+                            device: device.clone(),
+                            path,
+                        })
+                        .await;
+                    let ok = matches!(r, Ok(o) if o.rsc.is_some_and(|c| (200..300).contains(&c)));
+                    (device, ok)
+                });
+            }
+            while let Some(r) = set.join_next().await {
+                match r {
+                    Ok((_, true)) => {}
+                    Ok((device, false)) => failed.push(device),
+                    Err(_) => failed.push("(an observe task ended)".into()),
+                }
+            }
+        }
+        failed
     }
 
     /// Set TCP_NODELAY on the embedded broker's accepted connections now (also done every
@@ -212,6 +317,9 @@ impl Target {
         }
         if let Some(c) = self.refcse {
             c.stop().await;
+        }
+        if let Some(server) = self.refserver.and_then(|s| std::sync::Arc::try_unwrap(s).ok()) {
+            server.stop().await;
         }
         if let Some(b) = self.embedded {
             b.shutdown();

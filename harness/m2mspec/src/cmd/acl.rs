@@ -1,4 +1,5 @@
-//! `m2mspec acl`: the TS-0010 R2 8.4 / R1 7.4 authorization policy for a set of entities, as
+//! `m2mspec acl`: the TS-0010 R2 8.4 / R1 7.4 authorization policy for a set of entities (and
+//! the topics other families leave open, `m2mspec::acl`), as
 //! a mosquitto ACL file.
 
 use super::paths::resolve;
@@ -21,9 +22,6 @@ pub fn execute(Args { entities, release }: Args) -> anyhow::Result<ExitCode> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--release {e}"))?;
     let set = m2mspec_onem2m::acl::EntitySet::load(&resolve(&entities))?;
-    print!(
-        "{}",
-        m2mspec_onem2m::acl::mosquitto_acl(&set.principals(release)?)
-    );
+    print!("{}", m2mspec::acl::mosquitto_acl(&set.principals(release)?));
     Ok(ExitCode::SUCCESS)
 }

@@ -1,5 +1,5 @@
-//! `m2mspec load`: the traffic simulator (crate `m2mspec-sim`) — N oneM2M AEs (or plain MQTT
-//! clients) against the embedded broker and reference CSE, an external broker with the fast
+//! `m2mspec load`: the traffic simulator (crate `m2mspec-sim`) — N oneM2M AEs, LWM2M devices
+//! (`--devices`, ESR030) or plain MQTT clients against the embedded broker and reference CSE, an external broker with the fast
 //! responder or an attached CSE, or a CSE started from a SUT profile; `m2mspec load merge`
 //! combines shard reports. Writes `load.json` and `load.html`; exit 1 when `--slo` is missed,
 //! 2 on bad input (found within seconds, before any load).
@@ -9,7 +9,7 @@ use anyhow::Context;
 use m2mspec_onem2m::Release;
 use m2mspec_sim::report::{console, merge};
 use m2mspec_sim::scenario::{
-    parse_mix, parse_steps, Overrides, PlainMode, RegistrationMode, Scenario,
+    parse_mix, parse_steps, Overrides, PlainMode, Protocol, RegistrationMode, Scenario,
 };
 use m2mspec_sim::shard::{Shard, JOB_INDEX_VAR};
 use m2mspec_sim::slo::Slo;
@@ -55,6 +55,15 @@ struct RunArgs {
     /// AEs in the whole population (all shards together). Default 1000.
     #[arg(long)]
     aes: Option<u64>,
+    /// LWM2M devices over MQTT (ESR030) instead of AEs, in the whole population: each
+    /// registers with the LWM2M server, then sends Update (CON, round trip) and Notify (NON)
+    /// per the mix (default update=50,notify=50). Default target: the embedded broker and
+    /// the reference LWM2M server.
+    #[arg(long, conflicts_with_all = ["aes", "plain", "sut", "registration"])]
+    devices: Option<u64>,
+    /// LWM2M: the transport topics' [PREFIX] (ESR030 4.1). Default m2mspec/load.
+    #[arg(long)]
+    lwm2m_prefix: Option<String>,
     /// Open loop: requests/s offered by the whole population. Default 1000.
     #[arg(long)]
     rate: Option<f64>,
@@ -70,7 +79,7 @@ struct RunArgs {
     #[arg(long)]
     think_ms: Option<u64>,
     /// Weighted operation mix, e.g. retrieve=70,create_content_instance=30 (also
-    /// create_container, update_container).
+    /// create_container, update_container); LWM2M devices: update and notify.
     #[arg(long)]
     mix: Option<String>,
     /// New connections per second.
@@ -108,7 +117,7 @@ struct RunArgs {
     #[arg(long)]
     broker: Option<String>,
     /// With --broker: the harness plays the CSE (fast responder), so the broker alone is
-    /// under load.
+    /// under load; with --devices it plays the LWM2M server (the reference server).
     #[arg(long, requires = "broker")]
     responder: bool,
     /// With --responder: its connections; more than 1 splits the AEs among them (each
@@ -227,7 +236,9 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         .map(|p| m2mspec::sut::SutProfile::load(&resolve(p)))
         .transpose()?;
     let overrides = Overrides {
-        aes: a.aes,
+        protocol: a.devices.map(|_| Protocol::Lwm2m),
+        lwm2m_prefix: a.lwm2m_prefix,
+        aes: a.aes.or(a.devices),
         prefix: a.prefix,
         release: release.or(profile.as_ref().map(|p| p.release)),
         serialization: a.serialization,
@@ -292,7 +303,12 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         } else {
             String::new()
         },
+        lwm2m_prefix: (scenario.protocol == Protocol::Lwm2m && plain.is_none())
+            .then(|| scenario.lwm2m.prefix.clone()),
     };
+    if profile.is_some() && scenario.protocol == Protocol::Lwm2m {
+        anyhow::bail!("--sut starts a CSE; LWM2M devices go to the reference LWM2M server (default) or to a server attached to --broker");
+    }
     let cfg = LoadConfig {
         scenario,
         shard,

@@ -31,6 +31,9 @@ pub struct Lwm2m;
 /// The one message format: a CoAP message.
 pub const COAP: &str = "coap";
 
+/// The topics of the broker-role cases (`m2mspec/b{uniq}/<device>/<direction>`).
+pub const BROKER_CASE_PREFIX_FILTER: &str = "m2mspec/#";
+
 /// An id that is one topic level (ESR030 4.1 `[DEVICE_ID]`).
 fn check_level(id: &str) -> Result<(), String> {
     if id.is_empty() || id.contains(['/', '+', '#', '\0']) {
@@ -90,6 +93,13 @@ impl Protocol for Lwm2m {
     fn enforce(&self, _principals: Vec<Principal>) -> Policy {
         // ESR030 has no authorization rules: the gatekeeper stays open.
         Policy::default()
+    }
+
+    fn open_broker_filters(&self) -> &'static [&'static str] {
+        // ESR030 states no topic authorization (its clause 11 defers security to MQTT's
+        // non-normative section), so a broker under test lets any client use the transport
+        // topics under the prefix the broker cases use (suites/lwm2m/broker).
+        &[BROKER_CASE_PREFIX_FILTER]
     }
 
     fn sut_vars(&self, sut: &SutProfile, v: &mut Vars) {

@@ -78,6 +78,14 @@ pub trait Protocol: Send + Sync {
         Policy::enforce(principals)
     }
 
+    /// Broker role: topic filters that every client, identified or not, may publish and
+    /// subscribe to on a broker under test, because the family's specification states no
+    /// authorization for them; the broker's generated ACL grants them beside the protocols'
+    /// own policies (`m2mspec acl`, a broker profile's `{acl_file}`).
+    fn open_broker_filters(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// The `{sut.*}` template variables of a SUT profile.
     fn sut_vars(&self, sut: &SutProfile, vars: &mut Vars);
 

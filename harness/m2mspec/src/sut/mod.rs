@@ -595,14 +595,12 @@ fn write_generated_files(
         let principals = set
             .principals(profile.release)
             .map_err(|e| invalid(e.to_string()))?;
-        std::fs::write(
-            data_dir.join("acl"),
-            m2mspec_onem2m::acl::mosquitto_acl(&principals),
-        )
-        .map_err(|source| SutError::Io {
-            path: data_dir.join("acl"),
-            source,
-        })?;
+        std::fs::write(data_dir.join("acl"), crate::acl::mosquitto_acl(&principals)).map_err(
+            |source| SutError::Io {
+                path: data_dir.join("acl"),
+                source,
+            },
+        )?;
     }
     Ok(())
 }

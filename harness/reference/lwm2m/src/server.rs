@@ -47,7 +47,14 @@ struct ServerState {
     observations: HashMap<(String, String), Observation>,
     /// Data received by PUT opaque, by (device, path): its length.
     received: BTreeMap<(String, String), usize>,
+    /// Notifications taken for an observation, all devices together (the load simulator
+    /// counts what arrived against what its devices sent).
+    notifications_received: u64,
 }
+
+/// Notifications kept per observation for `NextNotification`; older ones are dropped (a
+/// device notifying for hours must not grow the server without bound).
+const KEPT_NOTIFICATIONS: usize = 1024;
 
 struct ServerService {
     cfg: ServerConfig,
@@ -199,7 +206,11 @@ impl Service for ServerService {
         else {
             return false;
         };
+        if o.notifications.len() >= KEPT_NOTIFICATIONS {
+            o.notifications.pop_front();
+        }
         o.notifications.push_back(response.clone());
+        st.notifications_received += 1;
         drop(st);
         self.notified.notify_waiters();
         true
@@ -255,6 +266,16 @@ impl RefServer {
             link,
             session: tokio::sync::Mutex::new(Some(session)),
         })
+    }
+
+    /// Notifications received for an observation since the start, all devices together.
+    pub fn notifications_received(&self) -> u64 {
+        lock(&self.service.state).notifications_received
+    }
+
+    /// Devices registered now.
+    pub fn registrations(&self) -> usize {
+        lock(&self.service.state).registrations.len()
     }
 
     pub fn config(&self) -> &ServerConfig {

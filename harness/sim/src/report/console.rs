@@ -49,7 +49,7 @@ pub fn summary(r: &LoadReport) -> String {
         "connect (CONNECT..SUBACK)",
         &r.histograms.connect,
     ));
-    if r.mode == "onem2m" {
+    if !r.mode.starts_with("plain") {
         s.push_str(&hist_line("registration", &r.histograms.registration));
         for (k, h) in &r.histograms.ops {
             s.push_str(&hist_line(k, h));
