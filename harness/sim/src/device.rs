@@ -30,7 +30,7 @@ use m2mspec_lwm2m::{Code, CodeKind, Message, MessageType, Token};
 use m2mspec_session::{lock, Counters, Limits, SessionError, SessionPlan, Subscription};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Semaphore};
@@ -75,11 +75,21 @@ pub struct DeviceShared {
     pub teardown: bool,
     /// Devices in this process (for the open-loop spacing).
     pub devices_here: u64,
+    /// Every n-th message a device receives gets the full check (RFC 7252 format rules, the
+    /// ESR030 4.4 / 4.5.2 message types); every message is correlated regardless.
+    pub sample_every: u64,
+    pub samples: AtomicU64,
 }
 
 impl DeviceShared {
     fn metrics(&self) -> std::sync::MutexGuard<'_, Metrics> {
         lock(&self.metrics)
+    }
+
+    fn sample(&self) -> bool {
+        self.samples
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.sample_every.max(1))
     }
 }
 
@@ -287,10 +297,7 @@ impl Device {
     /// Register (LWM2M 1.0 5.3.1): CON `POST /rd?ep=<id>&lt=<lifetime>`; true once a 2.01
     /// with a location came back.
     async fn register(&mut self) -> bool {
-        let mut reg = Registration::new(
-            &self.id,
-            vec![Link::new("/3/0"), Link::new("/1/0")],
-        );
+        let mut reg = Registration::new(&self.id, vec![Link::new("/3/0"), Link::new("/1/0")]);
         reg.lifetime = Some(self.sh.spec.lifetime_s);
         reg.lwm2m_version = Some("1.0".into());
         let (mid, token) = (self.mid(), self.token());
@@ -298,19 +305,17 @@ impl Device {
         let started = Instant::now();
         self.send_request(Purpose::Register, m, started).await;
         match self.call_answer().await {
-            Answer::Response(r) if r.code == Code::CREATED => {
-                match registration::location(&r) {
-                    Ok(loc) if !loc.is_empty() => {
-                        self.location = loc;
-                        record(&mut self.sh.metrics().registration, started.elapsed());
-                        true
-                    }
-                    _ => {
-                        tracing::debug!(device = %self.id, "Register answered 2.01 without a location");
-                        false
-                    }
+            Answer::Response(r) if r.code == Code::CREATED => match registration::location(&r) {
+                Ok(loc) if !loc.is_empty() => {
+                    self.location = loc;
+                    record(&mut self.sh.metrics().registration, started.elapsed());
+                    true
                 }
-            }
+                _ => {
+                    tracing::debug!(device = %self.id, "Register answered 2.01 without a location");
+                    false
+                }
+            },
             Answer::Response(r) => {
                 tracing::debug!(device = %self.id, code = %r.code, "Register refused");
                 false
@@ -352,6 +357,9 @@ impl Device {
                 return None;
             }
         };
+        if self.sh.sample() {
+            self.check(payload, &m);
+        }
         match (m.mtype, m.code.kind()) {
             (MessageType::Acknowledgement, CodeKind::Empty) => {
                 // The empty ACK of our request (4.5.2); the response follows separately.
@@ -368,9 +376,7 @@ impl Device {
                         let now = Instant::now();
                         if let Purpose::Work(op) = f.purpose {
                             let failure = (!m.code.is_success()).then(|| m.code.to_string());
-                            self.sh
-                                .metrics()
-                                .answered(op, now - f.intended, failure);
+                            self.sh.metrics().answered(op, now - f.intended, failure);
                             self.sh.progress.outstanding.fetch_sub(1, Ordering::Relaxed);
                         }
                         let _ = f.sent;
@@ -387,6 +393,25 @@ impl Device {
                 self.mismatched("a CoAP message of a kind ESR030 4.4 does not use here");
                 None
             }
+        }
+    }
+
+    /// The full check of one received message: the RFC 7252 / 7959 format rules (MUST
+    /// level) and the ESR030 message types (requests CON 4.5.1, responses NON 4.5.2).
+    fn check(&self, payload: &[u8], m: &Message) {
+        let mut broken: Vec<String> = m2mspec_lwm2m::validate(payload)
+            .into_iter()
+            .filter(|v| v.level() == m2mspec_lwm2m::Level::Must)
+            .map(|v| v.clause().to_string())
+            .collect();
+        if let Err(v) = m2mspec_lwm2m::rules::types::check_types(m) {
+            broken.push(v.clause().to_string());
+        }
+        let mut metrics = self.sh.metrics();
+        metrics.counts.checked += 1;
+        for rule in broken {
+            *metrics.counts.violations.entry(rule).or_default() += 1;
+            metrics.error();
         }
     }
 
@@ -643,7 +668,8 @@ impl Device {
             let m = deregister_request(&self.location, mid, token);
             self.send_request(Purpose::Deregister, m, Instant::now())
                 .await;
-            let ok = matches!(self.call_answer().await, Answer::Response(r) if r.code == Code::DELETED);
+            let ok =
+                matches!(self.call_answer().await, Answer::Response(r) if r.code == Code::DELETED);
             if !ok {
                 self.sh.metrics().counts.teardown_failed += 1;
             }

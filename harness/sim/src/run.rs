@@ -14,11 +14,11 @@ use crate::report::{
     merge::knee_of, Histograms, LoadReport, Phases, Resources, SloOutcome, StepResult,
 };
 use crate::scenario::{check_rate, LoopMode, Op, PlainMode, Protocol, RegistrationMode, Scenario};
-use m2mspec_lwm2m::topic::TopicNames;
 use crate::scheduler::Mix;
 use crate::shard::Shard;
 use crate::slo::Slo;
 use crate::target::Target;
+use m2mspec_lwm2m::topic::TopicNames;
 use m2mspec_session::{lock, Counters};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -167,6 +167,8 @@ pub async fn run(
             max_queued: s.workload.max_outstanding,
             teardown: s.teardown,
             devices_here: here,
+            sample_every: s.check.sample_every,
+            samples: Default::default(),
         })),
         None => Clients::Ae(Arc::new(Shared {
             spec: PopulationSpec::from_scenario(s)?,
@@ -274,7 +276,8 @@ pub async fn run(
         if interrupted.is_none() && s.mix().iter().any(|(op, w)| *op == Op::Notify && *w > 0) {
             live.phase("observe");
             let devices: Vec<String> = range.clone().map(|n| d.spec.device_id(n)).collect();
-            let observing = target.observe_all(&devices, &s.lwm2m.observe_path, s.registration.concurrency);
+            let observing =
+                target.observe_all(&devices, &s.lwm2m.observe_path, s.registration.concurrency);
             tokio::select! {
                 failed = observing => unobservable = failed,
                 _ = stop.changed() => {

@@ -453,9 +453,11 @@ impl Scenario {
                     l.device_prefix
                 ));
             }
-            l.observe_path.parse::<m2mspec_lwm2m::lwm2m::path::Path>().map_err(|e| {
-                SimError::Invalid(format!("lwm2m.observe_path {:?}: {e}", l.observe_path))
-            })?;
+            l.observe_path
+                .parse::<m2mspec_lwm2m::lwm2m::path::Path>()
+                .map_err(|e| {
+                    SimError::Invalid(format!("lwm2m.observe_path {:?}: {e}", l.observe_path))
+                })?;
         }
         if self.plain.qos > 1 {
             return bad(format!("plain.qos = {}: use 0 or 1", self.plain.qos));
@@ -654,6 +656,20 @@ create_content_instance = 3
     #[case::empty_mix("[mix]\nretrieve = 0", "no operation")]
     #[case::bad_duration("[workload]\nduration_s = -1.0", "duration_s")]
     #[case::not_toml("[population\naes = 3", "malformed")]
+    #[case::lwm2m_op_for_aes("[mix]\nupdate = 3", "use retrieve")]
+    #[case::onem2m_op_for_devices(
+        "protocol = \"lwm2m\"\n[mix]\nretrieve = 3",
+        "use update and notify"
+    )]
+    #[case::device_prefix_with_slash(
+        "protocol = \"lwm2m\"\n[lwm2m]\ndevice_prefix = \"a/b\"",
+        "one topic level"
+    )]
+    #[case::bad_observe_path(
+        "protocol = \"lwm2m\"\n[lwm2m]\nobserve_path = \"3/0\"",
+        "lwm2m.observe_path"
+    )]
+    #[case::unknown_protocol("protocol = \"coap\"", "unknown variant")]
     fn malformed_files_name_the_problem(#[case] text: &str, #[case] needle: &str) {
         let e = Scenario::parse(Path::new("bad.toml"), text).unwrap_err();
         let msg = e.to_string();
@@ -671,6 +687,7 @@ create_content_instance = 3
     #[rstest]
     #[case("retrieve=70,create_container=30", &[(Op::Retrieve, 70), (Op::CreateContainer, 30)])]
     #[case("update_container=1", &[(Op::UpdateContainer, 1)])]
+    #[case("update=3,notify=1", &[(Op::Update, 3), (Op::Notify, 1)])]
     fn mixes_from_flags(#[case] s: &str, #[case] want: &[(Op, u32)]) {
         let m = parse_mix(s).unwrap();
         assert_eq!(m.into_iter().collect::<Vec<_>>(), want);

@@ -318,7 +318,10 @@ impl Target {
         if let Some(c) = self.refcse {
             c.stop().await;
         }
-        if let Some(server) = self.refserver.and_then(|s| std::sync::Arc::try_unwrap(s).ok()) {
+        if let Some(server) = self
+            .refserver
+            .and_then(|s| std::sync::Arc::try_unwrap(s).ok())
+        {
             server.stop().await;
         }
         if let Some(b) = self.embedded {

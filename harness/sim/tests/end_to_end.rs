@@ -3,7 +3,7 @@
 //! Bounded: 30 AEs, 2 s of workload; no timing is asserted.
 
 use m2mspec_sim::report::{console, LoadReport};
-use m2mspec_sim::scenario::{Overrides, Scenario};
+use m2mspec_sim::scenario::{Overrides, Protocol, Scenario};
 use m2mspec_sim::shard::Shard;
 use m2mspec_sim::{CseSettings, LoadConfig, Target, TargetSpec};
 use std::time::Duration;
@@ -32,6 +32,7 @@ fn cse(s: &Scenario) -> CseSettings {
         max_connections: 256,
         originators: Vec::new(),
         responder_tag: String::new(),
+        lwm2m_prefix: (s.protocol == Protocol::Lwm2m).then(|| s.lwm2m.prefix.clone()),
     }
 }
 
@@ -171,4 +172,102 @@ async fn the_knee_search_runs_every_step_and_names_the_highest_rate() {
     assert_eq!(knee.highest_sustainable_rate, Some(60.0));
     assert_eq!(knee.first_breaking_rate, None);
     assert!(!r.slo_missed());
+}
+
+fn devices(n: u64, rate: f64) -> Scenario {
+    Overrides {
+        protocol: Some(Protocol::Lwm2m),
+        aes: Some(n),
+        rate: Some(rate),
+        duration_s: Some(2.0),
+        sample_every: Some(1),
+        teardown: true,
+        ..Overrides::default()
+    }
+    .apply(Scenario::default())
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lwm2m_devices_register_update_notify_and_deregister_against_the_reference_server() {
+    let r = run(devices(20, 100.0)).await;
+    let c = &r.counts;
+    assert_eq!(r.mode, "lwm2m");
+    assert_eq!((r.aes, r.connected, r.registered), (20, 20, 20));
+    assert_eq!(r.histograms.registration.count, 20);
+    let updates = r.histograms.ops.get("update").map_or(0, |h| h.count);
+    assert!(
+        updates > 0 && c.notifications > 0,
+        "both operations ran: {c:?}"
+    );
+    assert_eq!(c.sent, updates + c.notifications, "{c:?}");
+    assert_eq!(c.matched, updates, "every Update answered: {c:?}");
+    assert_eq!(
+        c.ok, c.matched,
+        "the reference server answers 2.04: {:?}",
+        c.non_2xxx
+    );
+    assert_eq!(
+        c.received, c.notifications,
+        "every Notify reached the server: {c:?}"
+    );
+    assert!(c.checked > 0, "{c:?}");
+    assert_eq!(
+        (
+            c.lost,
+            c.late,
+            c.duplicates,
+            c.mismatched,
+            c.backlog,
+            c.unobserved
+        ),
+        (0, 0, 0, 0, 0, 0),
+        "{c:?}"
+    );
+    assert!(c.violations.is_empty(), "{:?}", c.violations);
+    assert_eq!((c.registration_failed, c.teardown_failed), (0, 0));
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("received by the harness's server, 0 lost")),
+        "{:?}",
+        r.notes
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lwm2m_devices_without_a_server_fail_registration_and_say_so() {
+    // A broker with no LWM2M server attached: every Register goes unanswered.
+    let broker = m2mspec_mqtt::broker::EmbeddedBroker::start(Default::default())
+        .await
+        .expect("embedded broker");
+    let mut s = devices(5, 10.0);
+    s.workload.timeout_ms = 500;
+    let spec = TargetSpec::Broker {
+        addr: broker.addr(),
+        responder: false,
+        responder_connections: 1,
+    };
+    let target = Target::start(&spec, &cse(&s)).await.expect("target");
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    let cfg = config(s);
+    let r = tokio::time::timeout(
+        Duration::from_secs(60),
+        m2mspec_sim::run(&cfg, &target, stop),
+    )
+    .await
+    .expect("the run ends by itself")
+    .expect("the run works");
+    target.stop().await;
+    broker.shutdown();
+    assert_eq!((r.connected, r.registered), (5, 0));
+    assert_eq!(r.counts.registration_failed, 5);
+    assert_eq!(r.counts.sent, 0);
+    assert!(
+        r.notes
+            .iter()
+            .any(|n| n.contains("the attached server's receipt is not measured")),
+        "{:?}",
+        r.notes
+    );
 }

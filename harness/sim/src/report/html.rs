@@ -192,9 +192,15 @@ pub fn render(r: &LoadReport) -> String {
         ("sent", c.sent.to_string()),
         ("matched responses", c.matched.to_string()),
         ("2xxx", c.ok.to_string()),
-        ("received (plain: messages; LWM2M: notifications at the server)", c.received.to_string()),
+        (
+            "received (plain: messages; LWM2M: notifications at the server)",
+            c.received.to_string(),
+        ),
         ("notifications sent (LWM2M)", c.notifications.to_string()),
-        ("notify without an observation (LWM2M)", c.unobserved.to_string()),
+        (
+            "notify without an observation (LWM2M)",
+            c.unobserved.to_string(),
+        ),
         ("lost (timeout)", c.lost.to_string()),
         ("late", c.late.to_string()),
         ("duplicate", c.duplicates.to_string()),
