@@ -84,6 +84,10 @@ pub(crate) enum Target {
 
 pub(crate) struct Tree {
     res: HashMap<String, Resource>,
+    /// Children by name: parent ri → (rn → ri). Resolving a hierarchical `to` and the
+    /// name-conflict check look here instead of scanning the children (a CSEBase with
+    /// thousands of AEs under load).
+    names: HashMap<String, HashMap<String, String>>,
     base_ri: String,
     /// CSE-ID without the leading "/", e.g. "id-in".
     cse_stem: String,
@@ -387,6 +391,7 @@ impl Tree {
         );
         Tree {
             res,
+            names: HashMap::new(),
             base_ri: cse_stem.clone(),
             cse_stem,
             csebase_name: csebase_name.to_string(),
@@ -471,16 +476,17 @@ impl Tree {
                     Target::Oldest(cur)
                 });
             }
-            match node
-                .children
-                .iter()
-                .find(|c| self.res.get(*c).is_some_and(|r| r.rn == *seg))
-            {
-                Some(child) => cur = child.clone(),
+            match self.child_named(&cur, seg) {
+                Some(child) => cur = child.to_string(),
                 None => return not_found(),
             }
         }
         Ok(Target::Resource(cur))
+    }
+
+    /// The child of `parent` named `rn`.
+    fn child_named(&self, parent: &str, rn: &str) -> Option<&str> {
+        self.names.get(parent)?.get(rn).map(String::as_str)
     }
 
     /// The concrete resource a target addresses (the contentInstance of `la` / `ol`).
@@ -666,11 +672,7 @@ impl Tree {
         let Some(parent) = self.res.get(parent_ri) else {
             return fail(rsc::NOT_FOUND, format!("no resource {parent_ri:?}"));
         };
-        if parent
-            .children
-            .iter()
-            .any(|c| self.res.get(c).is_some_and(|r| r.rn == rn))
-        {
+        if self.child_named(&parent.ri, &rn).is_some() {
             return fail(
                 rsc::CONFLICT,
                 format!("a child named {rn:?} already exists"),
@@ -768,6 +770,10 @@ impl Tree {
         let ri = resource.ri.clone();
         let ty = resource.ty;
         let ct = resource.ct.clone();
+        self.names
+            .entry(parent_ri.to_string())
+            .or_default()
+            .insert(resource.rn.clone(), ri.clone());
         self.res.insert(ri.clone(), resource);
         if let Some(p) = self.res.get_mut(parent_ri) {
             p.children.push(ri.clone());
@@ -963,6 +969,12 @@ impl Tree {
 
     fn remove_subtree(&mut self, ri: &str) {
         let Some(r) = self.res.remove(ri) else { return };
+        if let Some(pi) = r.pi.as_ref() {
+            if let Some(n) = self.names.get_mut(pi) {
+                n.remove(&r.rn);
+            }
+        }
+        self.names.remove(ri);
         if let Some(parent) = r.pi.as_ref().and_then(|pi| self.res.get_mut(pi)) {
             parent.children.retain(|c| c != ri);
         }
@@ -972,6 +984,7 @@ impl Tree {
         let mut stack = r.children;
         while let Some(child) = stack.pop() {
             if let Some(c) = self.res.remove(&child) {
+                self.names.remove(&child);
                 if c.ty == TY_AE {
                     self.aeis.retain(|_, v| *v != child);
                 }
