@@ -26,7 +26,7 @@ const JS: &str = include_str!("html/report.js");
 
 /// Write the HTML report for `report` to `path`.
 pub fn write_html(report: &Report, path: &Path) -> Result<(), ReportError> {
-    std::fs::write(path, render_html(report)).map_err(|source| ReportError::Io {
+    crate::atomic::write(path, render_html(report).as_bytes()).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     })

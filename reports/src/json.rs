@@ -1,7 +1,5 @@
 //! `report.json`: the machine-readable report, loadable back with [`Report::load`].
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use crate::error::ReportError;
@@ -13,14 +11,12 @@ pub fn write_json(report: &Report, path: &Path) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     };
-    let file = File::create(path).map_err(io_err)?;
-    let mut out = BufWriter::new(file);
-    serde_json::to_writer_pretty(&mut out, report).map_err(|source| ReportError::Json {
+    let mut out = serde_json::to_vec_pretty(report).map_err(|source| ReportError::Json {
         path: path.to_path_buf(),
         source,
     })?;
-    out.write_all(b"\n").map_err(io_err)?;
-    out.flush().map_err(io_err)
+    out.push(b'\n');
+    crate::atomic::write(path, &out).map_err(io_err)
 }
 
 #[cfg(test)]

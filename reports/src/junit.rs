@@ -24,7 +24,7 @@ use crate::model::{Basis, CaseResult, Report, Verdict};
 /// Write the JUnit XML for `report` to `path`.
 pub fn write_junit(report: &Report, path: &Path) -> Result<(), ReportError> {
     let xml = render_junit(report).map_err(|e| e.at(path))?;
-    std::fs::write(path, xml).map_err(|source| ReportError::Io {
+    crate::atomic::write(path, &xml).map_err(|source| ReportError::Io {
         path: path.to_path_buf(),
         source,
     })

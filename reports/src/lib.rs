@@ -6,6 +6,7 @@
 //! self-contained `report.html` a vendor can hand to a customer.
 //! [`console_summary`] is the terminal view.
 
+pub mod atomic;
 mod console;
 mod error;
 mod html;

@@ -297,14 +297,13 @@ async fn run_profile(
         .unwrap_or_default();
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let mut term = m2mspec_signals::watch();
     let mut sut_down: Option<String> = None;
     for (i, case) in cases.iter().enumerate() {
         if stop.interrupted {
             results.push(errored(
                 case,
-                "not run: the run was interrupted (Ctrl-C)",
+                &format!("not run: the run was interrupted ({})", signal_name()),
                 Vec::new(),
             ));
             continue;
@@ -321,9 +320,9 @@ async fn run_profile(
         }
         let mut r = tokio::select! {
             r = run_case(&tb, profile, case, opts, running.commander()) => r,
-            _ = &mut ctrl_c => {
+            t = m2mspec_signals::requested_wait(&mut term) => {
                 stop.interrupted = true;
-                errored(case, "interrupted (Ctrl-C) while running", Vec::new())
+                errored(case, &format!("interrupted ({}) while running", t.describe()), Vec::new())
             }
         };
         // A SUT that died during the case: the case is `error` with the SUT's last output, and
@@ -424,6 +423,11 @@ fn run_info(cfg: &RunConfig, sut: String) -> RunInfo {
         notes: Vec::new(),
         sut_log_tail: Vec::new(),
     }
+}
+
+/// The signal that interrupted the run, as a report says it.
+fn signal_name() -> String {
+    m2mspec_signals::requested().map_or_else(|| "a signal".to_string(), |t| t.describe())
 }
 
 /// The report of a run interrupted before any case ran: every selected case is `error`.

@@ -49,24 +49,17 @@ pub use target::{CseSettings, Target, TargetSpec};
 
 use tokio::sync::watch;
 
-/// A watch that turns true on Ctrl-C (SIGINT) or SIGTERM: the run then ends early and still
-/// writes its report.
+/// A watch that turns true on SIGINT (Ctrl-C), SIGTERM or SIGHUP (`m2mspec-signals`): the run
+/// then ends early and still writes its report; a second signal ends the process at once.
 pub fn stop_on_signals() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
+    let mut term = m2mspec_signals::watch();
     tokio::spawn(async move {
-        let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
-        match term {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
-        }
-        eprintln!("m2mspec load: stopping (signal received); every client disconnects and the report is written");
+        let t = m2mspec_signals::requested_wait(&mut term).await;
+        eprintln!(
+            "m2mspec load: stopping ({} received); every client disconnects and the report is written",
+            t.describe()
+        );
         let _ = tx.send(true);
     });
     rx

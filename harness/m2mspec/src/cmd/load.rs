@@ -183,7 +183,10 @@ fn execute_merge(m: MergeArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn exit(r: &m2mspec_sim::LoadReport) -> ExitCode {
-    if r.slo_missed() {
+    if let (Some(_), Some(t)) = (&r.interrupted, m2mspec_signals::requested()) {
+        // Ended by a signal: the exit status says so (128 + its number), after the report.
+        ExitCode::from(t.exit_code())
+    } else if r.slo_missed() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -165,6 +165,10 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         html.display()
     );
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
+    if let Some(t) = m2mspec_signals::requested() {
+        // Ended by a signal: the partial report is written; the exit status says so.
+        return Ok(ExitCode::from(t.exit_code()));
+    }
     let failed = match &report.baseline {
         Some(b) => !b.regressions.is_empty(),
         None => report.failed(a.strict),
@@ -199,19 +203,20 @@ fn family_suite(root: &Path, family: &str) -> anyhow::Result<PathBuf> {
     )
 }
 
-/// Run, and on Ctrl-C let the case loop (which sees the same signal) finish the current case as
+/// Run, and on SIGINT / SIGTERM / SIGHUP (`m2mspec-signals`) let the case loop (which sees the same signal) finish the current case as
 /// interrupted and return its partial report; if it does not within a bound (e.g. the SUT is
 /// still starting), drop the run, which stops the SUT (its process group is killed on drop).
 async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::Report> {
+    let mut term = m2mspec_signals::watch();
     let fut = run::run(cfg);
     tokio::pin!(fut);
     tokio::select! {
         r = &mut fut => Ok(r?),
-        _ = tokio::signal::ctrl_c() => {
-            eprintln!("m2mspec: interrupted; finishing the current case and writing the report");
+        t = m2mspec_signals::requested_wait(&mut term) => {
+            eprintln!("m2mspec: interrupted ({}); finishing the current case and writing the report", t.describe());
             match tokio::time::timeout(std::time::Duration::from_secs(5), &mut fut).await {
                 Ok(r) => Ok(r?),
-                Err(_) => Ok(run::interrupted_report(cfg, "not run: interrupted (Ctrl-C) before the SUT was ready; the SUT was stopped")?),
+                Err(_) => Ok(run::interrupted_report(cfg, &format!("not run: interrupted ({}) before the SUT was ready; the SUT was stopped", t.describe()))?),
             }
         }
     }

@@ -165,6 +165,8 @@ impl SutProcess {
                 }));
             }
         }
+        // A second termination signal kills this group before the harness exits at once.
+        m2mspec_signals::register_group(pid as i32);
         Ok(SutProcess {
             child,
             readers,
@@ -270,6 +272,7 @@ impl Drop for SutProcess {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.signal_group(libc::SIGKILL);
         }
+        m2mspec_signals::unregister_group(self.pgid);
     }
 }
 

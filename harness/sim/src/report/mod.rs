@@ -164,8 +164,9 @@ impl LoadReport {
     }
 }
 
+/// Atomically (a reader never sees half a report, even after a second signal).
 fn write(path: &Path, text: &str) -> Result<(), SimError> {
-    std::fs::write(path, text).map_err(|e| SimError::Write {
+    m2mspec_reports::atomic::write(path, text.as_bytes()).map_err(|e| SimError::Write {
         path: path.into(),
         detail: e.to_string(),
     })
