@@ -33,8 +33,39 @@ fn main() -> ExitCode {
     match cli.execute() {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("m2mspec: error: {e:#}");
+            eprintln!("m2mspec: error: {}", error_text(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// An error and its causes on one line, each cause once: a library error that already says
+/// its cause (`cannot read …: No such file`) is not followed by the same cause again.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cause_already_said_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "No such file");
+        let e = anyhow::Error::new(io).context("cannot read x.toml: No such file");
+        assert_eq!(error_text(&e), "cannot read x.toml: No such file");
+        let e = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&e), "outer: inner");
     }
 }

@@ -149,8 +149,6 @@ fn default_case_timeout_ms() -> u64 {
     30_000
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum FileShape {
     Group { case: Vec<Case> },
     Single(Box<Case>),
@@ -208,10 +206,23 @@ fn family(case: &Case, path: &Path) -> Result<&'static dyn Protocol, String> {
 
 /// Parse one scenario file.
 pub fn parse_file(path: &Path, text: &str) -> Result<Vec<Case>, ScenarioError> {
-    let shape: FileShape = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+    let parse_err = |e: toml::de::Error| ScenarioError::Parse {
         path: path.to_path_buf(),
         detail: e.to_string(),
-    })?;
+    };
+    // A file holding `[[case]]` tables is a group, else it is one case; deciding first (rather
+    // than trying both shapes) keeps serde's own message — which key, which line — instead of
+    // "did not match any variant".
+    let table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+    let shape = if table.get("case").is_some_and(toml::Value::is_array) {
+        FileShape::Group {
+            case: Vec::<Case>::deserialize(table["case"].clone()).map_err(parse_err)?,
+        }
+    } else {
+        FileShape::Single(Box::new(
+            Case::deserialize(toml::Value::Table(table)).map_err(parse_err)?,
+        ))
+    };
     let mut cases = match shape {
         FileShape::Group { case } => case,
         FileShape::Single(c) => vec![*c],
@@ -304,6 +315,24 @@ packet = "connect"
 whole_trace = true
 fields = { clean_session = false }
 "#;
+
+    #[test]
+    fn an_unknown_step_key_is_named_in_a_group_and_in_a_single_case() {
+        let group = "[[case]]\nid = \"x.g\"\ntitle = \"t\"\nclause = [\"R2 7.3.3\"]\nspec = \"R2\"\nlevel = \"SHALL\"\nrole = \"cse\"\nrequirement = \"r\"\n[[case.step]]\ndo = \"connect\"\nas = \"ae\"\ncolour = \"red\"\n";
+        let e = parse_file(Path::new("g.toml"), group)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let single = GOOD.replace(
+            "do = \"expect_packet\"",
+            "do = \"expect_packet\"\nflavour = 1",
+        );
+        let e = parse_file(Path::new("s.toml"), &single)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("flavour"), "{e}");
+        assert!(!e.contains("untagged"), "{e}");
+    }
 
     #[test]
     fn parses_single_case() {

@@ -62,6 +62,7 @@ pub mod client;
 pub mod error;
 pub mod filter;
 pub mod gatekeeper;
+pub mod reach;
 pub mod trace;
 pub mod transport;
 pub mod wire;

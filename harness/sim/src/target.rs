@@ -92,22 +92,14 @@ async fn start_lwm2m_server(
         .map_err(|e| SimError::Target(format!("reference LWM2M server: {e}")))
 }
 
-/// How long a broker gets to accept a TCP connection before it counts as unreachable.
-const REACH_TIMEOUT: Duration = Duration::from_secs(3);
-
-/// Can a TCP connection to `addr` be opened (within 3 s)?
+/// Can a TCP connection to `addr` be opened (within 3 s)? (`m2mspec_mqtt::reach`.)
 pub async fn check_reachable(addr: SocketAddr) -> Result<(), SimError> {
-    match tokio::time::timeout(REACH_TIMEOUT, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(SimError::Unreachable {
-            addr: addr.to_string(),
-            detail: e.to_string(),
-        }),
-        Err(_) => Err(SimError::Unreachable {
-            addr: addr.to_string(),
-            detail: format!("no TCP connection within {REACH_TIMEOUT:?}"),
-        }),
-    }
+    m2mspec_mqtt::reach::check(addr)
+        .await
+        .map_err(|e| SimError::Unreachable {
+            addr: e.addr.to_string(),
+            detail: e.detail,
+        })
 }
 
 impl Target {

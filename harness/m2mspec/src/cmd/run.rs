@@ -97,6 +97,22 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
+    // A SUT profile that cannot be read, or whose command does not exist, is a configuration
+    // error (exit 2) before anything starts.
+    for path in &cfg.suts {
+        let profile = m2mspec::sut::SutProfile::load(path)?;
+        if let Some(p) = &profile.process {
+            let dir = path.parent().unwrap_or(Path::new("."));
+            p.check_program(dir)
+                .map_err(|e| anyhow::anyhow!("SUT profile {}: {e}", path.display()))?;
+        }
+    }
+    // An unreachable --broker is one configuration error (exit 2) within seconds, not every
+    // case failing on its own timeout.
+    if let Some(addr) = cfg.broker {
+        rt.block_on(m2mspec_mqtt::reach::check(addr))
+            .map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
+    }
     let mut report = rt.block_on(run_interruptible(&cfg))?;
     // The requirement coverage of the suites this run used, for the HTML report.
     // With --suite, cfg.suites is the family's own folder, which holds its catalogue.

@@ -92,6 +92,52 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
     Ok(out)
 }
 
+impl ProcessSpec {
+    /// Before a run: the program of `command` exists — an absolute or relative path (to the
+    /// working directory) that is an executable file, or a name found on `PATH`. An error
+    /// names the program and where it was looked for. (A program name built from a template
+    /// variable is left to the start.)
+    pub fn check_program(&self, profile_dir: &Path) -> Result<(), String> {
+        let Some(prog) = self.command.first() else {
+            return Err("process.command is empty".into());
+        };
+        if prog.contains('{') {
+            return Ok(());
+        }
+        let executable = |p: &Path| {
+            use std::os::unix::fs::PermissionsExt;
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        };
+        if prog.contains('/') {
+            let cwd = match &self.cwd {
+                Some(c) => profile_dir.join(c),
+                None => profile_dir.to_path_buf(),
+            };
+            let p = cwd.join(prog);
+            return if executable(&p) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "the SUT command {prog:?} is not an executable file (looked at {})",
+                    p.display()
+                ))
+            };
+        }
+        let path = self
+            .env
+            .get("PATH")
+            .cloned()
+            .or_else(|| std::env::var("PATH").ok())
+            .unwrap_or_default();
+        if std::env::split_paths(&path).any(|d| executable(&d.join(prog))) {
+            Ok(())
+        } else {
+            Err(format!("the SUT command {prog:?} is not on PATH ({path})"))
+        }
+    }
+}
+
 impl SutProcess {
     pub fn spawn(
         spec: &ProcessSpec,
