@@ -113,6 +113,13 @@ pub async fn run_case(
             Some(ev),
         ),
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
+        Ok(Some((_, StepFailure::Unreached(mut ev)))) => {
+            ev.message = format!(
+                "not reached: the behaviour under test was not checked: {}",
+                ev.message
+            );
+            (Verdict::Inconclusive, Some(ev))
+        }
         Err(_) => (
             Verdict::Error,
             Some(Evidence {
@@ -207,7 +214,9 @@ impl CaseRun<'_> {
             let r = self.run_step(step).await;
             let status = match &r {
                 Ok(()) => "ok".to_string(),
-                Err(StepFailure::Check(ev) | StepFailure::Error(ev)) => {
+                Err(
+                    StepFailure::Check(ev) | StepFailure::Error(ev) | StepFailure::Unreached(ev),
+                ) => {
                     format!("FAILED: {}", ev.message)
                 }
             };

@@ -1,11 +1,13 @@
 //! A whole run: load the suites, bring up broker + gatekeeper + SUT, run every case, and always
 //! write the reports — also when the broker or SUT cannot start, or the run is interrupted.
 
+use crate::commander::SutCommander;
 use crate::engine::{run_case, EngineOptions};
 use crate::families;
 use crate::scenario::{self, Case, Selection};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
+use crate::upper_tester;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
@@ -295,6 +297,18 @@ async fn run_profile(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
+    let mut channel = match upper_tester::for_profile(profile, running.vars(), &vars) {
+        Ok(c) => c,
+        Err(why) => {
+            let why = format!("configuration error: the SUT's upper tester: {why}");
+            info.notes.push(format!("{}: {why}", profile.name));
+            let how = running.stop().await;
+            info.notes.push(format!("{}: {how}", profile.name));
+            tb.shutdown().await;
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return (all_errored(&why, Vec::new()), broker_desc);
+        }
+    };
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -320,7 +334,7 @@ async fn run_profile(
             }
         }
         let mut r = tokio::select! {
-            r = run_case(&tb, profile, case, opts, running.commander()) => r,
+            r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,
             _ = &mut ctrl_c => {
                 stop.interrupted = true;
                 errored(case, "interrupted (Ctrl-C) while running", Vec::new())
@@ -354,7 +368,13 @@ async fn run_profile(
                     case.id
                 ));
                 match start_ready(&tb, profile, cfg, &data_dir).await {
-                    Ok(new) => running = new,
+                    Ok(new) => {
+                        running = new;
+                        // Its ports changed: so did its upper tester's.
+                        if let Ok(c) = upper_tester::for_profile(profile, running.vars(), &vars) {
+                            channel = c;
+                        }
+                    }
                     Err(e) => {
                         sut_down = Some(format!(
                             "not run: the SUT died and could not be restarted: {e}"
@@ -380,6 +400,18 @@ async fn run_profile(
     tb.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     (results, broker_desc)
+}
+
+/// What carries out the SUT's actions: its upper tester when the profile declares one, else
+/// the in-process reference SUT itself. One seam either way.
+fn commander<'a>(
+    channel: Option<&'a upper_tester::Channel>,
+    running: &'a RunningSut,
+) -> Option<&'a dyn SutCommander> {
+    match channel {
+        Some(c) => Some(c as &dyn SutCommander),
+        None => running.commander(),
+    }
 }
 
 /// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.

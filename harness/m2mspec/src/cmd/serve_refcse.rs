@@ -86,3 +86,13 @@ pub fn execute(
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+/// Wait for SIGTERM or Ctrl-C.
+pub(super) async fn until_stopped() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

@@ -10,7 +10,7 @@
 use super::case_run::CaseRun;
 use super::failure::{harness_error, StepFailure, StepResult};
 use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
-use crate::commander::{FinishedCommand, PendingCommand};
+use crate::commander::{action_of, CommandError, FinishedCommand, PendingCommand};
 use chrono::Utc;
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
@@ -134,15 +134,18 @@ fn start<'a>(
     command: &toml::Value,
     timeout_ms: u64,
 ) -> Result<PendingCommand<'a>, StepFailure> {
-    let Some(ctl) = run.ctl else {
-        return Err(harness_error(
-            "this SUT takes no commands (its profile has no command channel)",
-        ));
-    };
     let cmd = run
         .vars
         .expand_value(command, Utc::now())
         .map_err(|e| harness_error(e.to_string()))?;
+    crate::upper_tester::vocabulary::check(&run.sut.role, &cmd)
+        .map_err(|e| harness_error(format!("configuration error: {e}")))?;
+    let Some(ctl) = run.ctl else {
+        return Err(harness_error(format!(
+            "configuration error: action {}: this SUT takes no actions (its profile has no [upper_tester])",
+            action_of(&cmd).unwrap_or("?")
+        )));
+    };
     run.log.push(format!("  command SUT: {cmd}"));
     let fut = ctl.command(cmd.clone(), Duration::from_millis(timeout_ms));
     Ok(PendingCommand { cmd, fut })
@@ -166,13 +169,26 @@ pub(crate) fn check(
         }));
     };
     let out = out.map_err(|e| {
-        StepFailure::Check(Evidence {
-            message: format!("the SUT failed command {cmd}: {e}"),
-            expected: None,
-            observed: None,
-            packets: run.recent_packets(15),
-            data: None,
-        })
+        let packets = run.recent_packets(15);
+        match e {
+            CommandError::Failed(e) => StepFailure::Check(Evidence {
+                message: format!("the SUT failed command {cmd}: {e}"),
+                expected: None,
+                observed: None,
+                packets,
+                data: None,
+            }),
+            CommandError::Unsupported(e) => {
+                harness_error(format!("configuration error: command {cmd}: {e}"))
+            }
+            CommandError::Channel(e) => StepFailure::Unreached(Evidence {
+                message: format!("command {cmd} did not reach the SUT or came back without an outcome: {e}"),
+                expected: Some("the action's outcome".into()),
+                observed: None,
+                packets,
+                data: None,
+            }),
+        }
     })?;
     if let Some(r) = &out.response {
         run.vars.save("command", r.clone());
