@@ -13,7 +13,7 @@
 //! through its family, and drives a SUT command left running in the background alongside the
 //! steps that follow it.
 
-use crate::commander::SutCommander;
+use crate::commander::{CommandError, SutCommander};
 use crate::protocol::Protocol;
 use crate::scenario::{Basis, Case, Level, SpecText};
 use crate::steps::case_run::CaseRun;
@@ -249,6 +249,15 @@ impl CaseRun<'_> {
                     o = &mut p.fut, if done.is_none() => done = Some(o),
                 }
             }
+        };
+        // A step that failed while the background command could not be carried out failed
+        // because of that: the command's channel or configuration is the verdict's cause.
+        let r = match (r, &done) {
+            (
+                Err(StepFailure::Check(_)),
+                Some(Err(e @ (CommandError::Channel(_) | CommandError::Unsupported(_)))),
+            ) => Err(crate::steps::command::failure(self, &p.cmd, e.clone())),
+            (r, _) => r,
         };
         match done {
             Some(o) => self.finished = Some((p.cmd, o)),

@@ -168,28 +168,7 @@ pub(crate) fn check(
             data: None,
         }));
     };
-    let out = out.map_err(|e| {
-        let packets = run.recent_packets(15);
-        match e {
-            CommandError::Failed(e) => StepFailure::Check(Evidence {
-                message: format!("the SUT failed command {cmd}: {e}"),
-                expected: None,
-                observed: None,
-                packets,
-                data: None,
-            }),
-            CommandError::Unsupported(e) => {
-                harness_error(format!("configuration error: command {cmd}: {e}"))
-            }
-            CommandError::Channel(e) => StepFailure::Unreached(Evidence {
-                message: format!("command {cmd} did not reach the SUT or came back without an outcome: {e}"),
-                expected: Some("the action's outcome".into()),
-                observed: None,
-                packets,
-                data: None,
-            }),
-        }
-    })?;
+    let out = out.map_err(|e| failure(run, &cmd, e))?;
     if let Some(r) = &out.response {
         run.vars.save("command", r.clone());
     }
@@ -208,4 +187,31 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+/// The step failure of a command without an outcome: the SUT's own failure is a failed check,
+/// an action not offered a configuration error, a channel that did not carry it inconclusive.
+pub(crate) fn failure(run: &CaseRun<'_>, cmd: &serde_json::Value, e: CommandError) -> StepFailure {
+    let packets = run.recent_packets(15);
+    match e {
+        CommandError::Failed(e) => StepFailure::Check(Evidence {
+            message: format!("the SUT failed command {cmd}: {e}"),
+            expected: None,
+            observed: None,
+            packets,
+            data: None,
+        }),
+        CommandError::Unsupported(e) => {
+            harness_error(format!("configuration error: command {cmd}: {e}"))
+        }
+        CommandError::Channel(e) => StepFailure::Unreached(Evidence {
+            message: format!(
+                "command {cmd} did not reach the SUT or came back without an outcome: {e}"
+            ),
+            expected: Some("the action's outcome".into()),
+            observed: None,
+            packets,
+            data: None,
+        }),
+    }
 }
