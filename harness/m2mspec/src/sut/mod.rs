@@ -82,7 +82,8 @@ pub struct SutProfile {
     pub refcse: RefcseSettings,
     /// AE role: the AE-ID of the AE under test (none: it registers via reg_req).
     pub ae_id: Option<String>,
-    /// AE role: the Credential-ID it uses for initial registration.
+    /// AE role: the Credential-ID it uses for initial registration; CSE role: the one it uses
+    /// to register with a remote CSE.
     pub credential: Option<String>,
     /// Reference-AE settings (kind = builtin-refae).
     #[serde(default)]
@@ -472,6 +473,10 @@ pub async fn start(
                 csebase_name: profile.csebase.clone(),
                 release: profile.release,
                 credential_allow_list: profile.refcse.credential_allow_list.clone(),
+                credential_id: profile
+                    .credential
+                    .clone()
+                    .unwrap_or_else(|| "cred-mn".into()),
                 faults,
                 variants,
                 ..Default::default()
@@ -580,6 +585,24 @@ async fn start_refae(
         })
 }
 
+impl SutCommander for m2mspec_refcse::RefCse {
+    fn command(&self, cmd: serde_json::Value, timeout: std::time::Duration) -> CommandFuture<'_> {
+        dispatch(
+            "reference-CSE",
+            cmd,
+            timeout,
+            move |c: m2mspec_refcse::CseCommand| async move {
+                m2mspec_refcse::RefCse::command(self, c)
+                    .await
+                    .map(|o| CommandOutcome {
+                        rsc: o.rsc,
+                        response: o.response,
+                    })
+            },
+        )
+    }
+}
+
 impl SutCommander for m2mspec_refae::RefAe {
     fn command(&self, cmd: serde_json::Value, timeout: std::time::Duration) -> CommandFuture<'_> {
         dispatch(
@@ -678,6 +701,7 @@ impl RunningSut {
     pub fn commander(&self) -> Option<&dyn SutCommander> {
         match self {
             RunningSut::RefAe(ae) => Some(ae as &dyn SutCommander),
+            RunningSut::RefCse(cse) => Some(cse as &dyn SutCommander),
             RunningSut::RefDevice(d) => Some(d as &dyn SutCommander),
             RunningSut::RefServer(s) => Some(s as &dyn SutCommander),
             _ => None,
