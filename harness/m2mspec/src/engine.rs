@@ -71,6 +71,20 @@ pub async fn run_case(
         ));
         return result;
     }
+    let unclaimed = sut.unclaimed_actions(case.steps.iter().chain(&case.cleanup).filter_map(Step::action));
+    if !unclaimed.is_empty() {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(format!(
+            "SUT does not claim action {} (capability {}: its upper tester does not offer it)",
+            unclaimed.join(", "),
+            unclaimed
+                .iter()
+                .map(|a| format!("action.{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return result;
+    }
     let Some(protocol) = crate::families::protocol(&case.family) else {
         result.verdict = Verdict::Error;
         result.evidence.push(failure::ev(format!(

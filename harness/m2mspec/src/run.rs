@@ -333,6 +333,13 @@ async fn run_profile(
                     .push(format!("before {}: SUT reset failed: {e}", case.id));
             }
         }
+        if let Some(why) = match &channel {
+            Some(c) => c.reset_before_case().await,
+            None => None,
+        } {
+            info.notes
+                .push(format!("before {}: SUT reset through its upper tester failed: {why}", case.id));
+        }
         let mut r = tokio::select! {
             r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,
             _ = &mut ctrl_c => {

@@ -113,7 +113,7 @@ async fn a_faulty_external_ae_still_fails(
     &["create_container", "unreachable"]
 )]
 #[case::not_offered(
-    "[upper_tester]\nkind = \"http\"\nurl = \"http://127.0.0.1:{ut_port}/\"\nactions = [\"register\"]\n",
+    "[upper_tester]\nkind = \"command\"\n[upper_tester.commands]\nregister = [\"true\"]\n",
     Error,
     &["configuration error", "does not offer action"]
 )]
@@ -149,4 +149,34 @@ async fn a_broken_channel_is_named(
         assert!(text.contains(n), "evidence lacks {n:?}: {text}");
     }
     assert!(started.elapsed() < std::time::Duration::from_secs(60));
+}
+
+/// VENDOR-GUIDE.md's example (fixtures/sut/example-ae.toml: a Python AE with an HTTP upper
+/// tester) passes a first case driven through its channel, and a case needing an action it
+/// does not claim is skipped saying which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_vendor_guide_example_passes_its_first_case() {
+    let first = "ae.request.mandatory-parameters";
+    let unclaimed = "ae.teardown.clean-reconnect";
+    let profile = common::root().join("fixtures/sut/example-ae.toml");
+    let _slot = testbed_slot("upper_tester", RUNS).await;
+    let r = run(&cfg(&[first, unclaimed], &[profile]))
+        .await
+        .expect("run");
+    let c = case(&r, first);
+    assert_eq!(
+        c.verdict,
+        m2mspec_reports::Verdict::Pass,
+        "{}\n{:?}\n{:?}",
+        evidence_text(c),
+        c.log,
+        r.run.sut_log_tail
+    );
+    assert!(c.log.iter().any(|l| l.contains("command SUT")), "{:?}", c.log);
+    let s = case(&r, unclaimed);
+    assert_eq!(s.verdict, m2mspec_reports::Verdict::Skipped);
+    assert_eq!(
+        s.skip_reason.as_deref(),
+        Some("SUT does not claim action leave, reconnect (capability action.leave, action.reconnect: its upper tester does not offer it)")
+    );
 }

@@ -58,6 +58,13 @@ impl StepKind for CommandStep {
         }
     }
 
+    fn action(&self) -> Option<&str> {
+        match self {
+            CommandStep::Command(s) => s.command.get("cmd").and_then(toml::Value::as_str),
+            CommandStep::AwaitCommand(_) => None,
+        }
+    }
+
     fn run<'s, 'a: 's>(&'s self, run: &'s mut CaseRun<'a>) -> StepFuture<'s> {
         match self {
             CommandStep::Command(s) => Box::pin(s.run(run)),

@@ -355,6 +355,38 @@ impl SutProfile {
     }
 }
 
+impl SutProfile {
+    /// The actions the SUT claims to take on command (capabilities `action.<name>` = true);
+    /// `None` when its capability file claims no action at all (every action is tried).
+    pub fn claimed_actions(&self) -> Option<Vec<String>> {
+        let claims: Vec<(&str, bool)> = self
+            .caps
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("action.").map(|a| (a, *v)))
+            .collect();
+        (!claims.is_empty()).then(|| {
+            claims
+                .into_iter()
+                .filter(|(_, v)| *v)
+                .map(|(a, _)| a.to_string())
+                .collect()
+        })
+    }
+
+    /// Of `actions`, those the SUT does not claim (empty when it claims no action at all).
+    pub fn unclaimed_actions<'a>(&self, actions: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+        let Some(claimed) = self.claimed_actions() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&str> = actions
+            .into_iter()
+            .filter(|a| !claimed.iter().any(|c| c == a))
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
 fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutError> {
     let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid {
         path: path.into(),

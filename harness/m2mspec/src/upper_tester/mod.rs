@@ -52,9 +52,10 @@ pub struct UpperTesterSpec {
     pub commands: BTreeMap<String, Vec<String>>,
     /// command: working directory, relative to the profile (default: its directory).
     pub cwd: Option<PathBuf>,
-    /// The actions the channel offers (default: http every action of the role, command the
-    /// keys of `commands`). Others are refused before anything is sent.
-    pub actions: Option<Vec<String>>,
+    /// Before each case, `reset` the SUT through this channel (TS-0019 practice); a failed
+    /// reset is noted in the report and the case runs anyway.
+    #[serde(default)]
+    pub reset_between_cases: bool,
     /// The longest any action may take, whatever a step allows (ms).
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
@@ -95,6 +96,8 @@ pub struct Channel {
     url: String,
     vars: BTreeMap<String, String>,
     name: String,
+    /// The actions the SUT's capability file claims (`action.<name>`); none: every action.
+    claimed: Option<Vec<String>>,
 }
 
 impl Channel {
@@ -105,6 +108,7 @@ impl Channel {
         spec: &UpperTesterSpec,
         dir: PathBuf,
         vars: &BTreeMap<String, String>,
+        claimed: Option<Vec<String>>,
     ) -> Result<Channel, String> {
         spec.check()?;
         let url = match &spec.url {
@@ -117,16 +121,18 @@ impl Channel {
             url,
             vars: vars.clone(),
             name: name.to_string(),
+            claimed,
         })
     }
 
-    /// Whether the channel offers `action`.
+    /// Whether the channel offers `action`: claimed by the SUT (when it claims actions) and,
+    /// for a command channel, given a command.
     fn offers(&self, action: &str) -> bool {
-        match (&self.spec.actions, self.spec.kind) {
-            (Some(list), _) => list.iter().any(|a| a == action),
-            (None, ChannelKind::Command) => self.spec.commands.contains_key(action),
-            (None, ChannelKind::Http) => true,
-        }
+        let claimed = self
+            .claimed
+            .as_ref()
+            .is_none_or(|c| c.iter().any(|a| a == action));
+        claimed && (self.spec.kind == ChannelKind::Http || self.spec.commands.contains_key(action))
     }
 
     async fn carry_out(
@@ -189,10 +195,34 @@ pub fn for_profile(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    Channel::new(&profile.name, spec, dir, started.unwrap_or(vars))
+    Channel::new(
+        &profile.name,
+        spec,
+        dir,
+        started.unwrap_or(vars),
+        profile.claimed_actions(),
+    )
         .map(Some)
         .map_err(|e| format!("{}: {e}", profile.path.display()))
 }
+
+impl Channel {
+    /// Before a case: the `reset` action when the profile asks for it. `Some(why)` when it
+    /// failed.
+    pub async fn reset_before_case(&self) -> Option<String> {
+        if !self.spec.reset_between_cases || !self.offers("reset") {
+            return None;
+        }
+        let bound = Duration::from_millis(self.spec.timeout_ms.min(RESET_BOUND_MS));
+        self.carry_out(serde_json::json!({ "cmd": "reset" }), bound)
+            .await
+            .err()
+            .map(|e| e.to_string())
+    }
+}
+
+/// The longest a reset between cases may take.
+const RESET_BOUND_MS: u64 = 10_000;
 
 impl SutCommander for Channel {
     fn command(&self, cmd: serde_json::Value, timeout: Duration) -> CommandFuture<'_> {
