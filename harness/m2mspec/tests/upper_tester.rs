@@ -180,3 +180,23 @@ async fn the_vendor_guide_example_passes_its_first_case() {
         Some("SUT does not claim action leave, reconnect (capability action.leave, action.reconnect: its upper tester does not offer it)")
     );
 }
+
+/// The CSE actions through a channel: the reference CSE as a process
+/// (fixtures/sut/refcse-process.toml, `serve-refcse --upper-tester`) leaves its session and
+/// registers with a remote CSE on command, and the cases checking that pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cse_actions_through_the_upper_tester_pass() {
+    let profile = common::root().join("fixtures/sut/refcse-process.toml");
+    let mut c = cfg(&["cse.teardown.", "cse.registration.mcc-"], &[profile]);
+    c.role = Some("cse".into());
+    let _slot = testbed_slot("upper_tester", RUNS).await;
+    let r = run(&c).await.expect("run");
+    assert_eq!(r.cases.len(), 5, "{:?}", verdicts(&r));
+    let bad: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| c.verdict != m2mspec_reports::Verdict::Pass)
+        .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
+        .collect();
+    assert!(bad.is_empty(), "{bad:#?}");
+}
