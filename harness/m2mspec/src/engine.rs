@@ -71,7 +71,12 @@ pub async fn run_case(
         ));
         return result;
     }
-    let unclaimed = sut.unclaimed_actions(case.steps.iter().chain(&case.cleanup).filter_map(Step::action));
+    let unclaimed = sut.unclaimed_actions(
+        case.steps
+            .iter()
+            .chain(&case.cleanup)
+            .filter_map(Step::action),
+    );
     if !unclaimed.is_empty() {
         result.verdict = Verdict::Skipped;
         result.skip_reason = Some(format!(

@@ -337,8 +337,10 @@ async fn run_profile(
             Some(c) => c.reset_before_case().await,
             None => None,
         } {
-            info.notes
-                .push(format!("before {}: SUT reset through its upper tester failed: {why}", case.id));
+            info.notes.push(format!(
+                "before {}: SUT reset through its upper tester failed: {why}",
+                case.id
+            ));
         }
         let mut r = tokio::select! {
             r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,

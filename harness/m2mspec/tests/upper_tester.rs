@@ -38,9 +38,12 @@ fn verdicts(r: &m2mspec_reports::Report) -> BTreeMap<String, Verdict> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ae_suite_through_the_upper_tester_equals_the_in_process_run() {
     let _slot = testbed_slot("upper_tester", RUNS).await;
-    let inproc = run(&cfg(&["ae."], &[common::root().join("fixtures/sut/refae.toml")]))
-        .await
-        .expect("in-process run");
+    let inproc = run(&cfg(
+        &["ae."],
+        &[common::root().join("fixtures/sut/refae.toml")],
+    ))
+    .await
+    .expect("in-process run");
     let external = run(&cfg(&["ae."], &[process_profile()]))
         .await
         .expect("process run");
@@ -51,7 +54,10 @@ async fn the_ae_suite_through_the_upper_tester_equals_the_in_process_run() {
         .filter(|c| verdicts(&inproc).get(&c.id) != Some(&c.verdict))
         .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
         .collect();
-    assert!(diff.is_empty(), "verdicts differ from the in-process run: {diff:#?}");
+    assert!(
+        diff.is_empty(),
+        "verdicts differ from the in-process run: {diff:#?}"
+    );
     assert_eq!(verdicts(&inproc), verdicts(&external));
     // The external AE really was a process driven through its upper tester.
     assert!(
@@ -70,7 +76,10 @@ fn variant(dir: &Path, edit: impl Fn(String) -> String) -> PathBuf {
     let text = std::fs::read_to_string(process_profile()).expect("read refae-process.toml");
     let root = common::root().join("fixtures");
     let text = text
-        .replace("\"refae.toml\"", &format!("{:?}", root.join("sut/refae.toml")))
+        .replace(
+            "\"refae.toml\"",
+            &format!("{:?}", root.join("sut/refae.toml")),
+        )
         .replace(
             "\"../capabilities/refae.toml\"",
             &format!("{:?}", root.join("capabilities/refae.toml")),
@@ -135,7 +144,11 @@ async fn a_broken_channel_is_named(
 ) {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = variant(dir.path(), |t| {
-        let head = t.split("[upper_tester]").next().unwrap_or_default().to_string();
+        let head = t
+            .split("[upper_tester]")
+            .next()
+            .unwrap_or_default()
+            .to_string();
         format!("{head}{table}\n[readiness]\ntimeout_secs = 20\n")
     });
     let _slot = testbed_slot("upper_tester", RUNS).await;
@@ -172,7 +185,11 @@ async fn the_vendor_guide_example_passes_its_first_case() {
         c.log,
         r.run.sut_log_tail
     );
-    assert!(c.log.iter().any(|l| l.contains("command SUT")), "{:?}", c.log);
+    assert!(
+        c.log.iter().any(|l| l.contains("command SUT")),
+        "{:?}",
+        c.log
+    );
     let s = case(&r, unclaimed);
     assert_eq!(s.verdict, m2mspec_reports::Verdict::Skipped);
     assert_eq!(

@@ -374,7 +374,10 @@ impl SutProfile {
     }
 
     /// Of `actions`, those the SUT does not claim (empty when it claims no action at all).
-    pub fn unclaimed_actions<'a>(&self, actions: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    pub fn unclaimed_actions<'a>(
+        &self,
+        actions: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
         let Some(claimed) = self.claimed_actions() else {
             return Vec::new();
         };
@@ -397,7 +400,7 @@ fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutErro
 
 /// A running SUT.
 pub enum RunningSut {
-    RefCse(m2mspec_refcse::RefCse),
+    RefCse(Box<m2mspec_refcse::RefCse>),
     RefAe(m2mspec_refae::RefAe),
     RefDevice(m2mspec_reflwm2m::RefDevice),
     RefServer(m2mspec_reflwm2m::RefServer),
@@ -515,7 +518,7 @@ pub async fn start(
             };
             m2mspec_refcse::RefCse::start(cfg)
                 .await
-                .map(RunningSut::RefCse)
+                .map(|c| RunningSut::RefCse(Box::new(c)))
                 .map_err(|e| SutError::RefCse(e.to_string()))
         }
         SutKind::Process => {
@@ -733,7 +736,7 @@ impl RunningSut {
     pub fn commander(&self) -> Option<&dyn SutCommander> {
         match self {
             RunningSut::RefAe(ae) => Some(ae as &dyn SutCommander),
-            RunningSut::RefCse(cse) => Some(cse as &dyn SutCommander),
+            RunningSut::RefCse(cse) => Some(cse.as_ref() as &dyn SutCommander),
             RunningSut::RefDevice(d) => Some(d as &dyn SutCommander),
             RunningSut::RefServer(s) => Some(s as &dyn SutCommander),
             _ => None,

@@ -31,7 +31,10 @@ pub async fn run(
     let mut vars = vars.clone();
     if let Some(obj) = cmd.as_object() {
         for (k, v) in obj {
-            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             vars.insert(format!("action.{k}"), text);
         }
     }
@@ -82,13 +85,12 @@ pub async fn run(
     match out.status.code() {
         Some(0) => {
             let stdout = String::from_utf8_lossy(&out.stdout);
-            let last = stdout
-                .lines()
-                .rev()
-                .find_map(|l| match serde_json::from_str::<serde_json::Value>(l.trim()) {
+            let last = stdout.lines().rev().find_map(|l| {
+                match serde_json::from_str::<serde_json::Value>(l.trim()) {
                     Ok(v @ serde_json::Value::Object(_)) => Some(v),
                     _ => None,
-                });
+                }
+            });
             Ok(last.map(|v| outcome_fields(&v)).unwrap_or_default())
         }
         Some(EXIT_UNSUPPORTED) => Err(CommandError::Unsupported(format!(

@@ -161,11 +161,13 @@ fn outcome_of(reply: &Message) -> Result<CommandOutcome, CommandError> {
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            CommandError::Channel(format!("not an HTTP reply: {:?}", reply.start))
-        })?;
+        .ok_or_else(|| CommandError::Channel(format!("not an HTTP reply: {:?}", reply.start)))?;
     let parsed = serde_json::from_slice::<serde_json::Value>(&reply.body).ok();
-    let text = match parsed.as_ref().and_then(|v| v.get("error")).and_then(|e| e.as_str()) {
+    let text = match parsed
+        .as_ref()
+        .and_then(|v| v.get("error"))
+        .and_then(|e| e.as_str())
+    {
         Some(e) => e.to_string(),
         None => String::from_utf8_lossy(&reply.body).trim().to_string(),
     };
@@ -207,13 +209,15 @@ pub async fn serve(
         let (mut s, _) = listener.accept().await?;
         let sut = sut.clone();
         tokio::spawn(async move {
-            let reply = match tokio::time::timeout(Duration::from_secs(10), read_message(&mut s))
-                .await
-            {
-                Ok(Ok(req)) => answer(&req, sut.as_ref(), default_bound).await,
-                Ok(Err(e)) => (400, serde_json::json!({ "error": e })),
-                Err(_) => (408, serde_json::json!({ "error": "request not read within 10 s" })),
-            };
+            let reply =
+                match tokio::time::timeout(Duration::from_secs(10), read_message(&mut s)).await {
+                    Ok(Ok(req)) => answer(&req, sut.as_ref(), default_bound).await,
+                    Ok(Err(e)) => (400, serde_json::json!({ "error": e })),
+                    Err(_) => (
+                        408,
+                        serde_json::json!({ "error": "request not read within 10 s" }),
+                    ),
+                };
             let (status, body) = reply;
             let body = body.to_string();
             let reason = match status {
@@ -244,7 +248,12 @@ async fn answer(
     } else {
         match serde_json::from_slice::<serde_json::Value>(&req.body) {
             Ok(v @ serde_json::Value::Object(_)) => v,
-            _ => return (400, serde_json::json!({ "error": "the body is not a JSON object" })),
+            _ => {
+                return (
+                    400,
+                    serde_json::json!({ "error": "the body is not a JSON object" }),
+                )
+            }
         }
     };
     if let (Some(name), Some(obj)) = (req.header(UTCMD), cmd.as_object_mut()) {

@@ -75,9 +75,9 @@ impl UpperTesterSpec {
             ChannelKind::Http if self.url.is_none() => {
                 Err("[upper_tester] kind = \"http\" needs url".into())
             }
-            ChannelKind::Command if self.commands.is_empty() => {
-                Err("[upper_tester] kind = \"command\" needs a [upper_tester.commands] table".into())
-            }
+            ChannelKind::Command if self.commands.is_empty() => Err(
+                "[upper_tester] kind = \"command\" needs a [upper_tester.commands] table".into(),
+            ),
             ChannelKind::Command => match self.commands.iter().find(|(_, argv)| argv.is_empty()) {
                 Some((a, _)) => Err(format!("[upper_tester.commands] {a} is empty")),
                 None => Ok(()),
@@ -202,8 +202,8 @@ pub fn for_profile(
         started.unwrap_or(vars),
         profile.claimed_actions(),
     )
-        .map(Some)
-        .map_err(|e| format!("{}: {e}", profile.path.display()))
+    .map(Some)
+    .map_err(|e| format!("{}: {e}", profile.path.display()))
 }
 
 impl Channel {

@@ -132,12 +132,20 @@ pub fn check(role: &str, cmd: &serde_json::Value) -> Result<(), String> {
         return Ok(());
     };
     let Some(obj) = cmd.as_object() else {
-        return Err(format!("a command is a table naming its action in cmd, not {cmd}"));
+        return Err(format!(
+            "a command is a table naming its action in cmd, not {cmd}"
+        ));
     };
     let Some(name) = obj.get("cmd").and_then(serde_json::Value::as_str) else {
         return Err(format!("command {cmd} names no action (cmd = \"…\")"));
     };
-    let names = || actions.iter().map(|a| a.name).collect::<Vec<_>>().join(", ");
+    let names = || {
+        actions
+            .iter()
+            .map(|a| a.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let Some(action) = actions.iter().find(|a| a.name == name) else {
         return Err(format!(
             "unknown action {name:?} for role {role}; the {role} actions are: {}",

@@ -62,8 +62,8 @@ pub(crate) async fn register(
     gap: &Gap,
 ) -> Result<CommandOutcome, RefCseError> {
     let invalid = |what: &str, e: String| RefCseError::InvalidConfig(format!("{what}: {e}"));
-    let cred = id_to_segment(&cfg.credential_id)
-        .map_err(|e| invalid("credential_id", e.to_string()))?;
+    let cred =
+        id_to_segment(&cfg.credential_id).map_err(|e| invalid("credential_id", e.to_string()))?;
     let receiver = id_to_segment(registrar).map_err(|e| invalid("registrar", e.to_string()))?;
     let f = &cfg.faults;
     let stem = cfg.cse_id.trim_start_matches('/');

@@ -8,8 +8,8 @@ use m2mspec_onem2m::client_id::{client_id, EntityKind};
 use m2mspec_onem2m::topic::{id_to_segment, request_filter, response_filter};
 use m2mspec_onem2m::Release;
 use m2mspec_session::{
-    finish_leave, lock, Close, Gap, Inbound, Limits, Publisher, Reconnect, Session,
-    SessionConfig, SessionPlan, SubscribeWhen, Subscription, Will,
+    finish_leave, lock, Close, Gap, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig,
+    SessionPlan, SubscribeWhen, Subscription, Will,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -113,7 +113,11 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
 /// pause gives the server a window to store requests for the offline CSE), then the session's
 /// default back-off between failed attempts. `gap`: shared by all the CSE's sessions, so a
 /// connection that reuses the client id (leave, reconnect) waits for the last one's end.
-pub(crate) fn session_config(cfg: &RefCseConfig, start_timeout: Duration, gap: &Gap) -> SessionConfig {
+pub(crate) fn session_config(
+    cfg: &RefCseConfig,
+    start_timeout: Duration,
+    gap: &Gap,
+) -> SessionConfig {
     SessionConfig {
         limits: LIMITS,
         reconnect: Reconnect {
@@ -241,7 +245,16 @@ impl RefCse {
                 if let Some(s) = guard.take() {
                     s.stop().await;
                 }
-                *guard = Some(open(&self.cfg, &self.core, self.plan.clone(), START_TIMEOUT, &self.gap).await?);
+                *guard = Some(
+                    open(
+                        &self.cfg,
+                        &self.core,
+                        self.plan.clone(),
+                        START_TIMEOUT,
+                        &self.gap,
+                    )
+                    .await?,
+                );
             }
             CseCommand::Reset => {
                 *lock(&self.core) = CseCore::new(&self.cfg);
