@@ -274,6 +274,14 @@ async fn run_profile(
     if cfg.broker.is_none() && profile.role != "broker" {
         info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only with --enforce-policy. It also forwards a will-less client's DISCONNECT as a plain close, because rumqttd's double disconnection event for one connection id can tear down a newer client that reused the id.".into());
     }
+    // The SUT's upper-tester connection (an MQTT channel's) is not judged.
+    if let Some(id) = profile
+        .upper_tester
+        .as_ref()
+        .and_then(|u| u.client_id.as_ref())
+    {
+        tb.register_harness_client(id);
+    }
     let mut running = match broker_sut {
         Some(r) => r,
         // The embedded or attached broker under test is up once the testbed is.
@@ -309,6 +317,9 @@ async fn run_profile(
             return (all_errored(&why, Vec::new()), broker_desc);
         }
     };
+    for id in channel.iter().flat_map(upper_tester::Channel::client_ids) {
+        tb.register_harness_client(&id);
+    }
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
     let ctrl_c = tokio::signal::ctrl_c();
@@ -382,6 +393,9 @@ async fn run_profile(
                         // Its ports changed: so did its upper tester's.
                         if let Ok(c) = upper_tester::for_profile(profile, running.vars(), &vars) {
                             channel = c;
+                            for id in channel.iter().flat_map(upper_tester::Channel::client_ids) {
+                                tb.register_harness_client(&id);
+                            }
                         }
                     }
                     Err(e) => {

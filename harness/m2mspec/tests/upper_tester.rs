@@ -1,6 +1,7 @@
 //! The upper-tester channel end to end: the AE suite run against the reference AE as an
-//! external process (`m2mspec serve-refae`, fixtures/sut/refae-process.toml) driven only
-//! through its HTTP upper tester gives the in-process run's verdicts; a faulty AE driven that
+//! external process (`m2mspec serve-refae`, fixtures/sut/refae-process.toml and
+//! refae-mqtt-ut.toml) driven only through its HTTP or MQTT upper tester gives the in-process
+//! run's verdicts; a faulty AE driven that
 //! way still fails its case; and a broken channel — unreachable, an action not offered, an
 //! action that never ends — makes a clear `inconclusive` or configuration `error` naming the
 //! action, within the bounds.
@@ -47,6 +48,13 @@ async fn the_ae_suite_through_the_upper_tester_equals_the_in_process_run() {
     let external = run(&cfg(&["ae."], &[process_profile()]))
         .await
         .expect("process run");
+    let over_mqtt = run(&cfg(
+        &["ae."],
+        &[common::root().join("fixtures/sut/refae-mqtt-ut.toml")],
+    ))
+    .await
+    .expect("process run, MQTT upper tester");
+    assert_eq!(verdicts(&inproc), verdicts(&over_mqtt), "over MQTT");
     assert!(inproc.cases.len() >= 36, "{:?}", verdicts(&inproc));
     let diff: Vec<String> = external
         .cases
@@ -130,6 +138,11 @@ async fn a_faulty_external_ae_still_fails(
     "[upper_tester]\nkind = \"command\"\ntimeout_ms = 300\n[upper_tester.commands]\ncreate_container = [\"sleep\", \"30\"]\n",
     Inconclusive,
     &["create_container", "did not finish within 1300 ms"]
+)]
+#[case::mqtt_nobody_listens(
+    "[upper_tester]\nkind = \"mqtt\"\ntopic = \"/m2mspec/ut/nobody\"\ntimeout_ms = 300\n",
+    Inconclusive,
+    &["create_container", "/m2mspec/ut/nobody: no reply within 1300 ms"]
 )]
 #[case::refused(
     "[upper_tester]\nkind = \"command\"\n[upper_tester.commands]\ncreate_container = [\"sh\", \"-c\", \"echo no such container {action.rn} >&2; exit 3\"]\n",

@@ -7,7 +7,7 @@ use super::paths::resolve_broker;
 use anyhow::Context;
 use m2mspec::commander::SutCommander;
 use m2mspec::sut::{self, SutProfile};
-use m2mspec::upper_tester::http;
+use m2mspec::upper_tester::{http, mqtt};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,6 +25,13 @@ pub struct Args {
     /// Where the upper tester listens, host:port (port 0: any; the address is printed).
     #[arg(long, default_value = "127.0.0.1:0")]
     upper_tester: String,
+    /// Also take actions over MQTT from this topic (replies on `<topic>/resp`), on a
+    /// connection of its own.
+    #[arg(long)]
+    upper_tester_mqtt: Option<String>,
+    /// The client id of that MQTT connection.
+    #[arg(long, default_value = "m2mspec-ut-refae")]
+    upper_tester_client_id: String,
     /// Test only: a misbehaviour switch (repeatable).
     #[arg(long = "fault")]
     faults: Vec<String>,
@@ -64,6 +71,15 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("--upper-tester {}: cannot listen", args.upper_tester))?;
         let ut_addr = listener.local_addr()?;
+        let mqtt_ut = match &args.upper_tester_mqtt {
+            Some(topic) => Some((
+                mqtt::listen(broker, &args.upper_tester_client_id, topic)
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+                format!("{topic}/resp"),
+            )),
+            None => None,
+        };
         let ae = Arc::new(m2mspec_refae::RefAe::start(cfg).await?);
         println!(
             "reference AE {} connected to {broker}; upper tester at http://{ut_addr}/",
@@ -74,8 +90,20 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
             ae.clone() as Arc<dyn SutCommander>,
             DEFAULT_BOUND,
         ));
+        let mqtt_server = mqtt_ut.map(|(client, resp)| {
+            let ae = ae.clone() as Arc<dyn SutCommander>;
+            tokio::spawn(async move {
+                if let Err(e) = mqtt::serve(client, &resp, ae, DEFAULT_BOUND).await {
+                    eprintln!("{e}");
+                }
+            })
+        });
         super::serve_refcse::until_stopped().await?;
         server.abort();
+        if let Some(m) = mqtt_server {
+            m.abort();
+            let _ = m.await;
+        }
         let _ = server.await;
         match Arc::try_unwrap(ae) {
             Ok(ae) => ae.stop().await,

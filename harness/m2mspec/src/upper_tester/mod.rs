@@ -3,7 +3,7 @@
 //! session (R2 7.3.3) or registers with a remote CSE.
 //!
 //! A SUT profile declares it in `[upper_tester]` ([`UpperTesterSpec`]): an HTTP endpoint
-//! ([`http`]), or a command per action ([`command`]). Whatever the channel, the action is the
+//! ([`http`]), an MQTT topic ([`mqtt`]), or a command per action ([`command`]). Whatever the channel, the action is the
 //! `command` step's table (`{"cmd": …, <parameters>}`, the role's [`vocabulary`]) and its
 //! outcome a [`CommandOutcome`]: the harness's built-in reference SUTs and external ones go
 //! through the same [`SutCommander`] seam. Each action is bounded by the step's timeout,
@@ -13,6 +13,7 @@
 
 pub mod command;
 pub mod http;
+pub mod mqtt;
 pub mod vocabulary;
 
 use crate::commander::{action_of, CommandError, CommandFuture, CommandOutcome, SutCommander};
@@ -34,6 +35,8 @@ pub enum ChannelKind {
     Http,
     /// Run `commands.<action>` ([`command`]).
     Command,
+    /// Publish on `topic`, the reply on `response_topic` ([`mqtt`]).
+    Mqtt,
 }
 
 /// `[upper_tester]` of a SUT profile.
@@ -47,6 +50,14 @@ pub struct UpperTesterSpec {
     /// `reset = "Reset"`).
     #[serde(default)]
     pub utcmd: BTreeMap<String, String>,
+    /// mqtt: the topic the SUT takes actions from (templates), e.g. `"/m2mspec/ut/{sut.seg}"`.
+    pub topic: Option<String>,
+    /// mqtt: the topic of its replies (default `<topic>/resp`).
+    pub response_topic: Option<String>,
+    /// mqtt: the client id of the SUT's own upper-tester connection, which the harness then
+    /// does not judge (none: the SUT takes actions on its protocol connection, whose every
+    /// SUBSCRIBE is judged).
+    pub client_id: Option<String>,
     /// command: argv per action (profile templates, `{action.<parameter>}`, `{timeout_ms}`).
     #[serde(default)]
     pub commands: BTreeMap<String, Vec<String>>,
@@ -82,7 +93,10 @@ impl UpperTesterSpec {
                 Some((a, _)) => Err(format!("[upper_tester.commands] {a} is empty")),
                 None => Ok(()),
             },
-            ChannelKind::Http => Ok(()),
+            ChannelKind::Mqtt if self.topic.is_none() => {
+                Err("[upper_tester] kind = \"mqtt\" needs topic".into())
+            }
+            ChannelKind::Http | ChannelKind::Mqtt => Ok(()),
         }
     }
 }
@@ -98,6 +112,7 @@ pub struct Channel {
     name: String,
     /// The actions the SUT's capability file claims (`action.<name>`); none: every action.
     claimed: Option<Vec<String>>,
+    mqtt: Option<mqtt::MqttChannel>,
 }
 
 impl Channel {
@@ -115,7 +130,28 @@ impl Channel {
             Some(u) => render(u, vars).map_err(|e| format!("[upper_tester] url: {e}"))?,
             None => String::new(),
         };
+        let mqtt = match (&spec.kind, &spec.topic) {
+            (ChannelKind::Mqtt, Some(t)) => {
+                let topic = render(t, vars).map_err(|e| format!("[upper_tester] topic: {e}"))?;
+                let response_topic = match &spec.response_topic {
+                    Some(r) => render(r, vars)
+                        .map_err(|e| format!("[upper_tester] response_topic: {e}"))?,
+                    None => format!("{topic}/resp"),
+                };
+                let broker = format!(
+                    "{}:{}",
+                    vars.get("broker.host").map_or("127.0.0.1", String::as_str),
+                    vars.get("broker.port").map_or("1883", String::as_str)
+                );
+                let broker = broker
+                    .parse()
+                    .map_err(|e| format!("[upper_tester] the MQTT server {broker}: {e}"))?;
+                Some(mqtt::MqttChannel::new(broker, topic, response_topic))
+            }
+            _ => None,
+        };
         Ok(Channel {
+            mqtt,
             spec: spec.clone(),
             dir,
             url,
@@ -132,7 +168,8 @@ impl Channel {
             .claimed
             .as_ref()
             .is_none_or(|c| c.iter().any(|a| a == action));
-        claimed && (self.spec.kind == ChannelKind::Http || self.spec.commands.contains_key(action))
+        claimed
+            && (self.spec.kind != ChannelKind::Command || self.spec.commands.contains_key(action))
     }
 
     async fn carry_out(
@@ -166,6 +203,10 @@ impl Channel {
                     .await
                     .map_err(named)
             }
+            ChannelKind::Mqtt => match &self.mqtt {
+                Some(m) => m.call(&cmd, bound, bound + GRACE).await.map_err(named),
+                None => Err(named(CommandError::Unsupported("no topic".into()))),
+            },
             ChannelKind::Command => {
                 let cwd = match &self.spec.cwd {
                     Some(c) => self.dir.join(c),
@@ -207,6 +248,16 @@ pub fn for_profile(
 }
 
 impl Channel {
+    /// Client ids of connections that belong to the channel, not to the SUT's protocol
+    /// behaviour (the harness does not judge them).
+    pub fn client_ids(&self) -> Vec<String> {
+        self.mqtt
+            .iter()
+            .map(|m| m.client_id().to_string())
+            .chain(self.spec.client_id.clone())
+            .collect()
+    }
+
     /// Before a case: the `reset` action when the profile asks for it. `Some(why)` when it
     /// failed.
     pub async fn reset_before_case(&self) -> Option<String> {
