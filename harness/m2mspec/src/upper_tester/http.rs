@@ -13,7 +13,7 @@
 use crate::commander::{CommandError, CommandOutcome, SutCommander};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// The header naming the action (TS-0019).
@@ -43,7 +43,7 @@ impl Message {
 
 /// Read one message: start line, headers, and a `Content-Length` body (or, without one, the
 /// body up to the peer's close).
-pub(crate) async fn read_message(s: &mut TcpStream) -> Result<Message, String> {
+pub(crate) async fn read_message<R: AsyncRead + Unpin>(s: &mut R) -> Result<Message, String> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -274,5 +274,71 @@ async fn answer(
         Err(CommandError::Unsupported(e)) => (501, serde_json::json!({ "error": e })),
         Err(CommandError::Failed(e)) => (422, serde_json::json!({ "error": e })),
         Err(CommandError::Channel(e)) => (502, serde_json::json!({ "error": e })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use rstest::rstest;
+
+    fn reply(text: &str) -> Message {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(read_message(&mut text.as_bytes()))
+            .expect("a message")
+    }
+
+    #[rstest]
+    #[case("HTTP/1.1 200 OK\r\nContent-Length: 31\r\n\r\n{\"rsc\":2001,\"response\":{\"x\":1}}", Ok((Some(2001), true)))]
+    #[case("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Ok((None, false)))]
+    #[case("HTTP/1.1 200 OK\r\nX-M2M-UTRSP: done\r\n\r\n", Ok((None, true)))]
+    #[case(
+        "HTTP/1.1 501 Not Implemented\r\nContent-Length: 16\r\n\r\n{\"error\":\"nope\"}",
+        Err("unsupported: the upper tester does not offer this action: nope")
+    )]
+    #[case(
+        "HTTP/1.1 400 Bad\r\nX-M2M-UTRSP: no such script\r\n\r\n",
+        Err("failed: HTTP 400: no such script")
+    )]
+    #[case(
+        "SSH-2.0-OpenSSH\r\n\r\n",
+        Err("channel: not an HTTP reply: \"SSH-2.0-OpenSSH\"")
+    )]
+    fn replies_become_outcomes(
+        #[case] text: &str,
+        #[case] want: Result<(Option<i64>, bool), &str>,
+    ) {
+        let got = outcome_of(&reply(text)).map(|o| (o.rsc, o.response.is_some()));
+        let got = got.map_err(|e| match e {
+            CommandError::Failed(m) => format!("failed: {m}"),
+            CommandError::Unsupported(m) => format!("unsupported: {m}"),
+            CommandError::Channel(m) => format!("channel: {m}"),
+        });
+        assert_eq!(got, want.map_err(str::to_string));
+    }
+
+    #[rstest]
+    #[case("http://127.0.0.1:8099/__ut__", Ok(("127.0.0.1:8099", "/__ut__")))]
+    #[case("http://127.0.0.1:8099", Ok(("127.0.0.1:8099", "/")))]
+    #[case("https://127.0.0.1:8099/", Err("is not http://host:port/path"))]
+    #[case("http://localhost/", Err("names no port"))]
+    fn urls_are_checked(#[case] url: &str, #[case] want: Result<(&str, &str), &str>) {
+        match (split_url(url), want) {
+            (Ok((a, p)), Ok((wa, wp))) => assert_eq!((a.as_str(), p.as_str()), (wa, wp)),
+            (Err(e), Err(w)) => assert!(e.contains(w), "{e}"),
+            (got, want) => panic!("{url}: {got:?} vs {want:?}"),
+        }
+    }
+
+    proptest! {
+        /// Whatever a peer sends, reading it ends with a message or an error, never a panic.
+        #[test]
+        fn reading_any_bytes_ends(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            let _ = rt.block_on(read_message(&mut bytes.as_slice()));
+        }
     }
 }
