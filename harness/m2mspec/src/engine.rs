@@ -13,7 +13,7 @@
 //! through its family, and drives a SUT command left running in the background alongside the
 //! steps that follow it.
 
-use crate::commander::SutCommander;
+use crate::commander::{CommandError, SutCommander};
 use crate::protocol::Protocol;
 use crate::scenario::{Basis, Case, Level, SpecText};
 use crate::steps::case_run::CaseRun;
@@ -71,6 +71,25 @@ pub async fn run_case(
         ));
         return result;
     }
+    let unclaimed = sut.unclaimed_actions(
+        case.steps
+            .iter()
+            .chain(&case.cleanup)
+            .filter_map(Step::action),
+    );
+    if !unclaimed.is_empty() {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(format!(
+            "SUT does not claim action {} (capability {}: its upper tester does not offer it)",
+            unclaimed.join(", "),
+            unclaimed
+                .iter()
+                .map(|a| format!("action.{a}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        return result;
+    }
     let Some(protocol) = crate::families::protocol(&case.family) else {
         result.verdict = Verdict::Error;
         result.evidence.push(failure::ev(format!(
@@ -113,6 +132,13 @@ pub async fn run_case(
             Some(ev),
         ),
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
+        Ok(Some((_, StepFailure::Unreached(mut ev)))) => {
+            ev.message = format!(
+                "not reached: the behaviour under test was not checked: {}",
+                ev.message
+            );
+            (Verdict::Inconclusive, Some(ev))
+        }
         Err(_) => (
             Verdict::Error,
             Some(Evidence {
@@ -207,7 +233,9 @@ impl CaseRun<'_> {
             let r = self.run_step(step).await;
             let status = match &r {
                 Ok(()) => "ok".to_string(),
-                Err(StepFailure::Check(ev) | StepFailure::Error(ev)) => {
+                Err(
+                    StepFailure::Check(ev) | StepFailure::Error(ev) | StepFailure::Unreached(ev),
+                ) => {
                     format!("FAILED: {}", ev.message)
                 }
             };
@@ -240,6 +268,15 @@ impl CaseRun<'_> {
                     o = &mut p.fut, if done.is_none() => done = Some(o),
                 }
             }
+        };
+        // A step that failed while the background command could not be carried out failed
+        // because of that: the command's channel or configuration is the verdict's cause.
+        let r = match (r, &done) {
+            (
+                Err(StepFailure::Check(_)),
+                Some(Err(e @ (CommandError::Channel(_) | CommandError::Unsupported(_)))),
+            ) => Err(crate::steps::command::failure(self, &p.cmd, e.clone())),
+            (r, _) => r,
         };
         match done {
             Some(o) => self.finished = Some((p.cmd, o)),

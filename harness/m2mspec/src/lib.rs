@@ -34,3 +34,4 @@ mod steps;
 pub mod sut;
 pub mod template;
 pub mod testbed;
+pub mod upper_tester;

@@ -1,11 +1,13 @@
 //! A whole run: load the suites, bring up broker + gatekeeper + SUT, run every case, and always
 //! write the reports — also when the broker or SUT cannot start, or the run is interrupted.
 
+use crate::commander::SutCommander;
 use crate::engine::{run_case, EngineOptions};
 use crate::families;
 use crate::scenario::{self, Case, Selection};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
+use crate::upper_tester;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
@@ -272,6 +274,14 @@ async fn run_profile(
     if cfg.broker.is_none() && profile.role != "broker" {
         info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only with --enforce-policy. It also forwards a will-less client's DISCONNECT as a plain close, because rumqttd's double disconnection event for one connection id can tear down a newer client that reused the id.".into());
     }
+    // The SUT's upper-tester connection (an MQTT channel's) is not judged.
+    if let Some(id) = profile
+        .upper_tester
+        .as_ref()
+        .and_then(|u| u.client_id.as_ref())
+    {
+        tb.register_harness_client(id);
+    }
     let mut running = match broker_sut {
         Some(r) => r,
         // The embedded or attached broker under test is up once the testbed is.
@@ -295,6 +305,21 @@ async fn run_profile(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
+    let mut channel = match upper_tester::for_profile(profile, running.vars(), &vars) {
+        Ok(c) => c,
+        Err(why) => {
+            let why = format!("configuration error: the SUT's upper tester: {why}");
+            info.notes.push(format!("{}: {why}", profile.name));
+            let how = running.stop().await;
+            info.notes.push(format!("{}: {how}", profile.name));
+            tb.shutdown().await;
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return (all_errored(&why, Vec::new()), broker_desc);
+        }
+    };
+    for id in channel.iter().flat_map(upper_tester::Channel::client_ids) {
+        tb.register_harness_client(&id);
+    }
     let mut results = Vec::with_capacity(cases.len());
     let total = cases.len();
     let mut term = m2mspec_signals::watch();
@@ -318,8 +343,17 @@ async fn run_profile(
                     .push(format!("before {}: SUT reset failed: {e}", case.id));
             }
         }
+        if let Some(why) = match &channel {
+            Some(c) => c.reset_before_case().await,
+            None => None,
+        } {
+            info.notes.push(format!(
+                "before {}: SUT reset through its upper tester failed: {why}",
+                case.id
+            ));
+        }
         let mut r = tokio::select! {
-            r = run_case(&tb, profile, case, opts, running.commander()) => r,
+            r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,
             t = m2mspec_signals::requested_wait(&mut term) => {
                 stop.interrupted = true;
                 errored(case, &format!("interrupted ({}) while running", t.describe()), Vec::new())
@@ -353,7 +387,16 @@ async fn run_profile(
                     case.id
                 ));
                 match start_ready(&tb, profile, cfg, &data_dir).await {
-                    Ok(new) => running = new,
+                    Ok(new) => {
+                        running = new;
+                        // Its ports changed: so did its upper tester's.
+                        if let Ok(c) = upper_tester::for_profile(profile, running.vars(), &vars) {
+                            channel = c;
+                            for id in channel.iter().flat_map(upper_tester::Channel::client_ids) {
+                                tb.register_harness_client(&id);
+                            }
+                        }
+                    }
                     Err(e) => {
                         sut_down = Some(format!(
                             "not run: the SUT died and could not be restarted: {e}"
@@ -379,6 +422,18 @@ async fn run_profile(
     tb.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     (results, broker_desc)
+}
+
+/// What carries out the SUT's actions: its upper tester when the profile declares one, else
+/// the in-process reference SUT itself. One seam either way.
+fn commander<'a>(
+    channel: Option<&'a upper_tester::Channel>,
+    running: &'a RunningSut,
+) -> Option<&'a dyn SutCommander> {
+    match channel {
+        Some(c) => Some(c as &dyn SutCommander),
+        None => running.commander(),
+    }
 }
 
 /// Start the SUT and wait until it is ready; a SUT that is not ready is stopped again.

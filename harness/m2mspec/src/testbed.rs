@@ -74,19 +74,32 @@ impl Testbed {
         !self.is_harness_client(e.client_id.as_deref())
     }
 
-    /// The client id of the SUT's most recent CONNECT, if any.
+    /// The client id of the SUT's most recent CONNECT on a connection still open, else of
+    /// the connection that closed last (a SUT may have had a short-lived second connection,
+    /// e.g. a CSE registering with a remote CSE: it is not the one a case cuts or awaits).
     pub fn sut_client_id(&self) -> Option<String> {
-        self.trace()
-            .snapshot()
+        let events = self.trace().snapshot();
+        let closed_at = |conn| {
+            events
+                .iter()
+                .filter(|e| e.conn == conn && matches!(e.kind, EventKind::Closed { .. }))
+                .map(|e| e.seq)
+                .max()
+        };
+        events
             .iter()
-            .rev()
-            .find_map(|e| match (&e.kind, e.dir) {
+            .filter_map(|e| match (&e.kind, e.dir) {
                 (
                     EventKind::Packet(PacketRecord::Connect { client_id, .. }),
                     Direction::ClientToBroker,
-                ) if !self.is_harness_client(Some(client_id)) => Some(client_id.clone()),
+                ) if !self.is_harness_client(Some(client_id)) => {
+                    // Open connections rank above every closed one, later CONNECTs first.
+                    Some(((closed_at(e.conn).unwrap_or(u64::MAX), e.seq), client_id))
+                }
                 _ => None,
             })
+            .max_by_key(|(rank, _)| *rank)
+            .map(|(_, c)| c.clone())
     }
 
     /// Filters granted so far to connections whose events satisfy `whose` (SUBSCRIBE filters

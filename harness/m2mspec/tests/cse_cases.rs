@@ -73,14 +73,9 @@ const SKIPPED_BUILTIN: &[(&str, &str)] = &[
     ("cse.connect.credentials", "mqtt.credentials"),
     ("cse.notify.qos", "checks the R1 text"),
     ("cse.notify.serialization.r1", "checks the R1 text"),
-    ("cse.registration.mcc-client-id", "cse.commands"),
-    ("cse.registration.mcc-reg-req-topic", "cse.commands"),
     ("cse.response.qos", "checks the R1 text"),
     ("cse.serialization.accept.r1", "checks the R1 text"),
     ("cse.serialization.not-acceptable.r1", "checks the R1 text"),
-    ("cse.teardown.clean-reconnect", "cse.commands"),
-    ("cse.teardown.disconnect", "cse.commands"),
-    ("cse.teardown.final-disconnect", "cse.commands"),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -110,6 +105,38 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
 /// where a fault must not touch a neighbouring case) and its evidence must contain every
 /// fragment of `evidence`. A new case or fault is a new row.
 #[rstest]
+// ------------------------------------------------------------ teardown (the CSE leaves on command)
+#[case::teardown_clean_reconnect(
+    "cse.teardown.clean-reconnect",
+    "teardown_without_clean_session",
+    Fail,
+    &["clean_session"]
+)]
+#[case::teardown_disconnect(
+    "cse.teardown.disconnect",
+    "teardown_no_disconnect",
+    Fail,
+    &["0 DISCONNECT packet(s) from sut before its first CONNECT"]
+)]
+#[case::teardown_final_disconnect(
+    "cse.teardown.final-disconnect",
+    "teardown_no_final_disconnect",
+    Fail,
+    &["1 DISCONNECT packet(s) from sut, expected at least 2"]
+)]
+// ------------------------------------------------------------ registration on Mcc (on command)
+#[case::mcc_client_id(
+    "cse.registration.mcc-client-id",
+    "register_client_id_unrelated",
+    NonStrict,
+    &["mn-cse"]
+)]
+#[case::mcc_reg_req_topic(
+    "cse.registration.mcc-reg-req-topic",
+    "register_on_req",
+    Fail,
+    &["/oneM2M/reg_req/cred-mn/m2mspec-registrar"]
+)]
 // ------------------------------------------------------------ registration
 #[case::reg_req_topic(
     "cse.registration.reg-req-topic",

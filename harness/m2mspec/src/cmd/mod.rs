@@ -10,6 +10,7 @@ mod matrix;
 mod paths;
 mod run;
 mod selection;
+mod serve_refae;
 mod serve_refcse;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,9 @@ enum Cmd {
     /// Run the reference CSE as a standalone process against any MQTT broker (e.g. to test an
     /// AE or a broker with a known-good CSE). Stops on SIGTERM / Ctrl-C.
     ServeRefcse(serve_refcse::Args),
+    /// Run the reference AE as a standalone process against any MQTT broker, its upper tester
+    /// (HTTP) on: the harness drives it like any external AE. Stops on SIGTERM / Ctrl-C.
+    ServeRefae(serve_refae::Args),
     /// List the case catalogue.
     List(list::Args),
     /// Load test a broker or a CSE with thousands of oneM2M AEs (or plain MQTT clients);
@@ -59,6 +63,7 @@ impl Cli {
             Cmd::Coverage(a) => coverage::execute(a),
             Cmd::Acl(a) => acl::execute(a),
             Cmd::ServeRefcse(a) => serve_refcse::execute(a),
+            Cmd::ServeRefae(a) => serve_refae::execute(a),
             Cmd::List(a) => list::execute(a),
             Cmd::Load(a) => load::execute(*a),
         }

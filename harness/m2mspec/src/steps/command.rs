@@ -10,7 +10,7 @@
 use super::case_run::CaseRun;
 use super::failure::{harness_error, StepFailure, StepResult};
 use super::{default_step_timeout_ms, Step, StepFamily, StepFuture, StepKind};
-use crate::commander::{FinishedCommand, PendingCommand};
+use crate::commander::{action_of, CommandError, FinishedCommand, PendingCommand};
 use chrono::Utc;
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
@@ -55,6 +55,13 @@ impl StepKind for CommandStep {
         match self {
             CommandStep::Command(s) => !s.wait,
             CommandStep::AwaitCommand(_) => true,
+        }
+    }
+
+    fn action(&self) -> Option<&str> {
+        match self {
+            CommandStep::Command(s) => s.command.get("cmd").and_then(toml::Value::as_str),
+            CommandStep::AwaitCommand(_) => None,
         }
     }
 
@@ -134,15 +141,18 @@ fn start<'a>(
     command: &toml::Value,
     timeout_ms: u64,
 ) -> Result<PendingCommand<'a>, StepFailure> {
-    let Some(ctl) = run.ctl else {
-        return Err(harness_error(
-            "this SUT takes no commands (its profile has no command channel)",
-        ));
-    };
     let cmd = run
         .vars
         .expand_value(command, Utc::now())
         .map_err(|e| harness_error(e.to_string()))?;
+    crate::upper_tester::vocabulary::check(&run.sut.role, &cmd)
+        .map_err(|e| harness_error(format!("configuration error: {e}")))?;
+    let Some(ctl) = run.ctl else {
+        return Err(harness_error(format!(
+            "configuration error: action {}: this SUT takes no actions (its profile has no [upper_tester])",
+            action_of(&cmd).unwrap_or("?")
+        )));
+    };
     run.log.push(format!("  command SUT: {cmd}"));
     let fut = ctl.command(cmd.clone(), Duration::from_millis(timeout_ms));
     Ok(PendingCommand { cmd, fut })
@@ -165,15 +175,7 @@ pub(crate) fn check(
             data: None,
         }));
     };
-    let out = out.map_err(|e| {
-        StepFailure::Check(Evidence {
-            message: format!("the SUT failed command {cmd}: {e}"),
-            expected: None,
-            observed: None,
-            packets: run.recent_packets(15),
-            data: None,
-        })
-    })?;
+    let out = out.map_err(|e| failure(run, &cmd, e))?;
     if let Some(r) = &out.response {
         run.vars.save("command", r.clone());
     }
@@ -192,4 +194,31 @@ pub(crate) fn check(
         }
     }
     Ok(())
+}
+
+/// The step failure of a command without an outcome: the SUT's own failure is a failed check,
+/// an action not offered a configuration error, a channel that did not carry it inconclusive.
+pub(crate) fn failure(run: &CaseRun<'_>, cmd: &serde_json::Value, e: CommandError) -> StepFailure {
+    let packets = run.recent_packets(15);
+    match e {
+        CommandError::Failed(e) => StepFailure::Check(Evidence {
+            message: format!("the SUT failed command {cmd}: {e}"),
+            expected: None,
+            observed: None,
+            packets,
+            data: None,
+        }),
+        CommandError::Unsupported(e) => {
+            harness_error(format!("configuration error: command {cmd}: {e}"))
+        }
+        CommandError::Channel(e) => StepFailure::Unreached(Evidence {
+            message: format!(
+                "command {cmd} did not reach the SUT or came back without an outcome: {e}"
+            ),
+            expected: Some("the action's outcome".into()),
+            observed: None,
+            packets,
+            data: None,
+        }),
+    }
 }

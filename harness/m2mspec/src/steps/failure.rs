@@ -12,6 +12,9 @@ pub enum StepFailure {
     Check(Evidence),
     /// The harness could not carry out the step.
     Error(Evidence),
+    /// The step could not reach the SUT's behaviour (its upper tester was unreachable or did
+    /// not answer): the case is `inconclusive` wherever the step stands.
+    Unreached(Evidence),
 }
 
 pub type StepResult = Result<(), StepFailure>;

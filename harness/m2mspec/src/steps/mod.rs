@@ -72,6 +72,11 @@ pub(crate) trait StepKind: fmt::Debug + Send + Sync {
         false
     }
 
+    /// The SUT action the step asks for (a `command` step's `cmd`), if any.
+    fn action(&self) -> Option<&str> {
+        None
+    }
+
     fn run<'s, 'a: 's>(&'s self, run: &'s mut CaseRun<'a>) -> StepFuture<'s>;
 }
 
@@ -106,6 +111,11 @@ impl Step {
 
     pub(crate) fn validate(&self, protocol: &dyn Protocol) -> Result<(), String> {
         self.0.validate(protocol)
+    }
+
+    /// The SUT action the step asks for (a `command` step's `cmd`), if any.
+    pub fn action(&self) -> Option<&str> {
+        self.0.action()
     }
 
     pub(crate) fn handles_background_command(&self) -> bool {

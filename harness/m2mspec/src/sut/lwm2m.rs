@@ -17,7 +17,7 @@
 //! ```
 
 use super::{SutError, SutProfile};
-use crate::commander::{CommandFuture, CommandOutcome, SutCommander};
+use crate::commander::{dispatch, CommandFuture, CommandOutcome, SutCommander};
 use m2mspec_lwm2m::rules::{Timers, TimersError};
 use m2mspec_lwm2m::topic::{TopicError, TopicNames};
 use m2mspec_reflwm2m::{Common, DeviceConfig, Faults, RefDevice, RefServer, ServerConfig};
@@ -158,29 +158,27 @@ fn outcome(o: m2mspec_reflwm2m::Outcome) -> CommandOutcome {
 
 impl SutCommander for RefDevice {
     fn command(&self, cmd: serde_json::Value, timeout: Duration) -> CommandFuture<'_> {
-        Box::pin(async move {
-            let c: m2mspec_reflwm2m::DeviceCommand = serde_json::from_value(cmd.clone())
-                .map_err(|e| format!("not a reference-device command {cmd}: {e}"))?;
-            match tokio::time::timeout(timeout, RefDevice::command(self, c)).await {
-                Ok(Ok(o)) => Ok(outcome(o)),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no outcome within {} ms", timeout.as_millis())),
-            }
-        })
+        dispatch(
+            "reference-device",
+            cmd,
+            timeout,
+            move |c: m2mspec_reflwm2m::DeviceCommand| async move {
+                RefDevice::command(self, c).await.map(outcome)
+            },
+        )
     }
 }
 
 impl SutCommander for RefServer {
     fn command(&self, cmd: serde_json::Value, timeout: Duration) -> CommandFuture<'_> {
-        Box::pin(async move {
-            let c: m2mspec_reflwm2m::ServerCommand = serde_json::from_value(cmd.clone())
-                .map_err(|e| format!("not a reference-server command {cmd}: {e}"))?;
-            match tokio::time::timeout(timeout, RefServer::command(self, c)).await {
-                Ok(Ok(o)) => Ok(outcome(o)),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no outcome within {} ms", timeout.as_millis())),
-            }
-        })
+        dispatch(
+            "reference-server",
+            cmd,
+            timeout,
+            move |c: m2mspec_reflwm2m::ServerCommand| async move {
+                RefServer::command(self, c).await.map(outcome)
+            },
+        )
     }
 }
 

@@ -11,7 +11,7 @@ pub mod lwm2m;
 pub mod process;
 pub mod readiness;
 
-use crate::commander::{CommandFuture, CommandOutcome, SutCommander};
+use crate::commander::{dispatch, CommandFuture, CommandOutcome, SutCommander};
 use m2mspec_onem2m::client_id::{self, EntityKind, Release};
 use m2mspec_onem2m::topic::id_to_segment;
 use serde::Deserialize;
@@ -82,13 +82,16 @@ pub struct SutProfile {
     pub refcse: RefcseSettings,
     /// AE role: the AE-ID of the AE under test (none: it registers via reg_req).
     pub ae_id: Option<String>,
-    /// AE role: the Credential-ID it uses for initial registration.
+    /// AE role: the Credential-ID it uses for initial registration; CSE role: the one it uses
+    /// to register with a remote CSE.
     pub credential: Option<String>,
     /// Reference-AE settings (kind = builtin-refae).
     #[serde(default)]
     pub refae: RefaeSettings,
     /// How to run it (kind = process).
     pub process: Option<process::ProcessSpec>,
+    /// How the harness makes it act (its upper tester; see `crate::upper_tester`).
+    pub upper_tester: Option<crate::upper_tester::UpperTesterSpec>,
     /// When the SUT counts as ready.
     #[serde(default)]
     pub readiness: readiness::Readiness,
@@ -270,6 +273,12 @@ impl SutProfile {
                 detail: "kind = \"process\" needs a [process] table".into(),
             });
         }
+        if let Some(ut) = &p.upper_tester {
+            ut.check().map_err(|detail| SutError::Invalid {
+                path: path.into(),
+                detail,
+            })?;
+        }
         if !ROLES.contains(&p.role.as_str()) {
             return Err(SutError::Invalid {
                 path: path.into(),
@@ -346,6 +355,41 @@ impl SutProfile {
     }
 }
 
+impl SutProfile {
+    /// The actions the SUT claims to take on command (capabilities `action.<name>` = true);
+    /// `None` when its capability file claims no action at all (every action is tried).
+    pub fn claimed_actions(&self) -> Option<Vec<String>> {
+        let claims: Vec<(&str, bool)> = self
+            .caps
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix("action.").map(|a| (a, *v)))
+            .collect();
+        (!claims.is_empty()).then(|| {
+            claims
+                .into_iter()
+                .filter(|(_, v)| *v)
+                .map(|(a, _)| a.to_string())
+                .collect()
+        })
+    }
+
+    /// Of `actions`, those the SUT does not claim (empty when it claims no action at all).
+    pub fn unclaimed_actions<'a>(
+        &self,
+        actions: impl IntoIterator<Item = &'a str>,
+    ) -> Vec<&'a str> {
+        let Some(claimed) = self.claimed_actions() else {
+            return Vec::new();
+        };
+        let mut out: Vec<&str> = actions
+            .into_iter()
+            .filter(|a| !claimed.iter().any(|c| c == a))
+            .collect();
+        out.dedup();
+        out
+    }
+}
+
 fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutError> {
     let f: CapFile = toml::from_str(text).map_err(|e| SutError::Invalid {
         path: path.into(),
@@ -356,7 +400,7 @@ fn parse_caps(path: &Path, text: &str) -> Result<BTreeMap<String, bool>, SutErro
 
 /// A running SUT.
 pub enum RunningSut {
-    RefCse(m2mspec_refcse::RefCse),
+    RefCse(Box<m2mspec_refcse::RefCse>),
     RefAe(m2mspec_refae::RefAe),
     RefDevice(m2mspec_reflwm2m::RefDevice),
     RefServer(m2mspec_reflwm2m::RefServer),
@@ -371,6 +415,19 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap_or(0)
+}
+
+/// The m2mspec executable, for profiles that run one of its reference SUTs as a process
+/// (`{m2mspec}`): `M2MSPEC_BIN` when set, else the running executable.
+fn m2mspec_exe() -> String {
+    std::env::var("M2MSPEC_BIN")
+        .ok()
+        .or_else(|| {
+            std::env::current_exe()
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .unwrap_or_else(|| "m2mspec".into())
 }
 
 /// Values the profile's templates may use.
@@ -418,6 +475,8 @@ pub fn template_vars(
             profile.lwm2m.request_timeout_ms.to_string(),
         ),
         ("http_port".to_string(), http_port.to_string()),
+        ("ut_port".to_string(), free_port().to_string()),
+        ("m2mspec".to_string(), m2mspec_exe()),
         ("data_dir".to_string(), data_dir.display().to_string()),
     ])
 }
@@ -449,13 +508,17 @@ pub async fn start(
                 csebase_name: profile.csebase.clone(),
                 release: profile.release,
                 credential_allow_list: profile.refcse.credential_allow_list.clone(),
+                credential_id: profile
+                    .credential
+                    .clone()
+                    .unwrap_or_else(|| "cred-mn".into()),
                 faults,
                 variants,
                 ..Default::default()
             };
             m2mspec_refcse::RefCse::start(cfg)
                 .await
-                .map(RunningSut::RefCse)
+                .map(|c| RunningSut::RefCse(Box::new(c)))
                 .map_err(|e| SutError::RefCse(e.to_string()))
         }
         SutKind::Process => {
@@ -508,11 +571,13 @@ pub(crate) fn switches_from<T: serde::Serialize + serde::de::DeserializeOwned + 
     })
 }
 
-async fn start_refae(
+/// The reference AE's configuration from its profile (and command-line switches): one mapping
+/// for the in-process AE and `m2mspec serve-refae`.
+pub fn refae_config(
     profile: &SutProfile,
     broker: SocketAddr,
     extra: &Switches<'_>,
-) -> Result<RunningSut, SutError> {
+) -> Result<m2mspec_refae::RefAeConfig, SutError> {
     let invalid = |detail: String| SutError::Invalid {
         path: profile.path.clone(),
         detail,
@@ -523,7 +588,7 @@ async fn start_refae(
         }
         None => m2mspec_onem2m::Serialization::Json,
     };
-    let cfg = m2mspec_refae::RefAeConfig {
+    Ok(m2mspec_refae::RefAeConfig {
         broker,
         cse_id: profile.cse_id.clone(),
         csebase: profile.csebase.clone(),
@@ -537,7 +602,15 @@ async fn start_refae(
         faults: switches_from(profile, "fault", &profile.refae.faults, extra.faults)?,
         variants: switches_from(profile, "variant", &profile.refae.variants, extra.variants)?,
         ..Default::default()
-    };
+    })
+}
+
+async fn start_refae(
+    profile: &SutProfile,
+    broker: SocketAddr,
+    extra: &Switches<'_>,
+) -> Result<RunningSut, SutError> {
+    let cfg = refae_config(profile, broker, extra)?;
     m2mspec_refae::RefAe::start(cfg)
         .await
         .map(RunningSut::RefAe)
@@ -547,20 +620,39 @@ async fn start_refae(
         })
 }
 
+impl SutCommander for m2mspec_refcse::RefCse {
+    fn command(&self, cmd: serde_json::Value, timeout: std::time::Duration) -> CommandFuture<'_> {
+        dispatch(
+            "reference-CSE",
+            cmd,
+            timeout,
+            move |c: m2mspec_refcse::CseCommand| async move {
+                m2mspec_refcse::RefCse::command(self, c)
+                    .await
+                    .map(|o| CommandOutcome {
+                        rsc: o.rsc,
+                        response: o.response,
+                    })
+            },
+        )
+    }
+}
+
 impl SutCommander for m2mspec_refae::RefAe {
     fn command(&self, cmd: serde_json::Value, timeout: std::time::Duration) -> CommandFuture<'_> {
-        Box::pin(async move {
-            let c: m2mspec_refae::AeCommand = serde_json::from_value(cmd.clone())
-                .map_err(|e| format!("not a reference-AE command {cmd}: {e}"))?;
-            match tokio::time::timeout(timeout, m2mspec_refae::RefAe::command(self, c)).await {
-                Ok(Ok(o)) => Ok(CommandOutcome {
-                    rsc: o.rsc,
-                    response: o.response,
-                }),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no outcome within {} ms", timeout.as_millis())),
-            }
-        })
+        dispatch(
+            "reference-AE",
+            cmd,
+            timeout,
+            move |c: m2mspec_refae::AeCommand| async move {
+                m2mspec_refae::RefAe::command(self, c)
+                    .await
+                    .map(|o| CommandOutcome {
+                        rsc: o.rsc,
+                        response: o.response,
+                    })
+            },
+        )
     }
 }
 
@@ -642,8 +734,17 @@ impl RunningSut {
     pub fn commander(&self) -> Option<&dyn SutCommander> {
         match self {
             RunningSut::RefAe(ae) => Some(ae as &dyn SutCommander),
+            RunningSut::RefCse(cse) => Some(cse.as_ref() as &dyn SutCommander),
             RunningSut::RefDevice(d) => Some(d as &dyn SutCommander),
             RunningSut::RefServer(s) => Some(s as &dyn SutCommander),
+            _ => None,
+        }
+    }
+
+    /// The template values a process SUT was started with.
+    pub fn vars(&self) -> Option<&BTreeMap<String, String>> {
+        match self {
+            RunningSut::Process(p) => Some(&p.vars),
             _ => None,
         }
     }

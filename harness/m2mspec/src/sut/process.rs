@@ -69,6 +69,8 @@ pub struct SutProcess {
     pgid: i32,
     spec: ProcessSpec,
     pub log: LogTail,
+    /// The template values it was started with (its ports: the upper tester's among them).
+    pub vars: BTreeMap<String, String>,
 }
 
 /// Expand `{name}` placeholders from `vars`; unknown names are an error naming them.
@@ -219,6 +221,7 @@ impl SutProcess {
             pgid: pid as i32,
             spec: spec.clone(),
             log,
+            vars: vars.clone(),
         })
     }
 

@@ -23,10 +23,12 @@
 //! on `/oneM2M/req/<cse>/<ae>/<type>` (R2 7.4.2) and handles the AE's responses on
 //! `/oneM2M/resp/<cse>/<ae>/<type>` (R2 7.4.3).
 
+mod command;
 mod core;
 mod mqtt;
 mod resources;
 
+pub use crate::command::{CommandOutcome, CseCommand};
 pub use crate::core::{CseCore, Outgoing};
 pub use crate::mqtt::{connect_plan, RefCse};
 
@@ -67,6 +69,8 @@ pub struct RefCseConfig {
     pub release: Release,
     /// Credential-IDs allowed to register an AE on `reg_req` (R2 7.4.4, 8.2).
     pub credential_allow_list: Vec<String>,
+    /// The CSE's own Credential-ID, for its registration with a remote CSE (R2 7.4.4).
+    pub credential_id: String,
     /// MQTT Keep Alive in seconds (R2 7.3.3: a client may use any value, 0 disables it).
     pub keep_alive_secs: u16,
     /// How long the CSE waits before reconnecting after it lost an established connection, in
@@ -92,6 +96,7 @@ impl Default for RefCseConfig {
             csebase_name: "cse-in".to_string(),
             release: Release::R2,
             credential_allow_list: vec!["cred-ok".to_string()],
+            credential_id: "cred-mn".to_string(),
             keep_alive_secs: 60,
             reconnect_delay_ms: 1500,
             verification_timeout_ms: 3000,
@@ -313,6 +318,19 @@ pub struct Faults {
     /// Creates a <subscription> whatever the notification target answered to the verification
     /// request (breaks R2 7.4.3: the originator acts on the response it subscribed to see).
     pub ignore_verification_result: bool,
+    /// Leaving, reconnects with Clean Session = 0 (breaks R2 7.3.3 / R1 6.3 teardown step 2).
+    pub teardown_without_clean_session: bool,
+    /// Leaving, drops its connection without DISCONNECT (breaks teardown step 1).
+    pub teardown_no_disconnect: bool,
+    /// Leaving, drops the Clean Session connection without DISCONNECT (breaks step 3).
+    pub teardown_no_final_disconnect: bool,
+    /// Registering with a remote CSE, connects as "mn-cse", an ID that has nothing of its
+    /// Credential-ID (breaks the derived reading of R2 7.3.3's "some other appropriate unique
+    /// ID").
+    pub register_client_id_unrelated: bool,
+    /// Registering with a remote CSE, publishes on `/oneM2M/req/<cse>/<registrar>` instead of
+    /// `reg_req` with its Credential-ID (breaks R2 7.4.4).
+    pub register_on_req: bool,
 }
 
 impl Faults {
@@ -360,4 +378,8 @@ pub enum RefCseError {
     /// Connecting, subscribing, the test hooks or leaving failed.
     #[error(transparent)]
     Session(#[from] SessionError),
+    #[error("the CSE is offline (after disconnect or leave: send reconnect)")]
+    Offline,
+    #[error("no response to request {0:?} in time")]
+    NoResponse(String),
 }

@@ -8,14 +8,14 @@ use m2mspec_onem2m::client_id::{client_id, EntityKind};
 use m2mspec_onem2m::topic::{id_to_segment, request_filter, response_filter};
 use m2mspec_onem2m::Release;
 use m2mspec_session::{
-    lock, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig, SessionPlan,
-    SubscribeWhen, Subscription, Will,
+    finish_leave, lock, Close, Gap, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig,
+    SessionPlan, SubscribeWhen, Subscription, Will,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::core::{CseCore, Outgoing};
-use crate::{Faults, RefCseConfig, RefCseError, Stats};
+use crate::{CommandOutcome, CseCommand, Faults, RefCseConfig, RefCseError, Stats};
 
 /// How long [`RefCse::start`] waits for CONNACK + SUBACK.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -111,8 +111,13 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
 
 /// How the CSE's session runs: reconnection after `reconnect_delay_ms` (R2 7.3.3, 7.4.3: the
 /// pause gives the server a window to store requests for the offline CSE), then the session's
-/// default back-off between failed attempts.
-fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig {
+/// default back-off between failed attempts. `gap`: shared by all the CSE's sessions, so a
+/// connection that reuses the client id (leave, reconnect) waits for the last one's end.
+pub(crate) fn session_config(
+    cfg: &RefCseConfig,
+    start_timeout: Duration,
+    gap: &Gap,
+) -> SessionConfig {
     SessionConfig {
         limits: LIMITS,
         reconnect: Reconnect {
@@ -120,15 +125,26 @@ fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig 
             ..Reconnect::default()
         },
         start_timeout,
+        gap: gap.clone(),
         ..SessionConfig::new(cfg.broker)
     }
 }
 
-/// A running reference CSE: an MQTT session whose worker drives a [`CseCore`].
+/// Least time between the end of one of the CSE's connections and its next CONNECT with the
+/// same client id (rumqttd 0.20 retires a closed connection asynchronously; see the AE's).
+const RECONNECT_GAP: Duration = Duration::from_millis(250);
+
+/// A running reference CSE: an MQTT session whose worker drives a [`CseCore`]. On command
+/// ([`RefCse::command`]) it goes offline and back, leaves its session, or registers with a
+/// remote CSE; its resources live in the core, across its sessions.
 pub struct RefCse {
     cfg: RefCseConfig,
     core: Arc<Mutex<CseCore>>,
-    session: Session,
+    plan: SessionPlan,
+    client_id: String,
+    gap: Gap,
+    /// `None` while offline (after `disconnect` or `leave`).
+    session: tokio::sync::Mutex<Option<Session>>,
 }
 
 impl RefCse {
@@ -142,26 +158,27 @@ impl RefCse {
     pub async fn start_within(cfg: RefCseConfig, timeout: Duration) -> Result<RefCse, RefCseError> {
         let plan = connect_plan(&cfg)?;
         let core = Arc::new(Mutex::new(CseCore::new(&cfg)));
-        let worker_core = core.clone();
-        let out_of_order = cfg.variants.answers_out_of_order;
-        let session = Session::serve(
-            plan,
-            session_config(&cfg, timeout),
-            move |inbound, publisher| serve(worker_core, publisher, inbound, out_of_order),
-        )
-        .await?;
+        let gap = Gap::new(RECONNECT_GAP);
+        let session = open(&cfg, &core, plan.clone(), timeout, &gap).await?;
         tracing::info!(client_id = %session.client_id(), faults = ?cfg.faults.enabled(), variants = ?cfg.variants.enabled(), "reference CSE connected and subscribed");
-        Ok(RefCse { cfg, core, session })
+        Ok(RefCse {
+            client_id: session.client_id().to_string(),
+            cfg,
+            core,
+            plan,
+            gap,
+            session: tokio::sync::Mutex::new(Some(session)),
+        })
     }
 
-    /// The MQTT client identifier the CSE connected with.
+    /// The MQTT client identifier the CSE connects with.
     pub fn client_id(&self) -> &str {
-        self.session.client_id()
+        &self.client_id
     }
 
     /// The CONNECT / SUBSCRIBE plan in use.
     pub fn plan(&self) -> &SessionPlan {
-        self.session.plan()
+        &self.plan
     }
 
     pub fn config(&self) -> &RefCseConfig {
@@ -182,24 +199,117 @@ impl RefCse {
     /// would) and keep it offline until [`RefCse::end_connection_loss`]. Returns once the
     /// connection is closed. The MQTT server keeps the persistent session (R2 7.3.3).
     pub async fn simulate_connection_loss(&self) -> Result<(), RefCseError> {
-        Ok(self.session.drop_connection().await?)
+        match self.session.lock().await.as_ref() {
+            Some(s) => Ok(s.drop_connection().await?),
+            None => Err(RefCseError::Offline),
+        }
     }
 
     /// Test hook: let the CSE reconnect after [`RefCse::simulate_connection_loss`].
     pub fn end_connection_loss(&self) -> Result<(), RefCseError> {
-        Ok(self.session.restore()?)
+        match self.session.try_lock().ok().as_deref() {
+            Some(Some(s)) => Ok(s.restore()?),
+            _ => Err(RefCseError::Offline),
+        }
     }
 
     /// Graceful stop: MQTT DISCONNECT, then the tasks end (each step bounded).
     pub async fn stop(self) {
-        self.session.stop().await;
+        if let Some(s) = self.session.into_inner() {
+            s.stop().await;
+        }
     }
 
     /// Leave the MQTT session (R2 7.3.3 / R1 6.3): disconnect, reconnect with Clean Session
     /// true, disconnect again — deleting the state the MQTT server holds for the CSE.
     pub async fn leave(self) -> Result<(), RefCseError> {
-        Ok(self.session.leave().await?)
+        let mut guard = self.session.lock().await;
+        leave(&mut guard, &self.plan, &self.cfg, &self.gap).await
     }
+
+    /// Carry out `cmd` (the CSE actions of the harness's upper tester).
+    pub async fn command(&self, cmd: CseCommand) -> Result<CommandOutcome, RefCseError> {
+        tracing::info!(?cmd, "command");
+        match cmd {
+            CseCommand::Leave => {
+                let mut guard = self.session.lock().await;
+                leave(&mut guard, &self.plan, &self.cfg, &self.gap).await?;
+            }
+            CseCommand::Disconnect => {
+                if let Some(s) = self.session.lock().await.take() {
+                    s.stop().await;
+                }
+            }
+            CseCommand::Reconnect => {
+                let mut guard = self.session.lock().await;
+                if let Some(s) = guard.take() {
+                    s.stop().await;
+                }
+                *guard = Some(
+                    open(
+                        &self.cfg,
+                        &self.core,
+                        self.plan.clone(),
+                        START_TIMEOUT,
+                        &self.gap,
+                    )
+                    .await?,
+                );
+            }
+            CseCommand::Reset => {
+                *lock(&self.core) = CseCore::new(&self.cfg);
+            }
+            CseCommand::Register { registrar } => {
+                return crate::command::register(&self.cfg, &registrar, &self.gap).await;
+            }
+        }
+        Ok(CommandOutcome::default())
+    }
+}
+
+/// Open a session of the CSE whose worker serves `core`.
+async fn open(
+    cfg: &RefCseConfig,
+    core: &Arc<Mutex<CseCore>>,
+    plan: SessionPlan,
+    timeout: Duration,
+    gap: &Gap,
+) -> Result<Session, RefCseError> {
+    let worker_core = core.clone();
+    let out_of_order = cfg.variants.answers_out_of_order;
+    Ok(Session::serve(
+        plan,
+        session_config(cfg, timeout, gap),
+        move |inbound, publisher| serve(worker_core, publisher, inbound, out_of_order),
+    )
+    .await?)
+}
+
+/// The R2 7.3.3 / R1 6.3 teardown from whatever state: the current session ends with
+/// DISCONNECT (none when offline), then a Clean Session connection under the same client id,
+/// then DISCONNECT. The CSE stays offline.
+async fn leave(
+    session: &mut Option<Session>,
+    plan: &SessionPlan,
+    cfg: &RefCseConfig,
+    gap: &Gap,
+) -> Result<(), RefCseError> {
+    let f = &cfg.faults;
+    let close = |dropped: bool| {
+        if dropped {
+            Close::DropConnection
+        } else {
+            Close::Disconnect
+        }
+    };
+    if let Some(s) = session.take() {
+        s.close(close(f.teardown_no_disconnect)).await;
+    }
+    let config = session_config(cfg, START_TIMEOUT, gap);
+    let mut teardown = plan.for_leave();
+    teardown.clean_session = !f.teardown_without_clean_session;
+    finish_leave(teardown, &config, close(f.teardown_no_final_disconnect)).await?;
+    Ok(())
 }
 
 /// How often the worker lets the core end overdue verifications.
