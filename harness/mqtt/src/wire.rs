@@ -447,3 +447,59 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod properties {
+    //! Network data never panics the gatekeeper's hot path: arbitrary bytes through framing,
+    //! decoding, recording and the lenient CONNECT parser end in a value or an error.
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Frame, decode and record everything `bytes` holds, as the proxy does.
+    fn through_the_hot_path(bytes: &[u8]) {
+        let mut buf = BytesMut::from(bytes);
+        while let Ok(Some(f)) = frame(&mut buf, 64 * 1024) {
+            if let Ok(p) = decode(&f) {
+                let _ = record(&p, &f);
+            }
+            let _ = parse_connect(&f);
+            let _ = packet_type(&f);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            through_the_hot_path(&bytes);
+            let _ = parse_connect(&bytes);
+        }
+
+        /// CONNECT-shaped input (type 1, a plausible remaining length, "MQTT"/"MQIsdp"
+        /// prefixes) reaches deep into the lenient parser.
+        #[test]
+        fn connect_shaped_bytes_never_panic(
+            name in prop_oneof![Just(b"MQTT".to_vec()), Just(b"MQIsdp".to_vec()), proptest::collection::vec(any::<u8>(), 0..8)],
+            level in any::<u8>(),
+            flags in any::<u8>(),
+            rest in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut body = Vec::new();
+            body.extend_from_slice(&(name.len() as u16).to_be_bytes());
+            body.extend_from_slice(&name);
+            body.push(level);
+            body.push(flags);
+            body.extend_from_slice(&rest);
+            let mut frame_bytes = vec![0x10];
+            let mut len = body.len();
+            loop {
+                let mut b = (len % 128) as u8;
+                len /= 128;
+                if len > 0 { b |= 0x80; }
+                frame_bytes.push(b);
+                if len == 0 { break; }
+            }
+            frame_bytes.extend_from_slice(&body);
+            through_the_hot_path(&frame_bytes);
+        }
+    }
+}
