@@ -28,6 +28,7 @@ pub mod engine;
 mod families;
 pub mod matcher;
 pub mod protocol;
+pub mod repeat;
 pub mod run;
 pub mod scenario;
 mod steps;

@@ -57,6 +57,10 @@ pub struct Args {
     /// Known failures of the SUT: the run fails only on regressions.
     #[arg(long)]
     baseline: Option<PathBuf>,
+    /// Run the selection N times and fold the runs into one report: a case whose verdict
+    /// changed is marked flaky and keeps the worst verdict it had, with each run's evidence.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    repeat: u32,
 }
 
 pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
@@ -113,7 +117,17 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         rt.block_on(m2mspec_mqtt::reach::check(addr))
             .map_err(|e| anyhow::anyhow!("--broker: {e}"))?;
     }
-    let mut report = rt.block_on(run_interruptible(&cfg))?;
+    let mut runs = Vec::new();
+    for i in 0..a.repeat {
+        if a.repeat > 1 {
+            eprintln!("m2mspec: run {} of {}", i + 1, a.repeat);
+        }
+        runs.push(rt.block_on(run_interruptible(&cfg))?);
+        if m2mspec_signals::requested().is_some() {
+            break;
+        }
+    }
+    let mut report = m2mspec::repeat::fold(runs).context("no run was made")?;
     // The requirement coverage of the suites this run used, for the HTML report.
     // With --suite, cfg.suites is the family's own folder, which holds its catalogue.
     let cat = match &a.suite {
