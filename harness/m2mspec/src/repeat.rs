@@ -175,8 +175,7 @@ mod tests {
             "{msgs:?}"
         );
         assert!(
-            msgs.iter()
-                .any(|m| *m == "run 2 (fail): rsc: expected 4008, observed 2001"),
+            msgs.contains(&"run 2 (fail): rsc: expected 4008, observed 2001"),
             "{msgs:?}"
         );
         assert_eq!(r.summary.fail, 1);
