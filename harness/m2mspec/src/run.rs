@@ -9,6 +9,7 @@ use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
 use crate::upper_tester;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
+use m2mspec_mqtt::trace::{Direction, PacketRecord};
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -352,6 +353,7 @@ async fn run_profile(
                 case.id
             ));
         }
+        let case_start = tb.trace().next_seq();
         let mut r = tokio::select! {
             r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,
             t = m2mspec_signals::requested_wait(&mut term) => {
@@ -359,21 +361,35 @@ async fn run_profile(
                 errored(case, &format!("interrupted ({}) while running", t.describe()), Vec::new())
             }
         };
-        // A SUT that died during the case: the case is `error` with the SUT's last output, and
-        // the SUT is restarted for the remaining cases (a broker under test is not: its
-        // gatekeeper points at the dead port).
+        // A SUT that died during the case: the case `fail`s — a SUT must survive what it is
+        // sent and go on answering — with what it was sent in this case and its last output as
+        // evidence, and it is restarted for the remaining cases (a broker under test is not:
+        // its gatekeeper points at the dead port). Its session at the broker is kept: clearing
+        // it (a Clean Session CONNECT with its client id) left the restarted SUT deaf in some
+        // runs, over rumqttd and mosquitto alike.
         if let Some(status) = running.exited() {
             running.drain_output().await;
-            let tail = running.log_tail(30);
-            r.verdict = Verdict::Error;
+            let input = sut_input(&tb, case_start);
+            r.verdict = Verdict::Fail;
             r.evidence.insert(
                 0,
                 Evidence {
-                    message: format!("the SUT exited during this case ({status})"),
-                    expected: None,
-                    observed: None,
-                    packets: tail,
+                    message: format!(
+                        "the SUT exited during this case ({status}): it must process what it is sent and answer ({}); the PUBLISH packets it was sent in this case are below",
+                        r.clause
+                    ),
+                    expected: Some("the SUT keeps running".into()),
+                    observed: Some(format!("exited ({status})")),
+                    packets: input,
                     data: None,
+                },
+            );
+            r.evidence.insert(
+                1,
+                Evidence {
+                    message: "the SUT's last output".into(),
+                    packets: running.log_tail(30),
+                    ..Evidence::default()
                 },
             );
             let old = std::mem::replace(&mut running, RunningSut::Attached);
@@ -422,6 +438,33 @@ async fn run_profile(
     tb.shutdown().await;
     let _ = std::fs::remove_dir_all(&data_dir);
     (results, broker_desc)
+}
+
+/// The PUBLISH packets delivered to the SUT since trace position `from`, with their payloads
+/// (what it was given before it died).
+fn sut_input(tb: &Testbed, from: u64) -> Vec<String> {
+    tb.trace()
+        .since(from)
+        .iter()
+        .filter(|e| tb.is_sut_event(e) && e.dir == Direction::BrokerToClient)
+        .filter_map(|e| match e.packet() {
+            Some(PacketRecord::Publish { payload, .. }) => {
+                let shown =
+                    String::from_utf8_lossy(&payload[..payload.len().min(512)]).into_owned();
+                Some(format!(
+                    "{} payload ({} bytes){}: {shown}",
+                    e.summary(),
+                    payload.len(),
+                    if payload.len() > 512 {
+                        ", first 512"
+                    } else {
+                        ""
+                    }
+                ))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// What carries out the SUT's actions: its upper tester when the profile declares one, else

@@ -188,7 +188,8 @@ async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
     c.suites = suites;
     let r = run(&c).await.expect("a report");
     let first = &r.cases[0];
-    assert_eq!(first.verdict, Verdict::Error, "{:?}", first.evidence);
+    // The case whose input killed the SUT fails (one crash costs one case), with the input.
+    assert_eq!(first.verdict, Verdict::Fail, "{:?}", first.evidence);
     assert!(
         first.evidence[0]
             .message
@@ -197,14 +198,22 @@ async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
         "{:?}",
         first.evidence[0]
     );
-    // Its evidence carries the SUT's last output, including the crash message.
     assert!(
         first.evidence[0]
             .packets
             .iter()
+            .any(|l| l.contains("PUBLISH") && l.contains("payload")),
+        "the input it was given: {:?}",
+        first.evidence[0].packets
+    );
+    // Its evidence carries the SUT's last output, including the crash message.
+    assert!(
+        first.evidence[1]
+            .packets
+            .iter()
             .any(|l| l.contains("exit-after-requests")),
         "{:?}",
-        first.evidence[0].packets
+        first.evidence[1].packets
     );
     assert!(
         r.run.notes.iter().any(|n| n.contains("restarted")),
