@@ -71,16 +71,25 @@ pub struct SutProcess {
     pub log: LogTail,
 }
 
-/// Expand `{name}` placeholders from `vars`; unknown names are an error naming them.
+/// Expand `{name}` placeholders from `vars`; `{{` and `}}` stand for literal braces (JSON,
+/// YAML or Erlang configs need them). Unknown names and a lone brace are errors naming them.
 pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
-    while let Some(i) = rest.find('{') {
+    while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
+        let (brace, after) = (&rest[i..=i], &rest[i + 1..]);
+        if after.starts_with(brace) {
+            out.push_str(brace);
+            rest = &after[1..];
+            continue;
+        }
+        if brace == "}" {
+            return Err(format!("lone '}}' in {s:?} (write '}}}}' for a literal brace)"));
+        }
         let end = after
             .find('}')
-            .ok_or_else(|| format!("unterminated '{{' in {s:?}"))?;
+            .ok_or_else(|| format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)"))?;
         let name = &after[..end];
         out.push_str(
             vars.get(name)
@@ -286,6 +295,11 @@ mod tests {
         );
         assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
         assert!(render("{open", &vars).is_err());
+        assert!(render("close}", &vars).is_err());
+        assert_eq!(
+            render(r#"{{"port": {broker.port}}}"#, &vars).unwrap(),
+            r#"{"port": 1883}"#
+        );
     }
 
     /// Non-zombie processes of process group `pgid`, from /proc/<pid>/stat.
