@@ -136,6 +136,13 @@ pub async fn run_case(
             ));
         }
     }
+    let mut evidence = evidence;
+    if case.role == "broker" {
+        if let Some(ev) = evidence.as_mut() {
+            let more = run.broker_answers(&ev.packets);
+            ev.packets.extend(more);
+        }
+    }
     run.teardown().await;
     result.verdict = verdict;
     result.evidence.extend(evidence);
