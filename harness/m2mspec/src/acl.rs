@@ -152,7 +152,10 @@ mod tests {
             p["publish"],
             serde_json::json!(["/oneM2M/req/Cae1/id-in", "/oneM2M/req/Cae1/id-in/#"])
         );
-        assert_eq!(p["subscribe"], serde_json::json!(["/oneM2M/resp/Cae1/id-in/#"]));
+        assert_eq!(
+            p["subscribe"],
+            serde_json::json!(["/oneM2M/resp/Cae1/id-in/#"])
+        );
         assert_eq!(json["open"][0]["filter"], "m2mspec/#");
         let toml: toml::Value = toml::from_str(&toml_policy(&sample())).expect("valid TOML");
         assert_eq!(

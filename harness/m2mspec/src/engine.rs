@@ -112,6 +112,32 @@ pub async fn run_case(
             failure_verdict(case.level, case.basis, opts.strict),
             Some(ev),
         ),
+        Ok(Some((_, StepFailure::Violation(ev)))) => (Verdict::Fail, Some(ev)),
+        // The broker under test closing a connection is its answer, not a harness error.
+        Ok(Some((setup, StepFailure::Error(ev)))) if case.role == "broker" => {
+            match run.broker_closed() {
+                Some(close) => {
+                    let ev = Evidence {
+                        message: format!(
+                            "{} — the broker closed the connection: {close}",
+                            ev.message
+                        ),
+                        ..ev
+                    };
+                    match setup {
+                        Some(step) => (
+                            Verdict::Inconclusive,
+                            Some(Evidence {
+                                message: format!("not reached: setup step {step} failed, so the behaviour under test was not checked: {}", ev.message),
+                                ..ev
+                            }),
+                        ),
+                        None => (failure_verdict(case.level, case.basis, opts.strict), Some(ev)),
+                    }
+                }
+                None => (Verdict::Error, Some(ev)),
+            }
+        }
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
         Err(_) => (
             Verdict::Error,
@@ -214,7 +240,9 @@ impl CaseRun<'_> {
             let r = self.run_step(step).await;
             let status = match &r {
                 Ok(()) => "ok".to_string(),
-                Err(StepFailure::Check(ev) | StepFailure::Error(ev)) => {
+                Err(
+                    StepFailure::Check(ev) | StepFailure::Error(ev) | StepFailure::Violation(ev),
+                ) => {
                     format!("FAILED: {}", ev.message)
                 }
             };

@@ -158,4 +158,23 @@ impl CaseRun<'_> {
         }
         out
     }
+
+    /// Broker role: the first close the broker made (its end of the connection went away) on
+    /// a connection of this case, as a trace line.
+    pub(crate) fn broker_closed(&self) -> Option<String> {
+        let conns: Vec<u64> = self
+            .entities
+            .values()
+            .flat_map(|e| e.conns.iter().copied())
+            .collect();
+        self.tb
+            .trace()
+            .since(self.start_seq)
+            .iter()
+            .find(|e| {
+                conns.contains(&e.conn)
+                    && matches!(&e.kind, EventKind::Closed { reason } if reason.starts_with("broker"))
+            })
+            .map(TraceEvent::summary)
+    }
 }

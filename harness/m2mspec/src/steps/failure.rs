@@ -12,6 +12,10 @@ pub enum StepFailure {
     Check(Evidence),
     /// The harness could not carry out the step.
     Error(Evidence),
+    /// The SUT broke a MUST of the transport protocol (e.g. an MQTT server closing the
+    /// connection where MQTT 3.1.1 requires a SUBACK): `fail`, even in a setup step, since the
+    /// SUT's answer is what stopped the case.
+    Violation(Evidence),
 }
 
 pub type StepResult = Result<(), StepFailure>;

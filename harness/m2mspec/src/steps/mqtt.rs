@@ -224,8 +224,8 @@ impl Connect {
             Err(m2mspec_mqtt::NetError::ClosedBeforeConnAck) if run.role == "broker" => {
                 return Err(StepFailure::Check(Evidence {
                     message: format!(
-                        "the broker closed the connection of {cid} without a CONNACK \
-                         (MQTT 3.1.1 MQTT-3.2.0-1: the first packet the server sends is a CONNACK)"
+                        "the broker closed the connection of {cid} without a CONNACK (a refusal, \
+                         MQTT 3.1.1 MQTT-3.2.2-6)"
                     ),
                     expected: Some("CONNACK 0 (accepted)".into()),
                     observed: Some("connection closed before CONNACK".into()),
@@ -312,19 +312,24 @@ impl Subscribe {
             Ok(c) => c,
             // The broker under test closing instead of answering is its answer, not ours.
             Err(
-                e @ (m2mspec_mqtt::NetError::Closed { .. } | m2mspec_mqtt::NetError::Timeout { .. }),
+                e
+                @ (m2mspec_mqtt::NetError::Closed { .. } | m2mspec_mqtt::NetError::Timeout { .. }),
             ) if run.role == "broker" => {
                 let cid = run.entity(alias)?.client_id.clone();
                 let closed = matches!(e, m2mspec_mqtt::NetError::Closed { .. });
                 if closed {
                     run.entity(alias)?.client = None;
                 }
-                return Err(StepFailure::Check(Evidence {
+                return Err(StepFailure::Violation(Evidence {
                     message: format!(
                         "the broker {} the SUBSCRIBE of {cid} ({}) with no SUBACK (MQTT 3.1.1 \
                          MQTT-3.8.4-1: the server MUST respond to a SUBSCRIBE with a SUBACK; \
                          a refusal is return code 0x80, 3.9.3)",
-                        if closed { "closed the connection on" } else { "did not answer" },
+                        if closed {
+                            "closed the connection on"
+                        } else {
+                            "did not answer"
+                        },
                         filters.join(", ")
                     ),
                     expected: Some("a SUBACK with one return code per filter".into()),

@@ -389,7 +389,12 @@ pub fn check_templates(profile: &SutProfile) -> Result<(), SutError> {
         path: profile.path.clone(),
         detail,
     };
-    for t in spec.command.iter().chain(&spec.reset).chain(spec.env.values()) {
+    for t in spec
+        .command
+        .iter()
+        .chain(&spec.reset)
+        .chain(spec.env.values())
+    {
         process::render(t, &vars).map_err(invalid)?;
     }
     if let Some(t) = &spec.config_template {

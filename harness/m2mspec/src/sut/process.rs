@@ -85,11 +85,13 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
             continue;
         }
         if brace == "}" {
-            return Err(format!("lone '}}' in {s:?} (write '}}}}' for a literal brace)"));
+            return Err(format!(
+                "lone '}}' in {s:?} (write '}}}}' for a literal brace)"
+            ));
         }
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)"))?;
+        let end = after.find('}').ok_or_else(|| {
+            format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)")
+        })?;
         let name = &after[..end];
         out.push_str(
             vars.get(name)
