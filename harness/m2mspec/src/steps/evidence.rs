@@ -159,21 +159,27 @@ impl CaseRun<'_> {
         out
     }
 
-    /// Broker role: the first close the broker made (its end of the connection went away) on
-    /// a connection of this case, as a trace line.
+    /// Broker role: the latest close the broker made (its end went away) on a connection of
+    /// this case whose client had not sent DISCONNECT, as a trace line.
     pub(crate) fn broker_closed(&self) -> Option<String> {
         let conns: Vec<u64> = self
             .entities
             .values()
             .flat_map(|e| e.conns.iter().copied())
             .collect();
-        self.tb
-            .trace()
-            .since(self.start_seq)
+        let events = self.tb.trace().since(self.start_seq);
+        let disconnected = |conn: u64| {
+            events.iter().any(|e| {
+                e.conn == conn && matches!(e.kind, EventKind::Packet(PacketRecord::Disconnect))
+            })
+        };
+        events
             .iter()
+            .rev()
             .find(|e| {
                 conns.contains(&e.conn)
                     && matches!(&e.kind, EventKind::Closed { reason } if reason.starts_with("broker"))
+                    && !disconnected(e.conn)
             })
             .map(TraceEvent::summary)
     }
