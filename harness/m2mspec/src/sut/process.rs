@@ -117,6 +117,15 @@ pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String
             format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)")
         })?;
         let name = &after[..end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "'{{' not followed by a placeholder name in {s:?} (write '{{{{' for a literal brace)"
+            ));
+        }
         out.push_str(
             vars.get(name)
                 .ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?,
