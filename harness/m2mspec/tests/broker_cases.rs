@@ -200,6 +200,26 @@ async fn mosquitto_with_the_generated_policy_passes_the_broker_suite() {
         r.run.sut_log_tail
     );
     assert_suback_granted(&r);
+    // Its refusal style: a forbidden subscription granted (nothing delivered on it), a forbidden
+    // publication acknowledged and dropped.
+    for (id, _) in FORBIDDEN_SUBSCRIBER {
+        let c = case(&r, id);
+        assert!(
+            styles(c).iter().any(|s| s.contains("granted (QoS 1)")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
+    for id in FORGED_PUBLICATION {
+        let c = case(&r, id);
+        assert!(
+            styles(c)
+                .iter()
+                .any(|s| s.contains("acknowledged (PUBACK)")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
     // The client-id verification is a real refusal (CONNACK 5, "not authorized"), not a drop.
     let m = case(&r, "broker.auth.client-id-mismatch");
     let refused = m
@@ -493,4 +513,45 @@ async fn redelivery_pkid_after_a_failing_redelivery_dup_gets_its_verdict_alone()
         let c = case(&r, PKID);
         assert_eq!(c.verdict, want, "round {round}: {}", evidence_text(c));
     }
+}
+
+/// A broker that closes the connection where MQTT 3.1.1 requires a SUBACK (aedes told to close
+/// on a forbidden SUBSCRIBE) fails the case citing MQTT-3.8.4-1, with the packets — the close
+/// is the broker's answer, never a harness error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_instead_of_a_suback_fails_citing_mqtt_3_8_4_1() {
+    if !aedes_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sut = root().join("fixtures/sut");
+    let profile = dir.path().join("aedes-closing.toml");
+    let text = std::fs::read_to_string(sut.join("aedes.toml"))
+        .expect("aedes profile")
+        .replace(
+            "\"../capabilities/aedes.toml\"",
+            &format!("{:?}", sut.join("../capabilities/aedes.toml")),
+        )
+        .replace(
+            "\"../broker/entities.toml\"",
+            &format!("{:?}", sut.join("../broker/entities.toml")),
+        )
+        .replace(
+            "\"aedes/broker.mjs\"",
+            &format!("{:?}", sut.join("aedes/broker.mjs")),
+        )
+        + "\n[process.env]\nM2MSPEC_AEDES_DENIED_SUBSCRIBE = \"close\"\n";
+    std::fs::write(&profile, text).expect("write profile");
+    let mut c = cfg("aedes.toml");
+    c.suts = vec![profile];
+    c.select = vec!["broker.acl.c-ae-subscribe-responses".into()];
+    let r = run(&c).await.expect("the run starts");
+    let case = case(&r, "broker.acl.c-ae-subscribe-responses");
+    let ev = evidence_text(case);
+    assert_eq!(case.verdict, Verdict::Fail, "{ev}");
+    assert!(ev.contains("MQTT-3.8.4-1"), "{ev}");
+    assert!(
+        ev.contains("SUBSCRIBE id=") && ev.contains("CLOSED (broker EOF)"),
+        "the SUBSCRIBE and the broker's close are shown: {ev}"
+    );
 }
