@@ -755,9 +755,13 @@ impl ExpectPublish {
                 return Ok(());
             }
             let mut packets = passed;
-            packets.extend(run.sut_publishes_since(run.start_seq));
-            if packets.is_empty() {
-                packets.push("(the SUT published nothing during this case)".into());
+            // Broker role: the SUT is the broker, whose packets to the case's clients the
+            // engine appends to every non-pass verdict.
+            if run.role != "broker" {
+                packets.extend(run.sut_publishes_since(run.start_seq));
+                if packets.is_empty() {
+                    packets.push("(the SUT published nothing during this case)".into());
+                }
             }
             let wanted = match (&sel.topic, sel.fields.is_empty()) {
                 (None, true) => String::new(),
@@ -777,10 +781,14 @@ impl ExpectPublish {
                     Some(t) => format!("a PUBLISH on {}", topic_text(t)),
                     None => format!("a PUBLISH{wanted} on its subscriptions"),
                 }),
-                observed: Some(
+                observed: Some(if run.role == "broker" {
+                    "none; what it passed by and the broker's packets to this case's clients are \
+                     listed below"
+                        .into()
+                } else {
                     "none; what it passed by and the SUT's PUBLISHes during this case are listed below"
-                        .into(),
-                ),
+                        .into()
+                }),
                 packets,
                 data: None,
             }));
