@@ -524,24 +524,11 @@ async fn a_close_instead_of_a_suback_fails_citing_mqtt_3_8_4_1() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let sut = root().join("fixtures/sut");
-    let profile = dir.path().join("aedes-closing.toml");
-    let text = std::fs::read_to_string(sut.join("aedes.toml"))
-        .expect("aedes profile")
-        .replace(
-            "\"../capabilities/aedes.toml\"",
-            &format!("{:?}", sut.join("../capabilities/aedes.toml")),
-        )
-        .replace(
-            "\"../broker/entities.toml\"",
-            &format!("{:?}", sut.join("../broker/entities.toml")),
-        )
-        .replace(
-            "\"aedes/broker.mjs\"",
-            &format!("{:?}", sut.join("aedes/broker.mjs")),
-        )
-        + "\n[process.env]\nM2MSPEC_AEDES_DENIED_SUBSCRIBE = \"close\"\n";
-    std::fs::write(&profile, text).expect("write profile");
+    let profile = aedes_variant(
+        dir.path(),
+        None,
+        "M2MSPEC_AEDES_DENIED_SUBSCRIBE = \"close\"",
+    );
     let mut c = cfg("aedes.toml");
     c.suts = vec![profile];
     c.select = vec!["broker.acl.c-ae-subscribe-responses".into()];
@@ -554,4 +541,75 @@ async fn a_close_instead_of_a_suback_fails_citing_mqtt_3_8_4_1() {
         ev.contains("SUBSCRIBE id=") && ev.contains("CLOSED (broker EOF)"),
         "the SUBSCRIBE and the broker's close are shown: {ev}"
     );
+}
+
+/// The aedes profile, runnable from `dir`, with another capability file (its text) and extra
+/// `[process.env]` lines.
+fn aedes_variant(dir: &std::path::Path, caps: Option<&str>, env: &str) -> PathBuf {
+    let sut = root().join("fixtures/sut");
+    let caps_path = match caps {
+        Some(text) => {
+            let p = dir.join("caps.toml");
+            std::fs::write(&p, text).expect("write capabilities");
+            p
+        }
+        None => sut.join("../capabilities/aedes.toml"),
+    };
+    let text = std::fs::read_to_string(sut.join("aedes.toml"))
+        .expect("aedes profile")
+        .replace("\"../capabilities/aedes.toml\"", &format!("{caps_path:?}"))
+        .replace(
+            "\"../broker/entities.toml\"",
+            &format!("{:?}", sut.join("../broker/entities.toml")),
+        )
+        .replace(
+            "\"aedes/broker.mjs\"",
+            &format!("{:?}", sut.join("aedes/broker.mjs")),
+        )
+        + &format!("\n[process.env]\n{env}\n");
+    let profile = dir.join("aedes-variant.toml");
+    std::fs::write(&profile, text).expect("write profile");
+    profile
+}
+
+/// A capability file that declares a refusal style the broker does not use is a false claim:
+/// the case fails, naming the declaration and what the broker did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_refusal_style_the_broker_does_not_use_fails() {
+    if !aedes_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let caps = std::fs::read_to_string(root().join("fixtures/capabilities/aedes.toml"))
+        .expect("aedes capabilities")
+        .replace(
+            "\"broker.refusal.suback\" = true",
+            "\"broker.refusal.suback\" = false",
+        )
+        .replace(
+            "\"broker.refusal.close\" = true",
+            "\"broker.refusal.close\" = false",
+        );
+    let mut c = cfg("aedes.toml");
+    c.suts = vec![aedes_variant(dir.path(), Some(&caps), "")];
+    c.select = vec![
+        "broker.acl.c-ae-subscribe-responses".into(),
+        "broker.acl.c-ae-publish-requests".into(),
+    ];
+    let r = run(&c).await.expect("the run starts");
+    for (id, said) in [
+        (
+            "broker.acl.c-ae-subscribe-responses",
+            "declares broker.refusal.suback = false, but the broker answered with SUBACK 0x80",
+        ),
+        (
+            "broker.acl.c-ae-publish-requests",
+            "declares broker.refusal.close = false, but the broker answered with a close",
+        ),
+    ] {
+        let case = case(&r, id);
+        let ev = evidence_text(case);
+        assert_eq!(case.verdict, Verdict::Fail, "{id}: {ev}");
+        assert!(ev.contains(said), "{id}: {ev}");
+    }
 }

@@ -389,6 +389,21 @@ impl Subscribe {
                 data: None,
             }));
         }
+        if let Some(decl) = run.sut.declared(SUBACK_STYLE) {
+            if let Some((f, c)) = filters
+                .iter()
+                .zip(codes)
+                .find(|(_, c)| (**c == 0x80) != decl)
+            {
+                let cid = run.entity(alias)?.client_id.clone();
+                return Err(declared_style_differs(
+                    SUBACK_STYLE,
+                    decl,
+                    format!("SUBACK 0x{c:02x} for the forbidden SUBSCRIBE {f}"),
+                    run.packets_since(seq, Some(&cid)),
+                ));
+            }
+        }
         for (f, c) in filters.iter().zip(codes) {
             run.log.push(if *c == 0x80 {
                 format!("  refusal style: {alias} SUBSCRIBE {f} refused with SUBACK 0x80")
@@ -401,6 +416,32 @@ impl Subscribe {
         }
         Ok(())
     }
+}
+
+/// Capability: the broker refuses a forbidden SUBSCRIBE with SUBACK 0x80 (true) or grants it
+/// and delivers nothing on it (false). Unset: either is accepted.
+const SUBACK_STYLE: &str = "broker.refusal.suback";
+/// Capability: the broker closes the connection on a forbidden PUBLISH (true) or acknowledges
+/// and drops it (false). Unset: either is accepted.
+const CLOSE_STYLE: &str = "broker.refusal.close";
+
+/// The refusal style the capability file declares is not the one the broker used: the claim
+/// is false, whichever style MQTT 3.1.1 allows.
+fn declared_style_differs(
+    cap: &str,
+    decl: bool,
+    seen: String,
+    packets: Vec<String>,
+) -> StepFailure {
+    StepFailure::Check(Evidence {
+        message: format!(
+            "the capability file declares {cap} = {decl}, but the broker answered with {seen}"
+        ),
+        expected: Some(format!("the declared refusal style ({cap} = {decl})")),
+        observed: Some(seen),
+        packets,
+        data: None,
+    })
 }
 
 /// The gatekeeper connection that carried `cid`'s CONNECT since `since` (0: not found).
@@ -526,7 +567,22 @@ impl PublishRaw {
                             && matches!(e.kind, EventKind::Packet(PacketRecord::PubAck { pkid: id }) if id == pkid)))
             })
             .await;
-        match answer.map(|e| e.kind) {
+        let answer = answer.map(|e| e.kind);
+        if let (Some(decl), Some(kind)) = (run.sut.declared(CLOSE_STYLE), &answer) {
+            let closed = matches!(kind, EventKind::Closed { .. });
+            if closed != decl {
+                return Err(declared_style_differs(
+                    CLOSE_STYLE,
+                    decl,
+                    format!(
+                        "{} on the forbidden PUBLISH {topic} id={pkid}",
+                        if closed { "a close" } else { "a PUBACK" }
+                    ),
+                    run.packets_since(seq, Some(&cid)),
+                ));
+            }
+        }
+        match answer {
             Some(EventKind::Closed { reason }) => {
                 run.log.push(format!(
                     "  refusal style: {alias} PUBLISH {topic} id={pkid}: connection closed ({reason})"

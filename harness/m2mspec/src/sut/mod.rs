@@ -336,6 +336,11 @@ impl SutProfile {
         }
     }
 
+    /// What the capability file says of `cap` (`None`: it says nothing).
+    pub fn declared(&self, cap: &str) -> Option<bool> {
+        self.caps.get(cap).copied()
+    }
+
     /// Missing capabilities among `required` (empty when the case may run).
     pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
         required
