@@ -550,19 +550,21 @@ impl PublishRaw {
         pkid: u16,
         seq: u64,
     ) -> StepResult {
-        let (cid, conns) = {
+        // Only the connection the PUBLISH went out on, and only the broker's close (a client
+        // EOF of an earlier connection of the alias, replaced by a reconnect, is ours).
+        let (cid, conn) = {
             let e = run.entity(alias)?;
-            (e.client_id.clone(), e.conns.clone())
+            (e.client_id.clone(), e.conns.last().copied().unwrap_or(0))
         };
         let mine = |e: &TraceEvent| {
-            e.client_id.as_deref() == Some(cid.as_str()) && in_conns(&conns, e.conn)
+            e.client_id.as_deref() == Some(cid.as_str()) && in_conns(&[conn], e.conn)
         };
         let answer = run
             .tb
             .trace()
             .wait_for(seq, Duration::from_millis(self.timeout_ms), |e| {
                 mine(e)
-                    && (matches!(e.kind, EventKind::Closed { .. })
+                    && (matches!(&e.kind, EventKind::Closed { reason } if reason.starts_with("broker"))
                         || (e.dir == Direction::BrokerToClient
                             && matches!(e.kind, EventKind::Packet(PacketRecord::PubAck { pkid: id }) if id == pkid)))
             })
