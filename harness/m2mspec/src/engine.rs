@@ -131,6 +131,32 @@ pub async fn run_case(
             failure_verdict(case.level, case.basis, opts.strict),
             Some(ev),
         ),
+        Ok(Some((_, StepFailure::Violation(ev)))) => (Verdict::Fail, Some(ev)),
+        // The broker under test closing a connection is its answer, not a harness error.
+        Ok(Some((setup, StepFailure::Error(ev)))) if case.role == "broker" => {
+            match run.broker_closed() {
+                Some(close) => {
+                    let ev = Evidence {
+                        message: format!(
+                            "{} — the broker closed the connection: {close}",
+                            ev.message
+                        ),
+                        ..ev
+                    };
+                    match setup {
+                        Some(step) => (
+                            Verdict::Inconclusive,
+                            Some(Evidence {
+                                message: format!("not reached: setup step {step} failed, so the behaviour under test was not checked: {}", ev.message),
+                                ..ev
+                            }),
+                        ),
+                        None => (failure_verdict(case.level, case.basis, opts.strict), Some(ev)),
+                    }
+                }
+                None => (Verdict::Error, Some(ev)),
+            }
+        }
         Ok(Some((_, StepFailure::Error(ev)))) => (Verdict::Error, Some(ev)),
         Ok(Some((_, StepFailure::Unreached(mut ev)))) => {
             ev.message = format!(
@@ -160,6 +186,13 @@ pub async fn run_case(
                 "cleanup did not finish within {} ms",
                 case.timeout_ms
             ));
+        }
+    }
+    let mut evidence = evidence;
+    if case.role == "broker" {
+        if let Some(ev) = evidence.as_mut() {
+            let more = run.broker_answers(&ev.packets);
+            ev.packets.extend(more);
         }
     }
     run.teardown().await;
@@ -234,7 +267,10 @@ impl CaseRun<'_> {
             let status = match &r {
                 Ok(()) => "ok".to_string(),
                 Err(
-                    StepFailure::Check(ev) | StepFailure::Error(ev) | StepFailure::Unreached(ev),
+                    StepFailure::Check(ev)
+                    | StepFailure::Error(ev)
+                    | StepFailure::Unreached(ev)
+                    | StepFailure::Violation(ev),
                 ) => {
                     format!("FAILED: {}", ev.message)
                 }

@@ -118,6 +118,10 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
             .map(|p| SutProfile::load(p))
             .collect::<Result<Vec<_>, _>>()?
     };
+    // A template that cannot render is a configuration error (exit 2), found before any case.
+    for p in &profiles {
+        sut::check_templates(p)?;
+    }
     let started = Instant::now();
     let sut = profiles
         .iter()

@@ -9,8 +9,15 @@
 //!   identity and redelivery case must FAIL against it, with evidence showing the forbidden
 //!   delivery or the accepted CONNECT — the proof that these cases are able to fail.
 //!
-//! The mosquitto test is skipped (with a message) only when no `mosquitto` binary is on PATH;
-//! CI installs it.
+//! * aedes 1.x (npm), configured from the neutral JSON export of the same policy
+//!   (fixtures/sut/aedes/broker.mjs): it refuses a forbidden SUBSCRIBE with SUBACK 0x80 and
+//!   closes the connection on a forbidden PUBLISH — the other refusal styles MQTT 3.1.1
+//!   allows — and must score every authorization case pass, none inconclusive or error. It
+//!   re-sends an unacknowledged delivery with DUP = 0 (its one failure), which also makes it
+//!   the broker on which `redelivery-pkid` is checked right after a failing `redelivery-dup`.
+//!
+//! The mosquitto (aedes) tests are skipped (with a message) only when no `mosquitto` binary is
+//! on PATH (no `node` or no `npm ci` in fixtures/sut/aedes); CI installs both.
 
 use m2mspec::run::{run, RunConfig};
 use m2mspec_onem2m::acl::EntitySet;
@@ -193,6 +200,26 @@ async fn mosquitto_with_the_generated_policy_passes_the_broker_suite() {
         r.run.sut_log_tail
     );
     assert_suback_granted(&r);
+    // Its refusal style: a forbidden subscription granted (nothing delivered on it), a forbidden
+    // publication acknowledged and dropped.
+    for (id, _) in FORBIDDEN_SUBSCRIBER {
+        let c = case(&r, id);
+        assert!(
+            styles(c).iter().any(|s| s.contains("granted (QoS 1)")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
+    for id in FORGED_PUBLICATION {
+        let c = case(&r, id);
+        assert!(
+            styles(c)
+                .iter()
+                .any(|s| s.contains("acknowledged (PUBACK)")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
     // The client-id verification is a real refusal (CONNACK 5, "not authorized"), not a drop.
     let m = case(&r, "broker.auth.client-id-mismatch");
     let refused = m
@@ -229,6 +256,12 @@ fn errored(r: &Report) -> Vec<String> {
                     && c.evidence
                         .first()
                         .is_some_and(|e| e.message.contains("without a CONNACK")))
+                // A step cut short by a connection rumqttd dropped on its own (a SUBSCRIBE
+                // answered by a close is scored as the MQTT-3.8.4-1 violation it is).
+                || c.evidence.first().is_some_and(|e| {
+                    e.message.contains("the broker closed the connection:")
+                        || e.message.contains("with no SUBACK")
+                })
         })
         .map(|c| {
             format!(
@@ -275,9 +308,17 @@ async fn rumqttd_fails_every_authorization_identity_and_redelivery_case() {
         let c = case(&r, id);
         let ev = evidence_text(c);
         assert_eq!(c.verdict, Verdict::Fail, "{id}: {ev}");
+        // These three check their forbidden subscriber before their forged publisher (which
+        // a broker may disconnect): without topic control, that delivery fails them first.
+        let shown = match *id {
+            "broker.acl.unregistered-no-req" => "/oneM2M/req/id-in/Sae3/json",
+            "broker.acl.credential-confinement" => "toCae1-",
+            "broker.auth.unknown-client-no-topics" => "received a PUBLISH where none was expected",
+            _ => "forged-",
+        };
         assert!(
-            ev.contains("forged-"),
-            "{id}: the evidence shows the forged publication delivered: {ev}"
+            ev.contains(shown),
+            "{id}: the evidence shows the forbidden delivery ({shown}): {ev}"
         );
     }
     // R2 8.2: no client-id verification — authenticated as Cae1, presenting Sae2's id.
@@ -366,5 +407,209 @@ fn mosquitto_credentials_match_the_entity_set() {
             serde_json::Value::Bool(false),
             "{k}"
         );
+    }
+}
+
+/// aedes is usable here: `node` on PATH and its package installed (`npm ci` in
+/// fixtures/sut/aedes, as .ci/run does).
+fn aedes_installed() -> bool {
+    let ok = on_path("node")
+        && root()
+            .join("fixtures/sut/aedes/node_modules/aedes")
+            .is_dir();
+    if !ok {
+        eprintln!(
+            "SKIPPED: aedes not installed (needs node and `npm ci` in fixtures/sut/aedes); CI installs it"
+        );
+    }
+    ok
+}
+
+async fn run_aedes(select: &[&str]) -> Report {
+    let mut c = cfg("aedes.toml");
+    c.select = select.iter().map(|s| s.to_string()).collect();
+    run(&c).await.expect("the aedes run starts")
+}
+
+/// The refusal styles a case's log reports.
+fn styles(c: &CaseResult) -> Vec<&str> {
+    c.log
+        .iter()
+        .filter_map(|l| l.trim().strip_prefix("refusal style: "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aedes_refusing_with_suback_0x80_and_closing_scores_every_authorization_case() {
+    if !aedes_installed() {
+        return;
+    }
+    let r = run_aedes(&["broker."]).await;
+    assert_case_set(&r);
+    let bad: Vec<String> = r
+        .cases
+        .iter()
+        .filter(|c| c.id != "broker.session.redelivery-dup" && c.verdict != Verdict::Pass)
+        .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "aedes cases not passing: {bad:#?}\nbroker log tail: {:#?}",
+        r.run.sut_log_tail
+    );
+    // Each forbidden subscriber was refused with 0x80, each forged publisher's connection closed.
+    for (id, _) in FORBIDDEN_SUBSCRIBER {
+        let c = case(&r, id);
+        assert!(
+            styles(c)
+                .iter()
+                .any(|s| s.contains("refused with SUBACK 0x80")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
+    for id in FORGED_PUBLICATION {
+        let c = case(&r, id);
+        assert!(
+            styles(c).iter().any(|s| s.contains("connection closed")),
+            "{id}: {:#?}",
+            c.log
+        );
+    }
+    // The SUBACK case is now met (0x80), and the real defect is shown with the broker's packets.
+    assert_eq!(
+        case(&r, "broker.acl.deny-subscribe-suback").verdict,
+        Verdict::Pass
+    );
+    let dup = case(&r, "broker.session.redelivery-dup");
+    assert_eq!(dup.verdict, Verdict::Fail, "{}", evidence_text(dup));
+    let text = evidence_text(dup);
+    for shown in ["CONNACK sp=1", "FAULT withheld PUBACK", "PUBLISH q1 dup0"] {
+        assert!(text.contains(shown), "{shown} not in {text}");
+    }
+}
+
+/// Issue 13: `redelivery-pkid` right after a failing `redelivery-dup` once failed a broker that
+/// keeps the packet id (the previous case's late PUBACK satisfied this case's wait). Its
+/// verdict must be the one it gets alone, every time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redelivery_pkid_after_a_failing_redelivery_dup_gets_its_verdict_alone() {
+    if !aedes_installed() {
+        return;
+    }
+    const PKID: &str = "broker.session.redelivery-pkid";
+    let alone = run_aedes(&[PKID]).await;
+    let want = case(&alone, PKID).verdict;
+    assert_eq!(want, Verdict::Pass, "{}", evidence_text(case(&alone, PKID)));
+    for round in 0..4 {
+        let r = run_aedes(&["broker.session.redelivery-dup", PKID]).await;
+        let dup = case(&r, "broker.session.redelivery-dup");
+        assert_eq!(
+            dup.verdict,
+            Verdict::Fail,
+            "round {round}: {}",
+            evidence_text(dup)
+        );
+        let c = case(&r, PKID);
+        assert_eq!(c.verdict, want, "round {round}: {}", evidence_text(c));
+    }
+}
+
+/// A broker that closes the connection where MQTT 3.1.1 requires a SUBACK (aedes told to close
+/// on a forbidden SUBSCRIBE) fails the case citing MQTT-3.8.4-1, with the packets — the close
+/// is the broker's answer, never a harness error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_close_instead_of_a_suback_fails_citing_mqtt_3_8_4_1() {
+    if !aedes_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let profile = aedes_variant(
+        dir.path(),
+        None,
+        "M2MSPEC_AEDES_DENIED_SUBSCRIBE = \"close\"",
+    );
+    let mut c = cfg("aedes.toml");
+    c.suts = vec![profile];
+    c.select = vec!["broker.acl.c-ae-subscribe-responses".into()];
+    let r = run(&c).await.expect("the run starts");
+    let case = case(&r, "broker.acl.c-ae-subscribe-responses");
+    let ev = evidence_text(case);
+    assert_eq!(case.verdict, Verdict::Fail, "{ev}");
+    assert!(ev.contains("MQTT-3.8.4-1"), "{ev}");
+    assert!(
+        ev.contains("SUBSCRIBE id=") && ev.contains("CLOSED (broker EOF)"),
+        "the SUBSCRIBE and the broker's close are shown: {ev}"
+    );
+}
+
+/// The aedes profile, runnable from `dir`, with another capability file (its text) and extra
+/// `[process.env]` lines.
+fn aedes_variant(dir: &std::path::Path, caps: Option<&str>, env: &str) -> PathBuf {
+    let sut = root().join("fixtures/sut");
+    let caps_path = match caps {
+        Some(text) => {
+            let p = dir.join("caps.toml");
+            std::fs::write(&p, text).expect("write capabilities");
+            p
+        }
+        None => sut.join("../capabilities/aedes.toml"),
+    };
+    let text = std::fs::read_to_string(sut.join("aedes.toml"))
+        .expect("aedes profile")
+        .replace("\"../capabilities/aedes.toml\"", &format!("{caps_path:?}"))
+        .replace(
+            "\"../broker/entities.toml\"",
+            &format!("{:?}", sut.join("../broker/entities.toml")),
+        )
+        .replace(
+            "\"aedes/broker.mjs\"",
+            &format!("{:?}", sut.join("aedes/broker.mjs")),
+        )
+        + &format!("\n[process.env]\n{env}\n");
+    let profile = dir.join("aedes-variant.toml");
+    std::fs::write(&profile, text).expect("write profile");
+    profile
+}
+
+/// A capability file that declares a refusal style the broker does not use is a false claim:
+/// the case fails, naming the declaration and what the broker did.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_declared_refusal_style_the_broker_does_not_use_fails() {
+    if !aedes_installed() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let caps = std::fs::read_to_string(root().join("fixtures/capabilities/aedes.toml"))
+        .expect("aedes capabilities")
+        .replace(
+            "\"broker.refusal.suback\" = true",
+            "\"broker.refusal.suback\" = false",
+        )
+        .replace(
+            "\"broker.refusal.close\" = true",
+            "\"broker.refusal.close\" = false",
+        );
+    let mut c = cfg("aedes.toml");
+    c.suts = vec![aedes_variant(dir.path(), Some(&caps), "")];
+    c.select = vec![
+        "broker.acl.c-ae-subscribe-responses".into(),
+        "broker.acl.c-ae-publish-requests".into(),
+    ];
+    let r = run(&c).await.expect("the run starts");
+    for (id, said) in [
+        (
+            "broker.acl.c-ae-subscribe-responses",
+            "declares broker.refusal.suback = false, but the broker answered with SUBACK 0x80",
+        ),
+        (
+            "broker.acl.c-ae-publish-requests",
+            "declares broker.refusal.close = false, but the broker answered with a close",
+        ),
+    ] {
+        let case = case(&r, id);
+        let ev = evidence_text(case);
+        assert_eq!(case.verdict, Verdict::Fail, "{id}: {ev}");
+        assert!(ev.contains(said), "{id}: {ev}");
     }
 }

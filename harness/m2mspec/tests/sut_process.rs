@@ -252,3 +252,73 @@ async fn an_mqtt_3_1_client_fails_the_protocol_level_case() {
     assert_eq!(c.verdict, Verdict::Fail, "{text}");
     assert!(text.contains("MQIsdp"), "{text}");
 }
+
+/// A config template that cannot render (a lone brace, an unknown placeholder) is a
+/// configuration error found before any case: exit 2, naming the file and the problem.
+#[test]
+fn a_template_that_does_not_render_exits_2_before_any_case() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tmpl = dir.path().join("broker.json.tmpl");
+    for (text, problem) in [
+        (
+            r#"{"port": {listen.port}}"#,
+            "'{' not followed by a placeholder name",
+        ),
+        (r#"{{"port": 1}}}"#, "lone '}'"),
+        (
+            r#"{{"port": {listen.prot}}}"#,
+            "unknown placeholder {listen.prot}",
+        ),
+    ] {
+        std::fs::write(&tmpl, text).expect("write template");
+        let p = dir.path().join("sut.toml");
+        std::fs::write(
+            &p,
+            "name = \"t\"\nrole = \"broker\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [\"sh\", \"-c\", \"sleep 30\"]\nconfig_template = \"broker.json.tmpl\"\n",
+        )
+        .expect("write profile");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_m2mspec"))
+            .args(["run", "--no-color", "--sut"])
+            .arg(&p)
+            .arg("--out")
+            .arg(dir.path().join("out"))
+            .output()
+            .expect("m2mspec runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{text}: {err}");
+        assert!(
+            err.contains(problem) && err.contains("broker.json.tmpl"),
+            "{text}: {err}"
+        );
+    }
+    // With the braces doubled it renders (process::render's tests check the text): the run
+    // gets past the check, and the SUT, which never listens, is reported not ready — exit 1.
+    std::fs::write(&tmpl, r#"{{"port": {listen.port}}}"#).expect("write template");
+    let p = dir.path().join("sut.toml");
+    std::fs::write(
+        &p,
+        "name = \"t\"\nrole = \"broker\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [\"sh\", \"-c\", \"cat {config_file}; sleep 30\"]\nconfig_template = \"broker.json.tmpl\"\ngrace_ms = 500\n\n[readiness]\ntimeout_secs = 1\n",
+    )
+    .expect("write profile");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_m2mspec"))
+        .args([
+            "run",
+            "--no-color",
+            "--case",
+            "broker.session.keepalive-zero",
+            "--sut",
+        ])
+        .arg(&p)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .expect("m2mspec runs");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("is invalid"), "{err}");
+}

@@ -34,6 +34,11 @@ pub(crate) struct Entity {
     pub id: String,
     pub seg: String,
     pub client_id: String,
+    /// The gatekeeper connection numbers of its connections in this case, oldest first (a
+    /// reconnect adds one; 0: a CONNECT not seen in the trace). Trace matchers take only these
+    /// connections' packets, so a late packet of an earlier case's connection with the same
+    /// client id is never counted as this case's.
+    pub conns: Vec<u64>,
     /// PUBLISHes it received that no `expect_publish` has taken yet (one that looked for a
     /// matching PUBLISH passed them by), oldest first.
     pub inbox: VecDeque<ReceivedPublish>,
@@ -66,19 +71,27 @@ pub(crate) struct CaseRun<'a> {
 }
 
 /// Who sent a trace event: the SUT (any connection that is not the harness's own) or one
-/// harness entity (none: an alias that is not connected, which sent nothing).
+/// harness entity, by client id and connection (none: an alias that is not connected, which
+/// sent nothing).
 pub(crate) enum Sender<'s> {
     Sut(&'s Testbed),
-    Client(Option<&'s str>),
+    Client(Option<(&'s str, &'s [u64])>),
 }
 
 impl Sender<'_> {
     pub(crate) fn sent(&self, e: &TraceEvent) -> bool {
         match self {
             Sender::Sut(tb) => tb.is_sut_event(e),
-            Sender::Client(cid) => cid.is_some_and(|c| e.client_id.as_deref() == Some(c)),
+            Sender::Client(who) => who.is_some_and(|(cid, conns)| {
+                e.client_id.as_deref() == Some(cid) && in_conns(conns, e.conn)
+            }),
         }
     }
+}
+
+/// Is connection `conn` one of `conns` (an unknown connection, 0, admits any)?
+pub(crate) fn in_conns(conns: &[u64], conn: u64) -> bool {
+    conns.contains(&0) || conns.contains(&conn)
 }
 
 impl CaseRun<'_> {
@@ -121,7 +134,11 @@ impl CaseRun<'_> {
         if from == "sut" {
             Sender::Sut(self.tb)
         } else {
-            Sender::Client(self.entities.get(from).map(|e| e.client_id.as_str()))
+            Sender::Client(
+                self.entities
+                    .get(from)
+                    .map(|e| (e.client_id.as_str(), e.conns.as_slice())),
+            )
         }
     }
 

@@ -118,4 +118,69 @@ impl CaseRun<'_> {
             .take(40)
             .collect()
     }
+
+    /// Broker role: what the broker sent each client of this case (CONNACK flags, SUBACK
+    /// codes, delivered PUBLISH flags and ids), its closes, and the faults the gatekeeper
+    /// injected, in trace order — so a non-pass verdict shows the broker's side whatever step
+    /// failed. Lines in `already` are left out; bounded.
+    pub(crate) fn broker_answers(&self, already: &[String]) -> Vec<String> {
+        const MAX: usize = 40;
+        let conns: Vec<u64> = self
+            .entities
+            .values()
+            .flat_map(|e| e.conns.iter().copied())
+            .collect();
+        let lines: Vec<String> = self
+            .tb
+            .trace()
+            .since(self.start_seq)
+            .iter()
+            .filter(|e| match &e.kind {
+                EventKind::Fault { .. } => true,
+                EventKind::Closed { .. } => conns.contains(&e.conn),
+                _ => e.dir == Direction::BrokerToClient && conns.contains(&e.conn),
+            })
+            .map(TraceEvent::summary)
+            .filter(|l| !already.contains(l))
+            .collect();
+        let skip = lines.len().saturating_sub(MAX);
+        let mut out = Vec::new();
+        if !lines.is_empty() {
+            out.push(format!(
+                "-- the broker's packets to this case's clients, its closes and injected faults{}:",
+                if skip > 0 {
+                    format!(" (last {MAX} of {})", lines.len())
+                } else {
+                    String::new()
+                }
+            ));
+            out.extend(lines.into_iter().skip(skip));
+        }
+        out
+    }
+
+    /// Broker role: the latest close the broker made (its end went away) on a connection of
+    /// this case whose client had not sent DISCONNECT, as a trace line.
+    pub(crate) fn broker_closed(&self) -> Option<String> {
+        let conns: Vec<u64> = self
+            .entities
+            .values()
+            .flat_map(|e| e.conns.iter().copied())
+            .collect();
+        let events = self.tb.trace().since(self.start_seq);
+        let disconnected = |conn: u64| {
+            events.iter().any(|e| {
+                e.conn == conn && matches!(e.kind, EventKind::Packet(PacketRecord::Disconnect))
+            })
+        };
+        events
+            .iter()
+            .rev()
+            .find(|e| {
+                conns.contains(&e.conn)
+                    && matches!(&e.kind, EventKind::Closed { reason } if reason.starts_with("broker"))
+                    && !disconnected(e.conn)
+            })
+            .map(TraceEvent::summary)
+    }
 }

@@ -15,6 +15,10 @@ pub enum StepFailure {
     /// The step could not reach the SUT's behaviour (its upper tester was unreachable or did
     /// not answer): the case is `inconclusive` wherever the step stands.
     Unreached(Evidence),
+    /// The SUT broke a MUST of the transport protocol (e.g. an MQTT server closing the
+    /// connection where MQTT 3.1.1 requires a SUBACK): `fail`, even in a setup step, since the
+    /// SUT's answer is what stopped the case.
+    Violation(Evidence),
 }
 
 pub type StepResult = Result<(), StepFailure>;

@@ -6,13 +6,14 @@
 //! `connect`, building a fixture in `publish_raw`, decoding a payload and its mandatory fields
 //! in `expect_publish` — it asks the case's [`Protocol`](crate::protocol::Protocol).
 
-use super::case_run::{CaseRun, Entity};
+use super::case_run::{in_conns, CaseRun, Entity};
 use super::evidence::payload_text;
 use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
 use crate::matcher::{check_fields, describe, meets, show, FieldExpectations, Mismatch, ABSENT};
 use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
 use m2mspec_mqtt::client::{ConnectOptions, MqttClient, ReceivedPublish};
+use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
 use serde_json::Value;
@@ -189,6 +190,7 @@ impl Connect {
             password,
             ..Default::default()
         };
+        let conn_seq = run.tb.trace().next_seq();
         let connected = MqttClient::connect(run.tb.addr(), opts).await;
         if self.expect_refused {
             // Broker role: a refusal is a CONNACK code ≠ 0, or (rumqttd, mosquitto on some
@@ -221,7 +223,10 @@ impl Connect {
             // (rumqttd refuses that way), not a harness failure.
             Err(m2mspec_mqtt::NetError::ClosedBeforeConnAck) if run.role == "broker" => {
                 return Err(StepFailure::Check(Evidence {
-                    message: format!("the broker closed the connection of {cid} without a CONNACK"),
+                    message: format!(
+                        "the broker closed the connection of {cid} without a CONNACK (a refusal, \
+                         MQTT 3.1.1 MQTT-3.2.2-6)"
+                    ),
                     expected: Some("CONNACK 0 (accepted)".into()),
                     observed: Some("connection closed before CONNACK".into()),
                     packets: run.recent_packets(10),
@@ -243,6 +248,13 @@ impl Connect {
                 data: None,
             }));
         }
+        // A reconnect of the alias keeps the case's earlier connections in scope.
+        let mut conns = run
+            .entities
+            .get(alias)
+            .map(|e| e.conns.clone())
+            .unwrap_or_default();
+        conns.push(connection_of(run, conn_seq, &cid));
         run.vars.set(format!("{alias}.id"), who.id.clone());
         run.vars.set(format!("{alias}.seg"), who.seg.clone());
         run.vars.set(format!("{alias}.client_id"), cid);
@@ -253,6 +265,7 @@ impl Connect {
                 id: who.id,
                 seg: who.seg,
                 client_id: who.client_id,
+                conns,
                 inbox: Default::default(),
             },
         );
@@ -270,6 +283,11 @@ struct Subscribe {
     #[serde(default = "one")]
     qos: u8,
     expect_codes: Option<Vec<u8>>,
+    /// The filters are outside the entity's authorization: MQTT 3.1.1 3.9.3 lets the broker
+    /// answer 0x80 or grant them and then deliver nothing (a later `expect_none` checks
+    /// that); either passes, and the log says which refusal style was seen.
+    #[serde(default)]
+    denied: bool,
     #[serde(default = "default_step_timeout_ms")]
     timeout_ms: u64,
     #[serde(default)]
@@ -286,11 +304,45 @@ impl Subscribe {
             .collect::<Result<Vec<_>, _>>()?;
         let seq = run.tb.trace().next_seq();
         let pairs: Vec<(&str, u8)> = filters.iter().map(|f| (f.as_str(), self.qos)).collect();
-        let codes = run
+        let answer = run
             .client(alias)?
             .subscribe(&pairs, Duration::from_millis(self.timeout_ms))
-            .await
-            .map_err(|e| harness_error(format!("subscribe {alias}: {e}")))?;
+            .await;
+        let codes = match answer {
+            Ok(c) => c,
+            // The broker under test closing instead of answering is its answer, not ours.
+            Err(
+                e
+                @ (m2mspec_mqtt::NetError::Closed { .. } | m2mspec_mqtt::NetError::Timeout { .. }),
+            ) if run.role == "broker" => {
+                let cid = run.entity(alias)?.client_id.clone();
+                let closed = matches!(e, m2mspec_mqtt::NetError::Closed { .. });
+                if closed {
+                    run.entity(alias)?.client = None;
+                }
+                return Err(StepFailure::Violation(Evidence {
+                    message: format!(
+                        "the broker {} the SUBSCRIBE of {cid} ({}) with no SUBACK (MQTT 3.1.1 \
+                         MQTT-3.8.4-1: the server MUST respond to a SUBSCRIBE with a SUBACK; \
+                         a refusal is return code 0x80, 3.9.3)",
+                        if closed {
+                            "closed the connection on"
+                        } else {
+                            "did not answer"
+                        },
+                        filters.join(", ")
+                    ),
+                    expected: Some("a SUBACK with one return code per filter".into()),
+                    observed: Some(e.to_string()),
+                    packets: run.packets_since(seq, Some(&cid)),
+                    data: None,
+                }));
+            }
+            Err(e) => return Err(harness_error(format!("subscribe {alias}: {e}"))),
+        };
+        if self.denied {
+            return self.refusal_style(run, alias, &filters, &codes, seq);
+        }
         let want: Vec<u8> = self
             .expect_codes
             .clone()
@@ -313,6 +365,96 @@ impl Subscribe {
         }
         Ok(())
     }
+
+    /// A denied subscription: each filter refused (0x80) or granted; which one is logged.
+    fn refusal_style(
+        &self,
+        run: &mut CaseRun<'_>,
+        alias: &str,
+        filters: &[String],
+        codes: &[u8],
+        seq: u64,
+    ) -> StepResult {
+        if codes.len() != filters.len() || codes.iter().any(|c| *c != 0x80 && *c > 2) {
+            let cid = run.entity(alias)?.client_id.clone();
+            return Err(StepFailure::Check(Evidence {
+                message: format!(
+                    "SUBACK for {} is not a valid answer (MQTT 3.1.1 MQTT-3.9.3-1, MQTT-3.9.3-2: \
+                     one return code per filter, each 0x00-0x02 or 0x80)",
+                    filters.join(", ")
+                ),
+                expected: Some(format!("{} codes, each 0x00-0x02 or 0x80", filters.len())),
+                observed: Some(format!("{codes:02x?}")),
+                packets: run.packets_since(seq, Some(&cid)),
+                data: None,
+            }));
+        }
+        if let Some(decl) = run.sut.declared(SUBACK_STYLE) {
+            if let Some((f, c)) = filters
+                .iter()
+                .zip(codes)
+                .find(|(_, c)| (**c == 0x80) != decl)
+            {
+                let cid = run.entity(alias)?.client_id.clone();
+                return Err(declared_style_differs(
+                    SUBACK_STYLE,
+                    decl,
+                    format!("SUBACK 0x{c:02x} for the forbidden SUBSCRIBE {f}"),
+                    run.packets_since(seq, Some(&cid)),
+                ));
+            }
+        }
+        for (f, c) in filters.iter().zip(codes) {
+            run.log.push(if *c == 0x80 {
+                format!("  refusal style: {alias} SUBSCRIBE {f} refused with SUBACK 0x80")
+            } else {
+                format!(
+                    "  refusal style: {alias} SUBSCRIBE {f} granted (QoS {c}); nothing may be \
+                     delivered on it"
+                )
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Capability: the broker refuses a forbidden SUBSCRIBE with SUBACK 0x80 (true) or grants it
+/// and delivers nothing on it (false). Unset: either is accepted.
+const SUBACK_STYLE: &str = "broker.refusal.suback";
+/// Capability: the broker closes the connection on a forbidden PUBLISH (true) or acknowledges
+/// and drops it (false). Unset: either is accepted.
+const CLOSE_STYLE: &str = "broker.refusal.close";
+
+/// The refusal style the capability file declares is not the one the broker used: the claim
+/// is false, whichever style MQTT 3.1.1 allows.
+fn declared_style_differs(
+    cap: &str,
+    decl: bool,
+    seen: String,
+    packets: Vec<String>,
+) -> StepFailure {
+    StepFailure::Check(Evidence {
+        message: format!(
+            "the capability file declares {cap} = {decl}, but the broker answered with {seen}"
+        ),
+        expected: Some(format!("the declared refusal style ({cap} = {decl})")),
+        observed: Some(seen),
+        packets,
+        data: None,
+    })
+}
+
+/// The gatekeeper connection that carried `cid`'s CONNECT since `since` (0: not found).
+fn connection_of(run: &CaseRun<'_>, since: u64, cid: &str) -> u64 {
+    run.tb
+        .trace()
+        .since(since)
+        .iter()
+        .rev()
+        .find(|e| {
+            matches!(&e.kind, EventKind::Packet(PacketRecord::Connect { client_id, .. }) if client_id == cid)
+        })
+        .map_or(0, |e| e.conn)
 }
 
 /// Publish an exact frame: any topic, payload, QoS, RETAIN, DUP and packet id.
@@ -339,6 +481,14 @@ struct PublishRaw {
     /// Packet id (QoS ≥ 1); default: the client's next one.
     pkid: Option<u16>,
     save: Option<String>,
+    /// The topic is outside the entity's authorization: MQTT-3.3.5-2 lets the broker either
+    /// acknowledge it as usual (and drop it) or close the connection. Either passes (QoS ≥ 1:
+    /// one of them within `timeout_ms`); the log says which was seen, and after a close the
+    /// entity is disconnected (connect it again to reuse it).
+    #[serde(default)]
+    denied: bool,
+    #[serde(default = "default_step_timeout_ms")]
+    timeout_ms: u64,
 }
 
 impl PublishRaw {
@@ -378,10 +528,90 @@ impl PublishRaw {
             u8::from(self.retain),
             p.pkid
         ));
+        let seq = run.tb.trace().next_seq();
+        let pkid = p.pkid;
         run.client(alias)?
             .publish_raw(p)
             .await
-            .map_err(|e| harness_error(format!("publish_raw {topic}: {e}")))
+            .map_err(|e| harness_error(format!("publish_raw {topic}: {e}")))?;
+        if self.denied && qos > 0 {
+            return self.refusal_style(run, alias, &topic, pkid, seq).await;
+        }
+        Ok(())
+    }
+
+    /// A denied PUBLISH: acknowledged (then dropped) or the connection closed; which one is
+    /// logged. Neither within the timeout breaks MQTT-3.3.5-2.
+    async fn refusal_style(
+        &self,
+        run: &mut CaseRun<'_>,
+        alias: &str,
+        topic: &str,
+        pkid: u16,
+        seq: u64,
+    ) -> StepResult {
+        // Only the connection the PUBLISH went out on, and only the broker's close (a client
+        // EOF of an earlier connection of the alias, replaced by a reconnect, is ours).
+        let (cid, conn) = {
+            let e = run.entity(alias)?;
+            (e.client_id.clone(), e.conns.last().copied().unwrap_or(0))
+        };
+        let mine = |e: &TraceEvent| {
+            e.client_id.as_deref() == Some(cid.as_str()) && in_conns(&[conn], e.conn)
+        };
+        let answer = run
+            .tb
+            .trace()
+            .wait_for(seq, Duration::from_millis(self.timeout_ms), |e| {
+                mine(e)
+                    && (matches!(&e.kind, EventKind::Closed { reason } if reason.starts_with("broker"))
+                        || (e.dir == Direction::BrokerToClient
+                            && matches!(e.kind, EventKind::Packet(PacketRecord::PubAck { pkid: id }) if id == pkid)))
+            })
+            .await;
+        let answer = answer.map(|e| e.kind);
+        if let (Some(decl), Some(kind)) = (run.sut.declared(CLOSE_STYLE), &answer) {
+            let closed = matches!(kind, EventKind::Closed { .. });
+            if closed != decl {
+                return Err(declared_style_differs(
+                    CLOSE_STYLE,
+                    decl,
+                    format!(
+                        "{} on the forbidden PUBLISH {topic} id={pkid}",
+                        if closed { "a close" } else { "a PUBACK" }
+                    ),
+                    run.packets_since(seq, Some(&cid)),
+                ));
+            }
+        }
+        match answer {
+            Some(EventKind::Closed { reason }) => {
+                run.log.push(format!(
+                    "  refusal style: {alias} PUBLISH {topic} id={pkid}: connection closed ({reason})"
+                ));
+                run.entity(alias)?.client = None;
+                Ok(())
+            }
+            Some(_) => {
+                run.log.push(format!(
+                    "  refusal style: {alias} PUBLISH {topic} id={pkid}: acknowledged (PUBACK); \
+                     it must not be delivered"
+                ));
+                Ok(())
+            }
+            None => Err(StepFailure::Check(Evidence {
+                message: format!(
+                    "the broker neither acknowledged nor closed on the unauthorized PUBLISH {topic} \
+                     id={pkid} of {cid} within {} ms (MQTT 3.1.1 MQTT-3.3.5-2: it MUST either \
+                     acknowledge it according to the QoS rules or close the connection)",
+                    self.timeout_ms
+                ),
+                expected: Some(format!("PUBACK id={pkid}, or the connection closed")),
+                observed: Some("neither".into()),
+                packets: run.packets_since(seq, Some(&cid)),
+                data: None,
+            })),
+        }
     }
 }
 
@@ -583,9 +813,13 @@ impl ExpectPublish {
                 return Ok(());
             }
             let mut packets = passed;
-            packets.extend(run.sut_publishes_since(run.start_seq));
-            if packets.is_empty() {
-                packets.push("(the SUT published nothing during this case)".into());
+            // Broker role: the SUT is the broker, whose packets to the case's clients the
+            // engine appends to every non-pass verdict.
+            if run.role != "broker" {
+                packets.extend(run.sut_publishes_since(run.start_seq));
+                if packets.is_empty() {
+                    packets.push("(the SUT published nothing during this case)".into());
+                }
             }
             let wanted = match (&sel.topic, sel.fields.is_empty()) {
                 (None, true) => String::new(),
@@ -605,10 +839,14 @@ impl ExpectPublish {
                     Some(t) => format!("a PUBLISH on {}", topic_text(t)),
                     None => format!("a PUBLISH{wanted} on its subscriptions"),
                 }),
-                observed: Some(
+                observed: Some(if run.role == "broker" {
+                    "none; what it passed by and the broker's packets to this case's clients are \
+                     listed below"
+                        .into()
+                } else {
                     "none; what it passed by and the SUT's PUBLISHes during this case are listed below"
-                        .into(),
-                ),
+                        .into()
+                }),
                 packets,
                 data: None,
             }));

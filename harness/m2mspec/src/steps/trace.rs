@@ -268,6 +268,8 @@ impl ExpectCount {
         // within the same window, so exact counts always wait the full time.
         let deadline = tokio::time::Instant::now() + Duration::from_millis(self.timeout_ms);
         loop {
+            // The position before counting: a packet recorded while counting wakes the wait.
+            let next = run.tb.trace().next_seq();
             let seen = counted(run);
             let target = min.or(count).unwrap_or(0);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -309,7 +311,6 @@ impl ExpectCount {
                     data: None,
                 }));
             }
-            let next = run.tb.trace().next_seq();
             run.tb.trace().wait_for(next, left, |_| true).await;
         }
     }

@@ -345,6 +345,11 @@ impl SutProfile {
         }
     }
 
+    /// What the capability file says of `cap` (`None`: it says nothing).
+    pub fn declared(&self, cap: &str) -> Option<bool> {
+        self.caps.get(cap).copied()
+    }
+
     /// Missing capabilities among `required` (empty when the case may run).
     pub fn missing<'a>(&self, required: &'a [String]) -> Vec<&'a str> {
         required
@@ -430,6 +435,41 @@ fn m2mspec_exe() -> String {
         .unwrap_or_else(|| "m2mspec".into())
 }
 
+/// Render every template of a process profile (command, env, reset, config file) with
+/// stand-in values: an unknown placeholder or a lone brace is an error naming the file.
+pub fn check_templates(profile: &SutProfile) -> Result<(), SutError> {
+    let Some(spec) = &profile.process else {
+        return Ok(());
+    };
+    let dir = profile.path.parent().unwrap_or(Path::new("."));
+    let vars = template_vars(
+        profile,
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        &std::env::temp_dir(),
+    );
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    for t in spec
+        .command
+        .iter()
+        .chain(&spec.reset)
+        .chain(spec.env.values())
+    {
+        process::render(t, &vars).map_err(invalid)?;
+    }
+    if let Some(t) = &spec.config_template {
+        let tp = dir.join(t);
+        let text = std::fs::read_to_string(&tp).map_err(|source| SutError::Io {
+            path: tp.clone(),
+            source,
+        })?;
+        process::render(&text, &vars).map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
+    }
+    Ok(())
+}
+
 /// Values the profile's templates may use.
 pub fn template_vars(
     profile: &SutProfile,
@@ -442,6 +482,10 @@ pub fn template_vars(
         (
             "acl_file".to_string(),
             data_dir.join("acl").display().to_string(),
+        ),
+        (
+            "acl_json_file".to_string(),
+            data_dir.join("acl.json").display().to_string(),
         ),
         (
             "config_file".to_string(),
@@ -687,12 +731,15 @@ fn write_generated_files(
         let principals = set
             .principals(profile.release)
             .map_err(|e| invalid(e.to_string()))?;
-        std::fs::write(data_dir.join("acl"), crate::acl::mosquitto_acl(&principals)).map_err(
-            |source| SutError::Io {
-                path: data_dir.join("acl"),
+        for (file, text) in [
+            ("acl", crate::acl::mosquitto_acl(&principals)),
+            ("acl.json", crate::acl::json_policy(&principals)),
+        ] {
+            std::fs::write(data_dir.join(file), text).map_err(|source| SutError::Io {
+                path: data_dir.join(file),
                 source,
-            },
-        )?;
+            })?;
+        }
     }
     Ok(())
 }

@@ -67,23 +67,67 @@ pub struct SutProcess {
     /// The tasks copying stdout/stderr into `log`.
     readers: Vec<tokio::task::JoinHandle<()>>,
     pgid: i32,
+    /// The value of [`MARK_VAR`] in its environment, which every descendant inherits.
+    mark: String,
     spec: ProcessSpec,
     pub log: LogTail,
     /// The template values it was started with (its ports: the upper tester's among them).
     pub vars: BTreeMap<String, String>,
 }
 
-/// Expand `{name}` placeholders from `vars`; unknown names are an error naming them.
+/// Set in the SUT's environment so that its descendants can be found even when they left its
+/// process group (a daemon such as Erlang's epmd calls setsid): environments are inherited.
+const MARK_VAR: &str = "M2MSPEC_SUT_MARK";
+
+/// Live processes whose environment holds `MARK_VAR=mark` (from /proc; empty elsewhere).
+fn marked_processes(mark: &str) -> Vec<i32> {
+    let needle = format!("{MARK_VAR}={mark}");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(env) = std::fs::read(e.path().join("environ")) else {
+            continue;
+        };
+        if env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Expand `{name}` placeholders from `vars`; `{{` and `}}` stand for literal braces (JSON,
+/// YAML or Erlang configs need them). Unknown names and a lone brace are errors naming them.
 pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = s;
-    while let Some(i) = rest.find('{') {
+    while let Some(i) = rest.find(['{', '}']) {
         out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated '{{' in {s:?}"))?;
+        let (brace, after) = (&rest[i..=i], &rest[i + 1..]);
+        if after.starts_with(brace) {
+            out.push_str(brace);
+            rest = &after[1..];
+            continue;
+        }
+        if brace == "}" {
+            return Err(format!(
+                "lone '}}' in {s:?} (write '}}}}' for a literal brace)"
+            ));
+        }
+        let end = after.find('}').ok_or_else(|| {
+            format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)")
+        })?;
         let name = &after[..end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "'{{' not followed by a placeholder name in {s:?} (write '{{{{' for a literal brace)"
+            ));
+        }
         out.push_str(
             vars.get(name)
                 .ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?,
@@ -174,6 +218,14 @@ impl SutProcess {
         for (k, v) in &spec.env {
             cmd.env(k, render(v, vars).map_err(invalid)?);
         }
+        let mark = format!(
+            "{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        cmd.env(MARK_VAR, &mark);
         // Its own process group, so a stop reaches every process the SUT spawns (a shell
         // wrapper, a Python interpreter, ...), and a Ctrl-C at the terminal does not race us.
         cmd.process_group(0);
@@ -219,6 +271,7 @@ impl SutProcess {
             child,
             readers,
             pgid: pid as i32,
+            mark,
             spec: spec.clone(),
             log,
             vars: vars.clone(),
@@ -249,6 +302,16 @@ impl SutProcess {
         }
     }
 
+    /// SIGKILL the descendants that left the process group (they carry its mark).
+    fn kill_escaped(&self) {
+        for pid in marked_processes(&self.mark) {
+            // SAFETY: kill(2) on a process started by this SUT (it inherited our mark).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
     /// Graceful stop: the configured signal to the group, then SIGKILL after the grace period.
     pub async fn stop(mut self) -> String {
         let sig = if self.spec.stop_signal.eq_ignore_ascii_case("INT") {
@@ -276,8 +339,9 @@ impl SutProcess {
                 )
             }
         };
-        // Whatever the main process did, leave no stragglers in its group.
+        // Whatever the main process did, leave no stragglers in its group or outside it.
         self.signal_group(libc::SIGKILL);
+        self.kill_escaped();
         status
     }
 
@@ -321,6 +385,7 @@ impl Drop for SutProcess {
         if matches!(self.child.try_wait(), Ok(None)) {
             self.signal_group(libc::SIGKILL);
         }
+        self.kill_escaped();
         m2mspec_signals::unregister_group(self.pgid);
     }
 }
@@ -338,6 +403,11 @@ mod tests {
         );
         assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
         assert!(render("{open", &vars).is_err());
+        assert!(render("close}", &vars).is_err());
+        assert_eq!(
+            render(r#"{{"port": {broker.port}}}"#, &vars).unwrap(),
+            r#"{"port": 1883}"#
+        );
     }
 
     /// Non-zombie processes of process group `pgid`, from /proc/<pid>/stat.
@@ -407,5 +477,75 @@ mod tests {
             alive.is_empty(),
             "the background sleep of the group must be gone too: {alive:?}"
         );
+    }
+
+    /// A daemon that leaves the SUT's process group (setsid, as Erlang's epmd does) is
+    /// stopped with it.
+    #[tokio::test]
+    async fn a_descendant_that_left_the_group_is_stopped_too() {
+        let spec = ProcessSpec {
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "setsid sleep 30 & echo ready; wait".into(),
+            ],
+            cwd: None,
+            env: BTreeMap::new(),
+            stop_signal: "TERM".into(),
+            grace_ms: 2000,
+            reset: vec![],
+            config_template: None,
+        };
+        let p = SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");
+        let mark = p.mark.clone();
+        let mut marked = marked_processes(&mark);
+        for _ in 0..200 {
+            if marked.len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            marked = marked_processes(&mark);
+        }
+        let outside: Vec<i32> = marked
+            .iter()
+            .copied()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.to_string()))
+                    .and_then(|r| r.split_whitespace().nth(2).map(str::to_string))
+                    .is_some_and(|pgrp| pgrp != p.pgid.to_string())
+            })
+            .collect();
+        assert!(
+            !outside.is_empty(),
+            "setsid sleep runs outside the group: {marked:?}"
+        );
+        p.stop().await;
+        let mut left = live(&outside);
+        for _ in 0..100 {
+            if left.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            left = live(&outside);
+        }
+        assert!(left.is_empty(), "escaped processes still running: {left:?}");
+    }
+
+    /// The pids of `pids` that are alive and not zombies.
+    fn live(pids: &[i32]) -> Vec<i32> {
+        pids.iter()
+            .copied()
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|s| {
+                        s.rsplit_once(')')
+                            .map(|(_, r)| r.trim_start().starts_with('Z'))
+                    })
+                    == Some(false)
+            })
+            .collect()
     }
 }
