@@ -33,3 +33,4 @@ mod steps;
 pub mod sut;
 pub mod template;
 pub mod testbed;
+pub mod tls;

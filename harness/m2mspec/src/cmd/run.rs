@@ -27,6 +27,11 @@ pub struct Args {
     /// Use an external MQTT broker (host:port) instead of the embedded rumqttd.
     #[arg(long)]
     broker: Option<String>,
+    /// What carries MQTT between the clients (SUT and harness) and the gatekeeper (TS-0010 R2
+    /// 7.2): tcp, tls (mutual TLS with a per-run test CA), ws or wss (WebSocket, `mqtt`
+    /// subprotocol). Cases are skipped for a SUT that does not claim the transport.
+    #[arg(long, default_value = "tcp")]
+    transport: m2mspec_mqtt::transport::Carrier,
     /// Report directory.
     #[arg(long, default_value = "reports/out")]
     out: PathBuf,
@@ -90,6 +95,7 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         refcse_variants: a.refcse_variants,
         refae_variants: a.refae_variants,
         enforce_policy: a.enforce_policy,
+        transport: a.transport,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,
     };

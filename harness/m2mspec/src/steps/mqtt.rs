@@ -12,7 +12,7 @@ use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
 use crate::matcher::{check_fields, describe, meets, show, FieldExpectations, Mismatch, ABSENT};
 use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
-use m2mspec_mqtt::client::{ConnectOptions, MqttClient, ReceivedPublish};
+use m2mspec_mqtt::client::{ConnectOptions, ReceivedPublish};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
 use serde_json::Value;
@@ -189,7 +189,7 @@ impl Connect {
             password,
             ..Default::default()
         };
-        let connected = MqttClient::connect(run.tb.addr(), opts).await;
+        let connected = run.tb.connect(opts).await;
         if self.expect_refused {
             // Broker role: a refusal is a CONNACK code ≠ 0, or (rumqttd, mosquitto on some
             // errors) the socket closed before any CONNACK.

@@ -420,6 +420,9 @@ pub fn template_vars(
         ("http_port".to_string(), http_port.to_string()),
         ("data_dir".to_string(), data_dir.display().to_string()),
     ])
+    .into_iter()
+    .chain(crate::tls::vars(data_dir))
+    .collect()
 }
 
 /// Start the SUT against `broker` (the gatekeeper's address). Readiness is checked separately
@@ -449,6 +452,10 @@ pub async fn start(
                 csebase_name: profile.csebase.clone(),
                 release: profile.release,
                 credential_allow_list: profile.refcse.credential_allow_list.clone(),
+                transport: extra
+                    .carriage
+                    .map(|c| c.transport.clone())
+                    .unwrap_or_default(),
                 faults,
                 variants,
                 ..Default::default()
@@ -479,6 +486,8 @@ pub async fn start(
 pub struct Switches<'a> {
     pub faults: &'a [String],
     pub variants: &'a [String],
+    /// The run's transport and the SUT's Credential-ID (`None`: plain TCP).
+    pub carriage: Option<&'a crate::tls::SutCarriage>,
 }
 
 /// Test-only switches (`kind`: fault or variant) by name, checked against the names the SUT
@@ -532,6 +541,10 @@ async fn start_refae(
             .credential
             .clone()
             .unwrap_or_else(|| "cred-ok".into()),
+        transport: extra
+            .carriage
+            .map(|c| c.transport.clone())
+            .unwrap_or_default(),
         release: profile.release,
         serialization,
         faults: switches_from(profile, "fault", &profile.refae.faults, extra.faults)?,

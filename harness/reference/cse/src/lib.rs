@@ -78,6 +78,9 @@ pub struct RefCseConfig {
     /// MQTT User Name (R2 7.3.2, 7.3.3); the password is sent only together with it.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// What carries the MQTT connection (R2 7.2); plain TCP unless the run chooses another.
+    #[serde(skip)]
+    pub transport: m2mspec_session::SessionTransport,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: Faults,
     /// Test-only compliant-but-different behaviours (all off by default).
@@ -97,6 +100,7 @@ impl Default for RefCseConfig {
             verification_timeout_ms: 3000,
             username: None,
             password: None,
+            transport: m2mspec_session::SessionTransport::Tcp,
             faults: Faults::default(),
             variants: Variants::default(),
         }

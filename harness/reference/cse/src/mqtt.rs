@@ -120,6 +120,7 @@ fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig 
             ..Reconnect::default()
         },
         start_timeout,
+        transport: cfg.transport.clone(),
         ..SessionConfig::new(cfg.broker)
     }
 }

@@ -134,11 +134,61 @@ impl Counters {
     }
 }
 
+/// What carries a session to its server (TS-0010 R2 7.2): raw TCP, TLS, WebSocket with the
+/// `mqtt` subprotocol (rumqttc asks for it and checks the answer), WebSocket over TLS. The TLS
+/// configuration holds the trust anchors and, for mutual TLS (R2 8.3), the client certificate.
+#[derive(Clone, Default)]
+pub enum SessionTransport {
+    #[default]
+    Tcp,
+    Tls(Arc<rustls::ClientConfig>),
+    Ws,
+    Wss(Arc<rustls::ClientConfig>),
+}
+
+impl SessionTransport {
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SessionTransport::Tcp => "tcp",
+            SessionTransport::Tls(_) => "tls",
+            SessionTransport::Ws => "ws",
+            SessionTransport::Wss(_) => "wss",
+        }
+    }
+}
+
+impl SessionTransport {
+    /// TLS is under it (`tls`, `wss`): the server requires TLS (R2 7.6 `mqtts:`).
+    pub fn secure(&self) -> bool {
+        matches!(self, SessionTransport::Tls(_) | SessionTransport::Wss(_))
+    }
+}
+
+/// Equal when the same carrier uses the same TLS configuration (the same `Arc`).
+impl PartialEq for SessionTransport {
+    fn eq(&self, other: &SessionTransport) -> bool {
+        match (self, other) {
+            (SessionTransport::Tls(a), SessionTransport::Tls(b))
+            | (SessionTransport::Wss(a), SessionTransport::Wss(b)) => Arc::ptr_eq(a, b),
+            (a, b) => a.name() == b.name() && !a.secure(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SessionTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Everything about running a session that is not in its [`SessionPlan`](crate::SessionPlan).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// The MQTT server (TCP).
+    /// The MQTT server.
     pub broker: SocketAddr,
+    /// What carries the connection to it.
+    pub transport: SessionTransport,
     pub limits: Limits,
     pub reconnect: Reconnect,
     pub gap: Gap,
@@ -161,6 +211,7 @@ impl SessionConfig {
     pub fn new(broker: SocketAddr) -> SessionConfig {
         SessionConfig {
             broker,
+            transport: SessionTransport::Tcp,
             limits: Limits::default(),
             reconnect: Reconnect::default(),
             gap: Gap::default(),

@@ -27,9 +27,11 @@ mod options;
 mod plan;
 mod session;
 
-pub use config::{CounterSnapshot, Counters, Gap, Limits, Reconnect, SessionConfig};
+pub use config::{
+    CounterSnapshot, Counters, Gap, Limits, Reconnect, SessionConfig, SessionTransport,
+};
 pub use error::SessionError;
-pub use options::{mqtt_options, network_options};
+pub use options::{mqtt_options, mqtt_options_over, network_options};
 pub use plan::{SessionPlan, SubscribeWhen, Subscription, Will};
 pub use session::{finish_leave, Close, Inbound, Publisher, Received, Session};
 
