@@ -71,6 +71,15 @@ pub async fn run_case(
         ));
         return result;
     }
+    if !case.transports.is_empty() && !case.transports.iter().any(|t| t == tb.transport()) {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(format!(
+            "runs over {} only (this run: --transport {})",
+            case.transports.join(", "),
+            tb.transport()
+        ));
+        return result;
+    }
     let Some(protocol) = crate::families::protocol(&case.family) else {
         result.verdict = Verdict::Error;
         result.evidence.push(failure::ev(format!(

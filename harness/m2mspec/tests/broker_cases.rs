@@ -39,6 +39,7 @@ fn cfg(sut: &str) -> RunConfig {
         refcse_variants: Vec::new(),
         refae_variants: Vec::new(),
         enforce_policy: false,
+        transport: Default::default(),
         command: format!("broker_cases {sut}"),
         progress: false,
     }
