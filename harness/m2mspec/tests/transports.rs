@@ -81,3 +81,30 @@ async fn a_sut_without_the_transport_is_skipped_and_not_started() {
         r.run.notes
     );
 }
+
+/// A CSE that offers no client certificate over TLS is flagged (derived: non-strict), with the
+/// connection's carriage as evidence; its connection is still carried by TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cse_without_a_client_certificate_is_flagged() {
+    let _slot = testbed_slot("transports", 2).await;
+    let c = RunConfig {
+        transport: Carrier::Tls,
+        ..cfg(&["cse.transport"], &["tls_without_client_certificate"])
+    };
+    let r = run(&c).await.expect("run starts");
+    let carried = common::case(&r, "cse.transport.carried");
+    assert_eq!(carried.verdict, Verdict::Pass, "{}", evidence_text(carried));
+    let cert = common::case(&r, "cse.transport.client-certificate");
+    assert_eq!(cert.verdict, Verdict::NonStrict, "{}", evidence_text(cert));
+    let text = evidence_text(cert);
+    assert!(
+        text.contains(
+            "client_certificate: expected a string starting with \"sha256-\", observed null"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("CARRIED over tls, no client certificate"),
+        "{text}"
+    );
+}

@@ -295,6 +295,10 @@ pub struct Faults {
     /// Advertises its plain-TCP MQTT server as `mqtts://` (breaks R2 7.6: mqtts only when the
     /// server requires TLS).
     pub poa_mqtts_without_tls: bool,
+    // ---- TLS (R2 8.3)
+    /// Over TLS, presents no client certificate when the server asks for one (breaks the R2 8.3
+    /// reading of cse.transport.client-certificate).
+    pub tls_without_client_certificate: bool,
     /// Advertises `mqtt://<host>` without the port of a server that does not listen on 1883
     /// (breaks R2 7.6: a missing port means 1883).
     pub poa_without_port: bool,

@@ -120,7 +120,11 @@ fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig 
             ..Reconnect::default()
         },
         start_timeout,
-        transport: cfg.transport.clone(),
+        transport: if cfg.faults.tls_without_client_certificate {
+            cfg.transport.without_client_certificate()
+        } else {
+            cfg.transport.clone()
+        },
         ..SessionConfig::new(cfg.broker)
     }
 }

@@ -163,6 +163,39 @@ impl SessionTransport {
     pub fn secure(&self) -> bool {
         matches!(self, SessionTransport::Tls(_) | SessionTransport::Wss(_))
     }
+
+    /// The same transport, presenting no client certificate when the server asks for one (a
+    /// test fault: the client cannot be authenticated by its certificate, R2 8.3).
+    pub fn without_client_certificate(&self) -> SessionTransport {
+        let strip = |c: &Arc<rustls::ClientConfig>| {
+            let mut c = (**c).clone();
+            c.client_auth_cert_resolver = Arc::new(NoClientCertificate);
+            Arc::new(c)
+        };
+        match self {
+            SessionTransport::Tls(c) => SessionTransport::Tls(strip(c)),
+            SessionTransport::Wss(c) => SessionTransport::Wss(strip(c)),
+            other => other.clone(),
+        }
+    }
+}
+
+/// Offers no client certificate.
+#[derive(Debug)]
+struct NoClientCertificate;
+
+impl rustls::client::ResolvesClientCert for NoClientCertificate {
+    fn resolve(
+        &self,
+        _hints: &[&[u8]],
+        _schemes: &[rustls::SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
 }
 
 /// Equal when the same carrier uses the same TLS configuration (the same `Arc`).
