@@ -97,12 +97,7 @@ async fn a_cse_without_a_client_certificate_is_flagged() {
     let cert = common::case(&r, "cse.transport.client-certificate");
     assert_eq!(cert.verdict, Verdict::NonStrict, "{}", evidence_text(cert));
     let text = evidence_text(cert);
-    assert!(
-        text.contains(
-            "client_certificate: expected a string starting with \"sha256-\", observed null"
-        ),
-        "{text}"
-    );
+    assert!(text.contains("client_certificate = null"), "{text}");
     assert!(
         text.contains("CARRIED over tls, no client certificate"),
         "{text}"
