@@ -215,7 +215,23 @@ async fn testbed_for(
             sut::readiness::wait_broker(profile, addr, &mut running)
                 .await
                 .map_err(|e| e.to_string())?;
-            match Testbed::start(Some(addr), policy, false, tls).await {
+            // Over TLS or WebSocket the gatekeeper reaches the broker on its listener for
+            // that transport (the readiness probe above used the plain one).
+            let upstream = match &tls {
+                Some(t) => match t.upstream(addr) {
+                    Ok((to, client)) => Some((to, client)),
+                    Err(e) => {
+                        running.stop().await;
+                        return Err(format!("the gatekeeper's upstream transport: {e}"));
+                    }
+                },
+                None => None,
+            };
+            let (to, client) = match upstream {
+                Some((to, c)) => (to, Some(c)),
+                None => (addr, None),
+            };
+            match Testbed::start_upstream(Some(to), client, policy, false, tls).await {
                 Ok(t) => Ok((t, Some(running))),
                 Err(e) => {
                     running.stop().await;

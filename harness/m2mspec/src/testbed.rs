@@ -10,7 +10,7 @@ use m2mspec_mqtt::error::NetError;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_mqtt::gatekeeper::{Gatekeeper, GatekeeperConfig};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, Trace, TraceEvent};
-use m2mspec_mqtt::transport::Tcp;
+use m2mspec_mqtt::transport::{AnyClient, Tcp};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub struct Testbed {
     pub gatekeeper: Gatekeeper,
     /// The run's transport and PKI; `None`: plain TCP.
     pub tls: Option<Arc<RunTls>>,
+    /// Where the gatekeeper reaches the broker.
+    upstream: SocketAddr,
     /// Client ids the harness itself connected with: every other connection is the SUT's.
     harness_clients: Arc<Mutex<HashSet<String>>>,
 }
@@ -31,6 +33,18 @@ impl Testbed {
     /// `tls`: the transport clients reach the gatekeeper over (`None`: plain TCP).
     pub async fn start(
         external: Option<SocketAddr>,
+        policy: Policy,
+        absorb_disconnect: bool,
+        tls: Option<Arc<RunTls>>,
+    ) -> Result<Testbed, NetError> {
+        Testbed::start_upstream(external, None, policy, absorb_disconnect, tls).await
+    }
+
+    /// [`Testbed::start`] with the gatekeeper reaching the (external) broker over `upstream`
+    /// (a broker under test's TLS or WebSocket listener) instead of plain TCP.
+    pub async fn start_upstream(
+        external: Option<SocketAddr>,
+        upstream_transport: Option<AnyClient>,
         policy: Policy,
         absorb_disconnect: bool,
         tls: Option<Arc<RunTls>>,
@@ -49,18 +63,23 @@ impl Testbed {
             absorb_disconnect,
             ..GatekeeperConfig::default()
         };
-        let gatekeeper = match &tls {
-            Some(t) => {
+        let gatekeeper = match (&tls, upstream_transport) {
+            (Some(t), Some(up)) => {
+                let server = t.server().map_err(NetError::InvalidArgument)?;
+                Gatekeeper::start_with_transports(cfg, server, up).await?
+            }
+            (Some(t), None) => {
                 let server = t.server().map_err(NetError::InvalidArgument)?;
                 Gatekeeper::start_with_transports(cfg, server, Tcp).await?
             }
-            None => Gatekeeper::start(cfg).await?,
+            (None, _) => Gatekeeper::start(cfg).await?,
         };
         Ok(Testbed {
             broker,
             broker_desc,
             gatekeeper,
             tls,
+            upstream,
             harness_clients: Arc::default(),
         })
     }
@@ -84,6 +103,24 @@ impl Testbed {
             }
             None => MqttClient::connect(self.addr(), opts).await,
         }
+    }
+
+    /// Connects a harness client straight to the broker (not through the gatekeeper) over the
+    /// run's secure transport, offering no client certificate: a broker under test that
+    /// requires one must refuse it (R2 8.3). Not traced.
+    pub async fn connect_without_certificate(
+        &self,
+        opts: ConnectOptions,
+    ) -> Result<(MqttClient, ConnAckInfo), NetError> {
+        let Some(t) = self.tls.as_ref().filter(|t| t.carrier.secure()) else {
+            return Err(NetError::InvalidArgument(
+                "connecting without a client certificate needs --transport tls or wss".into(),
+            ));
+        };
+        let transport = t
+            .without_certificate(self.upstream)
+            .map_err(NetError::InvalidArgument)?;
+        MqttClient::connect_over(&transport, self.upstream, opts).await
     }
 
     /// The transport clients use: `tcp`, `tls`, `ws` or `wss`.

@@ -11,7 +11,10 @@
 //!
 //! Template variables: `{tls.ca}`, `{tls.cert}`, `{tls.key}` (the SUT's client certificate),
 //! `{tls.server_cert}`, `{tls.server_key}`, `{tls.credential_id}` (the Credential-ID the
-//! gatekeeper forms from the SUT's certificate, R2 8.3).
+//! gatekeeper forms from the SUT's certificate, R2 8.3), and for a broker under test the free
+//! ports of its TLS, WebSocket and WebSocket-over-TLS listeners, `{listen.tls_port}`,
+//! `{listen.ws_port}`, `{listen.wss_port}` (chosen with the PKI, kept in `tls/listen.ports`),
+//! which the gatekeeper connects to upstream when the run's transport is that one.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +23,7 @@ use std::sync::{Arc, Mutex};
 
 use m2mspec_mqtt::pki::{Identity, PkiError, TestPki};
 use m2mspec_mqtt::transport::{tls::credential_id, AnyClient, AnyServer, Carrier};
+use crate::sut::free_port;
 use m2mspec_session::SessionTransport;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -34,7 +38,11 @@ pub struct RunTls {
     sut: Identity,
     /// Client configurations of the harness's own clients, by client id.
     harness: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
+    /// A broker under test's TLS, WS and WSS listener ports.
+    ports: [u16; 3],
 }
+
+const PORTS_FILE: &str = "listen.ports";
 
 /// What the engine hands a built-in SUT: how its session is carried, and the Credential-ID its
 /// certificate gives it.
@@ -53,12 +61,40 @@ impl RunTls {
     pub fn create(carrier: Carrier, data_dir: &Path) -> Result<RunTls, PkiError> {
         let pki = TestPki::create(&dir_of(data_dir))?;
         let sut = pki.issue_client(SUT)?;
+        let ports = [free_port(), free_port(), free_port()];
+        let file = dir_of(data_dir).join(PORTS_FILE);
+        let text = format!("{} {} {}\n", ports[0], ports[1], ports[2]);
+        std::fs::write(&file, text).map_err(|source| PkiError::Write { path: file, source })?;
         Ok(RunTls {
             carrier,
             pki,
             sut,
             harness: Mutex::default(),
+            ports,
         })
+    }
+
+    /// How the gatekeeper reaches a broker under test whose plain listener is `plain`: the
+    /// broker's listener for the run's transport, with the client certificate `gatekeeper`.
+    pub fn upstream(&self, plain: SocketAddr) -> Result<(SocketAddr, AnyClient), String> {
+        let port = match self.carrier {
+            Carrier::Tcp => plain.port(),
+            Carrier::Tls => self.ports[0],
+            Carrier::Ws => self.ports[1],
+            Carrier::Wss => self.ports[2],
+        };
+        let addr = SocketAddr::new(plain.ip(), port);
+        let tls = if self.carrier.secure() {
+            let id = self
+                .pki
+                .issue_client("gatekeeper")
+                .map_err(|e| e.to_string())?;
+            Some(self.pki.client_config(Some(&id)).map_err(|e| e.to_string())?)
+        } else {
+            None
+        };
+        let client = AnyClient::new(self.carrier, addr, tls, None).map_err(|e| e.to_string())?;
+        Ok((addr, client))
     }
 
     /// The gatekeeper's client side: the run's carrier, presenting the server certificate.
@@ -97,6 +133,13 @@ impl RunTls {
         AnyClient::new(self.carrier, addr, Some(cfg), None).map_err(|e| e.to_string())
     }
 
+    /// A client of the server at `addr` over the run's transport that trusts the run's CA and
+    /// offers no client certificate.
+    pub fn without_certificate(&self, addr: SocketAddr) -> Result<AnyClient, String> {
+        let tls = self.pki.client_config(None).map_err(|e| e.to_string())?;
+        AnyClient::new(self.carrier, addr, Some(tls), None).map_err(|e| e.to_string())
+    }
+
     /// What a built-in SUT connects with.
     pub fn sut_carriage(&self) -> Result<SutCarriage, PkiError> {
         let tls = || self.pki.client_config(Some(&self.sut));
@@ -122,7 +165,13 @@ pub fn vars(data_dir: &Path) -> Vec<(String, String)> {
     let credential = CertificateDer::from_pem_file(&cert)
         .map(|der| credential_id(der.as_ref()))
         .unwrap_or_default();
+    let ports = std::fs::read_to_string(dir.join(PORTS_FILE)).unwrap_or_default();
+    let mut ports = ports.split_whitespace().map(String::from);
+    let mut port = || ports.next().unwrap_or_default();
     vec![
+        ("listen.tls_port".into(), port()),
+        ("listen.ws_port".into(), port()),
+        ("listen.wss_port".into(), port()),
         ("tls.ca".into(), path("ca.pem")),
         ("tls.cert".into(), cert.display().to_string()),
         ("tls.key".into(), path(&format!("client-{SUT}.key"))),

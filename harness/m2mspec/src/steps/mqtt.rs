@@ -130,6 +130,11 @@ struct Connect {
     /// With --enforce-policy: add no gatekeeper principal for this entity.
     #[serde(default)]
     unregistered: bool,
+    /// Broker role over --transport tls/wss: connect straight to the broker under test's
+    /// listener for the run's transport (not through the gatekeeper), offering no client
+    /// certificate (R2 8.3).
+    #[serde(default)]
+    without_certificate: bool,
     #[serde(default)]
     setup: bool,
 }
@@ -189,7 +194,11 @@ impl Connect {
             password,
             ..Default::default()
         };
-        let connected = run.tb.connect(opts).await;
+        let connected = if self.without_certificate {
+            run.tb.connect_without_certificate(opts).await
+        } else {
+            run.tb.connect(opts).await
+        };
         if self.expect_refused {
             // Broker role: a refusal is a CONNACK code ≠ 0, or (rumqttd, mosquitto on some
             // errors) the socket closed before any CONNACK.
