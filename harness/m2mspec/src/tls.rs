@@ -21,9 +21,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::sut::free_port;
 use m2mspec_mqtt::pki::{Identity, PkiError, TestPki};
 use m2mspec_mqtt::transport::{tls::credential_id, AnyClient, AnyServer, Carrier};
-use crate::sut::free_port;
 use m2mspec_session::SessionTransport;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -89,7 +89,11 @@ impl RunTls {
                 .pki
                 .issue_client("gatekeeper")
                 .map_err(|e| e.to_string())?;
-            Some(self.pki.client_config(Some(&id)).map_err(|e| e.to_string())?)
+            Some(
+                self.pki
+                    .client_config(Some(&id))
+                    .map_err(|e| e.to_string())?,
+            )
         } else {
             None
         };

@@ -171,6 +171,8 @@ impl<I: ServerTransport> ServerTransport for WsServer<I> {
     async fn accept(&self, tcp: TcpStream) -> io::Result<Self::Stream> {
         let under = self.inner.accept(tcp).await?;
         let mut refusal = None;
+        // The callback's signature is tungstenite's.
+        #[allow(clippy::result_large_err)]
         let ws = tokio_tungstenite::accept_hdr_async(under, |req: &Request, resp: Response| {
             let r = choose_subprotocol(req, resp);
             if let Err(e) = &r {
