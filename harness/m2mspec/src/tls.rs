@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use crate::sut::free_port;
-use m2mspec_mqtt::pki::{Identity, PkiError, TestPki};
+use m2mspec_mqtt::pki::{BadServerCert, Identity, PkiError, ServerCertSwitch, TestPki};
 use m2mspec_mqtt::transport::{tls::credential_id, AnyClient, AnyServer, Carrier};
 use m2mspec_session::SessionTransport;
 use rustls::pki_types::pem::PemObject;
@@ -40,6 +40,8 @@ pub struct RunTls {
     harness: Mutex<HashMap<String, Arc<rustls::ClientConfig>>>,
     /// A broker under test's TLS, WS and WSS listener ports.
     ports: [u16; 3],
+    /// The gatekeeper's server configuration and the switch of the certificate it presents.
+    server: (Arc<rustls::ServerConfig>, ServerCertSwitch),
 }
 
 const PORTS_FILE: &str = "listen.ports";
@@ -65,12 +67,14 @@ impl RunTls {
         let file = dir_of(data_dir).join(PORTS_FILE);
         let text = format!("{} {} {}\n", ports[0], ports[1], ports[2]);
         std::fs::write(&file, text).map_err(|source| PkiError::Write { path: file, source })?;
+        let server = pki.switchable_server_config(&pki.server)?;
         Ok(RunTls {
             carrier,
             pki,
             sut,
             harness: Mutex::default(),
             ports,
+            server,
         })
     }
 
@@ -103,11 +107,16 @@ impl RunTls {
 
     /// The gatekeeper's client side: the run's carrier, presenting the server certificate.
     pub fn server(&self) -> Result<AnyServer, String> {
-        let tls = self
-            .pki
-            .server_config(&self.pki.server)
-            .map_err(|e| e.to_string())?;
-        AnyServer::new(self.carrier, Some(tls)).map_err(|e| e.to_string())
+        AnyServer::new(self.carrier, Some(self.server.0.clone())).map_err(|e| e.to_string())
+    }
+
+    /// Makes the gatekeeper present a certificate a client must refuse (`None`: the valid one
+    /// again) to the connections made from now on (R2 8.3).
+    pub fn present(&self, bad: Option<BadServerCert>) -> Result<(), PkiError> {
+        match bad {
+            Some(kind) => self.server.1.present(&self.pki.issue_bad_server(kind)?),
+            None => self.server.1.present(&self.pki.server),
+        }
     }
 
     /// How the harness client `client_id` reaches the gatekeeper at `addr`, with a client

@@ -18,11 +18,13 @@ const SUBSET: &[&str] = &[
     "cse.registration.assign-id",
     "cse.notify.event",
     "cse.poa",
-    "cse.transport",
+    "cse.transport.carried",
+    "cse.transport.client-certificate",
     "ae.registration.reg-req-topic",
     "ae.subscribe.reg-responses",
     "ae.poa",
-    "ae.transport",
+    "ae.transport.carried",
+    "ae.transport.client-certificate",
 ];
 
 #[rstest]
@@ -102,4 +104,37 @@ async fn a_cse_without_a_client_certificate_is_flagged() {
         text.contains("CARRIED over tls, no client certificate"),
         "{text}"
     );
+}
+
+/// R2 8.3: the reference CSE refuses an untrusted, a wrong-name and an expired server
+/// certificate (no CONNECT after the cut); with the fault that accepts any certificate it
+/// reconnects, and each case flags it (derived: non-strict) with the CONNECT as evidence.
+#[rstest]
+#[case(&[], Verdict::Pass)]
+#[case(&["tls_accepts_any_server_certificate"], Verdict::NonStrict)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_server_certificate_is_refused(#[case] faults: &[&str], #[case] verdict: Verdict) {
+    let _slot = testbed_slot("transports", 2).await;
+    let c = RunConfig {
+        transport: Carrier::Tls,
+        ..cfg(&["cse.transport.refuses-"], faults)
+    };
+    let r = run(&c).await.expect("run starts");
+    assert_eq!(r.cases.len(), 3);
+    for case in &r.cases {
+        assert_eq!(
+            case.verdict,
+            verdict,
+            "{}: {}",
+            case.id,
+            evidence_text(case)
+        );
+        if verdict == Verdict::NonStrict {
+            let text = evidence_text(case);
+            assert!(
+                text.contains("CONNECT packet(s) from sut, expected exactly 0"),
+                "{text}"
+            );
+        }
+    }
 }

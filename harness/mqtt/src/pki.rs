@@ -12,14 +12,15 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::server::WebPkiClientVerifier;
+use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
+use rustls::sign::CertifiedKey;
 use rustls::RootCertStore;
 
 use crate::transport::tls::credential_id;
@@ -248,7 +249,28 @@ impl TestPki {
             .with_client_cert_verifier(verifier)
             .with_single_cert(vec![server.cert_der.clone()], server.key())
             .map_err(tls_err)?;
-        Ok(Arc::new(cfg))
+        Ok(Arc::new(no_resumption(cfg)))
+    }
+
+    /// [`TestPki::server_config`] whose certificate can be switched while the server runs
+    /// ([`ServerCertSwitch::present`]): a test makes the server present a bad certificate to
+    /// the clients that connect from then on.
+    pub fn switchable_server_config(
+        &self,
+        server: &Identity,
+    ) -> Result<(Arc<rustls::ServerConfig>, ServerCertSwitch), PkiError> {
+        let switch = ServerCertSwitch(Arc::new(RwLock::new(certified(server)?)));
+        let verifier =
+            WebPkiClientVerifier::builder_with_provider(Arc::new(self.roots()?), provider())
+                .allow_unauthenticated()
+                .build()
+                .map_err(tls_err)?;
+        let cfg = rustls::ServerConfig::builder_with_provider(provider())
+            .with_safe_default_protocol_versions()
+            .map_err(tls_err)?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(Arc::new(switch.clone()));
+        Ok((Arc::new(no_resumption(cfg)), switch))
     }
 
     /// A TLS client configuration trusting the CA, authenticating with `client` if given.
@@ -267,6 +289,42 @@ impl TestPki {
             None => builder.with_no_client_auth(),
         };
         Ok(Arc::new(cfg))
+    }
+}
+
+/// Every handshake a full one: a resumed session would skip the certificate (and so the
+/// client's check of it, and the client certificate the trace records).
+fn no_resumption(mut cfg: rustls::ServerConfig) -> rustls::ServerConfig {
+    cfg.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
+    cfg
+}
+
+fn certified(id: &Identity) -> Result<Arc<CertifiedKey>, PkiError> {
+    CertifiedKey::from_der(vec![id.cert_der.clone()], id.key(), &provider())
+        .map(Arc::new)
+        .map_err(tls_err)
+}
+
+/// The certificate a running TLS server presents; clones share it.
+#[derive(Clone, Debug)]
+pub struct ServerCertSwitch(Arc<RwLock<Arc<CertifiedKey>>>);
+
+impl ServerCertSwitch {
+    /// Present `id` to the clients that connect from now on.
+    pub fn present(&self, id: &Identity) -> Result<(), PkiError> {
+        let key = certified(id)?;
+        match self.0.write() {
+            Ok(mut current) => *current = key,
+            Err(poisoned) => *poisoned.into_inner() = key,
+        }
+        Ok(())
+    }
+}
+
+impl ResolvesServerCert for ServerCertSwitch {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        self.0.read().ok().map(|k| k.clone())
     }
 }
 

@@ -299,6 +299,9 @@ pub struct Faults {
     /// Over TLS, presents no client certificate when the server asks for one (breaks the R2 8.3
     /// reading of cse.transport.client-certificate).
     pub tls_without_client_certificate: bool,
+    /// Over TLS, accepts any server certificate: untrusted, for another name, expired (breaks
+    /// R2 8.3: the cse.tls.refuses-* cases).
+    pub tls_accepts_any_server_certificate: bool,
     /// Advertises `mqtt://<host>` without the port of a server that does not listen on 1883
     /// (breaks R2 7.6: a missing port means 1883).
     pub poa_without_port: bool,

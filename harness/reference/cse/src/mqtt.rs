@@ -120,13 +120,21 @@ fn session_config(cfg: &RefCseConfig, start_timeout: Duration) -> SessionConfig 
             ..Reconnect::default()
         },
         start_timeout,
-        transport: if cfg.faults.tls_without_client_certificate {
-            cfg.transport.without_client_certificate()
-        } else {
-            cfg.transport.clone()
-        },
+        transport: tls_transport(cfg),
         ..SessionConfig::new(cfg.broker)
     }
+}
+
+/// The CSE's transport with its TLS faults applied.
+fn tls_transport(cfg: &RefCseConfig) -> m2mspec_session::SessionTransport {
+    let mut t = cfg.transport.clone();
+    if cfg.faults.tls_without_client_certificate {
+        t = t.without_client_certificate();
+    }
+    if cfg.faults.tls_accepts_any_server_certificate {
+        t = t.accepting_any_server_certificate();
+    }
+    t
 }
 
 /// A running reference CSE: an MQTT session whose worker drives a [`CseCore`].
