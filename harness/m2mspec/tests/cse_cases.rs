@@ -81,6 +81,23 @@ const SKIPPED_BUILTIN: &[(&str, &str)] = &[
     ("cse.teardown.clean-reconnect", "cse.commands"),
     ("cse.teardown.disconnect", "cse.commands"),
     ("cse.teardown.final-disconnect", "cse.commands"),
+    // Over --transport tls or wss only (tests/transports.rs runs them).
+    (
+        "cse.transport.client-certificate",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-untrusted-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-wrong-name-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-expired-server",
+        "runs over tls, wss only",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

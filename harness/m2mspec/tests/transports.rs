@@ -91,7 +91,10 @@ async fn a_cse_without_a_client_certificate_is_flagged() {
     let _slot = testbed_slot("transports", 2).await;
     let c = RunConfig {
         transport: Carrier::Tls,
-        ..cfg(&["cse.transport"], &["tls_without_client_certificate"])
+        ..cfg(
+            &["cse.transport.carried", "cse.transport.client-certificate"],
+            &["tls_without_client_certificate"],
+        )
     };
     let r = run(&c).await.expect("run starts");
     let carried = common::case(&r, "cse.transport.carried");
