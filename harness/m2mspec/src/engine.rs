@@ -90,6 +90,15 @@ pub async fn run_case(
         ));
         return result;
     }
+    if !case.transports.is_empty() && !case.transports.iter().any(|t| t == tb.transport()) {
+        result.verdict = Verdict::Skipped;
+        result.skip_reason = Some(format!(
+            "runs over {} only (this run: --transport {})",
+            case.transports.join(", "),
+            tb.transport()
+        ));
+        return result;
+    }
     let Some(protocol) = crate::families::protocol(&case.family) else {
         result.verdict = Verdict::Error;
         result.evidence.push(failure::ev(format!(
@@ -225,13 +234,22 @@ fn release_gate(spec: SpecText, sut: &SutProfile) -> Option<String> {
     })
 }
 
-/// The variables every step may use: the SUT's (from its protocol family), `{uniq}` and
-/// `{gatekeeper}`.
+/// The variables every step may use: the SUT's (from its protocol family), `{uniq}`,
+/// `{gatekeeper}`, `{gatekeeper.scheme}` (the R2 7.6 scheme of the run's transport: `mqtts`
+/// when the server requires TLS, else `mqtt`) and `{transport}` (`tcp`, `tls`, `ws`, `wss`).
 fn base_vars(tb: &Testbed, sut: &SutProfile, protocol: &dyn Protocol, uniq: &str) -> Vars {
     let mut v = Vars::default();
     protocol.sut_vars(sut, &mut v);
     v.set("uniq", uniq.to_string());
     v.set("gatekeeper", tb.addr().to_string());
+    let transport = tb.transport();
+    let scheme = if matches!(transport, "tls" | "wss") {
+        "mqtts"
+    } else {
+        "mqtt"
+    };
+    v.set("gatekeeper.scheme", scheme);
+    v.set("transport", transport);
     v
 }
 

@@ -35,4 +35,5 @@ mod steps;
 pub mod sut;
 pub mod template;
 pub mod testbed;
+pub mod tls;
 pub mod upper_tester;

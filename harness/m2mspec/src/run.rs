@@ -7,12 +7,15 @@ use crate::families;
 use crate::scenario::{self, Case, Selection};
 use crate::sut::{self, RunningSut, SutKind, SutProfile};
 use crate::testbed::Testbed;
+use crate::tls::RunTls;
 use crate::upper_tester;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_mqtt::trace::{Direction, PacketRecord};
+use m2mspec_mqtt::transport::Carrier;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 use thiserror::Error;
 
@@ -48,6 +51,8 @@ pub struct RunConfig {
     /// Compliant-but-different reference-AE behaviours (`--refae-variant`).
     pub refae_variants: Vec<String>,
     pub enforce_policy: bool,
+    /// What carries MQTT between the clients and the gatekeeper (R2 7.2); `--transport`.
+    pub transport: Carrier,
     pub command: String,
     pub progress: bool,
 }
@@ -178,6 +183,7 @@ async fn testbed_for(
     profile: &SutProfile,
     enforcing: Policy,
     data_dir: &std::path::Path,
+    tls: Option<Arc<RunTls>>,
 ) -> Result<(Testbed, Option<RunningSut>), String> {
     let enforce = cfg.enforce_policy && profile.role != "broker";
     let policy = if enforce {
@@ -186,13 +192,13 @@ async fn testbed_for(
         Policy::default()
     };
     if profile.role != "broker" {
-        return Testbed::start(cfg.broker, policy, cfg.broker.is_none())
+        return Testbed::start(cfg.broker, policy, cfg.broker.is_none(), tls)
             .await
             .map(|t| (t, None))
             .map_err(|e| format!("the broker/gatekeeper could not start: {e}"));
     }
     match profile.kind {
-        SutKind::EmbeddedBroker => Testbed::start(None, policy, false)
+        SutKind::EmbeddedBroker => Testbed::start(None, policy, false, tls)
             .await
             .map(|t| (t, None))
             .map_err(|e| format!("the embedded broker could not start: {e}")),
@@ -200,7 +206,7 @@ async fn testbed_for(
             let addr = cfg
                 .broker
                 .ok_or("a broker profile with kind = \"attach\" needs --broker host:port")?;
-            Testbed::start(Some(addr), policy, false)
+            Testbed::start(Some(addr), policy, false, tls)
                 .await
                 .map(|t| (t, None))
                 .map_err(|e| format!("cannot reach the broker under test at {addr}: {e}"))
@@ -216,7 +222,23 @@ async fn testbed_for(
             sut::readiness::wait_broker(profile, addr, &mut running)
                 .await
                 .map_err(|e| e.to_string())?;
-            match Testbed::start(Some(addr), policy, false).await {
+            // Over TLS or WebSocket the gatekeeper reaches the broker on its listener for
+            // that transport (the readiness probe above used the plain one).
+            let upstream = match &tls {
+                Some(t) => match t.upstream(addr) {
+                    Ok((to, client)) => Some((to, client)),
+                    Err(e) => {
+                        running.stop().await;
+                        return Err(format!("the gatekeeper's upstream transport: {e}"));
+                    }
+                },
+                None => None,
+            };
+            let (to, client) = match upstream {
+                Some((to, c)) => (to, Some(c)),
+                None => (addr, None),
+            };
+            match Testbed::start_upstream(Some(to), client, policy, false, tls).await {
                 Ok(t) => Ok((t, Some(running))),
                 Err(e) => {
                     running.stop().await;
@@ -250,6 +272,74 @@ async fn run_profile(
             .map(|c| errored(c, why, packets.clone()))
             .collect::<Vec<_>>()
     };
+    // The per-run PKI, and the transport the clients use (R2 7.2, 8.3).
+    let tls = match RunTls::create(cfg.transport, &data_dir) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            let why = format!("the per-run test PKI could not be created: {e}");
+            info.notes.push(format!("{}: {why}", profile.name));
+            let _ = std::fs::remove_dir_all(&data_dir);
+            return (all_errored(&why, Vec::new()), "none".into());
+        }
+    };
+    let carried = (cfg.transport != Carrier::Tcp).then(|| tls.clone());
+    // Over TLS an AE's Credential-ID is the one its certificate gives it (R2 8.3).
+    let adjusted;
+    let profile = if cfg.transport.secure() && profile.role == "ae" {
+        let mut p = profile.clone();
+        if let Ok(c) = tls.sut_carriage() {
+            p.credential = Some(c.credential_id);
+        }
+        adjusted = p;
+        &adjusted
+    } else {
+        profile
+    };
+    // Every case needs the SUT to claim the run's transport (else it is skipped).
+    let with_transport: Vec<Case>;
+    let needed = transport_capabilities(cfg.transport);
+    let cases: Vec<&Case> = if needed.is_empty() {
+        cases.to_vec()
+    } else {
+        with_transport = cases
+            .iter()
+            .map(|c| {
+                let mut c = (*c).clone();
+                for cap in needed {
+                    if !c.requires.iter().any(|r| r == cap) {
+                        c.requires.push(cap.to_string());
+                    }
+                }
+                c
+            })
+            .collect();
+        with_transport.iter().collect()
+    };
+    let cases = &cases[..];
+    // A SUT that does not speak the run's transport is not started: its cases are skipped.
+    let unclaimed = profile
+        .missing(&needed.iter().map(|c| c.to_string()).collect::<Vec<_>>())
+        .join(", ");
+    if !unclaimed.is_empty() {
+        let why = format!(
+            "SUT does not claim capability {unclaimed} (the run's transport is {})",
+            cfg.transport
+        );
+        info.notes
+            .push(format!("{}: not started: {why}", profile.name));
+        let _ = std::fs::remove_dir_all(&data_dir);
+        let skipped = cases
+            .iter()
+            .map(|c| {
+                let mut r = errored(c, "", Vec::new());
+                r.verdict = Verdict::Skipped;
+                r.evidence.clear();
+                r.skip_reason = Some(why.clone());
+                r
+            })
+            .collect();
+        return (skipped, "none".into());
+    }
     let protocols = families::protocols_of(cases.iter().map(|c| c.family.as_str()));
     for p in &protocols {
         info.notes.extend(p.notes(profile));
@@ -263,7 +353,7 @@ async fn run_profile(
         Some(p) => p.enforce(sut_grants),
         None => Policy::enforce(sut_grants),
     };
-    let (tb, broker_sut) = match testbed_for(cfg, profile, enforcing, &data_dir).await {
+    let (tb, broker_sut) = match testbed_for(cfg, profile, enforcing, &data_dir, carried).await {
         Ok(x) => x,
         Err(why) => {
             info.notes.push(format!("{}: {why}", profile.name));
@@ -272,9 +362,10 @@ async fn run_profile(
         }
     };
     let broker_desc = format!(
-        "{} behind the m2mspec gatekeeper at {}",
+        "{} behind the m2mspec gatekeeper at {} ({})",
         tb.broker_desc,
-        tb.addr()
+        cfg.transport.url(tb.addr()),
+        cfg.transport
     );
     if cfg.broker.is_none() && profile.role != "broker" {
         info.notes.push("rumqttd 0.20 has no topic ACL, answers refusals by closing the socket and redelivers unacked QoS 1 messages with DUP=0 and new packet ids; the gatekeeper records every packet and enforces TS-0010 R2 8.4 / R1 7.4 only with --enforce-policy. It also forwards a will-less client's DISCONNECT as a plain close, because rumqttd's double disconnection event for one connection id can tear down a newer client that reused the id.".into());
@@ -491,15 +582,24 @@ async fn start_ready(
     data_dir: &std::path::Path,
 ) -> Result<RunningSut, sut::SutError> {
     let _ = std::fs::create_dir_all(data_dir);
+    let carriage = match &tb.tls {
+        Some(t) => Some(t.sut_carriage().map_err(|e| sut::SutError::Spawn {
+            name: profile.name.clone(),
+            detail: format!("TLS client configuration: {e}"),
+        })?),
+        None => None,
+    };
     let extra = if profile.kind == SutKind::BuiltinRefae {
         sut::Switches {
             faults: &cfg.refae_faults,
             variants: &cfg.refae_variants,
+            carriage: carriage.as_ref(),
         }
     } else {
         sut::Switches {
             faults: &cfg.refcse_faults,
             variants: &cfg.refcse_variants,
+            carriage: carriage.as_ref(),
         }
     };
     let mut running = sut::start(profile, tb.addr(), &extra, data_dir).await?;
@@ -548,6 +648,16 @@ pub fn interrupted_report(cfg: &RunConfig, why: &str) -> Result<Report, RunError
         cases.iter().map(|c| errored(c, why, Vec::new())).collect(),
         0,
     ))
+}
+
+/// The capabilities a SUT claims for carrier `t` (none for plain TCP, which every SUT speaks).
+pub fn transport_capabilities(t: Carrier) -> &'static [&'static str] {
+    match t {
+        Carrier::Tcp => &[],
+        Carrier::Tls => &["transport.tls"],
+        Carrier::Ws => &["transport.websocket"],
+        Carrier::Wss => &["transport.tls", "transport.websocket"],
+    }
 }
 
 pub fn verdict_word(v: Verdict) -> &'static str {

@@ -107,6 +107,10 @@ pub struct Case {
     /// Capabilities (PICS items) the SUT must claim for the case to run.
     #[serde(default)]
     pub requires: Vec<String>,
+    /// The transports (`m2mspec run --transport`: tcp, tls, ws, wss) the case runs over; empty:
+    /// any. Over another it is skipped (e.g. a client-certificate check needs TLS).
+    #[serde(default)]
+    pub transports: Vec<String>,
     /// Upper bound for the whole case; a case still running then is an `error`.
     #[serde(default = "default_case_timeout_ms")]
     pub timeout_ms: u64,

@@ -1,10 +1,16 @@
 //! The testbed: the broker (embedded rumqttd or an external one) behind the gatekeeper, which
 //! every client — harness-played entities and the SUT — connects to, so every packet is traced.
+//! The gatekeeper listens on the run's transport (R2 7.2, [`RunTls`]) and talks plain TCP to
+//! the broker, so the trace sees every packet whatever carries it.
 
+use crate::tls::RunTls;
 use m2mspec_mqtt::broker::{BrokerOptions, EmbeddedBroker};
+use m2mspec_mqtt::client::{ConnAckInfo, ConnectOptions, MqttClient};
+use m2mspec_mqtt::error::NetError;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
 use m2mspec_mqtt::gatekeeper::{Gatekeeper, GatekeeperConfig};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, Trace, TraceEvent};
+use m2mspec_mqtt::transport::{AnyClient, Tcp};
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -13,6 +19,10 @@ pub struct Testbed {
     broker: Option<EmbeddedBroker>,
     pub broker_desc: String,
     pub gatekeeper: Gatekeeper,
+    /// The run's transport and PKI; `None`: plain TCP.
+    pub tls: Option<Arc<RunTls>>,
+    /// Where the gatekeeper reaches the broker.
+    upstream: SocketAddr,
     /// Client ids the harness itself connected with: every other connection is the SUT's.
     harness_clients: Arc<Mutex<HashSet<String>>>,
 }
@@ -20,11 +30,25 @@ pub struct Testbed {
 impl Testbed {
     /// `absorb_disconnect`: the rumqttd double-disconnect workaround (see the gatekeeper); only
     /// for the embedded broker, and never when the broker itself is under test.
+    /// `tls`: the transport clients reach the gatekeeper over (`None`: plain TCP).
     pub async fn start(
         external: Option<SocketAddr>,
         policy: Policy,
         absorb_disconnect: bool,
-    ) -> Result<Testbed, m2mspec_mqtt::error::NetError> {
+        tls: Option<Arc<RunTls>>,
+    ) -> Result<Testbed, NetError> {
+        Testbed::start_upstream(external, None, policy, absorb_disconnect, tls).await
+    }
+
+    /// [`Testbed::start`] with the gatekeeper reaching the (external) broker over `upstream`
+    /// (a broker under test's TLS or WebSocket listener) instead of plain TCP.
+    pub async fn start_upstream(
+        external: Option<SocketAddr>,
+        upstream_transport: Option<AnyClient>,
+        policy: Policy,
+        absorb_disconnect: bool,
+        tls: Option<Arc<RunTls>>,
+    ) -> Result<Testbed, NetError> {
         let (broker, upstream, broker_desc) = match external {
             Some(addr) => (None, addr, format!("external MQTT broker at {addr}")),
             None => {
@@ -33,23 +57,75 @@ impl Testbed {
                 (Some(b), addr, format!("embedded rumqttd 0.20 at {addr}"))
             }
         };
-        let gatekeeper = Gatekeeper::start(GatekeeperConfig {
+        let cfg = GatekeeperConfig {
             upstream,
             policy,
             absorb_disconnect,
             ..GatekeeperConfig::default()
-        })
-        .await?;
+        };
+        let gatekeeper = match (&tls, upstream_transport) {
+            (Some(t), Some(up)) => {
+                let server = t.server().map_err(NetError::InvalidArgument)?;
+                Gatekeeper::start_with_transports(cfg, server, up).await?
+            }
+            (Some(t), None) => {
+                let server = t.server().map_err(NetError::InvalidArgument)?;
+                Gatekeeper::start_with_transports(cfg, server, Tcp).await?
+            }
+            (None, _) => Gatekeeper::start(cfg).await?,
+        };
         Ok(Testbed {
             broker,
             broker_desc,
             gatekeeper,
+            tls,
+            upstream,
             harness_clients: Arc::default(),
         })
     }
 
     pub fn addr(&self) -> SocketAddr {
         self.gatekeeper.addr()
+    }
+
+    /// Connects a harness client to the gatekeeper over the run's transport (over TLS with a
+    /// client certificate of its own).
+    pub async fn connect(
+        &self,
+        opts: ConnectOptions,
+    ) -> Result<(MqttClient, ConnAckInfo), NetError> {
+        match &self.tls {
+            Some(t) => {
+                let transport = t
+                    .harness_client(&opts.client_id, self.addr())
+                    .map_err(NetError::InvalidArgument)?;
+                MqttClient::connect_over(&transport, self.addr(), opts).await
+            }
+            None => MqttClient::connect(self.addr(), opts).await,
+        }
+    }
+
+    /// Connects a harness client straight to the broker (not through the gatekeeper) over the
+    /// run's secure transport, offering no client certificate: a broker under test that
+    /// requires one must refuse it (R2 8.3). Not traced.
+    pub async fn connect_without_certificate(
+        &self,
+        opts: ConnectOptions,
+    ) -> Result<(MqttClient, ConnAckInfo), NetError> {
+        let Some(t) = self.tls.as_ref().filter(|t| t.carrier.secure()) else {
+            return Err(NetError::InvalidArgument(
+                "connecting without a client certificate needs --transport tls or wss".into(),
+            ));
+        };
+        let transport = t
+            .without_certificate(self.upstream)
+            .map_err(NetError::InvalidArgument)?;
+        MqttClient::connect_over(&transport, self.upstream, opts).await
+    }
+
+    /// The transport clients use: `tcp`, `tls`, `ws` or `wss`.
+    pub fn transport(&self) -> &'static str {
+        self.tls.as_ref().map_or("tcp", |t| t.carrier.name())
     }
 
     pub fn trace(&self) -> Trace {

@@ -54,12 +54,26 @@ async fn breaks(c: RunConfig, id: &str, verdict: Verdict, needles: &[&str]) {
     assert_row(c, id, verdict, needles).await;
 }
 
-const SKIPPED_ON_REFAE: [(&str, &str); 5] = [
+const SKIPPED_ON_REFAE: [(&str, &str); 9] = [
     ("ae.connect.client-id.r1", "checks the R1 text"),
     ("ae.request.serialization.r1", "checks the R1 text"),
     ("ae.request.qos", "checks the R1 text"),
     ("ae.response.qos", "checks the R1 text"),
     ("ae.connect.credentials", "connect.credentials"),
+    // Over --transport tls or wss only (tests/transports.rs runs them).
+    ("ae.transport.client-certificate", "runs over tls, wss only"),
+    (
+        "ae.transport.refuses-untrusted-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "ae.transport.refuses-wrong-name-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "ae.transport.refuses-expired-server",
+        "runs over tls, wss only",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

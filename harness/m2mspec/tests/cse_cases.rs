@@ -76,6 +76,23 @@ const SKIPPED_BUILTIN: &[(&str, &str)] = &[
     ("cse.response.qos", "checks the R1 text"),
     ("cse.serialization.accept.r1", "checks the R1 text"),
     ("cse.serialization.not-acceptable.r1", "checks the R1 text"),
+    // Over --transport tls or wss only (tests/transports.rs runs them).
+    (
+        "cse.transport.client-certificate",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-untrusted-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-wrong-name-server",
+        "runs over tls, wss only",
+    ),
+    (
+        "cse.transport.refuses-expired-server",
+        "runs over tls, wss only",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

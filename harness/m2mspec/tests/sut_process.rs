@@ -20,6 +20,7 @@ fn cfg(profile: &Path, select: &[&str]) -> RunConfig {
         refcse_variants: Vec::new(),
         refae_variants: Vec::new(),
         enforce_policy: false,
+        transport: Default::default(),
         command: "sut_process test".into(),
         progress: false,
     }

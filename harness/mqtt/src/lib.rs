@@ -11,7 +11,8 @@
 //! * [`trace`] — timestamped, shareable, event-driven waitable packet traces.
 //! * [`client`] — a raw MQTT 3.1.1 test client with exact control over the wire.
 //! * [`filter`] — the one MQTT topic-filter matcher of the project.
-//! * [`transport`] — what carries the byte stream: plain TCP now, TLS and WebSocket later.
+//! * [`transport`] — what carries the byte stream: TCP, TLS, WebSocket, WebSocket over TLS.
+//! * [`pki`] — the per-run test CA and the certificates it issues (TS-0010 R2 8.3).
 //! * [`wire`] — framing, decoding and trace records of MQTT packets.
 //! * [`error`] — the crate's [`NetError`].
 //!
@@ -62,6 +63,7 @@ pub mod client;
 pub mod error;
 pub mod filter;
 pub mod gatekeeper;
+pub mod pki;
 pub mod reach;
 pub mod trace;
 pub mod transport;

@@ -51,6 +51,14 @@ pub enum EventKind {
         /// The client's address.
         peer: String,
     },
+    /// The client's transport was completed (recorded for every transport but plain TCP,
+    /// before the CONNECT): what carried it and, over TLS, the Credential-ID of the client
+    /// certificate (`None`: the client presented none).
+    Carried {
+        /// `tls`, `ws` or `wss`.
+        transport: String,
+        client_certificate: Option<String>,
+    },
     /// The connection (both sides) was closed.
     Closed {
         /// Why: "client EOF", "broker EOF", "client io error: ..", "gatekeeper cut",
@@ -300,6 +308,13 @@ impl TraceEvent {
         let who = self.client_id.as_deref().unwrap_or("-");
         let what = match &self.kind {
             EventKind::Opened { peer } => format!("OPENED from {peer}"),
+            EventKind::Carried {
+                transport,
+                client_certificate,
+            } => match client_certificate {
+                Some(cred) => format!("CARRIED over {transport}, client certificate {cred}"),
+                None => format!("CARRIED over {transport}, no client certificate"),
+            },
             EventKind::Closed { reason } => format!("CLOSED ({reason})"),
             EventKind::Packet(p) => p.summary(),
             EventKind::Denied { packet, reason } => {

@@ -118,7 +118,8 @@ impl ProtocolRules for OneM2mGrants {
     }
 
     /// R2 8.4 item 4: "in all other cases" the client may use the initial-registration topics
-    /// of its Credential-ID, which is its user name, or its client id when it sent none ("/"
+    /// of its Credential-ID: over mutual TLS the one the gatekeeper formed from its client
+    /// certificate (R2 8.3), else its user name, or its client id when it sent none ("/"
     /// replaced by ":", 7.4.4).
     fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal> {
         let cred = username.unwrap_or(client_id).replace('/', ":");

@@ -331,3 +331,87 @@ async fn policy_updates_apply_to_live_connections() {
     );
     bed.stop().await;
 }
+
+/// R2 8.3 / 8.4 item 4 over mutual TLS: the Credential-ID is the one the gatekeeper forms from
+/// the client certificate, so an unregistered client may use the registration topics of its
+/// certificate and not those of the user name it claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_the_credential_id_comes_from_the_client_certificate() {
+    use m2mspec_mqtt::broker::{BrokerOptions, EmbeddedBroker};
+    use m2mspec_mqtt::gatekeeper::{Gatekeeper, GatekeeperConfig};
+    use m2mspec_mqtt::pki::TestPki;
+    use m2mspec_mqtt::transport::{AnyClient, AnyServer, Carrier, Tcp};
+
+    let dir = std::env::temp_dir().join(format!("m2mspec-grants-tls-{}", std::process::id()));
+    let pki = TestPki::create(&dir).expect("pki");
+    let me = pki.issue_client("newcomer").expect("client cert");
+    let broker = EmbeddedBroker::start(BrokerOptions::default())
+        .await
+        .expect("broker");
+    let gk = Gatekeeper::start_with_transports(
+        GatekeeperConfig {
+            upstream: broker.addr(),
+            policy: grants::enforce(vec![]),
+            ..GatekeeperConfig::default()
+        },
+        AnyServer::new(
+            Carrier::Tls,
+            Some(pki.server_config(&pki.server).expect("server tls")),
+        )
+        .expect("server"),
+        Tcp,
+    )
+    .await
+    .expect("gatekeeper");
+    let tls = pki.client_config(Some(&me)).expect("client tls");
+    let t = AnyClient::new(Carrier::Tls, gk.addr(), Some(tls), None).expect("client");
+    let claims = ConnectOptions {
+        username: Some("cred-ok".into()),
+        ..opts("newcomer", true)
+    };
+    let (mut n, ack) = MqttClient::connect_over(&t, gk.addr(), claims)
+        .await
+        .expect("CONNACK");
+    assert_eq!(ack.code, 0);
+    let own = format!("/oneM2M/reg_resp/{}/+", me.credential_id);
+    let codes = n
+        .subscribe(
+            &[(own.as_str(), 1), ("/oneM2M/reg_resp/cred-ok/+", 1)],
+            WAIT,
+        )
+        .await
+        .expect("suback");
+    assert_eq!(codes, vec![1, 0x80]);
+    // Publishing: its certificate's reg_req topic is forwarded, the claimed one is denied.
+    let mine = format!("/oneM2M/reg_req/{}/id-in/json", me.credential_id);
+    n.publish(&mine, b"{}", 1, false, WAIT)
+        .await
+        .expect("PUBACK");
+    n.publish("/oneM2M/reg_req/cred-ok/id-in/json", b"{}", 1, false, WAIT)
+        .await
+        .expect("PUBACK of the dropped PUBLISH");
+    let denied: Vec<String> = gk
+        .trace()
+        .snapshot()
+        .iter()
+        .filter_map(|e| match &e.kind {
+            EventKind::Denied {
+                packet: PacketRecord::Publish { topic, .. },
+                reason,
+            } => Some(format!("{topic}: {reason}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(denied.len(), 1, "{denied:?}");
+    assert!(
+        denied[0].starts_with("/oneM2M/reg_req/cred-ok/id-in/json"),
+        "{denied:?}"
+    );
+    assert!(
+        denied[0].contains("items 2b/4 (Credential-ID)"),
+        "{denied:?}"
+    );
+    gk.shutdown().await;
+    broker.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -9,6 +9,7 @@ use super::selection::CaseArgs;
 use anyhow::Context;
 use m2mspec::run::{self, RunConfig};
 use m2mspec::scenario;
+use m2mspec_mqtt::transport::Carrier;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,6 +28,12 @@ pub struct Args {
     /// Use an external MQTT broker (host:port) instead of the embedded rumqttd.
     #[arg(long)]
     broker: Option<String>,
+    /// What carries MQTT between the clients (SUT and harness) and the gatekeeper (TS-0010 R2
+    /// 7.2): tcp, tls (mutual TLS with a per-run test CA), ws or wss (WebSocket, `mqtt`
+    /// subprotocol). Cases are skipped for a SUT that does not claim the transport. Several
+    /// (`tls,ws`, or `all`) repeat the run per transport, each report in `<out>/<transport>/`.
+    #[arg(long, default_value = "tcp", value_delimiter = ',', value_parser = parse_transport)]
+    transport: Vec<Transports>,
     /// Report directory.
     #[arg(long, default_value = "reports/out")]
     out: PathBuf,
@@ -63,7 +70,52 @@ pub struct Args {
     repeat: u32,
 }
 
+/// One `--transport` value: a carrier, or `all` of them.
+#[derive(Clone, Copy, Debug)]
+enum Transports {
+    One(Carrier),
+    All,
+}
+
+fn parse_transport(s: &str) -> Result<Transports, String> {
+    match s {
+        "all" => Ok(Transports::All),
+        other => other.parse().map(Transports::One),
+    }
+}
+
+/// The carriers `--transport` names, in order, each once.
+fn carriers(t: &[Transports]) -> Vec<Carrier> {
+    let mut out: Vec<Carrier> = Vec::new();
+    for c in t.iter().flat_map(|t| match t {
+        Transports::One(c) => vec![*c],
+        Transports::All => Carrier::ALL.to_vec(),
+    }) {
+        if !out.contains(&c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
+    let carriers = carriers(&a.transport);
+    if let [only] = carriers[..] {
+        return execute_over(&a, only, resolve_out(&a.out));
+    }
+    // Repeated per transport: each run its own report directory; the worst exit code wins.
+    let mut worst = ExitCode::SUCCESS;
+    for c in carriers {
+        println!("== --transport {c}");
+        let code = execute_over(&a, c, resolve_out(&a.out).join(c.name()))?;
+        if code != ExitCode::SUCCESS {
+            worst = code;
+        }
+    }
+    Ok(worst)
+}
+
+fn execute_over(a: &Args, transport: Carrier, out: PathBuf) -> anyhow::Result<ExitCode> {
     // Load the baseline before running: an unreadable one is a usage error (exit 2).
     let baseline = match &a.baseline {
         Some(p) => Some((
@@ -84,16 +136,17 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
     let cfg = RunConfig {
         suites,
         fixtures: resolve(&a.fixtures),
-        suts: a.suts,
+        suts: a.suts.clone(),
         broker,
         strict: a.strict,
-        select: a.cases.select,
-        role: a.cases.role,
-        refcse_faults: a.refcse_faults,
-        refae_faults: a.refae_faults,
-        refcse_variants: a.refcse_variants,
-        refae_variants: a.refae_variants,
+        select: a.cases.select.clone(),
+        role: a.cases.role.clone(),
+        refcse_faults: a.refcse_faults.clone(),
+        refae_faults: a.refae_faults.clone(),
+        refcse_variants: a.refcse_variants.clone(),
+        refae_variants: a.refae_variants.clone(),
         enforce_policy: a.enforce_policy,
+        transport,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,
     };
@@ -144,7 +197,6 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
             (_, Err(e)) => report.run.notes.push(format!("coverage not computed: {e}")),
         }
     }
-    let out = resolve_out(&a.out);
     let junit_report = match &baseline {
         Some((b, file)) => {
             let outcome = b.apply(&report, file);
@@ -255,6 +307,20 @@ async fn run_interruptible(cfg: &RunConfig) -> anyhow::Result<m2mspec_reports::R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transports_repeat_in_order_once_each() {
+        let got = carriers(&[
+            parse_transport("tls").unwrap(),
+            parse_transport("all").unwrap(),
+        ]);
+        assert_eq!(got, [Carrier::Tls, Carrier::Tcp, Carrier::Ws, Carrier::Wss]);
+        let err = parse_transport("quic").unwrap_err();
+        assert!(
+            err.contains("unknown transport \"quic\" (tcp, tls, ws, wss)"),
+            "{err}"
+        );
+    }
 
     #[test]
     fn a_suite_is_a_family_folder_with_a_catalogue() {

@@ -58,6 +58,8 @@ pub fn execute(args: Args) -> anyhow::Result<ExitCode> {
         &sut::Switches {
             faults: &args.faults,
             variants: &args.variants,
+            // serve-refae speaks plain TCP to the broker it is given.
+            carriage: None,
         },
     )?;
     let rt = tokio::runtime::Builder::new_multi_thread()

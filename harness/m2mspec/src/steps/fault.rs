@@ -1,5 +1,7 @@
 //! Gatekeeper fault steps: `fault` (arm a replayed PUBLISH or withheld PUBACKs), `cut` (close
-//! a connection, optionally holding the client offline for a set time) and `await_reconnect`
+//! a connection, optionally holding the client offline for a set time), `server_certificate`
+//! (over --transport tls/wss, the gatekeeper presents a certificate a client must refuse, R2
+//! 8.3: `untrusted`, `wrong-name`, `expired`, or `valid` again) and `await_reconnect`
 //! (a setup step by default, bounded by the SUT profile's `timing.reconnect_ms`: R2 7.3.3 lets
 //! a client reconnect when it chooses, so a SUT that takes longer is no failure).
 //!
@@ -11,6 +13,7 @@ use super::case_run::CaseRun;
 use super::failure::{harness_error, StepFailure, StepResult};
 use super::{Step, StepFamily, StepFuture, StepKind};
 use crate::protocol::Protocol;
+use m2mspec_mqtt::pki::BadServerCert;
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
@@ -21,7 +24,7 @@ pub(crate) struct Faults;
 
 impl StepFamily for Faults {
     fn steps(&self) -> &'static [&'static str] {
-        &["fault", "cut", "await_reconnect"]
+        &["fault", "cut", "server_certificate", "await_reconnect"]
     }
 
     fn parse(&self, table: toml::Value) -> Result<Step, toml::de::Error> {
@@ -34,6 +37,7 @@ impl StepFamily for Faults {
 enum FaultStep {
     Fault(Fault),
     Cut(Cut),
+    ServerCertificate(ServerCertificate),
     AwaitReconnect(AwaitReconnect),
 }
 
@@ -45,6 +49,7 @@ impl StepKind for FaultStep {
         match self {
             FaultStep::Fault(_) => "fault",
             FaultStep::Cut(_) => "cut",
+            FaultStep::ServerCertificate(_) => "server_certificate",
             FaultStep::AwaitReconnect(_) => "await_reconnect",
         }
     }
@@ -53,6 +58,7 @@ impl StepKind for FaultStep {
         match self {
             FaultStep::Fault(_) => false,
             FaultStep::Cut(s) => s.setup,
+            FaultStep::ServerCertificate(s) => s.setup,
             FaultStep::AwaitReconnect(s) => s.setup,
         }
     }
@@ -62,6 +68,7 @@ impl StepKind for FaultStep {
             FaultStep::Fault(Fault { fault, .. }) if !FAULTS.contains(&fault.as_str()) => {
                 Err(format!("fault: unknown fault {fault:?}"))
             }
+            FaultStep::ServerCertificate(s) => s.kind().map(|_| ()),
             _ => Ok(()),
         }
     }
@@ -70,6 +77,7 @@ impl StepKind for FaultStep {
         match self {
             FaultStep::Fault(s) => Box::pin(async move { s.run(run) }),
             FaultStep::Cut(s) => Box::pin(async move { s.run(run) }),
+            FaultStep::ServerCertificate(s) => Box::pin(async move { s.run(run) }),
             FaultStep::AwaitReconnect(s) => Box::pin(s.run(run)),
         }
     }
@@ -141,6 +149,47 @@ impl Cut {
             Some(ms) => format!("  cut connection of {cid}, held offline for {ms} ms"),
             None => format!("  cut connection of {cid}"),
         });
+        Ok(())
+    }
+}
+
+/// Over --transport tls or wss: the certificate the gatekeeper presents to the connections
+/// made from now on (R2 8.3 negative tests; a case puts `valid` back in its cleanup).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ServerCertificate {
+    /// `untrusted` (another CA), `wrong-name` (for `wrong.invalid`), `expired`, `valid`.
+    present: String,
+    #[serde(default)]
+    setup: bool,
+}
+
+impl ServerCertificate {
+    fn kind(&self) -> Result<Option<BadServerCert>, String> {
+        match self.present.as_str() {
+            "untrusted" => Ok(Some(BadServerCert::Untrusted)),
+            "wrong-name" => Ok(Some(BadServerCert::WrongName)),
+            "expired" => Ok(Some(BadServerCert::Expired)),
+            "valid" => Ok(None),
+            other => Err(format!(
+                "server_certificate: unknown certificate {other:?} (untrusted, wrong-name, expired, valid)"
+            )),
+        }
+    }
+
+    fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let kind = self.kind().map_err(harness_error)?;
+        let Some(tls) = run.tb.tls.as_ref().filter(|t| t.carrier.secure()) else {
+            return Err(harness_error(
+                "server_certificate needs --transport tls or wss",
+            ));
+        };
+        tls.present(kind)
+            .map_err(|e| harness_error(e.to_string()))?;
+        run.log.push(format!(
+            "  the gatekeeper presents the {} server certificate",
+            self.present
+        ));
         Ok(())
     }
 }

@@ -12,7 +12,7 @@ use super::failure::{harness_error, mismatch_evidence, StepFailure, StepResult};
 use super::{default_ser, default_step_timeout_ms, one, Step, StepFamily, StepFuture, StepKind};
 use crate::matcher::{check_fields, describe, meets, show, FieldExpectations, Mismatch, ABSENT};
 use crate::protocol::{one_of, EntityAsk, Identity, Protocol};
-use m2mspec_mqtt::client::{ConnectOptions, MqttClient, ReceivedPublish};
+use m2mspec_mqtt::client::{ConnectOptions, ReceivedPublish};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
 use m2mspec_reports::Evidence;
 use serde::Deserialize;
@@ -131,6 +131,11 @@ struct Connect {
     /// With --enforce-policy: add no gatekeeper principal for this entity.
     #[serde(default)]
     unregistered: bool,
+    /// Broker role over --transport tls/wss: connect straight to the broker under test's
+    /// listener for the run's transport (not through the gatekeeper), offering no client
+    /// certificate (R2 8.3).
+    #[serde(default)]
+    without_certificate: bool,
     #[serde(default)]
     setup: bool,
 }
@@ -191,7 +196,11 @@ impl Connect {
             ..Default::default()
         };
         let conn_seq = run.tb.trace().next_seq();
-        let connected = MqttClient::connect(run.tb.addr(), opts).await;
+        let connected = if self.without_certificate {
+            run.tb.connect_without_certificate(opts).await
+        } else {
+            run.tb.connect(opts).await
+        };
         if self.expect_refused {
             // Broker role: a refusal is a CONNACK code ≠ 0, or (rumqttd, mosquitto on some
             // errors) the socket closed before any CONNACK.

@@ -1,5 +1,8 @@
 //! Trace steps: what the gatekeeper saw on the wire (MQTT 3.1.1 packets) —
-//! `expect_packet`, `expect_count`, `expect_subscribed`.
+//! `expect_packet`, `expect_count`, `expect_subscribed`. `expect_packet` also reads the
+//! `carriage` of a client's connection (TS-0010 R2 7.2, 8.3): the transport that carried its
+//! latest CONNECT (`transport`: tcp, tls, ws, wss) and the Credential-ID of the client
+//! certificate it authenticated with (`client_certificate`, null without one).
 //!
 //! They belong together, apart from the client steps, because they act through no
 //! connection: they read the gatekeeper's trace of the SUT's (or an entity's) packets, so
@@ -50,6 +53,7 @@ const PACKETS: &[&str] = &[
     "disconnect",
     "connack",
     "suback",
+    "carriage",
 ];
 
 impl StepKind for TraceStep {
@@ -146,6 +150,9 @@ struct ExpectPacket {
 
 impl ExpectPacket {
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
+        if self.packet == "carriage" {
+            return self.carriage(run).await;
+        }
         let (from, packet, timeout_ms) =
             (self.from.as_str(), self.packet.as_str(), self.timeout_ms);
         let to_client = self.direction == "to_client";
@@ -200,6 +207,66 @@ impl ExpectPacket {
             ));
         }
         Ok(())
+    }
+}
+
+impl ExpectPacket {
+    /// The carriage of `from`'s latest CONNECT (waited for like a packet): the connection's
+    /// `Carried` event, or plain TCP when it has none.
+    async fn carriage(&self, run: &mut CaseRun<'_>) -> StepResult {
+        let from = self.from.as_str();
+        let fields = run.expand_fields(&self.fields)?;
+        let since = if self.whole_trace { 0 } else { run.start_seq };
+        let sender = run.sender(from);
+        let is_connect = |e: &TraceEvent| {
+            e.dir == Direction::ClientToBroker
+                && sender.sent(e)
+                && matches!(&e.kind, EventKind::Packet(PacketRecord::Connect { .. }))
+        };
+        let trace = run.tb.trace();
+        let connect = match trace.since(since).into_iter().rev().find(|e| is_connect(e)) {
+            Some(e) => Some(e),
+            None => {
+                trace
+                    .wait_for(since, Duration::from_millis(self.timeout_ms), is_connect)
+                    .await
+            }
+        };
+        let Some(connect) = connect else {
+            return Err(StepFailure::Check(Evidence {
+                message: format!("no CONNECT from {from} within {} ms", self.timeout_ms),
+                expected: Some("a connection of the client".into()),
+                observed: Some("none in the trace".into()),
+                packets: run.recent_packets(20),
+                data: None,
+            }));
+        };
+        let carried = trace
+            .snapshot()
+            .into_iter()
+            .find(|e| e.conn == connect.conn && matches!(e.kind, EventKind::Carried { .. }));
+        let data = match carried.as_ref().map(|e| &e.kind) {
+            Some(EventKind::Carried {
+                transport,
+                client_certificate,
+            }) => serde_json::json!({
+                "transport": transport,
+                "client_certificate": client_certificate,
+            }),
+            _ => serde_json::json!({ "transport": "tcp", "client_certificate": null }),
+        };
+        let mism = check_fields(&data, fields.iter().map(|(k, v)| (k, v)));
+        if mism.is_empty() {
+            return Ok(());
+        }
+        let mut packets: Vec<String> = carried.iter().map(TraceEvent::summary).collect();
+        packets.push(connect.summary());
+        Err(mismatch_evidence(
+            &format!("the connection of {from}"),
+            &mism,
+            packets,
+            Some(data),
+        ))
     }
 }
 

@@ -523,6 +523,9 @@ pub fn template_vars(
         ("m2mspec".to_string(), m2mspec_exe()),
         ("data_dir".to_string(), data_dir.display().to_string()),
     ])
+    .into_iter()
+    .chain(crate::tls::vars(data_dir))
+    .collect()
 }
 
 /// Start the SUT against `broker` (the gatekeeper's address). Readiness is checked separately
@@ -556,6 +559,10 @@ pub async fn start(
                     .credential
                     .clone()
                     .unwrap_or_else(|| "cred-mn".into()),
+                transport: extra
+                    .carriage
+                    .map(|c| c.transport.clone())
+                    .unwrap_or_default(),
                 faults,
                 variants,
                 ..Default::default()
@@ -586,6 +593,8 @@ pub async fn start(
 pub struct Switches<'a> {
     pub faults: &'a [String],
     pub variants: &'a [String],
+    /// The run's transport and the SUT's Credential-ID (`None`: plain TCP).
+    pub carriage: Option<&'a crate::tls::SutCarriage>,
 }
 
 /// Test-only switches (`kind`: fault or variant) by name, checked against the names the SUT
@@ -641,6 +650,10 @@ pub fn refae_config(
             .credential
             .clone()
             .unwrap_or_else(|| "cred-ok".into()),
+        transport: extra
+            .carriage
+            .map(|c| c.transport.clone())
+            .unwrap_or_default(),
         release: profile.release,
         serialization,
         faults: switches_from(profile, "fault", &profile.refae.faults, extra.faults)?,

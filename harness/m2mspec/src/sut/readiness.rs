@@ -171,7 +171,8 @@ async fn probe(
         connect_timeout: Duration::from_secs(5),
         ..Default::default()
     };
-    let (mut c, ack) = MqttClient::connect(tb.addr(), opts)
+    let (mut c, ack) = tb
+        .connect(opts)
         .await
         .map_err(|e| format!("probe connect: {e}"))?;
     if ack.code != 0 {

@@ -30,6 +30,7 @@ pub fn cfg_with(select: &[&str], faults: &[&str], suts: &[PathBuf]) -> RunConfig
         refcse_variants: Vec::new(),
         refae_variants: Vec::new(),
         enforce_policy: false,
+        transport: Default::default(),
         command: "selftest".into(),
         progress: false,
     }

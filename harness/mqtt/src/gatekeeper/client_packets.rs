@@ -43,7 +43,7 @@ pub(super) fn on_frame(conn: &mut Conn, frame: Bytes) -> Result<(), Close> {
 fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) -> Result<(), Close> {
     let (verdict, on_deny) = conn.shared.with_policy(|pol| {
         (
-            pol.check_publish(conn.cid(), conn.username.as_deref(), &p.topic),
+            pol.check_publish(conn.cid(), conn.credential(), &p.topic),
             pol.denied_publish,
         )
     });
@@ -142,7 +142,7 @@ fn subscribe(conn: &mut Conn, s: &Subscribe, rec: PacketRecord, frame: &[u8]) {
     let verdicts: Vec<Result<(), String>> = conn.shared.with_policy(|pol| {
         s.filters
             .iter()
-            .map(|f| pol.check_subscribe(conn.cid(), conn.username.as_deref(), &f.path))
+            .map(|f| pol.check_subscribe(conn.cid(), conn.credential(), &f.path))
             .collect()
     });
     if verdicts.iter().all(Result::is_ok) {

@@ -52,6 +52,8 @@ pub(super) struct Conn {
     pub(super) id: u64,
     pub(super) client_id: Option<String>,
     pub(super) username: Option<String>,
+    /// The Credential-ID of the TLS client certificate the client authenticated with.
+    pub(super) certificate: Option<String>,
     /// To client / to broker, flushed after each read batch.
     pub(super) to_client: BytesMut,
     pub(super) to_broker: BytesMut,
@@ -69,12 +71,19 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// What names the client's credential to the policy: the Credential-ID of its TLS client
+    /// certificate when it authenticated with one (TS-0010 R2 8.3), else its user name.
+    pub(super) fn credential(&self) -> Option<&str> {
+        self.certificate.as_deref().or(self.username.as_deref())
+    }
+
     pub(super) fn new(shared: Arc<Shared>, id: u64) -> Conn {
         Conn {
             shared,
             id,
             client_id: None,
             username: None,
+            certificate: None,
             to_client: BytesMut::new(),
             to_broker: BytesMut::new(),
             pending_subacks: HashMap::new(),

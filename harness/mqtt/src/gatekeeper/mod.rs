@@ -19,7 +19,9 @@
 //!   through [`ProtocolRules`];
 //! * [`fault`] — the faults a test injects; `armed` holds those waiting for their packet.
 //!
-//! Both sides run over the [`transport`](crate::transport) seam (plain TCP today).
+//! Both sides run over the [`transport`](crate::transport) seam: clients over TCP, TLS, WebSocket
+//! or WebSocket over TLS (the gatekeeper terminates TLS and WebSocket, so the trace sees every
+//! packet), the broker over plain TCP unless a broker under test is reached on its TLS listener.
 //!
 //! Latency: rumqttd never sets TCP_NODELAY, so its small writes (CONNACK, PUBACK, SUBACK) sit in
 //! Nagle's buffer until the previous segment is acked, and Linux delays ACKs by up to ~40 ms.

@@ -87,6 +87,17 @@ async fn run<S: ServerTransport, U: ClientTransport>(
             Ok(c) => c,
             Err(close) => return close,
         };
+    let carriage = client.carriage();
+    if carriage.transport != "tcp" {
+        conn.certificate = carriage.client_certificate.clone();
+        conn.push(
+            Direction::ClientToBroker,
+            EventKind::Carried {
+                transport: carriage.transport,
+                client_certificate: carriage.client_certificate,
+            },
+        );
+    }
     let first = match first_frame(conn, &mut client, &mut cbuf, deadline, &mut close_rx).await {
         Ok(f) => f,
         Err(close) => {

@@ -78,6 +78,7 @@ impl Shared {
             gap: self.gap.clone(),
             start_timeout,
             server_close_wait: SERVER_CLOSE_WAIT,
+            transport: self.cfg.transport.clone(),
             ..SessionConfig::new(self.cfg.broker)
         }
     }

@@ -75,6 +75,9 @@ pub struct RefAeConfig {
     pub password: Option<String>,
     /// The AE's pointOfAccess (R2 7.6). `None`: `["mqtt://<broker ip>:<broker port>"]`.
     pub poa: Option<Vec<String>>,
+    /// What carries the MQTT connection (R2 7.2); plain TCP unless the run chooses another.
+    #[serde(skip)]
+    pub transport: m2mspec_session::SessionTransport,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: AeFaults,
     /// Test-only compliant-but-different behaviours (all off by default).
@@ -97,6 +100,7 @@ impl Default for RefAeConfig {
             username: None,
             password: None,
             poa: None,
+            transport: m2mspec_session::SessionTransport::Tcp,
             faults: AeFaults::default(),
             variants: AeVariants::default(),
         }

@@ -322,8 +322,8 @@ pub fn point_of_access(cfg: &RefAeConfig) -> Vec<String> {
     if let Some(poa) = &cfg.poa {
         return poa.clone();
     }
-    // R2 7.6: mqtts: only when the server requires TLS; the reference AE speaks plain MQTT.
-    let scheme = if cfg.faults.poa_mqtts_scheme {
+    // R2 7.6: mqtts: exactly when the server requires TLS (the AE reaches it over TLS).
+    let scheme = if cfg.faults.poa_mqtts_scheme || cfg.transport.secure() {
         "mqtts"
     } else {
         "mqtt"

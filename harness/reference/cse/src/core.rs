@@ -134,9 +134,9 @@ impl CseCore {
         let stem = cfg.cse_id.trim_start_matches('/');
         let cse_id = format!("/{stem}");
         let cse_segment = id_to_segment(&cse_id).unwrap_or_else(|_| stem.to_string());
-        // R2 7.6: pointOfAccess "mqtt://<authority>" (the server needs no TLS); the authority
-        // carries the port (a missing one would mean 1883).
-        let scheme = if cfg.faults.poa_mqtts_without_tls {
+        // R2 7.6: pointOfAccess "mqtt://<authority>", "mqtts://" exactly when the server
+        // requires TLS; the authority carries the port (a missing one would mean 1883 / 8883).
+        let scheme = if cfg.faults.poa_mqtts_without_tls || cfg.transport.secure() {
             "mqtts"
         } else {
             "mqtt"

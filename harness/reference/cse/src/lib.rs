@@ -82,6 +82,9 @@ pub struct RefCseConfig {
     /// MQTT User Name (R2 7.3.2, 7.3.3); the password is sent only together with it.
     pub username: Option<String>,
     pub password: Option<String>,
+    /// What carries the MQTT connection (R2 7.2); plain TCP unless the run chooses another.
+    #[serde(skip)]
+    pub transport: m2mspec_session::SessionTransport,
     /// Test-only misbehaviour switches (all off by default).
     pub faults: Faults,
     /// Test-only compliant-but-different behaviours (all off by default).
@@ -102,6 +105,7 @@ impl Default for RefCseConfig {
             verification_timeout_ms: 3000,
             username: None,
             password: None,
+            transport: m2mspec_session::SessionTransport::Tcp,
             faults: Faults::default(),
             variants: Variants::default(),
         }
@@ -296,6 +300,13 @@ pub struct Faults {
     /// Advertises its plain-TCP MQTT server as `mqtts://` (breaks R2 7.6: mqtts only when the
     /// server requires TLS).
     pub poa_mqtts_without_tls: bool,
+    // ---- TLS (R2 8.3)
+    /// Over TLS, presents no client certificate when the server asks for one (breaks the R2 8.3
+    /// reading of cse.transport.client-certificate).
+    pub tls_without_client_certificate: bool,
+    /// Over TLS, accepts any server certificate: untrusted, for another name, expired (breaks
+    /// R2 8.3: the cse.tls.refuses-* cases).
+    pub tls_accepts_any_server_certificate: bool,
     /// Advertises `mqtt://<host>` without the port of a server that does not listen on 1883
     /// (breaks R2 7.6: a missing port means 1883).
     pub poa_without_port: bool,

@@ -126,8 +126,21 @@ pub(crate) fn session_config(
         },
         start_timeout,
         gap: gap.clone(),
+        transport: tls_transport(cfg),
         ..SessionConfig::new(cfg.broker)
     }
+}
+
+/// The CSE's transport with its TLS faults applied.
+fn tls_transport(cfg: &RefCseConfig) -> m2mspec_session::SessionTransport {
+    let mut t = cfg.transport.clone();
+    if cfg.faults.tls_without_client_certificate {
+        t = t.without_client_certificate();
+    }
+    if cfg.faults.tls_accepts_any_server_certificate {
+        t = t.accepting_any_server_certificate();
+    }
+    t
 }
 
 /// Least time between the end of one of the CSE's connections and its next CONNECT with the

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::lock;
+use crate::SessionTransport;
 
 /// Packet and queue limits of the rumqttc client.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,8 +138,10 @@ impl Counters {
 /// Everything about running a session that is not in its [`SessionPlan`](crate::SessionPlan).
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// The MQTT server (TCP).
+    /// The MQTT server.
     pub broker: SocketAddr,
+    /// What carries the connection to it.
+    pub transport: SessionTransport,
     pub limits: Limits,
     pub reconnect: Reconnect,
     pub gap: Gap,
@@ -161,6 +164,7 @@ impl SessionConfig {
     pub fn new(broker: SocketAddr) -> SessionConfig {
         SessionConfig {
             broker,
+            transport: SessionTransport::Tcp,
             limits: Limits::default(),
             reconnect: Reconnect::default(),
             gap: Gap::default(),

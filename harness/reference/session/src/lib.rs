@@ -26,12 +26,14 @@ pub mod faults;
 mod options;
 mod plan;
 mod session;
+mod transport;
 
 pub use config::{CounterSnapshot, Counters, Gap, Limits, Reconnect, SessionConfig};
 pub use error::SessionError;
-pub use options::{mqtt_options, network_options};
+pub use options::{mqtt_options, mqtt_options_over, network_options};
 pub use plan::{SessionPlan, SubscribeWhen, Subscription, Will};
 pub use session::{finish_leave, Close, Inbound, Publisher, Received, Session};
+pub use transport::SessionTransport;
 
 use std::sync::{Mutex, MutexGuard};
 

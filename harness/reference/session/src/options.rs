@@ -1,11 +1,11 @@
 //! The rumqttc `MqttOptions` of a [`SessionPlan`]: the CONNECT fields (MQTT 3.1.1 3.1) and the
 //! client's limits.
 
-use rumqttc::{LastWill, MqttOptions, NetworkOptions};
+use rumqttc::{LastWill, MqttOptions, NetworkOptions, TlsConfiguration, Transport};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{qos, Limits, SessionError, SessionPlan};
+use crate::{qos, Limits, SessionError, SessionPlan, SessionTransport};
 
 /// The options of a client connecting to `broker` with `plan`, within `limits`. A plan or
 /// limits rumqttc would panic on are an error instead.
@@ -14,17 +14,35 @@ pub fn mqtt_options(
     broker: SocketAddr,
     limits: &Limits,
 ) -> Result<MqttOptions, SessionError> {
+    mqtt_options_over(plan, broker, &SessionTransport::Tcp, limits)
+}
+
+/// [`mqtt_options`] over `transport`. For WebSocket, rumqttc takes the server as a URL
+/// (`ws://host:port/mqtt`); over TLS the server certificate must name the broker's IP.
+pub fn mqtt_options_over(
+    plan: &SessionPlan,
+    broker: SocketAddr,
+    transport: &SessionTransport,
+    limits: &Limits,
+) -> Result<MqttOptions, SessionError> {
     plan.validate()?;
     if limits.inflight == 0 {
         return Err(SessionError::InvalidPlan(
             "inflight must be at least 1".into(),
         ));
     }
-    let mut o = MqttOptions::new(
-        plan.client_id.clone(),
-        broker.ip().to_string(),
-        broker.port(),
-    );
+    let host = match transport {
+        SessionTransport::Ws => format!("ws://{broker}/mqtt"),
+        SessionTransport::Wss(_) => format!("wss://{broker}/mqtt"),
+        _ => broker.ip().to_string(),
+    };
+    let mut o = MqttOptions::new(plan.client_id.clone(), host, broker.port());
+    o.set_transport(match transport {
+        SessionTransport::Tcp => Transport::Tcp,
+        SessionTransport::Tls(c) => Transport::Tls(TlsConfiguration::Rustls(c.clone())),
+        SessionTransport::Ws => Transport::Ws,
+        SessionTransport::Wss(c) => Transport::Wss(TlsConfiguration::Rustls(c.clone())),
+    });
     o.set_keep_alive(Duration::from_secs(u64::from(plan.keep_alive_secs)));
     o.set_clean_session(plan.clean_session);
     if let Some(w) = &plan.will {

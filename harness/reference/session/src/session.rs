@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::driver::{Control, Driver};
-use crate::{mqtt_options, network_options, qos, SessionConfig, SessionError, SessionPlan};
+use crate::{mqtt_options_over, network_options, qos, SessionConfig, SessionError, SessionPlan};
 
 /// A PUBLISH packet the session received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,7 @@ impl Session {
         W: FnOnce(Inbound, Publisher) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let options = mqtt_options(&plan, config.broker, &config.limits)?;
+        let options = mqtt_options_over(&plan, config.broker, &config.transport, &config.limits)?;
         config.gap.wait().await;
         let (client, mut eventloop) =
             AsyncClient::new(options, config.limits.request_channel_capacity);

@@ -42,7 +42,9 @@ pub trait ProtocolRules: Send + Sync + 'static {
 
     /// The principal a client with no configured principal acts as, when the policy admits such
     /// clients ([`Policy::allow_unregistered`](super::Policy::allow_unregistered)); `None` gives it
-    /// no rights.
+    /// no rights. `username` names the client's credential: the Credential-ID of the TLS client
+    /// certificate it authenticated with ([`crate::transport::tls::credential_id`]), else the
+    /// user name of its CONNECT.
     fn unconfigured_principal(&self, client_id: &str, username: Option<&str>) -> Option<Principal>;
 
     /// The clause a denial cites; it is written in parentheses after the denial reason.

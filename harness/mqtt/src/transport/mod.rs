@@ -9,31 +9,16 @@
 //! * a [`ClientTransport`] completes a TCP connection to a server into an [`MqttStream`]: the
 //!   gatekeeper's upstream connection to the broker, and the raw test client's connection.
 //!
-//! [`Tcp`] is plain TCP, the only transport today. The gatekeeper's relay and the raw client
-//! only see `MqttStream`s (bytes in, bytes out), and they flush after every write, which plain
-//! TCP ignores and TLS and WebSocket need.
+//! [`Tcp`] is plain TCP; [`tls`] holds TLS (rustls), [`ws`] WebSocket with the `mqtt`
+//! subprotocol over either, and [`carrier`] picks one of the four at run time ([`Carrier`],
+//! [`AnyServer`], [`AnyClient`]). The gatekeeper's relay and the raw client only see
+//! `MqttStream`s (bytes in, bytes out), and they flush after every write, which plain TCP
+//! ignores and TLS and WebSocket need. A stream tells what carried it ([`Carriage`]: the
+//! transport and the Credential-ID of the client's certificate), which the gatekeeper records.
 //!
 //! The TCP socket options stay with the TCP socket under every transport: TCP_NODELAY once it is
 //! connected, TCP_QUICKACK re-armed after every read on the gatekeeper's two sockets, and SO_LINGER
 //! 0 for an abortive close (a cut). The gatekeeper module doc explains why the first two matter.
-//!
-//! ## Plugging in TLS and WebSocket
-//!
-//! Nothing in the gatekeeper's relay or the raw client changes; a new transport is a type
-//! implementing these traits, handed to `Gatekeeper::start_with_transports` or
-//! `MqttClient::connect_over`:
-//!
-//! * **TLS** (tokio-rustls): `tokio_rustls::server::TlsStream<TcpStream>` and
-//!   `tokio_rustls::client::TlsStream<TcpStream>` become `MqttStream`s here, their
-//!   [`MqttStream::tcp`] being `get_ref().0`. A `ServerTransport` holding a `TlsAcceptor`
-//!   calls `acceptor.accept(tcp)`; a `ClientTransport` holding a `TlsConnector` and the server
-//!   name calls `connector.connect(name, tcp)`.
-//! * **WebSocket** (tokio-tungstenite), with or without TLS underneath: the server accepts the
-//!   upgrade only for the `mqtt` subprotocol and answers `Sec-WebSocket-Protocol: mqtt`; the
-//!   client asks for it (MQTT 3.1.1 section 6). MQTT travels in binary frames, so the
-//!   transport wraps the message stream in an adapter that implements `AsyncRead`/`AsyncWrite`
-//!   over the frames' payloads; a packet may span frames and a frame may hold several packets,
-//!   which the framing of the gatekeeper and the raw client already handles.
 //!
 //! Transports need no timeouts of their own: the gatekeeper runs [`ServerTransport::accept`]
 //! within its connect timeout and [`ClientTransport::connect`] within its upstream connect
@@ -49,6 +34,22 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::NetError;
 
+pub mod carrier;
+pub mod tls;
+pub mod ws;
+
+pub use carrier::{AnyClient, AnyServer, Carrier};
+
+/// What carried a client's connection, as the gatekeeper records it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Carriage {
+    /// `tcp`, `tls`, `ws` or `wss`.
+    pub transport: String,
+    /// The Credential-ID ([`tls::credential_id`]) of the certificate the client authenticated
+    /// with, when it presented one over TLS.
+    pub client_certificate: Option<String>,
+}
+
 /// The read half of a split [`MqttStream`].
 pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
 /// The write half of a split [`MqttStream`].
@@ -58,6 +59,14 @@ pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
 pub trait MqttStream: AsyncRead + AsyncWrite + Send + Unpin + 'static {
     /// The TCP connection underneath, for its socket options.
     fn tcp(&self) -> &TcpStream;
+
+    /// What carries it (plain TCP unless overridden).
+    fn carriage(&self) -> Carriage {
+        Carriage {
+            transport: "tcp".into(),
+            client_certificate: None,
+        }
+    }
 
     /// Splits the stream into halves that a reader task and a writer can own separately.
     fn into_halves(self) -> (ReadHalf, WriteHalf)
@@ -99,6 +108,16 @@ impl MqttStream for TcpStream {
     fn into_halves(self) -> (ReadHalf, WriteHalf) {
         let (r, w) = self.into_split();
         (Box::new(r), Box::new(w))
+    }
+}
+
+impl MqttStream for Box<dyn MqttStream> {
+    fn tcp(&self) -> &TcpStream {
+        (**self).tcp()
+    }
+
+    fn carriage(&self) -> Carriage {
+        (**self).carriage()
     }
 }
 
