@@ -6,7 +6,7 @@
 //! `/oneM2M/reg_req/<Credential-ID>/<cse>` with a Credential-ID client id (R2 7.4.4, 7.3.3
 //! "some other appropriate unique ID"); teardown DELETE <AE> then the leave sequence (R2 7.3.3).
 
-use crate::client::{self, Connected};
+use crate::client::{Connected, Dialer};
 use crate::correlate::{rule, wrong_serialization, Correlator, Matched, Purpose};
 use crate::metrics::{record, Metrics};
 use crate::population::{AeIdentity, PopulationSpec};
@@ -14,8 +14,7 @@ use crate::requests::{assigned_ae_id, RequestBuilder};
 use crate::scenario::{LoopMode, RegistrationMode};
 use crate::scheduler::{Mix, OpenLoop};
 use m2mspec_onem2m::{rsc, ResponsePrimitive};
-use m2mspec_session::{lock, Counters, Limits, SessionError, SessionPlan, Subscription};
-use std::net::SocketAddr;
+use m2mspec_session::{lock, SessionError, SessionPlan, Subscription};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -69,15 +68,11 @@ pub struct Progress {
 /// What all AEs of the process share.
 pub struct Shared {
     pub spec: PopulationSpec,
-    pub broker: SocketAddr,
-    pub limits: Limits,
-    pub counters: Counters,
+    pub dialer: Dialer,
     pub metrics: Arc<Mutex<Metrics>>,
     pub progress: Progress,
     pub phase: watch::Receiver<Phase>,
-    pub connecting: Semaphore,
     pub registering: Semaphore,
-    pub connect_timeout: Duration,
     pub timeout: Duration,
     pub mix: Mix,
     pub sample_every: u64,
@@ -117,11 +112,27 @@ struct Ae {
     sent: u64,
 }
 
-/// Why an AE stopped before the workload.
-enum Early {
+/// Why a client (an AE, a device) stopped before the workload.
+pub(crate) enum Early {
     ConnectFailed,
     RegistrationFailed,
     Stopped,
+}
+
+impl Early {
+    /// Count the early end in the progress and the metrics.
+    pub(crate) fn count(self, progress: &Progress, metrics: &Mutex<Metrics>) {
+        match self {
+            Early::ConnectFailed => {
+                progress.connect_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Early::RegistrationFailed => {
+                progress.registration_failed.fetch_add(1, Ordering::Relaxed);
+                lock(metrics).counts.registration_failed += 1;
+            }
+            Early::Stopped => {}
+        }
+    }
 }
 
 /// Run AE `n` (number `position` among this process's AEs) through every phase.
@@ -132,16 +143,7 @@ pub async fn run(sh: Arc<Shared>, n: u64, position: u64) {
             ae.work_until_stop(&mut phase).await;
             ae.finish().await;
         }
-        Err(Early::ConnectFailed) => {
-            sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(Early::RegistrationFailed) => {
-            sh.progress
-                .registration_failed
-                .fetch_add(1, Ordering::Relaxed);
-            sh.metrics().counts.registration_failed += 1;
-        }
-        Err(Early::Stopped) => {}
+        Err(early) => early.count(&sh.progress, &sh.metrics),
     }
     sh.progress.finished.fetch_add(1, Ordering::Relaxed);
 }
@@ -184,32 +186,11 @@ async fn connect(sh: &Shared, client_id: String, filters: Vec<String>) -> Result
     let mut plan = SessionPlan::new(client_id);
     plan.keep_alive_secs = sh.spec.keep_alive_secs;
     plan.subscriptions = Subscription::all(filters, 1);
-    let permit = sh.connecting.acquire().await.ok();
-    let started = Instant::now();
-    let r = client::connect(
-        sh.broker,
-        plan,
-        sh.limits,
-        sh.counters.clone(),
-        sh.connect_timeout,
-    )
-    .await;
-    drop(permit);
-    match r {
-        Ok(c) => {
-            record(&mut sh.metrics().connect, started.elapsed());
-            Ok(c)
-        }
-        Err(e) => {
-            let mut m = sh.metrics();
-            match e {
-                SessionError::Refused(_) => m.counts.connect_refused += 1,
-                _ => m.counts.connect_failed += 1,
-            }
-            tracing::debug!(error = %e, "AE connection failed");
-            Err(Early::ConnectFailed)
-        }
-    }
+    let who = plan.client_id.clone();
+    sh.dialer
+        .connect(plan, &who)
+        .await
+        .ok_or(Early::ConnectFailed)
 }
 
 /// Wait until `ok(phase)`; false when the run is gone.

@@ -72,3 +72,49 @@ pub async fn connect(
         publisher,
     })
 }
+
+/// How every simulated client of a process connects: the broker, the limits, the shared
+/// connection counters, the ramp's bound on connections awaiting CONNACK/SUBACK at once, and
+/// the metrics its CONNECT..SUBACK times and refused / failed connects go to.
+pub struct Dialer {
+    pub broker: SocketAddr,
+    pub limits: Limits,
+    pub counters: Counters,
+    pub timeout: Duration,
+    pub concurrency: tokio::sync::Semaphore,
+    pub metrics: std::sync::Arc<std::sync::Mutex<crate::metrics::Metrics>>,
+}
+
+impl Dialer {
+    /// Connect with `plan` (waiting for a ramp slot first), recording the CONNECT..SUBACK time,
+    /// or counting the refusal or failure; `None` when it did not connect (`who` names the
+    /// client in the debug log).
+    pub async fn connect(&self, plan: SessionPlan, who: &str) -> Option<Connected> {
+        let permit = self.concurrency.acquire().await.ok();
+        let started = tokio::time::Instant::now();
+        let r = connect(
+            self.broker,
+            plan,
+            self.limits,
+            self.counters.clone(),
+            self.timeout,
+        )
+        .await;
+        drop(permit);
+        let mut m = m2mspec_session::lock(&self.metrics);
+        match r {
+            Ok(c) => {
+                crate::metrics::record(&mut m.connect, started.elapsed());
+                Some(c)
+            }
+            Err(e) => {
+                match e {
+                    SessionError::Refused(_) => m.counts.connect_refused += 1,
+                    _ => m.counts.connect_failed += 1,
+                }
+                tracing::debug!(error = %e, client = who, "connection failed");
+                None
+            }
+        }
+    }
+}

@@ -15,8 +15,8 @@
 //!   Message ID is dropped (4.5.3); a GET with Observe = 0 starts the observation that the
 //!   device's Notify messages (NON 2.05, the observation's token, LWM2M 1.0 5.5.2) belong to.
 
-use crate::ae::{Phase, Progress, WorkPlan};
-use crate::client::{self, Connected};
+use crate::ae::{Early, Phase, Progress, WorkPlan};
+use crate::client::{Connected, Dialer};
 use crate::metrics::{record, Metrics};
 use crate::scenario::{LoopMode, Op};
 use crate::scheduler::{Mix, OpenLoop};
@@ -27,9 +27,8 @@ use m2mspec_lwm2m::rules::inbox::{Delivery, Inbox};
 use m2mspec_lwm2m::rules::types::{empty_ack, separate_response};
 use m2mspec_lwm2m::topic::{Direction, TopicNames};
 use m2mspec_lwm2m::{Code, CodeKind, Message, MessageType, Token};
-use m2mspec_session::{lock, Counters, Limits, SessionError, SessionPlan, Subscription};
+use m2mspec_session::{lock, SessionPlan, Subscription};
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -58,15 +57,11 @@ impl DeviceSpec {
 /// What all devices of the process share.
 pub struct DeviceShared {
     pub spec: DeviceSpec,
-    pub broker: SocketAddr,
-    pub limits: Limits,
-    pub counters: Counters,
+    pub dialer: Dialer,
     pub metrics: Arc<Mutex<Metrics>>,
     pub progress: Progress,
     pub phase: watch::Receiver<Phase>,
-    pub connecting: Semaphore,
     pub registering: Semaphore,
-    pub connect_timeout: Duration,
     pub timeout: Duration,
     pub mix: Mix,
     /// Requests waiting behind the one in flight beyond which a due request is not sent
@@ -139,12 +134,6 @@ struct Device {
     observation: Option<(Token, u32)>,
 }
 
-enum Early {
-    ConnectFailed,
-    RegistrationFailed,
-    Stopped,
-}
-
 /// Run device `n` (number `position` among this process's devices) through every phase.
 pub async fn run(sh: Arc<DeviceShared>, n: u64, position: u64) {
     let mut phase = sh.phase.clone();
@@ -153,16 +142,7 @@ pub async fn run(sh: Arc<DeviceShared>, n: u64, position: u64) {
             d.work_until_stop(&mut phase).await;
             d.finish().await;
         }
-        Err(Early::ConnectFailed) => {
-            sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
-        }
-        Err(Early::RegistrationFailed) => {
-            sh.progress
-                .registration_failed
-                .fetch_add(1, Ordering::Relaxed);
-            sh.metrics().counts.registration_failed += 1;
-        }
-        Err(Early::Stopped) => {}
+        Err(early) => early.count(&sh.progress, &sh.metrics),
     }
     sh.progress.finished.fetch_add(1, Ordering::Relaxed);
 }
@@ -185,31 +165,8 @@ async fn prepare(
     plan.clean_session = true;
     plan.keep_alive_secs = sh.spec.keep_alive_secs;
     plan.subscriptions = Subscription::all([to_device.clone()], 1);
-    let permit = sh.connecting.acquire().await.ok();
-    let started = Instant::now();
-    let r = client::connect(
-        sh.broker,
-        plan,
-        sh.limits,
-        sh.counters.clone(),
-        sh.connect_timeout,
-    )
-    .await;
-    drop(permit);
-    let conn = match r {
-        Ok(c) => {
-            record(&mut sh.metrics().connect, started.elapsed());
-            c
-        }
-        Err(e) => {
-            let mut m = sh.metrics();
-            match e {
-                SessionError::Refused(_) => m.counts.connect_refused += 1,
-                _ => m.counts.connect_failed += 1,
-            }
-            tracing::debug!(error = %e, device = %id, "device connection failed");
-            return Err(Early::ConnectFailed);
-        }
+    let Some(conn) = sh.dialer.connect(plan, &id).await else {
+        return Err(Early::ConnectFailed);
     };
     sh.progress.connected.fetch_add(1, Ordering::Relaxed);
     let mut d = Device {

@@ -8,12 +8,11 @@
 //! * `conn`: clients connect and stay connected for the duration.
 
 use crate::ae::{Phase, Progress, WorkPlan};
-use crate::client::{self, Connected};
-use crate::metrics::{record, Metrics};
+use crate::client::{Connected, Dialer};
+use crate::metrics::Metrics;
 use crate::scenario::PlainMode;
 use crate::scheduler::OpenLoop;
-use m2mspec_session::{lock, Counters, Limits, SessionPlan, Subscription};
-use std::net::SocketAddr;
+use m2mspec_session::{lock, SessionPlan, Subscription};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,14 +22,10 @@ use tokio::time::Instant;
 /// What all plain clients of the process share.
 pub struct PlainShared {
     pub mode: PlainMode,
-    pub broker: SocketAddr,
-    pub limits: Limits,
-    pub counters: Counters,
+    pub dialer: Dialer,
     pub metrics: Arc<Mutex<Metrics>>,
     pub progress: Progress,
     pub phase: watch::Receiver<Phase>,
-    pub connecting: tokio::sync::Semaphore,
-    pub connect_timeout: Duration,
     pub topic: String,
     pub payload_bytes: usize,
     pub qos: u8,
@@ -70,35 +65,13 @@ pub async fn run(sh: Arc<PlainShared>, n: u64, position: u64) {
     if sh.mode == PlainMode::Sub {
         plan.subscriptions = Subscription::all([format!("{}/#", sh.topic)], sh.qos);
     }
-    let permit = sh.connecting.acquire().await.ok();
-    let started = Instant::now();
-    let r = client::connect(
-        sh.broker,
-        plan,
-        sh.limits,
-        sh.counters.clone(),
-        sh.connect_timeout,
-    )
-    .await;
-    drop(permit);
-    let mut conn = match r {
-        Ok(c) => {
-            record(&mut lock(&sh.metrics).connect, started.elapsed());
-            sh.progress.connected.fetch_add(1, Ordering::Relaxed);
-            c
-        }
-        Err(e) => {
-            let mut m = lock(&sh.metrics);
-            match e {
-                m2mspec_session::SessionError::Refused(_) => m.counts.connect_refused += 1,
-                _ => m.counts.connect_failed += 1,
-            }
-            drop(m);
-            sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
-            sh.progress.finished.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
+    let who = plan.client_id.clone();
+    let Some(mut conn) = sh.dialer.connect(plan, &who).await else {
+        sh.progress.connect_failed.fetch_add(1, Ordering::Relaxed);
+        sh.progress.finished.fetch_add(1, Ordering::Relaxed);
+        return;
     };
+    sh.progress.connected.fetch_add(1, Ordering::Relaxed);
     let topic = format!("{}/{n}", sh.topic);
     loop {
         let current = phase.borrow_and_update().clone();

@@ -4,6 +4,7 @@
 //! still disconnects and the report says so.
 
 use crate::ae::{self, Phase, Progress, Shared, WorkPlan};
+use crate::client::Dialer;
 use crate::device::{self, DeviceShared, DeviceSpec};
 use crate::error::SimError;
 use crate::metrics::{cpu_seconds, rss_bytes, Counts, HistogramData, Metrics};
@@ -144,6 +145,14 @@ pub async fn run(
     let counters = Counters::default();
     let (phase_tx, phase_rx) = watch::channel(Phase::Connect);
     let connect_timeout = Duration::from_millis(s.ramp.timeout_ms);
+    let dialer = |limits| Dialer {
+        broker: target.broker,
+        limits,
+        counters: counters.clone(),
+        timeout: connect_timeout,
+        concurrency: Semaphore::new(s.ramp.concurrency),
+        metrics: metrics.clone(),
+    };
     let clients = match cfg.plain {
         None if s.protocol == Protocol::Lwm2m => Clients::Device(Arc::new(DeviceShared {
             spec: DeviceSpec {
@@ -153,15 +162,11 @@ pub async fn run(
                 lifetime_s: s.lwm2m.lifetime_s,
                 keep_alive_secs: s.population.keep_alive_secs,
             },
-            broker: target.broker,
-            limits: crate::client::limits(32),
-            counters: counters.clone(),
+            dialer: dialer(crate::client::limits(32)),
             metrics: metrics.clone(),
             progress: Progress::default(),
             phase: phase_rx,
-            connecting: Semaphore::new(s.ramp.concurrency),
             registering: Semaphore::new(s.registration.concurrency),
-            connect_timeout,
             timeout: s.timeout(),
             mix: Mix::new(&s.mix()),
             max_queued: s.workload.max_outstanding,
@@ -172,15 +177,11 @@ pub async fn run(
         })),
         None => Clients::Ae(Arc::new(Shared {
             spec: PopulationSpec::from_scenario(s)?,
-            broker: target.broker,
-            limits: crate::client::limits(32),
-            counters: counters.clone(),
+            dialer: dialer(crate::client::limits(32)),
             metrics: metrics.clone(),
             progress: Progress::default(),
             phase: phase_rx,
-            connecting: Semaphore::new(s.ramp.concurrency),
             registering: Semaphore::new(s.registration.concurrency),
-            connect_timeout,
             timeout: s.timeout(),
             mix: Mix::new(&s.mix()),
             sample_every: s.check.sample_every,
@@ -191,14 +192,10 @@ pub async fn run(
         })),
         Some(mode) => Clients::Plain(Arc::new(PlainShared {
             mode,
-            broker: target.broker,
-            limits: crate::client::limits(s.plain.inflight),
-            counters: counters.clone(),
+            dialer: dialer(crate::client::limits(s.plain.inflight)),
             metrics: metrics.clone(),
             progress: Progress::default(),
             phase: phase_rx,
-            connecting: Semaphore::new(s.ramp.concurrency),
-            connect_timeout,
             topic: s.plain.topic.clone(),
             payload_bytes: s.plain.payload_bytes,
             qos: s.plain.qos,
