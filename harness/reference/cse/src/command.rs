@@ -77,7 +77,7 @@ pub(crate) async fn register(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let session = Session::serve(
         plan,
-        crate::mqtt::session_config(cfg, REGISTER_TIMEOUT, gap),
+        crate::session_config::session_config(cfg, REGISTER_TIMEOUT, gap),
         move |mut inbound, _| async move {
             while let Some(m) = inbound.recv().await {
                 if tx.send(m).is_err() {

@@ -27,6 +27,7 @@ mod command;
 mod core;
 mod mqtt;
 mod resources;
+mod session_config;
 
 pub use crate::command::{CommandOutcome, CseCommand};
 pub use crate::core::{CseCore, Outgoing};

@@ -8,25 +8,18 @@ use m2mspec_onem2m::client_id::{client_id, EntityKind};
 use m2mspec_onem2m::topic::{id_to_segment, request_filter, response_filter};
 use m2mspec_onem2m::Release;
 use m2mspec_session::{
-    finish_leave, lock, Close, Gap, Inbound, Limits, Publisher, Reconnect, Session, SessionConfig,
-    SessionPlan, SubscribeWhen, Subscription, Will,
+    finish_leave, lock, Close, Gap, Inbound, Publisher, Session, SessionPlan, SubscribeWhen,
+    Subscription, Will,
 };
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::core::{CseCore, Outgoing};
+use crate::session_config::session_config;
 use crate::{CommandOutcome, CseCommand, Faults, RefCseConfig, RefCseError, Stats};
 
 /// How long [`RefCse::start`] waits for CONNACK + SUBACK.
 const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// The CSE's client limits: packets up to 1 MiB (R2 7.4.1.1 NOTE: 256 MB theoretical, 100 kB
-/// recommended; 1 MiB leaves room for tests of large payloads), 64 QoS 1 messages awaiting
-/// PUBACK, 256 queued requests.
-const LIMITS: Limits = Limits {
-    max_packet_size: 1 << 20,
-    inflight: 64,
-    request_channel_capacity: 256,
-};
 /// QoS of every subscription and of the Will (R1 6.4.1: QoS 1).
 const QOS_1: u8 = 1;
 
@@ -107,40 +100,6 @@ pub fn connect_plan(cfg: &RefCseConfig) -> Result<SessionPlan, RefCseError> {
             SubscribeWhen::EveryConnect
         },
     })
-}
-
-/// How the CSE's session runs: reconnection after `reconnect_delay_ms` (R2 7.3.3, 7.4.3: the
-/// pause gives the server a window to store requests for the offline CSE), then the session's
-/// default back-off between failed attempts. `gap`: shared by all the CSE's sessions, so a
-/// connection that reuses the client id (leave, reconnect) waits for the last one's end.
-pub(crate) fn session_config(
-    cfg: &RefCseConfig,
-    start_timeout: Duration,
-    gap: &Gap,
-) -> SessionConfig {
-    SessionConfig {
-        limits: LIMITS,
-        reconnect: Reconnect {
-            after_loss: cfg.reconnect_delay(),
-            ..Reconnect::default()
-        },
-        start_timeout,
-        gap: gap.clone(),
-        transport: tls_transport(cfg),
-        ..SessionConfig::new(cfg.broker)
-    }
-}
-
-/// The CSE's transport with its TLS faults applied.
-fn tls_transport(cfg: &RefCseConfig) -> m2mspec_session::SessionTransport {
-    let mut t = cfg.transport.clone();
-    if cfg.faults.tls_without_client_certificate {
-        t = t.without_client_certificate();
-    }
-    if cfg.faults.tls_accepts_any_server_certificate {
-        t = t.accepting_any_server_certificate();
-    }
-    t
 }
 
 /// Least time between the end of one of the CSE's connections and its next CONNECT with the
