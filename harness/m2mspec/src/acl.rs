@@ -7,8 +7,10 @@
 //! `{acl_file}` is the mosquitto text and `{acl_json_file}` the neutral JSON.
 
 use crate::families;
+use crate::sut::{SutError, SutProfile};
 use m2mspec_mqtt::gatekeeper::policy::Principal;
 use serde::Serialize;
+use std::path::Path;
 
 /// The neutral form: what each client may do, with every filter spelled out (no broker
 /// syntax, no implied suffixes).
@@ -113,6 +115,35 @@ pub fn mosquitto_acl(principals: &[(String, Principal)]) -> String {
     }
     out.push_str(&m2mspec_onem2m::acl::mosquitto_acl(principals));
     out
+}
+
+/// Write the ACL of a broker profile that names an entity set (`acl_entities`) into
+/// `data_dir` — `acl` (mosquitto text, `{acl_file}`) and `acl.json` (neutral, `{acl_json_file}`)
+/// — before the broker starts. A profile without an entity set gets nothing.
+pub fn write_files(profile: &SutProfile, data_dir: &Path) -> Result<(), SutError> {
+    let Some(e) = &profile.acl_entities else {
+        return Ok(());
+    };
+    let invalid = |detail: String| SutError::Invalid {
+        path: profile.path.clone(),
+        detail,
+    };
+    let dir = profile.path.parent().unwrap_or(Path::new("."));
+    let set =
+        m2mspec_onem2m::acl::EntitySet::load(&dir.join(e)).map_err(|e| invalid(e.to_string()))?;
+    let principals = set
+        .principals(profile.release)
+        .map_err(|e| invalid(e.to_string()))?;
+    for (file, text) in [
+        ("acl", mosquitto_acl(&principals)),
+        ("acl.json", json_policy(&principals)),
+    ] {
+        std::fs::write(data_dir.join(file), text).map_err(|source| SutError::Io {
+            path: data_dir.join(file),
+            source,
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

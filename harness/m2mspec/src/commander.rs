@@ -3,9 +3,9 @@
 //!
 //! Every path that makes a SUT act meets here: the in-process reference SUTs implement
 //! [`SutCommander`] themselves, an external SUT is driven through its upper-tester channel
-//! ([`crate::upper_tester`]), and the engine's `command` steps call the trait without knowing
+//! (`upper_tester/`), and the engine's `command` steps call the trait without knowing
 //! which. The actions each role understands are listed once, in
-//! [`crate::upper_tester::vocabulary`].
+//! `upper_tester/vocabulary.rs`.
 
 use std::future::Future;
 use std::pin::Pin;

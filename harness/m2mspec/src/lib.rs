@@ -13,7 +13,14 @@
 //! * [`testbed`] — the broker (embedded rumqttd or external) behind the tracing gatekeeper.
 //! * [`sut`] — SUT profiles, capability files, and the adapters that start them;
 //!   [`commander`] — commands to a SUT that acts on command.
-//! * [`run`] — a whole run, always ending in a report; [`coverage`], [`baseline`], [`acl`].
+//! * [`run`] — a whole run, always ending in a report; [`coverage`], [`baseline`], [`acl`] (the
+//!   broker-role ACL, written before a broker under test starts).
+//! * Leaves every layer may use: [`template`] (`{name}` templates of cases and profiles),
+//!   [`text`] (wording of messages), [`port`] (OS-chosen ports), [`matcher`].
+//!
+//! Imports run one way, from the command line down to the leaves: `cmd` → `run` → `engine`,
+//! `coverage` → `scenario` → `families` → `steps` → `protocol` → `sut` → `upper_tester`,
+//! `testbed`, `tls` → leaves; nothing below imports what is above it.
 //!
 //! Codecs live in `m2mspec-onem2m` and `m2mspec-lwm2m`, broker/gatekeeper/trace/test client in
 //! `m2mspec-mqtt`, the reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, the reference
@@ -27,6 +34,7 @@ pub mod coverage;
 pub mod engine;
 mod families;
 pub mod matcher;
+pub mod port;
 pub mod protocol;
 pub mod repeat;
 pub mod run;
@@ -35,5 +43,6 @@ mod steps;
 pub mod sut;
 pub mod template;
 pub mod testbed;
+pub mod text;
 pub mod tls;
 pub mod upper_tester;

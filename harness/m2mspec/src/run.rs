@@ -214,9 +214,9 @@ async fn testbed_for(
         _ => {
             // The broker under test is a process: start it on a free port, wait until it
             // accepts MQTT connections, then put the gatekeeper in front of it.
-            let port = sut::free_port();
+            let port = crate::port::free_port();
             let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-            let mut running = sut::start(profile, addr, &sut::Switches::default(), data_dir)
+            let mut running = start_sut(profile, addr, &sut::Switches::default(), data_dir)
                 .await
                 .map_err(|e| e.to_string())?;
             sut::readiness::wait_broker(profile, addr, &mut running)
@@ -401,7 +401,7 @@ async fn run_profile(
         .parent()
         .map(std::path::Path::to_path_buf)
         .unwrap_or_default();
-    let mut channel = match upper_tester::for_profile(profile, running.vars(), &vars) {
+    let mut channel = match profile.upper_tester_channel(running.vars(), &vars) {
         Ok(c) => c,
         Err(why) => {
             let why = format!("configuration error: the SUT's upper tester: {why}");
@@ -501,7 +501,7 @@ async fn run_profile(
                     Ok(new) => {
                         running = new;
                         // Its ports changed: so did its upper tester's.
-                        if let Ok(c) = upper_tester::for_profile(profile, running.vars(), &vars) {
+                        if let Ok(c) = profile.upper_tester_channel(running.vars(), &vars) {
                             channel = c;
                             for id in channel.iter().flat_map(upper_tester::Channel::client_ids) {
                                 tb.register_harness_client(&id);
@@ -602,7 +602,7 @@ async fn start_ready(
             carriage: carriage.as_ref(),
         }
     };
-    let mut running = sut::start(profile, tb.addr(), &extra, data_dir).await?;
+    let mut running = start_sut(profile, tb.addr(), &extra, data_dir).await?;
     match sut::readiness::wait_ready(tb, profile, &mut running).await {
         Ok(()) => Ok(running),
         Err(e) => {
@@ -681,4 +681,15 @@ fn run_token() -> String {
         n /= 36;
     }
     s
+}
+/// Start the SUT of `profile` against `broker`: the broker ACL its profile asks for is written
+/// into `data_dir` first (broker role), then the SUT starts ([`sut::start`]).
+pub async fn start_sut(
+    profile: &SutProfile,
+    broker: std::net::SocketAddr,
+    extra: &sut::Switches<'_>,
+    data_dir: &std::path::Path,
+) -> Result<sut::RunningSut, sut::SutError> {
+    crate::acl::write_files(profile, data_dir)?;
+    sut::start(profile, broker, extra, data_dir).await
 }

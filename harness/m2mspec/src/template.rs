@@ -149,10 +149,68 @@ fn relative_time(name: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, Templa
     Ok(if sign == b'+' { now + d } else { now - d })
 }
 
+/// Profile templates (commands, env, config files, upper-tester URLs): expand `{name}`
+/// placeholders from `vars`; `{{` and `}}` stand for literal braces (JSON,
+/// YAML or Erlang configs need them). Unknown names and a lone brace are errors naming them.
+pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(['{', '}']) {
+        out.push_str(&rest[..i]);
+        let (brace, after) = (&rest[i..=i], &rest[i + 1..]);
+        if after.starts_with(brace) {
+            out.push_str(brace);
+            rest = &after[1..];
+            continue;
+        }
+        if brace == "}" {
+            return Err(format!(
+                "lone '}}' in {s:?} (write '}}}}' for a literal brace)"
+            ));
+        }
+        let end = after.find('}').ok_or_else(|| {
+            format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)")
+        })?;
+        let name = &after[..end];
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(format!(
+                "'{{' not followed by a placeholder name in {s:?} (write '{{{{' for a literal brace)"
+            ));
+        }
+        out.push_str(
+            vars.get(name)
+                .ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?,
+        );
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn render_expands_and_names_unknown_placeholders() {
+        let vars = BTreeMap::from([("broker.port".to_string(), "1883".to_string())]);
+        assert_eq!(
+            render("--port={broker.port}", &vars).unwrap(),
+            "--port=1883"
+        );
+        assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
+        assert!(render("{open", &vars).is_err());
+        assert!(render("close}", &vars).is_err());
+        assert_eq!(
+            render(r#"{{"port": {broker.port}}}"#, &vars).unwrap(),
+            r#"{"port": 1883}"#
+        );
+    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5)

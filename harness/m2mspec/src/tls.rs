@@ -21,7 +21,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::sut::free_port;
+use crate::port::free_port;
 use m2mspec_mqtt::pki::{BadServerCert, Identity, PkiError, ServerCertSwitch, TestPki};
 use m2mspec_mqtt::transport::{tls::credential_id, AnyClient, AnyServer, Carrier};
 use m2mspec_session::SessionTransport;

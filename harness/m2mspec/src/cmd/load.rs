@@ -344,7 +344,7 @@ fn execute_run(a: RunArgs) -> anyhow::Result<ExitCode> {
         if let Some(p) = &profile {
             std::fs::create_dir_all(&data_dir)
                 .with_context(|| format!("creating {}", data_dir.display()))?;
-            let started = m2mspec::sut::start(
+            let started = m2mspec::run::start_sut(
                 p,
                 target.broker,
                 &m2mspec::sut::Switches::default(),

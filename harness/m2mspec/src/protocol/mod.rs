@@ -13,8 +13,8 @@
 //! * how its messages are built from fixtures, encoded and decoded (`publish_raw` with a
 //!   fixture, `expect_publish`'s decoding and its `mandatory` check).
 //!
-//! Its own steps (e.g. oneM2M's `request` and `respond`) are a step family in `crate::steps`;
-//! both are registered in `crate::families`.
+//! Its own steps (e.g. oneM2M's `request` and `respond`) are a step family (under `steps/`);
+//! both are registered in the family registry (`families.rs`), which sits above this seam.
 
 pub mod lwm2m;
 pub mod onem2m;
@@ -111,26 +111,5 @@ pub trait Protocol: Send + Sync {
     /// timer values in force).
     fn notes(&self, _sut: &SutProfile) -> Vec<String> {
         Vec::new()
-    }
-}
-
-/// "a, b or c": the choices of a validation message.
-pub fn one_of(items: &[&str]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => (*one).to_string(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::one_of;
-
-    #[test]
-    fn one_of_lists_the_choices() {
-        assert_eq!(one_of(&[]), "");
-        assert_eq!(one_of(&["ae"]), "ae");
-        assert_eq!(one_of(&["ae", "cse", "client"]), "ae, cse or client");
     }
 }

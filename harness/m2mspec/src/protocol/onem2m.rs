@@ -10,7 +10,7 @@
 //!   `/oneM2M/req/<originator>/<receiver>/<serialization>` (R2 7.4.2).
 //!
 //! The engine, the steps and the run name the oneM2M grant rules only here (the ACL emitter,
-//! `crate::acl`, and the readiness probe, `crate::sut::readiness`, use them for their own ends).
+//! `acl.rs`, and the readiness probe, `sut/readiness.rs`, use them for their own ends).
 
 use super::{EntityAsk, Identity, Protocol};
 use crate::sut::SutProfile;

@@ -17,10 +17,10 @@
 //!
 //! What the steps act on lives here too: [`case_run`] (the state of one case while it runs),
 //! [`failure`] (how a step goes wrong), [`evidence`] (trace lines and packets for reports) and
-//! [`message`] (messages built from fixtures). The engine (`crate::engine`) runs the steps and
+//! [`message`] (messages built from fixtures). The engine (`engine.rs`) runs the steps and
 //! decides the verdict.
 //!
-//! A step is dispatched by its name through the registry of families in `crate::families`;
+//! A step is dispatched by its name through the registry of families (`families.rs`);
 //! a new family adds its file here and one line there.
 
 // A step failure carries its evidence by value: it is built once, on the cold path, and moved

@@ -12,6 +12,7 @@ pub mod process;
 pub mod readiness;
 
 use crate::commander::{dispatch, CommandFuture, CommandOutcome, SutCommander};
+use crate::port::free_port;
 use m2mspec_onem2m::client_id::{self, EntityKind, Release};
 use m2mspec_onem2m::topic::id_to_segment;
 use serde::Deserialize;
@@ -285,7 +286,7 @@ impl SutProfile {
                 detail: format!(
                     "role {:?} is not one of {}",
                     p.role,
-                    crate::protocol::one_of(ROLES)
+                    crate::text::one_of(ROLES)
                 ),
             });
         }
@@ -413,13 +414,32 @@ pub enum RunningSut {
     Attached,
 }
 
-/// A free TCP port on 127.0.0.1 chosen by the OS (bound and released: a fixed port could
-/// collide, and a port in the ephemeral range must come from the OS).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
+impl SutProfile {
+    /// The upper tester of this profile, if it declares one, rendered with the values its
+    /// process was started with (`started`, else `vars`).
+    pub fn upper_tester_channel(
+        &self,
+        started: Option<&BTreeMap<String, String>>,
+        vars: &BTreeMap<String, String>,
+    ) -> Result<Option<crate::upper_tester::Channel>, String> {
+        let Some(spec) = &self.upper_tester else {
+            return Ok(None);
+        };
+        let dir = self
+            .path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        crate::upper_tester::Channel::new(
+            &self.name,
+            spec,
+            dir,
+            started.unwrap_or(vars),
+            self.claimed_actions(),
+        )
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
 }
 
 /// The m2mspec executable, for profiles that run one of its reference SUTs as a process
@@ -457,7 +477,7 @@ pub fn check_templates(profile: &SutProfile) -> Result<(), SutError> {
         .chain(&spec.reset)
         .chain(spec.env.values())
     {
-        process::render(t, &vars).map_err(invalid)?;
+        crate::template::render(t, &vars).map_err(invalid)?;
     }
     if let Some(t) = &spec.config_template {
         let tp = dir.join(t);
@@ -465,7 +485,8 @@ pub fn check_templates(profile: &SutProfile) -> Result<(), SutError> {
             path: tp.clone(),
             source,
         })?;
-        process::render(&text, &vars).map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
+        crate::template::render(&text, &vars)
+            .map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
     }
     Ok(())
 }
@@ -713,7 +734,8 @@ impl SutCommander for m2mspec_refae::RefAe {
     }
 }
 
-/// Render the profile's config template and ACL into `data_dir` before the process starts.
+/// Render the profile's config template into `data_dir` before the process starts (the broker
+/// ACL beside it is written by the broker-ACL module (`acl.rs`) before [`start`]).
 fn write_generated_files(
     profile: &SutProfile,
     spec: &process::ProcessSpec,
@@ -731,28 +753,12 @@ fn write_generated_files(
             path: tp.clone(),
             source,
         })?;
-        let out =
-            process::render(&text, vars).map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
+        let out = crate::template::render(&text, vars)
+            .map_err(|e| invalid(format!("{}: {e}", tp.display())))?;
         std::fs::write(data_dir.join("sut.conf"), out).map_err(|source| SutError::Io {
             path: data_dir.join("sut.conf"),
             source,
         })?;
-    }
-    if let Some(e) = &profile.acl_entities {
-        let set = m2mspec_onem2m::acl::EntitySet::load(&dir.join(e))
-            .map_err(|e| invalid(e.to_string()))?;
-        let principals = set
-            .principals(profile.release)
-            .map_err(|e| invalid(e.to_string()))?;
-        for (file, text) in [
-            ("acl", crate::acl::mosquitto_acl(&principals)),
-            ("acl.json", crate::acl::json_policy(&principals)),
-        ] {
-            std::fs::write(data_dir.join(file), text).map_err(|source| SutError::Io {
-                path: data_dir.join(file),
-                source,
-            })?;
-        }
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! its output captured, stopped with a signal and a bounded grace period, killed on drop.
 
 use super::SutError;
+use crate::template::render;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -95,47 +96,6 @@ fn marked_processes(mark: &str) -> Vec<i32> {
         }
     }
     out
-}
-
-/// Expand `{name}` placeholders from `vars`; `{{` and `}}` stand for literal braces (JSON,
-/// YAML or Erlang configs need them). Unknown names and a lone brace are errors naming them.
-pub fn render(s: &str, vars: &BTreeMap<String, String>) -> Result<String, String> {
-    let mut out = String::new();
-    let mut rest = s;
-    while let Some(i) = rest.find(['{', '}']) {
-        out.push_str(&rest[..i]);
-        let (brace, after) = (&rest[i..=i], &rest[i + 1..]);
-        if after.starts_with(brace) {
-            out.push_str(brace);
-            rest = &after[1..];
-            continue;
-        }
-        if brace == "}" {
-            return Err(format!(
-                "lone '}}' in {s:?} (write '}}}}' for a literal brace)"
-            ));
-        }
-        let end = after.find('}').ok_or_else(|| {
-            format!("unterminated '{{' in {s:?} (write '{{{{' for a literal brace)")
-        })?;
-        let name = &after[..end];
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(format!(
-                "'{{' not followed by a placeholder name in {s:?} (write '{{{{' for a literal brace)"
-            ));
-        }
-        out.push_str(
-            vars.get(name)
-                .ok_or_else(|| format!("unknown placeholder {{{name}}} in {s:?}"))?,
-        );
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 impl ProcessSpec {
@@ -394,22 +354,6 @@ impl Drop for SutProcess {
 mod tests {
     use super::*;
 
-    #[test]
-    fn render_expands_and_names_unknown_placeholders() {
-        let vars = BTreeMap::from([("broker.port".to_string(), "1883".to_string())]);
-        assert_eq!(
-            render("--port={broker.port}", &vars).unwrap(),
-            "--port=1883"
-        );
-        assert!(render("{nope}", &vars).unwrap_err().contains("{nope}"));
-        assert!(render("{open", &vars).is_err());
-        assert!(render("close}", &vars).is_err());
-        assert_eq!(
-            render(r#"{{"port": {broker.port}}}"#, &vars).unwrap(),
-            r#"{"port": 1883}"#
-        );
-    }
-
     /// Non-zombie processes of process group `pgid`, from /proc/<pid>/stat.
     fn live_members(pgid: i32) -> Vec<String> {
         let mut out = Vec::new();
@@ -498,25 +442,31 @@ mod tests {
         };
         let p = SutProcess::spawn(&spec, Path::new("."), &BTreeMap::new(), "t").expect("spawns");
         let mark = p.mark.clone();
+        // Poll (bounded) until the `setsid` child has left the group: right after the fork it
+        // is still a member, so the first sighting of two marked processes proves nothing.
+        let outside_group = |marked: &[i32]| -> Vec<i32> {
+            marked
+                .iter()
+                .copied()
+                .filter(|pid| {
+                    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.to_string()))
+                        .and_then(|r| r.split_whitespace().nth(2).map(str::to_string))
+                        .is_some_and(|pgrp| pgrp != p.pgid.to_string())
+                })
+                .collect()
+        };
         let mut marked = marked_processes(&mark);
-        for _ in 0..200 {
-            if marked.len() >= 2 {
+        let mut outside = outside_group(&marked);
+        for _ in 0..500 {
+            if !outside.is_empty() {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
             marked = marked_processes(&mark);
+            outside = outside_group(&marked);
         }
-        let outside: Vec<i32> = marked
-            .iter()
-            .copied()
-            .filter(|pid| {
-                std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| s.rsplit_once(')').map(|(_, r)| r.to_string()))
-                    .and_then(|r| r.split_whitespace().nth(2).map(str::to_string))
-                    .is_some_and(|pgrp| pgrp != p.pgid.to_string())
-            })
-            .collect();
         assert!(
             !outside.is_empty(),
             "setsid sleep runs outside the group: {marked:?}"

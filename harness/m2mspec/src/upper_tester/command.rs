@@ -10,7 +10,7 @@
 
 use super::http::outcome_fields;
 use crate::commander::{CommandError, CommandOutcome};
-use crate::sut::process::render;
+use crate::template::render;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;

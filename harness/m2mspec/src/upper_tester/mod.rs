@@ -17,7 +17,7 @@ pub mod mqtt;
 pub mod vocabulary;
 
 use crate::commander::{action_of, CommandError, CommandFuture, CommandOutcome, SutCommander};
-use crate::sut::process::render;
+use crate::template::render;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -219,32 +219,6 @@ impl Channel {
             }
         }
     }
-}
-
-/// The upper tester of `profile`, if it declares one, rendered with the values its process was
-/// started with (`started`, else `vars`).
-pub fn for_profile(
-    profile: &crate::sut::SutProfile,
-    started: Option<&BTreeMap<String, String>>,
-    vars: &BTreeMap<String, String>,
-) -> Result<Option<Channel>, String> {
-    let Some(spec) = &profile.upper_tester else {
-        return Ok(None);
-    };
-    let dir = profile
-        .path
-        .parent()
-        .map(std::path::Path::to_path_buf)
-        .unwrap_or_default();
-    Channel::new(
-        &profile.name,
-        spec,
-        dir,
-        started.unwrap_or(vars),
-        profile.claimed_actions(),
-    )
-    .map(Some)
-    .map_err(|e| format!("{}: {e}", profile.path.display()))
 }
 
 impl Channel {
