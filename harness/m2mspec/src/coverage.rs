@@ -1,4 +1,4 @@
-//! Requirement coverage: every normative statement of TS-0010 R1/R2 (suites/<family>/catalogue.toml)
+//! Requirement coverage: every normative statement of TS-0010 R1/R2 (`suites/<family>/catalogue.toml`)
 //! mapped to the cases that check it, or to the reason it cannot be checked over the wire.
 //!
 //! Coverage is counted per role, as the catalogue header says: a statement that binds several

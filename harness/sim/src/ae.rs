@@ -4,7 +4,7 @@
 //! subscription (R2 7.4.1.1), subscriptions `/oneM2M/resp/<ae>/#` and `/oneM2M/req/+/<ae>/#`
 //! after every connect (R2 7.4.5, 7.5.4); reg-req registration on
 //! `/oneM2M/reg_req/<Credential-ID>/<cse>` with a Credential-ID client id (R2 7.4.4, 7.3.3
-//! "some other appropriate unique ID"); teardown DELETE <AE> then the leave sequence (R2 7.3.3).
+//! "some other appropriate unique ID"); teardown DELETE `<AE>` then the leave sequence (R2 7.3.3).
 
 use crate::client::{Connected, Dialer};
 use crate::correlate::{rule, wrong_serialization, Correlator, Matched, Purpose};
@@ -36,7 +36,7 @@ pub enum Phase {
     Work(Arc<WorkPlan>),
     /// Between steps: answer nothing new, keep receiving.
     Pause,
-    /// Tear down (DELETE <AE>, leave) when the scenario says so, else disconnect; then end.
+    /// Tear down (DELETE `<AE>`, leave) when the scenario says so, else disconnect; then end.
     Stop,
 }
 

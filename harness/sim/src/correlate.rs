@@ -16,12 +16,12 @@ use tokio::time::Instant;
 /// What a request was for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// CREATE <AE> (or reg_req).
+    /// CREATE `<AE>` (or reg_req).
     Registration,
     /// CREATE of the AE's own container, before the workload.
     Setup,
     Work(Op),
-    /// DELETE <AE> at the end (R2 7.3.3 teardown).
+    /// DELETE `<AE>` at the end (R2 7.3.3 teardown).
     Teardown,
 }
 

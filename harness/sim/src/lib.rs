@@ -17,7 +17,7 @@
 //! * [`correlate`] — responses matched by rqi and topic; lost, late, duplicate, mismatched
 //!   and binding violations counted.
 //! * [`metrics`] — HDR histograms, per-second timeline, counters; [`slo`] — objectives.
-//! * [`run`] — the phases of a run, the knee search, the end on a signal.
+//! * [`run`](mod@run) — the phases of a run, the knee search, the end on a signal.
 //! * [`progress`] — the live line; [`report`] — `load.json`, `load.html`, the console
 //!   summary, and the merge of shard reports.
 //! * [`target`] — embedded rumqttd + reference CSE, an external broker (with the

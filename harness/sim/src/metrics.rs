@@ -125,7 +125,7 @@ pub struct Counts {
     pub disconnects: u64,
     /// Registrations that failed (non-2001 rsc, no response, no AE-ID).
     pub registration_failed: u64,
-    /// Teardowns (DELETE <AE> answered 2002, then the leave sequence) that failed.
+    /// Teardowns (DELETE `<AE>` answered 2002, then the leave sequence) that failed.
     pub teardown_failed: u64,
     /// Responses given the full binding check (a sample).
     pub checked: u64,

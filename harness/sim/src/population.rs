@@ -14,7 +14,7 @@ pub struct AeIdentity {
     pub index: u64,
     /// The AE-ID it registers with (CSE-relative, e.g. `Cload000042`).
     pub ae_id: String,
-    /// Resource name of its <AE> (= the AE-ID, so `to` paths are predictable).
+    /// Resource name of its `<AE>` (= the AE-ID, so `to` paths are predictable).
     pub rn: String,
     /// The Credential-ID of its initial registration (reg-req mode).
     pub credential: String,

@@ -1,5 +1,5 @@
 //! The request primitives the simulated AEs send (R2 7.5.1, TS-0004 7.3), built with the
-//! oneM2M crate and encoded in the scenario's serialization: registration (CREATE <AE>, on
+//! oneM2M crate and encoded in the scenario's serialization: registration (CREATE `<AE>`, on
 //! `req` or `reg_req`), the setup container, the workload operations and the teardown DELETE.
 
 use crate::scenario::Op;
@@ -29,7 +29,7 @@ pub struct RequestBuilder {
 }
 
 impl RequestBuilder {
-    /// For the AE with AE-ID `ae_id` whose <AE> resource is `<csebase>/<rn>`.
+    /// For the AE with AE-ID `ae_id` whose `<AE>` resource is `<csebase>/<rn>`.
     pub fn new(serialization: Serialization, csebase: &str, rn: &str, ae_id: &str) -> Self {
         let ae_path = format!("{csebase}/{rn}");
         RequestBuilder {
@@ -56,7 +56,7 @@ impl RequestBuilder {
         encode_request(r, self.serialization)
     }
 
-    /// CREATE <AE> on the CSEBase (TS-0004 7.3.5.2.1). `from`: the AE-ID asked for, or "C"
+    /// CREATE `<AE>` on the CSEBase (TS-0004 7.3.5.2.1). `from`: the AE-ID asked for, or "C"
     /// to have the CSE assign one (initial registration on reg_req, R2 7.4.4).
     pub fn register(&self, rqi: String, rn: &str, from: &str) -> Result<Vec<u8>, CodecError> {
         let mut r = self.base(Operation::Create, &self.csebase, rqi);
@@ -106,7 +106,7 @@ impl RequestBuilder {
         self.encode(&r)
     }
 
-    /// DELETE <AE> (the first step of the R2 7.3.3 teardown).
+    /// DELETE `<AE>` (the first step of the R2 7.3.3 teardown).
     pub fn deregister(&self, rqi: String) -> Result<Vec<u8>, CodecError> {
         self.encode(&self.base(Operation::Delete, &self.ae_path, rqi))
     }

@@ -5,7 +5,7 @@
 //! work per request that a broker load test would measure instead of the broker, and state
 //! that grows with every created resource. The fast responder is built from the oneM2M crate
 //! alone: it decodes the request in the topic's serialization, answers the operation's
-//! success code (CREATE 2001, RETRIEVE 2000, UPDATE 2004, DELETE 2002; CREATE <AE> with the
+//! success code (CREATE 2001, RETRIEVE 2000, UPDATE 2004, DELETE 2002; CREATE `<AE>` with the
 //! `aei` the AE asked for, or one made from its Credential-ID on reg_req), with the request's
 //! rqi, in the same serialization, on the mirrored response topic (R2 7.4.3, 7.4.4, 7.5.3,
 //! 7.5.4). It runs on the shared session with a large in-flight window, so one connection

@@ -25,11 +25,11 @@ pub const MAX_AES: u64 = 1_000_000;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Op {
-    /// RETRIEVE of the AE's own <AE> resource.
+    /// RETRIEVE of the AE's own `<AE>` resource.
     Retrieve,
-    /// CREATE of a <container> under the AE.
+    /// CREATE of a `<container>` under the AE.
     CreateContainer,
-    /// CREATE of a <contentInstance> in the AE's container (made at registration).
+    /// CREATE of a `<contentInstance>` in the AE's container (made at registration).
     CreateContentInstance,
     /// UPDATE of the AE's container (its labels).
     UpdateContainer,
@@ -121,7 +121,7 @@ impl Default for Lwm2mLoad {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum RegistrationMode {
-    /// CREATE <AE> on `req` with From = the AE-ID the AE asks for.
+    /// CREATE `<AE>` on `req` with From = the AE-ID the AE asks for.
     #[default]
     CreateAe,
     /// Initial registration on `reg_req/<Credential-ID>` (R2 7.4.4); the AE then connects
@@ -317,7 +317,7 @@ pub struct Scenario {
     /// Operation → weight. Empty: retrieve 70, create_content_instance 20,
     /// create_container 5, update_container 5.
     pub mix: BTreeMap<Op, u32>,
-    /// R2 7.3.3 teardown at the end: DELETE <AE>, then leave the MQTT session.
+    /// R2 7.3.3 teardown at the end: DELETE `<AE>`, then leave the MQTT session.
     pub teardown: bool,
     pub check: Check,
     pub plain: Plain,

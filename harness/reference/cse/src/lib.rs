@@ -19,7 +19,7 @@
 //! access control policies of the target (R2 7.4.3), rejects expired requests (R2 7.4.3),
 //! suppresses QoS 1 duplicates, and answers in the request's serialization on the mirrored
 //! response topic (R2 7.4.3, 7.5.3, 7.5.4). As an originator it sends NOTIFY requests for its
-//! <subscription> resources — the verification request at creation and event notifications —
+//! `<subscription>` resources — the verification request at creation and event notifications —
 //! on `/oneM2M/req/<cse>/<ae>/<type>` (R2 7.4.2) and handles the AE's responses on
 //! `/oneM2M/resp/<cse>/<ae>/<type>` (R2 7.4.3).
 
@@ -48,10 +48,10 @@ pub mod rsc_extra {
     /// allowed by the service subscription's app rules (TS-0001 10.2.2.2, TS-0004 7.3.5.2.1).
     pub const APP_RULE_VALIDATION_FAILED: i64 = 4126;
     /// SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE: the notification target refused the
-    /// verification request of a new <subscription> with this code.
+    /// verification request of a new `<subscription>` with this code.
     pub const SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE: i64 = 4101;
     /// SUBSCRIPTION_VERIFICATION_INITIATION_FAILED: the verification request of a new
-    /// <subscription> could not be delivered, failed or was not answered in time.
+    /// `<subscription>` could not be delivered, failed or was not answered in time.
     pub const SUBSCRIPTION_VERIFICATION_INITIATION_FAILED: i64 = 5204;
 }
 
@@ -78,7 +78,7 @@ pub struct RefCseConfig {
     /// milliseconds. A real CSE does not hammer its server; the pause also gives the harness a
     /// window in which the MQTT server stores requests for the offline CSE (R2 7.3.3, 7.4.3).
     pub reconnect_delay_ms: u64,
-    /// How long a new <subscription> waits for the answer to its verification request.
+    /// How long a new `<subscription>` waits for the answer to its verification request.
     pub verification_timeout_ms: u64,
     /// MQTT User Name (R2 7.3.2, 7.3.3); the password is sent only together with it.
     pub username: Option<String>,
@@ -150,11 +150,11 @@ pub struct Variants {
     /// arrival, as a CSE answering concurrently may (nothing orders responses; the originator
     /// matches them by rqi, R2 7.5.2).
     pub answers_out_of_order: bool,
-    /// The <CSEBase> pointOfAccess lists an http: address first and names its MQTT server by
+    /// The `<CSEBase>` pointOfAccess lists an http: address first and names its MQTT server by
     /// the host name `localhost` (R2 7.6: "a list of one or more strings, each of which
     /// indicates a way in which that entity can be addressed").
     pub poa_other_order: bool,
-    /// NOTIFY requests to a C-type AE go to /oneM2M/req/<cse>/<AE-ID-Stem>/<type>, the topic
+    /// NOTIFY requests to a C-type AE go to /oneM2M/req/`<cse>`/`<AE-ID-Stem>`/`<type>`, the topic
     /// R2 8.4 item 3c lets the AE subscribe to (R2 7.4.2 gives the SP-relative form).
     pub notify_topic_ae_id_stem: bool,
     /// Answers an initial registration on `/oneM2M/reg_resp/<Credential-ID>/<cse>` without a
@@ -259,7 +259,7 @@ pub struct Faults {
     /// Compares Credential-IDs without mapping "/" to ":" (breaks R2 7.4.4: "Any "/"
     /// characters embedded in the ID shall be replaced with ":" characters").
     pub credential_slash_unmapped: bool,
-    /// Executes any request arriving on `reg_req`, not only CREATE <AE> (breaks R2 7.4.4 /
+    /// Executes any request arriving on `reg_req`, not only CREATE `<AE>` (breaks R2 7.4.4 /
     /// 8.2: Credential-ID topics are for initial registration only).
     pub reg_req_any_operation: bool,
 
@@ -327,7 +327,7 @@ pub struct Faults {
     /// notificationContentType (breaks R2 7.4.5: parameters "in accordance with the operation
     /// ... NOTIFY" as TS-0004 specifies them).
     pub notify_resource_id_only: bool,
-    /// Creates a <subscription> whatever the notification target answered to the verification
+    /// Creates a `<subscription>` whatever the notification target answered to the verification
     /// request (breaks R2 7.4.3: the originator acts on the response it subscribed to see).
     pub ignore_verification_result: bool,
     /// Leaving, reconnects with Clean Session = 0 (breaks R2 7.3.3 / R1 6.3 teardown step 2).
@@ -378,7 +378,7 @@ pub struct Stats {
     pub notifications_sent: u64,
     /// Responses to this CSE's NOTIFY requests that it received and matched by rqi.
     pub notification_responses: u64,
-    /// <subscription> creations refused because their verification failed or timed out.
+    /// `<subscription>` creations refused because their verification failed or timed out.
     pub verifications_failed: u64,
 }
 

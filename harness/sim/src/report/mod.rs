@@ -67,7 +67,7 @@ pub struct Phases {
 pub struct Histograms {
     /// CONNECT until SUBACK (an upper bound of the CONNACK time).
     pub connect: HistogramData,
-    /// CREATE <AE> (reg-req: request until the new session is ready) round trip.
+    /// CREATE `<AE>` (reg-req: request until the new session is ready) round trip.
     pub registration: HistogramData,
     /// Round trip per operation.
     pub ops: BTreeMap<String, HistogramData>,

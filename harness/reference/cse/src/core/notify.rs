@@ -1,9 +1,9 @@
 //! The reference CSE as an originator (R2 7.4.2, 7.4.3): the NOTIFY requests of its
-//! <subscription> resources — the verification request a new subscription sends its
+//! `<subscription>` resources — the verification request a new subscription sends its
 //! notification targets (TS-0004 7.3.8.2.1 / TS-0001 10.2.10.2) and the event notifications
 //! (TS-0004 7.5.1.2) — published on `/oneM2M/req/<cse>/<ae>/<type>` (R2 7.4.2, 7.5.4) with op,
 //! to, fr, rqi (R2 7.4.5, 7.5.1); the AEs' responses on `/oneM2M/resp/<cse>/<ae>/<type>`
-//! (R2 7.4.3), matched by rqi; the <subscription> CREATEs waiting for their verification; and
+//! (R2 7.4.3), matched by rqi; the `<subscription>` CREATEs waiting for their verification; and
 //! how to reach each AE.
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -99,7 +99,7 @@ impl Notifications {
 }
 
 impl CseCore {
-    /// <subscription> CREATEs still waiting for their verification.
+    /// `<subscription>` CREATEs still waiting for their verification.
     pub fn pending_verifications(&self) -> usize {
         self.notes.pending.len()
     }
