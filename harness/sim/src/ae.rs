@@ -12,18 +12,14 @@ use crate::metrics::{record, Metrics};
 use crate::population::{AeIdentity, PopulationSpec};
 use crate::requests::{assigned_ae_id, RequestBuilder};
 use crate::scenario::{LoopMode, RegistrationMode};
-use crate::scheduler::{Mix, OpenLoop};
+use crate::scheduler::Mix;
 use m2mspec_onem2m::{rsc, ResponsePrimitive};
-use m2mspec_session::{lock, SessionError, SessionPlan, Subscription};
+use m2mspec_session::{lock, Received, SessionError, SessionPlan, Subscription};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-
-/// How often an AE looks for requests past their timeout (a lost request is counted within
-/// this much of its timeout; a shorter tick costs every AE a wake-up).
-const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
 /// What the AEs are asked to do now (the run moves through these in order).
 #[derive(Debug, Clone)]
@@ -140,7 +136,7 @@ pub async fn run(sh: Arc<Shared>, n: u64, position: u64) {
     let mut phase = sh.phase.clone();
     match prepare(&sh, n, position, &mut phase).await {
         Ok(mut ae) => {
-            ae.work_until_stop(&mut phase).await;
+            crate::drive::work_until_stop(&mut ae, &mut phase).await;
             ae.finish().await;
         }
         Err(early) => early.count(&sh.progress, &sh.metrics),
@@ -415,108 +411,6 @@ impl Ae {
         }
     }
 
-    /// Follow the phases until Stop: each Work phase runs its step.
-    async fn work_until_stop(&mut self, phase: &mut watch::Receiver<Phase>) {
-        loop {
-            let current = phase.borrow_and_update().clone();
-            match current {
-                Phase::Stop => return,
-                Phase::Work(plan) => self.step(&plan, phase).await,
-                _ => self.idle(phase).await,
-            }
-        }
-    }
-
-    /// Receive (late answers, expiries) until the phase changes.
-    async fn idle(&mut self, phase: &mut watch::Receiver<Phase>) {
-        let mut tick = tokio::time::interval(EXPIRY_TICK);
-        loop {
-            tokio::select! {
-                _ = phase.changed() => return,
-                m = self.conn.inbound.recv() => match m {
-                    Some(m) => { self.on_message(&m.topic, &m.payload); }
-                    None => { let _ = phase.changed().await; return; }
-                },
-                _ = tick.tick() => self.expire(Instant::now()),
-            }
-        }
-    }
-
-    /// One workload step, until the phase changes.
-    async fn step(&mut self, plan: &WorkPlan, phase: &mut watch::Receiver<Phase>) {
-        let far = Instant::now() + Duration::from_secs(86_400 * 365);
-        let mut tick = tokio::time::interval(EXPIRY_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let end = plan.start + plan.duration;
-        let mut open = (plan.mode == LoopMode::Open).then(|| {
-            OpenLoop::new(
-                plan.start,
-                plan.rate,
-                self.sh.aes_here,
-                self.position,
-                plan.duration,
-                plan.quota,
-            )
-        });
-        // Closed loop: this AE's share of the request count, and when it may send next.
-        let mut closed_quota = if plan.quota == 0 {
-            u64::MAX
-        } else {
-            plan.quota / self.sh.aes_here.max(1)
-                + u64::from(self.position < plan.quota % self.sh.aes_here.max(1))
-        };
-        let mut closed_next = plan.start;
-        let mut k: u64 = 0;
-        loop {
-            let now = Instant::now();
-            let wake = match &mut open {
-                Some(s) => {
-                    while let Some((i, intended)) = s.next_due(now) {
-                        self.send(i, intended).await;
-                    }
-                    s.peek().unwrap_or(far)
-                }
-                None => {
-                    if self.corr.outstanding() == 0
-                        && now >= closed_next
-                        && now < end
-                        && closed_quota > 0
-                    {
-                        closed_quota -= 1;
-                        self.send(k, now).await;
-                        k += 1;
-                    }
-                    if self.corr.outstanding() == 0 && now < end && closed_quota > 0 {
-                        closed_next.max(now)
-                    } else {
-                        far
-                    }
-                }
-            };
-            tokio::select! {
-                _ = phase.changed() => {
-                    return;
-                }
-                m = self.conn.inbound.recv() => match m {
-                    Some(m) => {
-                        if let Some((Purpose::Work(_), _)) = self.on_message(&m.topic, &m.payload) {
-                            closed_next = Instant::now() + plan.think;
-                        }
-                    }
-                    None => { let _ = phase.changed().await; return; }
-                },
-                _ = tokio::time::sleep_until(wake), if wake < far => {}
-                _ = tick.tick() => {
-                    let before = self.corr.outstanding();
-                    self.expire(Instant::now());
-                    if self.corr.outstanding() < before {
-                        closed_next = Instant::now() + plan.think;
-                    }
-                }
-            }
-        }
-    }
-
     /// Send workload request `k` meant for `intended` (or count it as backlog).
     async fn send(&mut self, k: u64, intended: Instant) {
         if self.corr.outstanding() >= self.sh.max_outstanding {
@@ -564,5 +458,36 @@ impl Ae {
             session.stop().await;
             drop(inbound);
         }
+    }
+}
+
+impl crate::drive::Workload for Ae {
+    fn share(&self) -> (u64, u64) {
+        (self.sh.aes_here, self.position)
+    }
+
+    fn busy(&self) -> bool {
+        self.corr.outstanding() > 0
+    }
+
+    async fn due(&mut self, k: u64, intended: Instant) {
+        self.send(k, intended).await;
+    }
+
+    async fn receive(&mut self) -> Option<Received> {
+        self.conn.inbound.recv().await
+    }
+
+    async fn deliver(&mut self, m: &Received) -> bool {
+        matches!(
+            self.on_message(&m.topic, &m.payload),
+            Some((Purpose::Work(_), _))
+        )
+    }
+
+    async fn expire_due(&mut self, now: Instant) -> bool {
+        let before = self.corr.outstanding();
+        self.expire(now);
+        self.corr.outstanding() < before
     }
 }

@@ -15,11 +15,11 @@
 //!   Message ID is dropped (4.5.3); a GET with Observe = 0 starts the observation that the
 //!   device's Notify messages (NON 2.05, the observation's token, LWM2M 1.0 5.5.2) belong to.
 
-use crate::ae::{Early, Phase, Progress, WorkPlan};
+use crate::ae::{Early, Phase, Progress};
 use crate::client::{Connected, Dialer};
 use crate::metrics::{record, Metrics};
-use crate::scenario::{LoopMode, Op};
-use crate::scheduler::{Mix, OpenLoop};
+use crate::scenario::Op;
+use crate::scheduler::Mix;
 use m2mspec_lwm2m::lwm2m::content::TEXT_PLAIN;
 use m2mspec_lwm2m::lwm2m::link_format::Link;
 use m2mspec_lwm2m::lwm2m::registration::{self, deregister_request, Registration, Update};
@@ -27,16 +27,13 @@ use m2mspec_lwm2m::rules::inbox::{Delivery, Inbox};
 use m2mspec_lwm2m::rules::types::{empty_ack, separate_response};
 use m2mspec_lwm2m::topic::{Direction, TopicNames};
 use m2mspec_lwm2m::{Code, CodeKind, Message, MessageType, Token};
-use m2mspec_session::{lock, SessionPlan, Subscription};
+use m2mspec_session::{lock, Received, SessionPlan, Subscription};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-
-/// How often a device looks for a request past its timeout.
-const EXPIRY_TICK: Duration = Duration::from_secs(1);
 
 /// What every device of a run shares.
 #[derive(Debug, Clone)]
@@ -139,7 +136,7 @@ pub async fn run(sh: Arc<DeviceShared>, n: u64, position: u64) {
     let mut phase = sh.phase.clone();
     match prepare(&sh, n, position, &mut phase).await {
         Ok(mut d) => {
-            d.work_until_stop(&mut phase).await;
+            crate::drive::work_until_stop(&mut d, &mut phase).await;
             d.finish().await;
         }
         Err(early) => early.count(&sh.progress, &sh.metrics),
@@ -411,109 +408,6 @@ impl Device {
         self.publish(&response).await;
     }
 
-    /// Follow the phases until Stop: each Work phase runs its step.
-    async fn work_until_stop(&mut self, phase: &mut watch::Receiver<Phase>) {
-        loop {
-            let current = phase.borrow_and_update().clone();
-            match current {
-                Phase::Stop => return,
-                Phase::Work(plan) => self.step(&plan, phase).await,
-                _ => self.idle(phase).await,
-            }
-        }
-    }
-
-    /// Receive (server requests such as Observe, late answers, expiries) until the phase
-    /// changes.
-    async fn idle(&mut self, phase: &mut watch::Receiver<Phase>) {
-        let mut tick = tokio::time::interval(EXPIRY_TICK);
-        loop {
-            tokio::select! {
-                _ = phase.changed() => return,
-                m = self.conn.inbound.recv() => match m {
-                    Some(m) => { self.on_message(&m.topic, &m.payload).await; }
-                    None => { let _ = phase.changed().await; return; }
-                },
-                _ = tick.tick() => { self.expire(Instant::now()).await; }
-            }
-        }
-    }
-
-    /// One workload step, until the phase changes.
-    async fn step(&mut self, plan: &WorkPlan, phase: &mut watch::Receiver<Phase>) {
-        let far = Instant::now() + Duration::from_secs(86_400 * 365);
-        let mut tick = tokio::time::interval(EXPIRY_TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let end = plan.start + plan.duration;
-        let mut open = (plan.mode == LoopMode::Open).then(|| {
-            OpenLoop::new(
-                plan.start,
-                plan.rate,
-                self.sh.devices_here,
-                self.position,
-                plan.duration,
-                plan.quota,
-            )
-        });
-        let here = self.sh.devices_here.max(1);
-        let mut closed_quota = if plan.quota == 0 {
-            u64::MAX
-        } else {
-            plan.quota / here + u64::from(self.position < plan.quota % here)
-        };
-        let mut closed_next = plan.start;
-        let mut k: u64 = 0;
-        loop {
-            let now = Instant::now();
-            let wake = match &mut open {
-                Some(s) => {
-                    while let Some((i, intended)) = s.next_due(now) {
-                        self.due(i, intended).await;
-                    }
-                    s.peek().unwrap_or(far)
-                }
-                None => {
-                    if self.in_flight.is_none()
-                        && now >= closed_next
-                        && now < end
-                        && closed_quota > 0
-                    {
-                        closed_quota -= 1;
-                        self.due(k, now).await;
-                        k += 1;
-                        if self.in_flight.is_none() {
-                            // A Notify (no answer): think, then go on.
-                            closed_next = Instant::now() + plan.think;
-                        }
-                    }
-                    if self.in_flight.is_none() && now < end && closed_quota > 0 {
-                        closed_next.max(now)
-                    } else {
-                        far
-                    }
-                }
-            };
-            tokio::select! {
-                _ = phase.changed() => return,
-                m = self.conn.inbound.recv() => match m {
-                    Some(m) => {
-                        if let Some((Purpose::Work(_), _)) = self.on_message(&m.topic, &m.payload).await {
-                            closed_next = Instant::now() + plan.think;
-                            self.send_queued().await;
-                        }
-                    }
-                    None => { let _ = phase.changed().await; return; }
-                },
-                _ = tokio::time::sleep_until(wake), if wake < far => {}
-                _ = tick.tick() => {
-                    if self.expire(Instant::now()).await {
-                        closed_next = Instant::now() + plan.think;
-                    }
-                }
-            }
-        }
-    }
-
     /// Workload operation `k`, due at `intended`.
     async fn due(&mut self, k: u64, intended: Instant) {
         match self.sh.mix.pick(self.index, k) {
@@ -636,5 +530,38 @@ impl Device {
         } = self.conn;
         session.stop().await;
         drop(inbound);
+    }
+}
+
+impl crate::drive::Workload for Device {
+    fn share(&self) -> (u64, u64) {
+        (self.sh.devices_here, self.position)
+    }
+
+    fn busy(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
+    async fn due(&mut self, k: u64, intended: Instant) {
+        Device::due(self, k, intended).await;
+    }
+
+    async fn receive(&mut self) -> Option<Received> {
+        self.conn.inbound.recv().await
+    }
+
+    async fn deliver(&mut self, m: &Received) -> bool {
+        matches!(
+            self.on_message(&m.topic, &m.payload).await,
+            Some((Purpose::Work(_), _))
+        )
+    }
+
+    async fn after_answer(&mut self) {
+        self.send_queued().await;
+    }
+
+    async fn expire_due(&mut self, now: Instant) -> bool {
+        self.expire(now).await
     }
 }
