@@ -134,14 +134,8 @@ impl Early {
 /// Run AE `n` (number `position` among this process's AEs) through every phase.
 pub async fn run(sh: Arc<Shared>, n: u64, position: u64) {
     let mut phase = sh.phase.clone();
-    match prepare(&sh, n, position, &mut phase).await {
-        Ok(mut ae) => {
-            crate::drive::work_until_stop(&mut ae, &mut phase).await;
-            ae.finish().await;
-        }
-        Err(early) => early.count(&sh.progress, &sh.metrics),
-    }
-    sh.progress.finished.fetch_add(1, Ordering::Relaxed);
+    let prepared = prepare(&sh, n, position, &mut phase).await;
+    crate::drive::live(prepared, &mut phase, &sh.progress, &sh.metrics).await;
 }
 
 /// Connect, subscribe and register: the AE ready for the workload.
@@ -162,11 +156,7 @@ async fn prepare(
     };
     let conn = connect(sh, client_id, filters).await?;
     sh.progress.connected.fetch_add(1, Ordering::Relaxed);
-    if !wait_for(phase, |p| !matches!(p, Phase::Connect)).await {
-        conn.session.stop().await;
-        return Err(Early::Stopped);
-    }
-    if matches!(&*phase.borrow(), Phase::Stop) {
+    if !crate::drive::may_register(phase).await {
         conn.session.stop().await;
         return Err(Early::Stopped);
     }
@@ -187,14 +177,6 @@ async fn connect(sh: &Shared, client_id: String, filters: Vec<String>) -> Result
         .connect(plan, &who)
         .await
         .ok_or(Early::ConnectFailed)
-}
-
-/// Wait until `ok(phase)`; false when the run is gone.
-async fn wait_for(phase: &mut watch::Receiver<Phase>, ok: impl Fn(&Phase) -> bool) -> bool {
-    phase
-        .wait_for(|p| ok(p) || matches!(p, Phase::Stop))
-        .await
-        .is_ok()
 }
 
 /// Registration: CREATE <AE> on req, or on reg_req followed by a new session as
@@ -433,7 +415,7 @@ impl Ae {
     }
 
     /// The end: pending requests are lost; teardown (DELETE <AE>, leave) or DISCONNECT.
-    async fn finish(mut self) {
+    async fn end(mut self) {
         let lost = self.corr.drain();
         self.count_lost(&lost);
         if self.sh.teardown {
@@ -489,5 +471,9 @@ impl crate::drive::Workload for Ae {
         let before = self.corr.outstanding();
         self.expire(now);
         self.corr.outstanding() < before
+    }
+
+    async fn finish(self) {
+        self.end().await;
     }
 }

@@ -134,14 +134,8 @@ struct Device {
 /// Run device `n` (number `position` among this process's devices) through every phase.
 pub async fn run(sh: Arc<DeviceShared>, n: u64, position: u64) {
     let mut phase = sh.phase.clone();
-    match prepare(&sh, n, position, &mut phase).await {
-        Ok(mut d) => {
-            crate::drive::work_until_stop(&mut d, &mut phase).await;
-            d.finish().await;
-        }
-        Err(early) => early.count(&sh.progress, &sh.metrics),
-    }
-    sh.progress.finished.fetch_add(1, Ordering::Relaxed);
+    let prepared = prepare(&sh, n, position, &mut phase).await;
+    crate::drive::live(prepared, &mut phase, &sh.progress, &sh.metrics).await;
 }
 
 async fn prepare(
@@ -182,11 +176,7 @@ async fn prepare(
         inbox: Inbox::new(),
         observation: None,
     };
-    let go = phase
-        .wait_for(|p| !matches!(p, Phase::Connect))
-        .await
-        .map(|p| !matches!(*p, Phase::Stop))
-        .unwrap_or(false);
+    let go = crate::drive::may_register(phase).await;
     if !go {
         d.conn.session.stop().await;
         return Err(Early::Stopped);
@@ -505,7 +495,7 @@ impl Device {
 
     /// The end: the request in flight and the queued ones are lost; De-register when the
     /// scenario asks for a teardown; then DISCONNECT.
-    async fn finish(mut self) {
+    async fn end(mut self) {
         if let Some(f) = self.in_flight.take() {
             self.count_lost(&f);
         }
@@ -563,5 +553,9 @@ impl crate::drive::Workload for Device {
 
     async fn expire_due(&mut self, now: Instant) -> bool {
         self.expire(now).await
+    }
+
+    async fn finish(self) {
+        self.end().await;
     }
 }

@@ -4,9 +4,12 @@
 //! receive between steps, and expire what waited too long. What a request is, how an answer is
 //! matched and what "busy" means belong to the client ([`Workload`]); the timing is here, once.
 
-use crate::ae::{Phase, WorkPlan};
+use crate::ae::{Early, Phase, Progress, WorkPlan};
+use crate::metrics::Metrics;
 use crate::scheduler::OpenLoop;
 use m2mspec_session::Received;
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -32,6 +35,35 @@ pub(crate) trait Workload {
     async fn after_answer(&mut self) {}
     /// Count requests that waited past their expiry as lost; true when a workload request was.
     async fn expire_due(&mut self, now: Instant) -> bool;
+    /// The end of the run: what is pending is lost; teardown or disconnect.
+    async fn finish(self);
+}
+
+/// The life of one simulated client once its connection and registration were tried
+/// (`prepared`): the workload until the run stops, then its end — or the early end counted.
+pub(crate) async fn live<W: Workload>(
+    prepared: Result<W, Early>,
+    phase: &mut watch::Receiver<Phase>,
+    progress: &Progress,
+    metrics: &Mutex<Metrics>,
+) {
+    match prepared {
+        Ok(mut w) => {
+            work_until_stop(&mut w, phase).await;
+            w.finish().await;
+        }
+        Err(early) => early.count(progress, metrics),
+    }
+    progress.finished.fetch_add(1, Ordering::Relaxed);
+}
+
+/// A connected client waits for the registration phase; false when the run stops first.
+pub(crate) async fn may_register(phase: &mut watch::Receiver<Phase>) -> bool {
+    phase
+        .wait_for(|p| !matches!(p, Phase::Connect))
+        .await
+        .map(|p| !matches!(*p, Phase::Stop))
+        .unwrap_or(false)
 }
 
 /// Follow the phases until `Stop`: a step's workload while it runs, receiving in between.
