@@ -10,7 +10,7 @@ use crate::testbed::Testbed;
 use crate::tls::RunTls;
 use crate::upper_tester;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
-use m2mspec_mqtt::trace::{Direction, PacketRecord};
+use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord};
 use m2mspec_mqtt::transport::Carrier;
 use m2mspec_reports::{CaseResult, Evidence, Report, RunInfo, Verdict};
 use std::net::SocketAddr;
@@ -420,6 +420,8 @@ async fn run_profile(
     let total = cases.len();
     let mut term = m2mspec_signals::watch();
     let mut sut_down: Option<String> = None;
+    // Set when a SUT that died had messages quarantined (see `quarantine_unacknowledged`).
+    let mut quarantined = false;
     for (i, case) in cases.iter().enumerate() {
         if stop.interrupted {
             results.push(errored(
@@ -449,6 +451,8 @@ async fn run_profile(
             ));
         }
         let case_start = tb.trace().next_seq();
+        // A quarantine lasts for the restart and the case after it.
+        let lift_quarantine = std::mem::take(&mut quarantined);
         let mut r = tokio::select! {
             r = run_case(&tb, profile, case, opts, commander(channel.as_ref(), &running)) => r,
             t = m2mspec_signals::requested_wait(&mut term) => {
@@ -459,9 +463,10 @@ async fn run_profile(
         // A SUT that died during the case: the case `fail`s — a SUT must survive what it is
         // sent and go on answering — with what it was sent in this case and its last output as
         // evidence, and it is restarted for the remaining cases (a broker under test is not:
-        // its gatekeeper points at the dead port). Its session at the broker is kept: clearing
-        // it (a Clean Session CONNECT with its client id) left the restarted SUT deaf in some
-        // runs, over rumqttd and mosquitto alike.
+        // its gatekeeper points at the dead port). Its session at the broker is kept (clearing
+        // it with a Clean Session CONNECT of its client id left the restarted SUT deaf in some
+        // runs); what it was sent in the case and never acknowledged is quarantined at the
+        // gatekeeper instead, so the broker's redelivery does not kill it again.
         if let Some(status) = running.exited() {
             running.drain_output().await;
             let input = sut_input(&tb, case_start);
@@ -493,8 +498,10 @@ async fn run_profile(
             if profile.role == "broker" {
                 sut_down = Some(format!("not run: the broker under test exited ({status})"));
             } else {
+                let held = quarantine_unacknowledged(&tb, case_start);
+                quarantined = held > 0;
                 info.notes.push(format!(
-                    "SUT exited during {} ({status}); restarted",
+                    "SUT exited during {} ({status}); {held} message(s) it was sent there and never acknowledged quarantined at the gatekeeper (a redelivery is acknowledged to the broker in its place, not delivered); restarted",
                     case.id
                 ));
                 match start_ready(&tb, profile, cfg, &data_dir).await {
@@ -515,6 +522,9 @@ async fn run_profile(
                     }
                 }
             }
+        }
+        if lift_quarantine {
+            tb.gatekeeper.faults().release_quarantine();
         }
         if cfg.progress {
             eprintln!(
@@ -560,6 +570,57 @@ fn sut_input(tb: &Testbed, from: u64) -> Vec<String> {
             _ => None,
         })
         .collect()
+}
+
+/// Quarantines at the gatekeeper every QoS 1 PUBLISH the SUT was delivered since `from` and
+/// did not acknowledge (what a SUT that died was processing, which its broker session would
+/// deliver again); returns how many. A PUBACK the gatekeeper withheld (a `fault` step) counts
+/// as not sent.
+fn quarantine_unacknowledged(tb: &Testbed, from: u64) -> usize {
+    /// A delivery: (connection, packet id), client id, topic, payload.
+    type Delivered = ((u64, u16), String, String, Vec<u8>);
+    let mut pending: Vec<Delivered> = Vec::new();
+    let mut acked: Vec<Delivered> = Vec::new();
+    for e in tb.trace().since(from).iter().filter(|e| tb.is_sut_event(e)) {
+        match (e.dir, e.packet(), &e.kind) {
+            (
+                Direction::BrokerToClient,
+                Some(PacketRecord::Publish {
+                    topic,
+                    qos: 1,
+                    pkid,
+                    payload,
+                    ..
+                }),
+                _,
+            ) => {
+                let who = e.client_id.clone().unwrap_or_default();
+                pending.push(((e.conn, *pkid), who, topic.clone(), payload.clone()));
+            }
+            (Direction::ClientToBroker, Some(PacketRecord::PubAck { pkid }), _) => {
+                if let Some(i) = pending.iter().position(|d| d.0 == (e.conn, *pkid)) {
+                    acked.push(pending.remove(i));
+                }
+            }
+            (_, _, EventKind::Fault { description }) => {
+                let withheld = description
+                    .strip_prefix("withheld PUBACK id=")
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse::<u16>().ok());
+                if let Some(id) = withheld {
+                    if let Some(i) = acked.iter().rposition(|d| d.0 == (e.conn, id)) {
+                        pending.push(acked.remove(i));
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let faults = tb.gatekeeper.faults();
+    for (_, who, topic, payload) in &pending {
+        faults.quarantine(who, topic, payload);
+    }
+    pending.len()
 }
 
 /// What carries out the SUT's actions: its upper tester when the profile declares one, else

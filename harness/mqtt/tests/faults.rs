@@ -276,3 +276,63 @@ async fn a_held_client_is_refused_until_the_hold_ends() {
     assert!(ack.session_present, "the session outlived the hold");
     bed.stop().await;
 }
+
+/// A message that killed its receiver (never acknowledged) is quarantined: the broker's
+/// redelivery after the reconnect is held back and acknowledged in the client's place, so
+/// the next message arrives and a later reconnect gets nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quarantined_redelivery_is_held_back_and_acknowledged_for_the_client() {
+    let bed = Bed::start(Policy::open()).await;
+    let (mut sub, _) = bed.raw("C:cse1", false).await;
+    assert_eq!(
+        sub.subscribe(&[(FILTER, 1)], WAIT).await.expect("suback"),
+        vec![1]
+    );
+    let (mut publ, _) = bed.raw("Cae1", true).await;
+    bed.gk.faults().withhold_pubacks("C:cse1", 1);
+    let from = bed.gk.trace().next_seq();
+    publ.publish(TOPIC, b"poison", 1, false, WAIT)
+        .await
+        .expect("puback");
+    let first = sub
+        .next_publish(WAIT)
+        .await
+        .expect("ok")
+        .expect("delivered");
+    assert_eq!(first.payload, b"poison");
+    bed.expect_event(from, "withheld PUBACK", |e| is_fault(e, "withheld PUBACK"))
+        .await;
+    sub.disconnect().await.expect("disconnect");
+    bed.expect_event(from, "Closed", is_closed).await;
+
+    bed.gk.faults().quarantine("C:cse1", TOPIC, b"poison");
+    let (mut sub, ack) = bed.raw("C:cse1", false).await;
+    assert!(ack.session_present);
+    bed.expect_event(from, "quarantine Fault", |e| {
+        is_fault(e, "quarantined PUBLISH") && e.client_id.as_deref() == Some("C:cse1")
+    })
+    .await;
+    publ.publish(TOPIC, b"next", 1, false, WAIT)
+        .await
+        .expect("puback");
+    let got = sub
+        .next_publish(WAIT)
+        .await
+        .expect("ok")
+        .expect("next delivered");
+    assert_eq!(got.payload, b"next", "the poison message was held back");
+    let before_close = bed.gk.trace().next_seq();
+    sub.disconnect().await.expect("disconnect");
+    bed.expect_event(before_close, "Closed", is_closed).await;
+
+    // The broker took the gatekeeper's PUBACK: nothing is redelivered any more.
+    let (mut sub, ack) = bed.raw("C:cse1", false).await;
+    assert!(ack.session_present);
+    assert!(matches!(
+        sub.next_publish(std::time::Duration::from_millis(500))
+            .await,
+        Ok(None)
+    ));
+    assert_eq!(bed.gk.faults().release_quarantine(), 0);
+    bed.stop().await;
+}

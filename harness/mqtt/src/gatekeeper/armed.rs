@@ -17,6 +17,9 @@ pub(crate) struct ArmedFaults {
     replay: HashMap<String, VecDeque<String>>,
     /// Client id → until when its CONNECTs are refused (held offline).
     hold: HashMap<String, Instant>,
+    /// Client id → (topic, payload) of messages not to deliver again (each once): what a
+    /// client that died was sent and never acknowledged. Not cancelled by [`Self::clear`].
+    quarantine: HashMap<String, Vec<(String, Vec<u8>)>>,
 }
 
 impl ArmedFaults {
@@ -53,6 +56,39 @@ impl ArmedFaults {
         self.withhold.clear();
         self.replay.clear();
         self.hold.clear();
+    }
+
+    /// Holds back the next delivery to `client_id` of a PUBLISH with this topic and payload.
+    pub(crate) fn quarantine(&mut self, client_id: &str, topic: &str, payload: &[u8]) {
+        self.quarantine
+            .entry(client_id.to_string())
+            .or_default()
+            .push((topic.to_string(), payload.to_vec()));
+    }
+
+    /// Whether a PUBLISH to `client_id` is quarantined; if so, consumes that entry.
+    pub(crate) fn take_quarantined(
+        &mut self,
+        client_id: &str,
+        topic: &str,
+        payload: &[u8],
+    ) -> bool {
+        let Some(held) = self.quarantine.get_mut(client_id) else {
+            return false;
+        };
+        let Some(i) = held.iter().position(|(t, p)| t == topic && p == payload) else {
+            return false;
+        };
+        held.remove(i);
+        if held.is_empty() {
+            self.quarantine.remove(client_id);
+        }
+        true
+    }
+
+    /// Lifts every quarantine; returns how many entries were still waiting.
+    pub(crate) fn release_quarantine(&mut self) -> usize {
+        self.quarantine.drain().map(|(_, v)| v.len()).sum()
     }
 
     /// Whether `client_id`'s PUBACK is to be withheld; if so, consumes one and returns how many
@@ -112,6 +148,20 @@ mod tests {
         assert_eq!(a.take_withheld_puback("c"), None);
         a.withhold_pubacks("c", 0);
         assert_eq!(a.take_withheld_puback("c"), None, "zero arms nothing");
+    }
+
+    #[test]
+    fn a_quarantined_message_is_held_once_for_its_client_only() {
+        let mut f = ArmedFaults::default();
+        f.quarantine("C:cse1", "/oneM2M/req/a/b/json", b"boom");
+        f.clear();
+        assert!(!f.take_quarantined("C:other", "/oneM2M/req/a/b/json", b"boom"));
+        assert!(!f.take_quarantined("C:cse1", "/oneM2M/req/a/b/json", b"fine"));
+        assert!(f.take_quarantined("C:cse1", "/oneM2M/req/a/b/json", b"boom"));
+        assert!(!f.take_quarantined("C:cse1", "/oneM2M/req/a/b/json", b"boom"));
+        f.quarantine("C:cse1", "t", b"x");
+        assert_eq!(f.release_quarantine(), 1);
+        assert!(!f.take_quarantined("C:cse1", "t", b"x"));
     }
 
     #[test]

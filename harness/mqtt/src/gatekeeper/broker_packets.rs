@@ -55,8 +55,18 @@ fn merge_suback(conn: &mut Conn, s: &SubAck) {
     );
 }
 
-/// A PUBLISH is forwarded; when a replay is armed for its topic, it is sent a second time.
+/// A PUBLISH is forwarded; when a replay is armed for its topic, it is sent a second time; a
+/// quarantined one (at most once) is not delivered.
 fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
+    if p.qos != QoS::ExactlyOnce
+        && conn
+            .shared
+            .lock_faults()
+            .take_quarantined(conn.cid(), &p.topic, &p.payload)
+    {
+        hold_back(conn, p, rec);
+        return;
+    }
     // Decide before recording (see `acknowledgement` in `client_packets`).
     let armed = match p.qos {
         QoS::AtMostOnce => None,
@@ -92,4 +102,25 @@ fn replay(conn: &mut Conn, p: &Publish, mut rec: PacketRecord, frame: &[u8], fil
         Ack::PubRec
     };
     conn.replayed.insert(p.pkid, (ack, false));
+}
+
+/// Keeps a quarantined PUBLISH from its client and, at QoS 1, acknowledges it to the broker in
+/// the client's place, so the broker's session forgets it.
+fn hold_back(conn: &mut Conn, p: &Publish, rec: PacketRecord) {
+    conn.packet(Direction::BrokerToClient, rec);
+    conn.fault(format!(
+        "quarantined PUBLISH id={} {} ({} bytes): not delivered to the client{}",
+        p.pkid,
+        p.topic,
+        p.payload.len(),
+        if p.qos == QoS::AtLeastOnce {
+            "; acknowledged to the broker in its place"
+        } else {
+            ""
+        }
+    ));
+    if p.qos == QoS::AtLeastOnce {
+        conn.to_broker.extend_from_slice(&wire::puback(p.pkid));
+        conn.packet(Direction::Gatekeeper, PacketRecord::PubAck { pkid: p.pkid });
+    }
 }

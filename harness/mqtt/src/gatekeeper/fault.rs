@@ -76,6 +76,22 @@ impl FaultControl {
             .hold_offline(client_id, std::time::Instant::now() + duration);
     }
 
+    /// Keeps the next broker→client PUBLISH to `client_id` with this `topic` and `payload` from
+    /// it (once): at QoS 1 the gatekeeper acknowledges it to the broker in the client's place,
+    /// so the broker's session forgets it; QoS 2 is not held. For a client that died of a
+    /// message it never acknowledged: its restarted instance is not killed again by the
+    /// broker's redelivery. Not cancelled by [`FaultControl::clear`].
+    pub fn quarantine(&self, client_id: &str, topic: &str, payload: &[u8]) {
+        self.shared
+            .lock_faults()
+            .quarantine(client_id, topic, payload);
+    }
+
+    /// Lifts every quarantine; returns how many entries were never needed.
+    pub fn release_quarantine(&self) -> usize {
+        self.shared.lock_faults().release_quarantine()
+    }
+
     /// Cancels all pending withhold, replay and hold requests.
     pub fn clear(&self) {
         self.shared.lock_faults().clear();
