@@ -37,6 +37,10 @@ fn push_unique(v: &mut Vec<String>, s: String) {
 /// * subscribe `/oneM2M/resp/<cse>/+` — responses to the requests it originates, e.g. to
 ///   notifications sent to its registrees (7.4.5: "each MQTT client subscribes to
 ///   `/oneM2M/resp/<originator>/+`"); 1c i is the registrar case of it.
+///
+/// Filtered subscriptions ([`Principal::filtered_subscribe`]): the filters 7.5.4 requires
+/// ("each MQTT client shall subscribe to … `/oneM2M/req/+/<receiver>/#`,
+/// `/oneM2M/resp/<originator>/#`"), see [`binding_filters`].
 pub fn cse(
     client_id: &str,
     cse_segment: &str,
@@ -59,7 +63,20 @@ pub fn cse(
     push_unique(&mut publish, format!("/oneM2M/reg_resp/+/{c}"));
     push_unique(&mut subscribe, format!("/oneM2M/reg_req/+/{c}"));
     push_unique(&mut subscribe, format!("/oneM2M/resp/{c}/+"));
-    Principal::new(client_id, publish, subscribe)
+    Principal::new(client_id, publish, subscribe).with_filtered_subscribe(binding_filters(c))
+}
+
+/// The subscriptions R2 7.5.4 requires of every client with ID segment `id`:
+/// `/oneM2M/req/+/<id>/#` and `/oneM2M/resp/<id>/#`. They reach beyond the 8.4 grants (an AE's
+/// are narrower: only its registrar's requests and responses), so the server accepts them as
+/// filtered subscriptions and delivers through them only what 8.4 grants — as a broker that
+/// checks its read ACL per message does (mosquitto). Without this a client following 7.5.4 to
+/// the letter would be refused the subscription the binding requires of it.
+pub fn binding_filters(id: &str) -> Vec<String> {
+    vec![
+        format!("/oneM2M/req/+/{id}/#"),
+        format!("/oneM2M/resp/{id}/#"),
+    ]
 }
 
 /// A registered AE (R2 8.4 item 2a for S-type, item 3 for C-type AE-ID stems; R1 7.4 same
@@ -79,6 +96,7 @@ pub fn registered_ae(client_id: &str, ae_stem: &str, registrar_segment: &str) ->
             format!("/oneM2M/req/{r}/{a}"),
         ],
     )
+    .with_filtered_subscribe(binding_filters(a))
 }
 
 /// An originator known only by its credential (R2 8.4 item 2b for a not-yet-registered S-type
@@ -174,6 +192,10 @@ mod tests {
         assert!(p.may_publish("/oneM2M/reg_resp/cred:1/cse1/json"));
         assert!(p.may_subscribe("/oneM2M/reg_req/+/cse1/#"));
         assert!(p.may_subscribe("/oneM2M/resp/cse1/+"));
+        // The R2 7.5.4 filters are accepted; through them only granted topics are delivered.
+        assert!(p.may_subscribe("/oneM2M/resp/cse1/#"));
+        assert!(p.may_receive("/oneM2M/resp/cse1/in-cse/json"));
+        assert!(!p.may_receive("/oneM2M/resp/cse1"));
         // Not granted.
         assert!(!p.may_subscribe("/oneM2M/req/+/+"));
         assert!(!p.may_subscribe("/oneM2M/req/+/cse2"));
@@ -203,14 +225,21 @@ mod tests {
         assert!(p.may_publish("/oneM2M/req/Cae1/in-cse/json")); // 2a ii / 3b
         assert!(p.may_subscribe("/oneM2M/req/in-cse/Cae1/+")); // 2a iii / 3c
         assert!(p.may_publish("/oneM2M/resp/in-cse/Cae1/xml")); // 2a iv / 3d
+                                                                // The R2 7.5.4 filters are accepted, but responses and requests from anyone but the
+                                                                // registrar are not delivered through them.
+        assert!(p.may_subscribe("/oneM2M/resp/Cae1/#"));
+        assert!(p.may_subscribe("/oneM2M/req/+/Cae1/#"));
+        assert!(p.may_receive("/oneM2M/resp/Cae1/in-cse/json"));
+        assert!(p.may_receive("/oneM2M/req/in-cse/Cae1/json"));
         assert!(
-            !p.may_subscribe("/oneM2M/resp/Cae1/#"),
+            !p.may_receive("/oneM2M/resp/Cae1/other-cse/json"),
             "responses from anyone"
         );
         assert!(
-            !p.may_subscribe("/oneM2M/req/+/Cae1"),
+            !p.may_receive("/oneM2M/req/Cae2/Cae1/json"),
             "requests from anyone"
         );
+        assert!(!p.may_subscribe("/oneM2M/req/+/+/#"));
         assert!(!p.may_publish("/oneM2M/req/Cae2/in-cse"), "impersonation");
         assert!(!p.may_publish("/oneM2M/req/Cae1/other-cse"));
         assert!(!p.may_publish("/oneM2M/reg_req/Cae1/in-cse"));

@@ -415,3 +415,54 @@ async fn over_tls_the_credential_id_comes_from_the_client_certificate() {
     broker.shutdown();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// R2 7.5.4's filters (`/oneM2M/resp/<ae>/#`) reach beyond an AE's 8.4 grants: the gatekeeper
+/// accepts the subscription and delivers through it only what 8.4 grants — the registrar's
+/// response — while another CSE's PUBLISH to that AE's response topic is held back (and
+/// acknowledged to the broker in the AE's place), recorded as denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_7_5_4_filter_is_accepted_and_delivers_only_what_8_4_grants() {
+    let mut ps = principals();
+    ps.push(grants::cse("C:cse2", "cse2", &[], None));
+    let bed = Bed::start(grants::enforce(ps)).await;
+    let (mut ae, _) = bed.raw("Cae1", true).await;
+    assert_eq!(
+        ae.subscribe(&[("/oneM2M/resp/Cae1/#", 1)], WAIT)
+            .await
+            .expect("suback"),
+        vec![1],
+        "the 7.5.4 filter is granted: {}",
+        bed.dump()
+    );
+    let (mut other, _) = bed.raw("C:cse2", true).await;
+    let (mut registrar, _) = bed.raw("C:cse1", true).await;
+    let from = bed.gk.trace().next_seq();
+    // Not the AE's registrar: outside 8.4 2a/3, not delivered. (cse2 may publish responses to
+    // requests it received, `/oneM2M/resp/+/cse2`, our reading of 7.4.3.)
+    other
+        .publish("/oneM2M/resp/Cae1/cse2/json", b"foreign", 1, false, WAIT)
+        .await
+        .expect("puback");
+    registrar
+        .publish("/oneM2M/resp/Cae1/cse1/json", b"mine", 1, false, WAIT)
+        .await
+        .expect("puback");
+    let got = ae
+        .next_publish(WAIT)
+        .await
+        .expect("ok")
+        .expect("the registrar's response arrives");
+    assert_eq!(got.payload, b"mine", "{}", bed.dump());
+    let denied = bed
+        .expect_event(from, "denied delivery", |e| {
+            e.dir == Direction::Gatekeeper
+                && matches!(&e.kind, EventKind::Denied { reason, .. } if reason.contains("not delivered"))
+        })
+        .await;
+    assert_eq!(denied.client_id.as_deref(), Some("Cae1"));
+    assert!(matches!(
+        ae.next_publish(std::time::Duration::from_millis(300)).await,
+        Ok(None)
+    ));
+    bed.stop().await;
+}

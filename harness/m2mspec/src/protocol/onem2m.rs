@@ -83,12 +83,20 @@ impl Protocol for OneM2m {
     }
 
     fn sut_grants(&self, sut: &SutProfile) -> Vec<Principal> {
-        vec![grants::cse(
-            &sut.expected_client_id(),
-            &sut.segment(),
-            &[],
-            None,
-        )]
+        match (&sut.role[..], &sut.ae_id) {
+            // An AE under test registered to the CSE the harness plays (R2 8.4 items 2a/3).
+            ("ae", Some(ae)) => vec![grants::registered_ae(
+                &sut.expected_client_id(),
+                &id_to_segment(ae).unwrap_or_default(),
+                &sut.segment(),
+            )],
+            _ => vec![grants::cse(
+                &sut.expected_client_id(),
+                &sut.segment(),
+                &[],
+                None,
+            )],
+        }
     }
 
     fn enforce(&self, principals: Vec<Principal>) -> Policy {

@@ -7,7 +7,7 @@ use rumqttc::mqttbytes::v4::{Packet, Publish, SubAck, SubscribeReasonCode};
 use rumqttc::mqttbytes::QoS;
 
 use super::conn::{Ack, Conn};
-use crate::trace::{Direction, PacketRecord};
+use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;
 
 /// Handles one frame from the broker.
@@ -58,13 +58,33 @@ fn merge_suback(conn: &mut Conn, s: &SubAck) {
 /// A PUBLISH is forwarded; when a replay is armed for its topic, it is sent a second time; a
 /// quarantined one (at most once) is not delivered.
 fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
+    let refused = conn
+        .shared
+        .with_policy(|pol| pol.check_delivery(conn.cid(), conn.credential(), &p.topic));
+    if let Err(reason) = refused {
+        conn.push(
+            Direction::Gatekeeper,
+            EventKind::Denied {
+                packet: rec,
+                reason,
+            },
+        );
+        hold_back(conn, p);
+        return;
+    }
     if p.qos != QoS::ExactlyOnce
         && conn
             .shared
             .lock_faults()
             .take_quarantined(conn.cid(), &p.topic, &p.payload)
     {
-        hold_back(conn, p, rec);
+        conn.fault(format!(
+            "quarantined PUBLISH id={} {} ({} bytes): not delivered to the client",
+            p.pkid,
+            p.topic,
+            p.payload.len()
+        ));
+        hold_back(conn, p);
         return;
     }
     // Decide before recording (see `acknowledgement` in `client_packets`).
@@ -104,21 +124,10 @@ fn replay(conn: &mut Conn, p: &Publish, mut rec: PacketRecord, frame: &[u8], fil
     conn.replayed.insert(p.pkid, (ack, false));
 }
 
-/// Keeps a quarantined PUBLISH from its client and, at QoS 1, acknowledges it to the broker in
-/// the client's place, so the broker's session forgets it.
-fn hold_back(conn: &mut Conn, p: &Publish, rec: PacketRecord) {
-    conn.packet(Direction::BrokerToClient, rec);
-    conn.fault(format!(
-        "quarantined PUBLISH id={} {} ({} bytes): not delivered to the client{}",
-        p.pkid,
-        p.topic,
-        p.payload.len(),
-        if p.qos == QoS::AtLeastOnce {
-            "; acknowledged to the broker in its place"
-        } else {
-            ""
-        }
-    ));
+/// Keeps a PUBLISH from its client (held back by the policy or a quarantine) and, at QoS 1,
+/// acknowledges it to the broker in the client's place, so the broker's session forgets it.
+/// QoS 2 is not held back by a quarantine; the policy's QoS 2 deliveries are dropped unanswered.
+fn hold_back(conn: &mut Conn, p: &Publish) {
     if p.qos == QoS::AtLeastOnce {
         conn.to_broker.extend_from_slice(&wire::puback(p.pkid));
         conn.packet(Direction::Gatekeeper, PacketRecord::PubAck { pkid: p.pkid });

@@ -389,13 +389,7 @@ async fn start_against_nothing_listening_is_a_typed_timeout_within_its_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_connect_and_a_rejected_filter_are_typed_errors() {
-    let allowed = Principal {
-        client_id: "dev-8".into(),
-        username: None,
-        password: None,
-        publish: vec![],
-        subscribe: vec!["dev/in/#".into()],
-    };
+    let allowed = Principal::new("dev-8", vec![], vec!["dev/in/#".into()]);
     let bed = Bed::start(Policy {
         allow_unregistered: false,
         ..Policy::enforce(vec![allowed])

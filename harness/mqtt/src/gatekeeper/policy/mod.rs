@@ -244,6 +244,32 @@ impl Policy {
             ))
         }
     }
+
+    /// Delivery check (broker → client): through a filtered subscription
+    /// ([`Principal::filtered_subscribe`]) only topics within the client's subscribe grants
+    /// reach it; a PUBLISH to any other topic is held back, as a broker checking its read ACL
+    /// per message would. Open mode, and a client without a principal, deliver everything.
+    pub fn check_delivery(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        topic: &str,
+    ) -> Result<(), String> {
+        if self.mode == PolicyMode::Open {
+            return Ok(());
+        }
+        let Some(p) = self.effective_principal(client_id, username) else {
+            return Ok(());
+        };
+        if p.may_receive(topic) {
+            return Ok(());
+        }
+        Err(format!(
+            "PUBLISH to {topic:?} is outside the subscribe grants {:?} of {client_id:?}: not delivered through its wider subscription ({})",
+            p.subscribe,
+            self.rules.cite(Denial::OutsideGrants(Action::Subscribe, &p))
+        ))
+    }
 }
 
 #[cfg(test)]

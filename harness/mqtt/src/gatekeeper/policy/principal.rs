@@ -21,6 +21,12 @@ pub struct Principal {
     pub publish: Vec<String>,
     /// Topic filters it may subscribe within (a requested filter must be a subset of one).
     pub subscribe: Vec<String>,
+    /// Filters it may also subscribe with although they reach beyond `subscribe` (a protocol
+    /// requires them of every client, e.g. oneM2M R2 7.5.4's `/oneM2M/req/+/<id>/#`): the
+    /// subscription is accepted, and through it the server delivers only topics within
+    /// `subscribe` — as a broker that checks its read ACL per message does.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub filtered_subscribe: Vec<String>,
 }
 
 impl Principal {
@@ -32,7 +38,15 @@ impl Principal {
             password: None,
             publish,
             subscribe,
+            filtered_subscribe: Vec::new(),
         }
+    }
+
+    /// Also accepts subscriptions within these `filters`, delivering through them only what
+    /// the subscribe grants cover (see [`Principal::filtered_subscribe`]).
+    pub fn with_filtered_subscribe(mut self, filters: Vec<String>) -> Principal {
+        self.filtered_subscribe = filters;
+        self
     }
 
     /// Requires these credentials in the CONNECT.
@@ -51,13 +65,25 @@ impl Principal {
                 .any(|g| topic_matches(topic, &extended(g)))
     }
 
-    /// Whether a subscription to `filter` is within the subscribe grants.
+    /// Whether a subscription to `filter` is within the subscribe grants, or within a filtered
+    /// subscription (then only granted topics are delivered through it).
     pub fn may_subscribe(&self, filter: &str) -> bool {
         valid_filter(filter)
             && self
                 .subscribe
                 .iter()
+                .chain(&self.filtered_subscribe)
                 .any(|g| filter_is_subset(filter, &extended(g)))
+    }
+
+    /// Whether a PUBLISH to `topic` may be delivered to this client: its topic is within the
+    /// subscribe grants (only a filtered subscription can carry one that is not).
+    pub fn may_receive(&self, topic: &str) -> bool {
+        self.filtered_subscribe.is_empty()
+            || self
+                .subscribe
+                .iter()
+                .any(|g| topic_matches(topic, &extended(g)))
     }
 
     /// Whether the CONNECT's user name and password are the ones this principal requires.
