@@ -167,14 +167,19 @@ fixture = "ae-create"
 do = "expect_publish"
 as = "ae"
 fields = { rsc = 2001 }
+[[case.step]]
+do = "expect_none"
+as = "ae"
+for_ms = 300
 "#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
+/// Run `suite` (one TOML file) against the reference CSE as a separate process that exits
+/// (status 70) after handling two requests.
+async fn run_crashing(suite: &str) -> m2mspec_reports::Report {
     let dir = tempfile::tempdir().expect("tempdir");
     let suites = dir.path().join("suites");
     std::fs::create_dir_all(&suites).expect("mkdir");
-    std::fs::write(suites.join("crash.toml"), CRASH_SUITE).expect("write suite");
+    std::fs::write(suites.join("crash.toml"), suite).expect("write suite");
     let p = dir.path().join("sut.toml");
     // The reference CSE as a separate process that exits (status 70) after two requests.
     let bin = env!("CARGO_BIN_EXE_m2mspec");
@@ -188,6 +193,12 @@ async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
     let mut c = cfg(&p, &[]);
     c.suites = suites;
     let r = run(&c).await.expect("a report");
+    r
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
+    let r = run_crashing(CRASH_SUITE).await;
     let first = &r.cases[0];
     // The case whose input killed the SUT fails (one crash costs one case), with the input.
     assert_eq!(first.verdict, Verdict::Fail, "{:?}", first.evidence);
@@ -324,77 +335,6 @@ fn a_template_that_does_not_render_exits_2_before_any_case() {
     assert!(!err.contains("is invalid"), "{err}");
 }
 
-const POISON_SUITE: &str = r#"
-[[case]]
-id = "crash.unacknowledged"
-title = "the SUT dies of a request it never acknowledged"
-clause = ["R2 7.4.3"]
-spec = "R2"
-level = "SHALL"
-role = "cse"
-requirement = "test"
-[[case.step]]
-do = "connect"
-as = "ae"
-[[case.step]]
-do = "subscribe"
-as = "ae"
-filters = ["/oneM2M/resp/{ae.seg}/#"]
-[[case.step]]
-do = "request"
-as = "ae"
-fixture = "ae-create"
-[[case.step]]
-do = "expect_publish"
-as = "ae"
-fields = { rsc = 2001 }
-[[case.step]]
-do = "fault"
-client = "sut"
-fault = "withhold_pubacks"
-count = 1
-[[case.step]]
-do = "request"
-as = "ae"
-fixture = "csebase-retrieve"
-[[case.step]]
-do = "expect_publish"
-as = "ae"
-fields = { rsc = 2000 }
-[[case.step]]
-do = "expect_none"
-as = "ae"
-for_ms = 300
-
-[[case]]
-id = "crash.after-restart"
-title = "one request against the restarted SUT, which must stay up"
-clause = ["R2 7.4.3"]
-spec = "R2"
-level = "SHALL"
-role = "cse"
-requirement = "test"
-[[case.step]]
-do = "connect"
-as = "ae"
-[[case.step]]
-do = "subscribe"
-as = "ae"
-filters = ["/oneM2M/resp/{ae.seg}/#"]
-[[case.step]]
-do = "request"
-as = "ae"
-fixture = "ae-create"
-[[case.step]]
-do = "expect_publish"
-as = "ae"
-fields = { rsc = 2001 }
-[[case.step]]
-do = "expect_none"
-as = "ae"
-for_ms = 300
-"#;
-
 /// Issue 15 item 6: a SUT killed by a message it never acknowledged would get it again from
 /// its persistent session at every restart; the harness quarantines it at the gatekeeper, so
 /// one crash costs one case. The SUT exits after two requests; the second one's PUBACK is
@@ -402,22 +342,14 @@ for_ms = 300
 /// (its second) would then kill it again in the following case.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_that_killed_the_sut_is_not_delivered_again() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let suites = dir.path().join("suites");
-    std::fs::create_dir_all(&suites).expect("mkdir");
-    std::fs::write(suites.join("crash.toml"), POISON_SUITE).expect("write suite");
-    let p = dir.path().join("sut.toml");
-    let bin = env!("CARGO_BIN_EXE_m2mspec");
-    std::fs::write(
-        &p,
-        format!(
-            "name = \"crashing CSE\"\nrole = \"cse\"\nkind = \"process\"\ncse_id = \"/id-in\"\ncsebase = \"cse-in\"\n\n[process]\ncommand = [{bin:?}, \"serve-refcse\", \"--broker\", \"{{broker.host}}:{{broker.port}}\", \"--exit-after-requests\", \"2\"]\ngrace_ms = 2000\n\n[readiness]\ntimeout_secs = 15\n"
-        ),
-    )
-    .expect("write");
-    let mut c = cfg(&p, &[]);
-    c.suites = suites;
-    let r = run(&c).await.expect("a report");
+    // The crash suite, with the second request's PUBACK withheld.
+    let poison = CRASH_SUITE.replacen(
+        "[[case.step]]\ndo = \"request\"\nas = \"ae\"\nfixture = \"csebase-retrieve\"",
+        "[[case.step]]\ndo = \"fault\"\nclient = \"sut\"\nfault = \"withhold_pubacks\"\ncount = 1\n[[case.step]]\ndo = \"request\"\nas = \"ae\"\nfixture = \"csebase-retrieve\"",
+        1,
+    );
+    assert_ne!(poison, CRASH_SUITE);
+    let r = run_crashing(&poison).await;
     assert_eq!(
         r.cases[0].verdict,
         Verdict::Fail,
