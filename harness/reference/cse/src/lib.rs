@@ -134,7 +134,7 @@ pub const RECONNECT_FAST_MS: u64 = 50;
 /// The reconnect delay of [`Variants::reconnect_slow`].
 pub const RECONNECT_SLOW_MS: u64 = 6_500;
 /// How late [`Variants::answers_slowly`] publishes each answer and request.
-pub const SLOW_ANSWER_MS: u64 = 600;
+pub const SLOW_ANSWER_MS: u64 = 300;
 
 /// Test-only switches for behaviour the texts allow but the default reference CSE does not
 /// show, so that the cases can be shown to accept it (a case that fails one of these is
