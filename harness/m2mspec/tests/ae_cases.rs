@@ -726,7 +726,10 @@ async fn a_compliant_but_different_ae_passes_every_ae_case(#[case] variants: &[&
         .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skipped))
         .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
         .collect();
-    assert!(bad.is_empty(), "{variants:?}: non-passing AE cases: {bad:#?}");
+    assert!(
+        bad.is_empty(),
+        "{variants:?}: non-passing AE cases: {bad:#?}"
+    );
     let mut skipped: Vec<&str> = r
         .cases
         .iter()

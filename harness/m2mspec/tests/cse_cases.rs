@@ -8,7 +8,8 @@
 mod common;
 
 use common::{
-    assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok, testbed_slot,
+    assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok,
+    testbed_slot,
 };
 use m2mspec_reports::Verdict::{self, Fail, Inconclusive, NonStrict, Pass, Skipped};
 use rstest::rstest;
@@ -849,7 +850,10 @@ fn refcse_profile_unclaiming(dir: &Path, unclaimed: &[&str]) -> PathBuf {
     let profile = std::fs::read_to_string(root.join("fixtures/sut/refcse.toml"))
         .expect("read refcse profile");
     let from = "capabilities = \"../capabilities/refcse.toml\"";
-    assert!(profile.contains(from), "refcse profile names its capabilities");
+    assert!(
+        profile.contains(from),
+        "refcse profile names its capabilities"
+    );
     let path = dir.join("refcse.toml");
     std::fs::write(&path, profile.replace(from, "capabilities = \"caps.toml\""))
         .expect("write profile");
@@ -893,7 +897,10 @@ async fn a_cse_without_subscription_claiming_it_is_inconclusive_not_failed() {
         let text = common::evidence_text(c);
         assert_eq!(c.verdict, Inconclusive, "{id}: {text}");
         for needle in ["not reached: setup step", "(expect_publish) failed", "5001"] {
-            assert!(text.contains(needle), "{id}: evidence lacks {needle:?}: {text}");
+            assert!(
+                text.contains(needle),
+                "{id}: evidence lacks {needle:?}: {text}"
+            );
         }
     }
     let failed: Vec<&str> = r
@@ -954,7 +961,12 @@ fn the_capability_table_lists_what_the_cases_require() {
             None => vec![&t],
         };
         for c in cases {
-            for r in c.get("requires").and_then(toml::Value::as_array).into_iter().flatten() {
+            for r in c
+                .get("requires")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
                 required.insert(r.as_str().expect("a capability name").to_string());
             }
         }
@@ -973,11 +985,17 @@ fn the_capability_table_lists_what_the_cases_require() {
         }
     }
     let undocumented: Vec<_> = required.difference(&documented).collect();
-    assert!(undocumented.is_empty(), "required but not in suites/README.md: {undocumented:?}");
+    assert!(
+        undocumented.is_empty(),
+        "required but not in suites/README.md: {undocumented:?}"
+    );
     // transport.websocket gates whole runs (the README's transport matrix), not a case.
     let unused: Vec<_> = documented
         .difference(&required)
         .filter(|c| *c != "transport.websocket")
         .collect();
-    assert!(unused.is_empty(), "in suites/README.md but required by no case: {unused:?}");
+    assert!(
+        unused.is_empty(),
+        "in suites/README.md but required by no case: {unused:?}"
+    );
 }

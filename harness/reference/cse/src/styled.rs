@@ -72,10 +72,13 @@ mod tests {
             json_fields_reversed: true,
             ..Variants::default()
         };
-        let plain = String::from_utf8(encode_styled(&rsp, Serialization::Json, &Variants::default()).expect("encodes"))
-            .expect("utf-8");
-        let styled = String::from_utf8(encode_styled(&rsp, Serialization::Json, &v).expect("encodes"))
-            .expect("utf-8");
+        let plain = String::from_utf8(
+            encode_styled(&rsp, Serialization::Json, &Variants::default()).expect("encodes"),
+        )
+        .expect("utf-8");
+        let styled =
+            String::from_utf8(encode_styled(&rsp, Serialization::Json, &v).expect("encodes"))
+                .expect("utf-8");
         assert_ne!(plain, styled);
         let (p, s): (Value, Value) = (
             serde_json::from_str(&plain).expect("json"),

@@ -844,7 +844,10 @@ fn assigned_ae_id(c: &mut CseCore, fr: &str) -> String {
                "pc": {"m2m:ae": {"rn": format!("ae{fr}"), "api": "Nm2mspec", "rr": true, "srv": ["3"]}}}),
     );
     assert_eq!(rsc_of(&rsp), rsc::CREATED, "{rsp:?}");
-    rsp["pc"]["m2m:ae"]["aei"].as_str().expect("aei").to_string()
+    rsp["pc"]["m2m:ae"]["aei"]
+        .as_str()
+        .expect("aei")
+        .to_string()
 }
 
 #[test]
@@ -890,7 +893,11 @@ fn variants_without_subscription_or_acp_answer_not_implemented() {
         ..Variants::default()
     });
     let out = subscribe_target(&mut c, JSON);
-    assert_eq!(out.len(), 1, "only the answer, no verification request: {out:?}");
+    assert_eq!(
+        out.len(),
+        1,
+        "only the answer, no verification request: {out:?}"
+    );
     assert_eq!(rsc_of(&decode(&out[0])), rsc::NOT_IMPLEMENTED);
     let acp = req1(
         &mut c,

@@ -17,10 +17,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 
 use super::{string_list, CseCore, Ctx, DedupKey, Outgoing};
 use crate::resources::{fail, Failure, Outcome, Target, TY_AE, TY_SUB};
-use crate::styled::encode_request_styled;
 use crate::rsc_extra::{
     SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE, SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
 };
+use crate::styled::encode_request_styled;
 
 /// How many sent NOTIFY requests are remembered for matching their responses.
 const SENT_CAPACITY: usize = 1000;
