@@ -708,3 +708,36 @@ async fn the_fault_breaks_the_case_on_an_r1_reference_ae(
     c.suts = vec![r1_profile(dir.path())];
     breaks(c, id, verdict, evidence).await;
 }
+
+/// Each compliant-but-different reference AE passes every AE case the reference AE passes (the
+/// others skipped for the same reasons), not only the cases its variant was written for.
+#[rstest]
+#[case::initial_client_id_prefixed(&["initial_client_id_prefixed"])]
+#[case::poa_other_order(&["poa_other_order"])]
+#[case::reconnect_slow(&["reconnect_slow"])]
+#[case::narrow_subscriptions(&["narrow_subscriptions"])]
+#[case::other_optional_fields(&["other_optional_fields"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compliant_but_different_ae_passes_every_ae_case(#[case] variants: &[&str]) {
+    let r = run_ok(cfg_variants(&["ae."], &[], variants)).await;
+    let bad: Vec<_> = r
+        .cases
+        .iter()
+        .filter(|c| !matches!(c.verdict, Verdict::Pass | Verdict::Skipped))
+        .map(|c| format!("{} {:?}: {}", c.id, c.verdict, evidence_text(c)))
+        .collect();
+    assert!(
+        bad.is_empty(),
+        "{variants:?}: non-passing AE cases: {bad:#?}"
+    );
+    let mut skipped: Vec<&str> = r
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Verdict::Skipped)
+        .map(|c| c.id.as_str())
+        .collect();
+    skipped.sort_unstable();
+    let mut expected: Vec<&str> = SKIPPED_ON_REFAE.iter().map(|(id, _)| *id).collect();
+    expected.sort_unstable();
+    assert_eq!(skipped, expected, "{variants:?}: the skipped cases");
+}

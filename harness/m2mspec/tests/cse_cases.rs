@@ -7,7 +7,10 @@
 
 mod common;
 
-use common::{assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok};
+use common::{
+    assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok,
+    testbed_slot,
+};
 use m2mspec_reports::Verdict::{self, Fail, Inconclusive, NonStrict, Pass, Skipped};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
@@ -644,6 +647,8 @@ const R1_CAPS: &[&str] = &[
     "serialization.xml",
     "serialization.accept.r1",
     "registration.reg_req",
+    "resource.subscription",
+    "resource.accessControlPolicy",
     "transport.tcp",
 ];
 
@@ -784,4 +789,220 @@ async fn the_fault_breaks_the_case_on_a_profile(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r1_cases_do_not_judge_an_r2_cse(#[case] id: &str, #[case] fault: &str) {
     assert_row(cfg(&[id], &[fault]), id, Skipped, &[]).await;
+}
+
+// ------------------------------------------------- compliant-but-different CSEs, no false alarms
+
+/// Whole-suite runs of the tests below at a time (each its own broker, gatekeeper and CSE).
+const SUITE_RUNS: usize = 2;
+
+/// Each compliant-but-different reference CSE passes every CSE case the built-in one passes
+/// (the others skipped for the same reasons): another AE-ID shape, JSON members in another
+/// order, other optional response parameters, slower answers.
+#[rstest]
+#[case::ae_id_other_scheme(&["ae_id_other_scheme"])]
+#[case::json_fields_reversed(&["json_fields_reversed"])]
+#[case::other_optional_fields(&["other_optional_fields"])]
+#[case::answers_slowly(&["answers_slowly"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_compliant_but_different_cse_passes_every_cse_case(#[case] variants: &[&str]) {
+    let _slot = testbed_slot("cse_suites", SUITE_RUNS).await;
+    let r = run_ok(cfg_variants(&["cse."], &[], variants)).await;
+    let bad = not_passing(&r);
+    assert!(bad.is_empty(), "{variants:?}: non-passing cases: {bad:#?}");
+    let skipped: Vec<&str> = r
+        .cases
+        .iter()
+        .filter(|c| c.verdict == Skipped)
+        .map(|c| c.id.as_str())
+        .collect();
+    let mut expected: Vec<&str> = SKIPPED_BUILTIN.iter().map(|(id, _)| *id).collect();
+    expected.sort_unstable();
+    let mut got = skipped.clone();
+    got.sort_unstable();
+    assert_eq!(got, expected, "{variants:?}: the skipped cases");
+}
+
+/// The cases that create a `<subscription>` (as setup) to see the CSE's NOTIFY requests.
+const SUBSCRIPTION_CASES: &[&str] = &[
+    "cse.notify.event",
+    "cse.notify.mandatory-parameters",
+    "cse.notify.response-received",
+    "cse.notify.serialization.r2",
+    "cse.notify.topic",
+    "cse.notify.verification-refused",
+    "cse.topic.own-id",
+];
+
+/// The built-in reference CSE's profile and capability file copied into `dir`, with the
+/// capabilities `unclaimed` set to false; returns the profile's path.
+fn refcse_profile_unclaiming(dir: &Path, unclaimed: &[&str]) -> PathBuf {
+    let root = common::root();
+    let text = std::fs::read_to_string(root.join("fixtures/capabilities/refcse.toml"))
+        .expect("read refcse capabilities");
+    let mut caps: toml::Table = text.parse().expect("refcse capabilities parse");
+    let table = caps
+        .get_mut("capabilities")
+        .and_then(toml::Value::as_table_mut)
+        .expect("a [capabilities] table");
+    for cap in unclaimed {
+        assert!(table.contains_key(*cap), "refcse does not claim {cap}");
+        table.insert((*cap).to_string(), toml::Value::Boolean(false));
+    }
+    std::fs::write(
+        dir.join("caps.toml"),
+        toml::to_string(&caps).expect("capabilities serialize"),
+    )
+    .expect("write capabilities");
+    let profile = std::fs::read_to_string(root.join("fixtures/sut/refcse.toml"))
+        .expect("read refcse profile");
+    let from = "capabilities = \"../capabilities/refcse.toml\"";
+    assert!(
+        profile.contains(from),
+        "refcse profile names its capabilities"
+    );
+    let path = dir.join("refcse.toml");
+    std::fs::write(&path, profile.replace(from, "capabilities = \"caps.toml\""))
+        .expect("write profile");
+    path
+}
+
+/// A CSE that implements the binding but not `<subscription>`, and says so (its capability
+/// file does not claim `resource.subscription`): no CSE case fails; the subscription cases are
+/// skipped for the capability.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cse_without_subscription_that_says_so_fails_no_case() {
+    let _slot = testbed_slot("cse_suites", SUITE_RUNS).await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = refcse_profile_unclaiming(dir.path(), &["resource.subscription"]);
+    let mut c = cfg_with(&["cse."], &[], &[p]);
+    c.refcse_variants = vec!["no_subscription".into()];
+    let r = run_ok(c).await;
+    let bad = not_passing(&r);
+    assert!(bad.is_empty(), "non-passing cases: {bad:#?}");
+    for id in SUBSCRIPTION_CASES {
+        let c = case(&r, id);
+        assert_eq!(c.verdict, Skipped, "{id}");
+        let why = c.skip_reason.as_deref().unwrap_or("");
+        assert!(why.contains("resource.subscription"), "{id}: {why}");
+    }
+}
+
+/// The same CSE claiming `resource.subscription` all the same: the subscription cases are
+/// `inconclusive`, naming the setup step that saw the CREATE refused — never `fail`, which
+/// would blame the MQTT binding for a missing resource type.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cse_without_subscription_claiming_it_is_inconclusive_not_failed() {
+    let r = run_ok(cfg_variants(
+        &["cse.notify.", "cse.topic.own-id"],
+        &[],
+        &["no_subscription"],
+    ))
+    .await;
+    for id in SUBSCRIPTION_CASES {
+        let c = case(&r, id);
+        let text = common::evidence_text(c);
+        assert_eq!(c.verdict, Inconclusive, "{id}: {text}");
+        for needle in ["not reached: setup step", "(expect_publish) failed", "5001"] {
+            assert!(
+                text.contains(needle),
+                "{id}: evidence lacks {needle:?}: {text}"
+            );
+        }
+    }
+    let failed: Vec<&str> = r
+        .cases
+        .iter()
+        .filter(|c| matches!(c.verdict, Fail | NonStrict))
+        .map(|c| c.id.as_str())
+        .collect();
+    assert!(failed.is_empty(), "failed: {failed:?}");
+}
+
+/// A CSE without `<accessControlPolicy>`: the ACP case is skipped when the capability file
+/// says so, and `inconclusive` (its ACP CREATE is a setup step) when it claims it wrongly.
+#[rstest]
+#[case::unclaimed(&["resource.accessControlPolicy"], Skipped, &[])]
+#[case::claimed(&[], Inconclusive, &["not reached: setup step 6 (expect_publish)", "5001"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cse_without_acp_gets_no_fail(
+    #[case] unclaimed: &[&str],
+    #[case] verdict: Verdict,
+    #[case] evidence: &[&str],
+) {
+    let id = "cse.authorization.acp-denied";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let p = refcse_profile_unclaiming(dir.path(), unclaimed);
+    let mut c = cfg_with(&[id], &[], &[p]);
+    c.refcse_variants = vec!["no_access_control_policy".into()];
+    assert_row(c, id, verdict, evidence).await;
+}
+
+/// Every capability a case of any family `requires` is in the capability table of
+/// suites/README.md, and every capability that table names is required by some case.
+#[test]
+fn the_capability_table_lists_what_the_cases_require() {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).expect("read suites dir") {
+            let p = e.expect("dir entry").path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "toml")
+                && p.file_name().is_some_and(|n| n != "catalogue.toml")
+            {
+                out.push(p);
+            }
+        }
+    }
+    let root = common::root();
+    let mut files = Vec::new();
+    walk(&root.join("suites"), &mut files);
+    let mut required = std::collections::BTreeSet::new();
+    for f in &files {
+        let t: toml::Table = std::fs::read_to_string(f)
+            .expect("read case file")
+            .parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let cases = match t.get("case").and_then(toml::Value::as_array) {
+            Some(a) => a.iter().filter_map(toml::Value::as_table).collect(),
+            None => vec![&t],
+        };
+        for c in cases {
+            for r in c
+                .get("requires")
+                .and_then(toml::Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                required.insert(r.as_str().expect("a capability name").to_string());
+            }
+        }
+    }
+    let readme = std::fs::read_to_string(root.join("suites/README.md")).expect("read README");
+    let table = readme
+        .split("## Capabilities (`requires`)")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("suites/README.md has a Capabilities section");
+    let mut documented = std::collections::BTreeSet::new();
+    for line in table.lines().filter(|l| l.starts_with("| `")) {
+        let first = line.split(" | ").next().unwrap_or("");
+        for name in first.split('`').skip(1).step_by(2) {
+            documented.insert(name.to_string());
+        }
+    }
+    let undocumented: Vec<_> = required.difference(&documented).collect();
+    assert!(
+        undocumented.is_empty(),
+        "required but not in suites/README.md: {undocumented:?}"
+    );
+    // transport.websocket gates whole runs (the README's transport matrix), not a case.
+    let unused: Vec<_> = documented
+        .difference(&required)
+        .filter(|c| *c != "transport.websocket")
+        .collect();
+    assert!(
+        unused.is_empty(),
+        "in suites/README.md but required by no case: {unused:?}"
+    );
 }

@@ -273,6 +273,11 @@ pub struct AeVariants {
     /// items 2–4 authorize, instead of the any-peer `+` of R2 7.5.4: what an MQTT server
     /// enforcing 8.4 as written lets it subscribe to.
     pub narrow_subscriptions: bool,
+    /// Leaves out the optional parameters of what it sends: no Originating Timestamp (`ot`) in
+    /// its requests, and answers to NOTIFY without To, From and `ot` but with Vendor
+    /// Information (`vsi`). R2 7.4.5 / 7.5.1 require op, fr, to and rqi of a request; 7.5.2
+    /// only rsc and rqi of a response.
+    pub other_optional_fields: bool,
 }
 
 impl AeVariants {

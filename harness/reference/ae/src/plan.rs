@@ -456,7 +456,7 @@ pub fn prepare_request(
         rvi: (cfg.release == Release::R2).then(|| RVI_R2.to_string()),
         ty,
         pc,
-        ot: Some(format_timestamp(now)),
+        ot: (!cfg.variants.other_optional_fields).then(|| format_timestamp(now)),
         ..Default::default()
     };
     let suffix = if f.no_type_suffix {
@@ -618,7 +618,7 @@ pub fn answer_request(
             }
         }
     };
-    let rsp = ResponsePrimitive {
+    let mut rsp = ResponsePrimitive {
         rsc: (!f.notify_response_omit_rsc).then_some(code),
         rqi: if f.notify_response_omit_rqi {
             None
@@ -632,6 +632,13 @@ pub fn answer_request(
         ot: Some(format_timestamp(now)),
         ..Default::default()
     };
+    if cfg.variants.other_optional_fields {
+        rsp.to = None;
+        rsp.fr = None;
+        rsp.ot = None;
+        rsp.extra
+            .insert("vsi".into(), Value::String("m2mspec-refae".into()));
+    }
     let out_ser = if f.notify_response_other_serialization {
         other_serialization(ser)
     } else {

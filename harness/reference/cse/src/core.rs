@@ -6,7 +6,7 @@ mod notify;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use m2mspec_onem2m::primitive::{Operation, RequestPrimitive, ResponsePrimitive};
-use m2mspec_onem2m::serialization::{decode_map, decode_request, encode_response, Serialization};
+use m2mspec_onem2m::serialization::{decode_map, decode_request, Serialization};
 use m2mspec_onem2m::timestamp::{format_timestamp, parse_timestamp, resolve_abs_rel};
 use m2mspec_onem2m::topic::{id_to_segment, Channel, OneM2mTopic};
 use m2mspec_onem2m::{rsc, CodecError, Release};
@@ -17,6 +17,7 @@ use std::hash::{Hash, Hasher};
 
 use crate::resources::{fail, Failure, Outcome, Target, Tree, TY_ACP, TY_AE, TY_SUB};
 use crate::rsc_extra::APP_RULE_VALIDATION_FAILED;
+use crate::styled::encode_styled;
 use crate::{Faults, RefCseConfig, Stats, Variants};
 use notify::{Contact, Notifications};
 
@@ -757,8 +758,14 @@ impl CseCore {
             .map(|f| self.originator_stem(f))
             .unwrap_or_default();
         let ae_id = match stem.as_str() {
-            "" | "C" => self.tree.new_ae_id('C'),
-            "S" => self.tree.new_ae_id('S'),
+            "" | "C" | "S" => {
+                let prefix = if stem == "S" { 'S' } else { 'C' };
+                if self.variants.ae_id_other_scheme {
+                    self.tree.new_ae_id_hex(prefix)
+                } else {
+                    self.tree.new_ae_id(prefix)
+                }
+            }
             s if (s.starts_with('C') || s.starts_with('S')) && !s.contains('/') && id_to_segment(s).is_ok() => {
                 if self.tree.is_registered(s) {
                     return fail(rsc::ORIGINATOR_HAS_ALREADY_REGISTERED, format!("AE-ID {s:?} is already registered"));
@@ -799,6 +806,14 @@ impl CseCore {
         }
         Some(match op {
             Operation::Create => match req.ty {
+                Some(TY_SUB) if self.variants.no_subscription => fail(
+                    rsc::NOT_IMPLEMENTED,
+                    "this CSE does not implement the <subscription> resource",
+                ),
+                Some(TY_ACP) if self.variants.no_access_control_policy => fail(
+                    rsc::NOT_IMPLEMENTED,
+                    "this CSE does not implement the <accessControlPolicy> resource",
+                ),
                 Some(TY_SUB) => return self.create_subscription(req, &target, ctx, now),
                 Some(ty) => self.tree_create(&target, ty, req.pc.as_ref(), None, now),
                 None => fail(rsc::BAD_REQUEST, "CREATE without Resource Type (ty)"),
@@ -959,7 +974,14 @@ impl CseCore {
         if self.faults.omit_rsc {
             rsp.rsc = None;
         }
-        let payload = match encode_response(&rsp, reply_to.serialization) {
+        if self.variants.other_optional_fields {
+            rsp.to = None;
+            rsp.fr = None;
+            rsp.ot = None;
+            rsp.extra
+                .insert("vsi".into(), Value::String("m2mspec-refcse".into()));
+        }
+        let payload = match encode_styled(&rsp, reply_to.serialization, &self.variants) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode the response; answering 5000");
@@ -968,7 +990,7 @@ impl CseCore {
                     pc: None,
                     ..rsp
                 };
-                match encode_response(&fallback, reply_to.serialization) {
+                match encode_styled(&fallback, reply_to.serialization, &self.variants) {
                     Ok(p) => p,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot encode even the error response; nothing sent");

@@ -28,6 +28,7 @@ mod core;
 mod mqtt;
 mod resources;
 mod session_config;
+mod styled;
 
 pub use crate::command::{CommandOutcome, CseCommand};
 pub use crate::core::{CseCore, Outgoing};
@@ -132,6 +133,8 @@ impl RefCseConfig {
 pub const RECONNECT_FAST_MS: u64 = 50;
 /// The reconnect delay of [`Variants::reconnect_slow`].
 pub const RECONNECT_SLOW_MS: u64 = 6_500;
+/// How late [`Variants::answers_slowly`] publishes each answer and request.
+pub const SLOW_ANSWER_MS: u64 = 300;
 
 /// Test-only switches for behaviour the texts allow but the default reference CSE does not
 /// show, so that the cases can be shown to accept it (a case that fails one of these is
@@ -166,6 +169,27 @@ pub struct Variants {
     /// the binding only calls oneM2M messages "idempotent" (R1 6.4.1, R2 7.4.1.1) and states
     /// no duplicate detection.
     pub execute_duplicates: bool,
+    /// Assigns AE-IDs of another shape: the type prefix ("C", or "S" for From "S") followed by
+    /// 16 hexadecimal digits, no separator (TS-0001 7.2 leaves the AE-ID-Stem to the
+    /// registrar; the default shape is `Cae-<tag>-<n>`).
+    pub ae_id_other_scheme: bool,
+    /// Writes the members of every JSON object it sends in reverse order (a JSON object is an
+    /// unordered set of members, RFC 8259 4; R2 7.5.1 prescribes no order).
+    pub json_fields_reversed: bool,
+    /// Responses leave out the optional To, From and Originating Timestamp parameters and
+    /// carry Vendor Information (`vsi`) instead: R2 7.4.5 / 7.5.2 require only the Response
+    /// Status Code and the Request Identifier of a response primitive.
+    pub other_optional_fields: bool,
+    /// Publishes every answer and request [`SLOW_ANSWER_MS`] late: a slower CSE, still within
+    /// the cases' bounds (the binding states no response time).
+    pub answers_slowly: bool,
+    /// Does not implement the `<subscription>` resource: a CREATE of resource type 23 is
+    /// answered NOT_IMPLEMENTED (5001, TS-0004 6.6). The binding does not require the resource
+    /// type; a SUT profile says so by not claiming `resource.subscription`.
+    pub no_subscription: bool,
+    /// Does not implement the `<accessControlPolicy>` resource: a CREATE of resource type 1 is
+    /// answered NOT_IMPLEMENTED (5001); capability `resource.accessControlPolicy`.
+    pub no_access_control_policy: bool,
 }
 
 impl Variants {

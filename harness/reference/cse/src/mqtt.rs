@@ -248,11 +248,17 @@ async fn open(
     gap: &Gap,
 ) -> Result<Session, RefCseError> {
     let worker_core = core.clone();
-    let out_of_order = cfg.variants.answers_out_of_order;
+    let style = ServeStyle {
+        out_of_order: cfg.variants.answers_out_of_order,
+        delay: cfg
+            .variants
+            .answers_slowly
+            .then(|| Duration::from_millis(crate::SLOW_ANSWER_MS)),
+    };
     Ok(Session::serve(
         plan,
         session_config(cfg, timeout, gap),
-        move |inbound, publisher| serve(worker_core, publisher, inbound, out_of_order),
+        move |inbound, publisher| serve(worker_core, publisher, inbound, style),
     )
     .await?)
 }
@@ -290,15 +296,26 @@ const TICK: Duration = Duration::from_millis(100);
 /// requests that arrive together before it answers them, last first.
 const BATCH_WINDOW: Duration = Duration::from_millis(150);
 
+/// How the worker answers, from the CSE's variants.
+#[derive(Clone, Copy)]
+struct ServeStyle {
+    /// Requests arriving within [`BATCH_WINDOW`] of each other are executed in order but
+    /// answered last first ([`Variants::answers_out_of_order`](crate::Variants)).
+    out_of_order: bool,
+    /// Each batch of PUBLISH packets goes out this much later
+    /// ([`Variants::answers_slowly`](crate::Variants)).
+    delay: Option<Duration>,
+}
+
 /// The session's worker: hands received PUBLISH packets to the core in order and publishes
-/// the responses (and the NOTIFY requests they cause). `out_of_order`: requests arriving
-/// within [`BATCH_WINDOW`] of each other are executed in order but answered last first.
+/// the responses (and the NOTIFY requests they cause), as `style` says.
 async fn serve(
     core: Arc<Mutex<CseCore>>,
     publisher: Publisher,
     mut inbound: Inbound,
-    out_of_order: bool,
+    style: ServeStyle,
 ) {
+    let out_of_order = style.out_of_order;
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -320,6 +337,9 @@ async fn serve(
             },
             _ = tick.tick() => lock(&core).tick(Utc::now()),
         };
+        if let (Some(d), false) = (style.delay, out.is_empty()) {
+            tokio::time::sleep(d).await;
+        }
         for o in out {
             if let Err(e) = publisher
                 .publish(o.topic.clone(), o.qos, o.retain, o.payload)

@@ -420,6 +420,21 @@ impl Tree {
         self.next_id(&format!("{prefix}ae"))
     }
 
+    /// A fresh AE-ID of another shape ([`crate::Variants::ae_id_other_scheme`]): the type
+    /// prefix and 16 hexadecimal digits, e.g. "C3f09a1c2b4d5e6f7".
+    pub(crate) fn new_ae_id_hex(&mut self, prefix: char) -> String {
+        use std::hash::{Hash, Hasher};
+        loop {
+            self.counter += 1;
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            (&self.tag, self.counter).hash(&mut h);
+            let id = format!("{prefix}{:016x}", h.finish());
+            if !self.res.contains_key(&id) && !self.aeis.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
     /// Resolve a `to` parameter (TS-0001 9.3.1): CSE-relative structured ("cse-in/ae1") or
     /// unstructured ("<ri>", hybrid "<ri>/cnt1"), SP-relative ("/id-in/cse-in/ae1",
     /// "/id-in/<ri>", "/id-in") and absolute ("//sp/id-in/..."); the last level may be the

@@ -5,7 +5,7 @@
 use chrono::{DateTime, TimeDelta, TimeZone, Utc};
 use m2mspec_onem2m::rsc;
 use m2mspec_onem2m::serialization::{decode_map, encode_map, PrimitiveKind, Serialization};
-use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release};
+use m2mspec_refcse::{connect_plan, CseCore, Faults, Outgoing, RefCseConfig, Release, Variants};
 use serde_json::{json, Map, Value};
 
 const JSON: Serialization = Serialization::Json;
@@ -824,4 +824,88 @@ fn every_fault_has_a_name() {
         .unwrap()
         .len();
     assert_eq!(names.len(), fields, "Faults::enabled lists every switch");
+}
+
+// ------------------------------------------------------------ compliant-but-different variants
+
+fn core_variant(variants: Variants) -> CseCore {
+    CseCore::new(&RefCseConfig {
+        variants,
+        ..cfg(Faults::default())
+    })
+}
+
+/// A registration asking for an AE-ID ("C" / "S"): the assigned AE-ID (aei).
+fn assigned_ae_id(c: &mut CseCore, fr: &str) -> String {
+    let rsp = req1(
+        c,
+        fr,
+        json!({"op": 1, "to": "cse-in", "fr": fr, "rqi": format!("reg-{fr}"), "ty": 2,
+               "pc": {"m2m:ae": {"rn": format!("ae{fr}"), "api": "Nm2mspec", "rr": true, "srv": ["3"]}}}),
+    );
+    assert_eq!(rsc_of(&rsp), rsc::CREATED, "{rsp:?}");
+    rsp["pc"]["m2m:ae"]["aei"]
+        .as_str()
+        .expect("aei")
+        .to_string()
+}
+
+#[test]
+fn variant_ae_id_other_scheme_assigns_another_shape() {
+    let hex16 = |s: &str| s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit());
+    let mut plain = core();
+    let default_id = assigned_ae_id(&mut plain, "C");
+    assert!(default_id.starts_with("Cae-"), "{default_id}");
+    let mut c = core_variant(Variants {
+        ae_id_other_scheme: true,
+        ..Variants::default()
+    });
+    let (cid, sid) = (assigned_ae_id(&mut c, "C"), assigned_ae_id(&mut c, "S"));
+    assert!(cid.strip_prefix('C').is_some_and(hex16), "{cid}");
+    assert!(sid.strip_prefix('S').is_some_and(hex16), "{sid}");
+    assert_ne!(cid[1..], sid[1..]);
+}
+
+#[test]
+fn variant_other_optional_fields_answers_rsc_and_rqi_with_vsi() {
+    let mut c = core_variant(Variants {
+        other_optional_fields: true,
+        ..Variants::default()
+    });
+    let rsp = req1(
+        &mut c,
+        "Cx",
+        json!({"op": 2, "to": "cse-in", "fr": "Cx", "rqi": "get1"}),
+    );
+    assert_eq!(rsp.get("rqi"), Some(&json!("get1")), "{rsp:?}");
+    assert!(rsp.contains_key("rsc"), "{rsp:?}");
+    for absent in ["to", "fr", "ot"] {
+        assert!(!rsp.contains_key(absent), "{absent} in {rsp:?}");
+    }
+    assert_eq!(rsp.get("vsi"), Some(&json!("m2mspec-refcse")), "{rsp:?}");
+}
+
+#[test]
+fn variants_without_subscription_or_acp_answer_not_implemented() {
+    let mut c = core_variant(Variants {
+        no_subscription: true,
+        no_access_control_policy: true,
+        ..Variants::default()
+    });
+    let out = subscribe_target(&mut c, JSON);
+    assert_eq!(
+        out.len(),
+        1,
+        "only the answer, no verification request: {out:?}"
+    );
+    assert_eq!(rsc_of(&decode(&out[0])), rsc::NOT_IMPLEMENTED);
+    let acp = req1(
+        &mut c,
+        "Cowner",
+        json!({"op": 1, "to": "cse-in/owner", "fr": "Cowner", "rqi": "acp", "ty": 1,
+               "pc": {"m2m:acp": {"rn": "acp1",
+                   "pv": {"acr": [{"acor": ["Cowner"], "acop": 63}]},
+                   "pvs": {"acr": [{"acor": ["Cowner"], "acop": 63}]}}}}),
+    );
+    assert_eq!(rsc_of(&acp), rsc::NOT_IMPLEMENTED, "{acp:?}");
 }

@@ -8,7 +8,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use m2mspec_onem2m::primitive::{Operation, RequestPrimitive};
-use m2mspec_onem2m::serialization::{decode_response, encode_request, Serialization};
+use m2mspec_onem2m::serialization::{decode_response, Serialization};
 use m2mspec_onem2m::timestamp::format_timestamp;
 use m2mspec_onem2m::topic::{id_to_segment, Channel, OneM2mTopic};
 use m2mspec_onem2m::{rsc, Release};
@@ -20,6 +20,7 @@ use crate::resources::{fail, Failure, Outcome, Target, TY_AE, TY_SUB};
 use crate::rsc_extra::{
     SUBSCRIPTION_CREATOR_HAS_NO_PRIVILEGE, SUBSCRIPTION_VERIFICATION_INITIATION_FAILED,
 };
+use crate::styled::encode_request_styled;
 
 /// How many sent NOTIFY requests are remembered for matching their responses.
 const SENT_CAPACITY: usize = 1000;
@@ -349,7 +350,7 @@ impl CseCore {
             (true, Serialization::Json, Release::R1) => Serialization::Xml,
             (true, _, _) => Serialization::Json,
         };
-        let payload = match encode_request(&req, payload_ser) {
+        let payload = match encode_request_styled(&req, payload_ser, &self.variants) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "cannot encode a NOTIFY request; not sent");
