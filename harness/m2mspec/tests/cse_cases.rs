@@ -25,6 +25,10 @@ const NEW_CASES: &[&str] = &[
     "cse.duplicates.retransmitted-request",
     "cse.duplicates.retransmitted-request.single-effect",
     "cse.expiry.stored-request",
+    "cse.features.no-one-to-many",
+    "cse.features.no-retain",
+    "cse.features.no-will",
+    "cse.features.qos1",
     "cse.notify.event",
     "cse.notify.mandatory-parameters",
     "cse.notify.qos",
@@ -317,6 +321,52 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     "qos0_responses",
     NonStrict,
     &["qos: expected 1, observed 0"]
+)]
+// ------------------------------------------------------------ R2 6.1 / R1 5.1, trace-wide
+// The MQTT features the binding does not use: read over the whole run (scope = "run"), SHOULD
+// (no drafting keyword), so each fault is a non-strict finding of the case of its statement.
+#[case::features_no_retain(
+    "cse.features.no-retain",
+    "retain_responses",
+    NonStrict,
+    &["PUBLISH packet(s) from sut with retain = true, expected exactly 0", "ret1"]
+)]
+#[case::features_qos1_qos0(
+    "cse.features.qos1",
+    "qos0_responses",
+    NonStrict,
+    &["with topic = a string matching the regular expression", "qos = anything but 1", "PUBLISH q0"]
+)]
+#[case::features_qos1_qos2(
+    "cse.features.qos1",
+    "qos2_responses",
+    NonStrict,
+    &["qos = anything but 1", "PUBLISH q2"]
+)]
+#[case::features_qos1_subscribe_qos0(
+    "cse.features.qos1",
+    "subscribe_qos0",
+    NonStrict,
+    &["SUBSCRIBE packet(s) from sut with filters = a list with an element that is"]
+)]
+#[case::features_no_will(
+    "cse.features.no-will",
+    "will",
+    NonStrict,
+    &["1 CONNECT packet(s) from sut with will_flag = true, expected exactly 0", "will="]
+)]
+#[case::features_no_one_to_many(
+    "cse.features.no-one-to-many",
+    "subscribe_all_requests",
+    NonStrict,
+    &["/oneM2M/req/# also takes /oneM2M/req/Cm2mprobe/m2mspec-other-receiver/json"]
+)]
+// A fault of another statement leaves the trace-wide cases alone.
+#[case::features_no_retain_untouched_by_qos0(
+    "cse.features.no-retain",
+    "qos0_responses",
+    Pass,
+    &[]
 )]
 // ------------------------------------------------------------ primitives
 #[case::publish_packet(
@@ -683,8 +733,11 @@ async fn an_r1_reference_cse_passes_the_r1_cases() {
 enum Profile {
     /// An R1 reference CSE ([`R1_CAPS`]).
     R1,
-    /// An R2 reference CSE claiming `mqtt.credentials`, which its profile cannot give it.
+    /// An R2 reference CSE claiming `mqtt.credentials` without giving it any (`[mqtt]`).
     ClaimsCredentials,
+    /// An R2 reference CSE claiming `mqtt.credentials`, with a user name and password in its
+    /// profile's `[mqtt]`.
+    WithCredentials,
 }
 
 impl Profile {
@@ -697,6 +750,18 @@ impl Profile {
                 "R2",
                 &["role.cse", "release.r2", "mqtt.credentials"],
             ),
+            Profile::WithCredentials => {
+                let p = refcse_profile(
+                    dir,
+                    "login",
+                    "R2",
+                    &["role.cse", "release.r2", "mqtt.credentials"],
+                );
+                let mut text = std::fs::read_to_string(&p).expect("read profile");
+                text.push_str("\n[mqtt]\nusername = \"m2mspec-cse\"\npassword = \"s3cret\"\n");
+                std::fs::write(&p, text).expect("write profile");
+                p
+            }
         }
     }
 }
@@ -749,7 +814,15 @@ impl Profile {
     Skipped,
     &[]
 )]
-// Claimed but not sent: the reference CSE's profile cannot give it MQTT credentials.
+// Claimed and configured: the profile's [mqtt] credentials are in the CONNECT.
+#[case::credentials_configured(
+    Profile::WithCredentials,
+    "cse.connect.credentials",
+    &[],
+    Pass,
+    &[]
+)]
+// Claimed but not sent: the profile gives the reference CSE no MQTT credentials.
 #[case::credentials(
     Profile::ClaimsCredentials,
     "cse.connect.credentials",

@@ -1,5 +1,6 @@
 //! Trace steps: what the gatekeeper saw on the wire (MQTT 3.1.1 packets) —
-//! `expect_packet`, `expect_count`, `expect_subscribed`. `expect_packet` also reads the
+//! `expect_packet`, `expect_count`, `expect_subscribed`, and `expect_sequence` (packets in an
+//! order, [`sequence`]). `expect_packet` also reads the
 //! `carriage` of a client's connection (TS-0010 R2 7.2, 8.3): the transport that carried its
 //! latest CONNECT (`transport`: tcp, tls, ws, wss) and the Credential-ID of the client
 //! certificate it authenticated with (`client_certificate`, null without one).
@@ -8,6 +9,8 @@
 //! connection: they read the gatekeeper's trace of the SUT's (or an entity's) packets, so
 //! they can check what a client sent (CONNECT flags, SUBSCRIBE filters, PUBACKs) and what the
 //! broker sent it (CONNACK, SUBACK, delivered PUBLISHes).
+
+mod sequence;
 
 use super::case_run::CaseRun;
 use super::evidence::packet_json;
@@ -26,7 +29,12 @@ pub(crate) struct Trace;
 
 impl StepFamily for Trace {
     fn steps(&self) -> &'static [&'static str] {
-        &["expect_packet", "expect_count", "expect_subscribed"]
+        &[
+            "expect_packet",
+            "expect_count",
+            "expect_subscribed",
+            "expect_sequence",
+        ]
     }
 
     fn parse(&self, table: toml::Value) -> Result<Step, toml::de::Error> {
@@ -42,6 +50,7 @@ enum TraceStep {
     ExpectPacket(ExpectPacket),
     ExpectCount(ExpectCount),
     ExpectSubscribed(ExpectSubscribed),
+    ExpectSequence(sequence::ExpectSequence),
 }
 
 /// Packets `expect_packet` and `expect_count` know.
@@ -62,6 +71,7 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(_) => "expect_packet",
             TraceStep::ExpectCount(_) => "expect_count",
             TraceStep::ExpectSubscribed(_) => "expect_subscribed",
+            TraceStep::ExpectSequence(_) => "expect_sequence",
         }
     }
 
@@ -70,16 +80,23 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(s) => s.setup,
             TraceStep::ExpectCount(s) => s.setup,
             TraceStep::ExpectSubscribed(s) => s.setup,
+            TraceStep::ExpectSequence(s) => s.setup,
         }
     }
 
     fn validate(&self, _protocol: &dyn Protocol) -> Result<(), String> {
         match self {
+            TraceStep::ExpectSequence(s) => s.validate(),
             TraceStep::ExpectPacket(ExpectPacket { packet, .. })
             | TraceStep::ExpectCount(ExpectCount { packet, .. })
                 if !PACKETS.contains(&packet.as_str()) =>
             {
                 Err(format!("expect_packet: unknown packet {packet:?}"))
+            }
+            TraceStep::ExpectPacket(ExpectPacket { packet, select, .. })
+                if packet == "carriage" && !select.is_empty() =>
+            {
+                Err("expect_packet: match selects packets; a carriage has none (use fields)".into())
             }
             TraceStep::ExpectCount(ExpectCount {
                 count: None,
@@ -100,6 +117,7 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(s) => Box::pin(s.run(run)),
             TraceStep::ExpectCount(s) => Box::pin(s.run(run)),
             TraceStep::ExpectSubscribed(s) => Box::pin(s.run(run)),
+            TraceStep::ExpectSequence(s) => Box::pin(s.run(run)),
         }
     }
 }
@@ -140,6 +158,11 @@ struct ExpectPacket {
     /// Search the whole trace (true) or only since the case started (false).
     #[serde(default)]
     whole_trace: bool,
+    /// Fields selecting the packet: the latest packet of its kind that has them (or the first
+    /// such to arrive in time) is the one `fields` are checked on. Without it, the latest
+    /// packet of its kind.
+    #[serde(default, rename = "match")]
+    select: FieldExpectations,
     #[serde(default)]
     fields: FieldExpectations,
     #[serde(default = "default_step_timeout_ms")]
@@ -157,12 +180,23 @@ impl ExpectPacket {
             (self.from.as_str(), self.packet.as_str(), self.timeout_ms);
         let to_client = self.direction == "to_client";
         let fields = run.expand_fields(&self.fields)?;
+        let select = run.expand_fields(&self.select)?;
         let since = if self.whole_trace { 0 } else { run.start_seq };
         let sender = run.sender(from);
-        let pred = |e: &TraceEvent| {
+        let of_kind = |e: &TraceEvent| {
             dir_matches(to_client, e)
                 && sender.sent(e)
                 && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
+        };
+        let pred = |e: &TraceEvent| {
+            of_kind(e)
+                && match &e.kind {
+                    EventKind::Packet(p) => {
+                        check_fields(&packet_json(p).1, select.iter().map(|(k, v)| (k, v)))
+                            .is_empty()
+                    }
+                    _ => false,
+                }
         };
         // With the whole trace the latest such packet counts (e.g. the SUT's current CONNECT).
         let found = match run
@@ -182,14 +216,44 @@ impl ExpectPacket {
             }
         };
         let Some(e) = found else {
+            let selecting = if select.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", describe(select.iter().map(|(k, v)| (k, v))))
+            };
+            // The packets of its kind that were passed over, with why; else the latest ones.
+            let passed: Vec<String> = run
+                .tb
+                .trace()
+                .since(since)
+                .iter()
+                .filter(|e| of_kind(e))
+                .map(|e| match &e.kind {
+                    EventKind::Packet(p) => {
+                        let m = check_fields(&packet_json(p).1, select.iter().map(|(k, v)| (k, v)));
+                        let why: Vec<String> = m.iter().map(ToString::to_string).collect();
+                        format!("{} — not selected: {}", e.summary(), why.join("; "))
+                    }
+                    _ => e.summary(),
+                })
+                .collect();
+            let observed = if passed.is_empty() {
+                "none in the trace".to_string()
+            } else {
+                format!("{} other {} packet(s)", passed.len(), packet.to_uppercase())
+            };
             return Err(StepFailure::Check(Evidence {
                 message: format!(
-                    "no {} from {from} within {timeout_ms} ms",
+                    "no {}{selecting} from {from} within {timeout_ms} ms",
                     packet.to_uppercase()
                 ),
-                expected: Some(format!("a {} packet", packet.to_uppercase())),
-                observed: Some("none in the trace".into()),
-                packets: run.recent_packets(20),
+                expected: Some(format!("a {} packet{selecting}", packet.to_uppercase())),
+                observed: Some(observed),
+                packets: if passed.is_empty() {
+                    run.recent_packets(20)
+                } else {
+                    passed.into_iter().rev().take(20).rev().collect()
+                },
                 data: None,
             }));
         };
