@@ -14,6 +14,8 @@
 //! * `{ addresses = "host:port" }` — an MQTT URI (`mqtt://`, `mqtts://`) that, read as R2 7.6
 //!   tells its reader (no port: 1883 / 8883), addresses that MQTT server;
 //! * `{ names_host = "host:port" }` — an MQTT URI naming that server's host, whatever its port;
+//! * `{ has = { path = x, … } }` — a table (e.g. a list element under `some`) whose fields
+//!   meet those expectations, each path read inside it;
 //! * `{ regex = "^C[0-9a-f]{{8}}$" }` — a string that the regular expression (Rust `regex`
 //!   syntax, unanchored unless it says `^`/`$`) finds a match in; a number is matched as its
 //!   text. Templates expand first, so a pattern writes its own braces `{{`/`}}`, and a
@@ -60,6 +62,7 @@ fn operator(m: &serde_json::Map<String, Value>) -> Option<(&str, &Value)> {
     let (k, v) = m.iter().next()?;
     let ok = match k.as_str() {
         "any" | "all" => v.is_array(),
+        "has" => v.is_object(),
         "prefix" | "addresses" | "names_host" | "regex" => v.is_string(),
         "not" | "contains" | "some" | "none" => true,
         _ => false,
@@ -101,6 +104,11 @@ fn apply(op: &str, arg: &Value, got: &Value) -> bool {
         "addresses" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::addresses(&g, &s)),
         "names_host" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::names_host(&g, &s)),
         "regex" => regex_matches(arg, got),
+        "has" => arg.as_object().is_some_and(|fields| {
+            fields
+                .iter()
+                .all(|(path, want)| meets(want, lookup_path(got, path)))
+        }),
         _ => false,
     }
 }
@@ -178,6 +186,12 @@ pub fn show(v: Option<&Value>) -> String {
                 "regex" => format!(
                     "a string matching the regular expression {}",
                     show(Some(arg))
+                ),
+                "has" => format!(
+                    "a table with {}",
+                    arg.as_object()
+                        .map(|m| describe(m.iter()))
+                        .unwrap_or_default()
                 ),
                 _ => format!(
                     "an MQTT URI naming the host of {}",
@@ -384,12 +398,33 @@ mod tests {
         }
     }
 
+    #[rstest::rstest]
+    #[case::some_element_has(json!({"some": {"has": {"qos": {"not": 1}}}}), true)]
+    #[case::no_element_has(json!({"none": {"has": {"qos": 2}}}), true)]
+    #[case::every_field_must_hold(json!({"some": {"has": {"qos": 0, "filter": {"prefix": "/b"}}}}), false)]
+    #[case::nested_path(json!({"some": {"has": {"opts.nl": true}}}), true)]
+    #[case::not_a_table(json!({"has": {"qos": 1}}), false)]
+    fn has_reads_fields_inside_an_element(#[case] want: Value, #[case] ok: bool) {
+        let filters = json!([
+            {"filter": "/a", "qos": 1},
+            {"filter": "/b", "qos": 1, "opts": {"nl": true}},
+            {"filter": "/c", "qos": 0}
+        ]);
+        let got = if want.get("has").is_some() { json!([1]) } else { filters };
+        assert_eq!(meets(&want, Some(&got)), ok, "{want}");
+    }
+
     #[test]
     fn regex_reads_as_words() {
         let m = check(&json!({"client_id": "X"}), &[("client_id", json!({"regex": "^C"}))]);
         assert_eq!(
             m[0].expected,
             "a string matching the regular expression \"^C\""
+        );
+        let has = json!({"some": {"has": {"qos": {"not": 1}}}});
+        assert_eq!(
+            show(Some(&has)),
+            "a list with an element that is a table with qos = anything but 1"
         );
     }
 
