@@ -410,13 +410,20 @@ mod tests {
             {"filter": "/b", "qos": 1, "opts": {"nl": true}},
             {"filter": "/c", "qos": 0}
         ]);
-        let got = if want.get("has").is_some() { json!([1]) } else { filters };
+        let got = if want.get("has").is_some() {
+            json!([1])
+        } else {
+            filters
+        };
         assert_eq!(meets(&want, Some(&got)), ok, "{want}");
     }
 
     #[test]
     fn regex_reads_as_words() {
-        let m = check(&json!({"client_id": "X"}), &[("client_id", json!({"regex": "^C"}))]);
+        let m = check(
+            &json!({"client_id": "X"}),
+            &[("client_id", json!({"regex": "^C"}))],
+        );
         assert_eq!(
             m[0].expected,
             "a string matching the regular expression \"^C\""

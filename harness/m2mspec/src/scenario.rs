@@ -484,7 +484,9 @@ fields = { clean_session = false }
             .collect();
         assert_eq!(ids, ["a.2", "a.4", "a.1", "a.3"]);
         let bad = GOOD.replace("title", "scope = \"suite\"\ntitle");
-        let err = parse_file(Path::new("a.toml"), &bad).unwrap_err().to_string();
+        let err = parse_file(Path::new("a.toml"), &bad)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("unknown variant `suite`"), "{err}");
     }
 

@@ -167,7 +167,14 @@ impl ExpectSequence {
                 return Ok(());
             };
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if !left.is_zero() && run.tb.trace().wait_for(next, left, |_| true).await.is_some() {
+            if !left.is_zero()
+                && run
+                    .tb
+                    .trace()
+                    .wait_for(next, left, |_| true)
+                    .await
+                    .is_some()
+            {
                 continue;
             }
             return Err(self.broken(run, &patterns, &events, &found, broke, &fits));
