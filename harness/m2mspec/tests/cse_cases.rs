@@ -329,7 +329,7 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     "cse.features.no-retain",
     "retain_responses",
     NonStrict,
-    &["PUBLISH packet(s) from sut with retain = true, expected exactly 0", "ret1"]
+    &["PUBLISH packet(s) from sut with retain = true since the run began, expected exactly 0", "ret1"]
 )]
 #[case::features_qos1_qos0(
     "cse.features.qos1",
@@ -353,7 +353,7 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     "cse.features.no-will",
     "will",
     NonStrict,
-    &["1 CONNECT packet(s) from sut with will_flag = true, expected exactly 0", "will="]
+    &["1 CONNECT packet(s) from sut with will_flag = true since the run began, expected exactly 0", "will="]
 )]
 #[case::features_no_one_to_many(
     "cse.features.no-one-to-many",
@@ -841,6 +841,34 @@ async fn the_fault_breaks_the_case_on_a_profile(
     let dir = tempfile::tempdir().expect("temp dir");
     let p = profile.write(dir.path());
     assert_row(cfg_with(&[id], faults, &[p]), id, verdict, evidence).await;
+}
+
+/// A case of scope `run` runs after the others and reads their traffic too: with retained
+/// responses, `cse.features.no-retain` (first in file order) runs last and counts the retained
+/// response `cse.qos.qos1` drew besides its own, while `cse.qos.qos1`, which checks the QoS
+/// only, passes — the violation is named once, by the case of its statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_scope_case_runs_last_and_reads_every_case() {
+    let r = run_ok(cfg(
+        &["cse.features.no-retain", "cse.qos.qos1"],
+        &["retain_responses"],
+    ))
+    .await;
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["cse.qos.qos1", "cse.features.no-retain"]);
+    assert_eq!(case(&r, "cse.qos.qos1").verdict, Pass);
+    let c = case(&r, "cse.features.no-retain");
+    assert_eq!(c.verdict, NonStrict);
+    let retained: Vec<&String> = c
+        .evidence
+        .iter()
+        .flat_map(|e| &e.packets)
+        .filter(|p| p.contains("PUBLISH") && p.contains("ret1"))
+        .collect();
+    assert!(
+        retained.len() >= 2,
+        "the retained responses of both cases: {retained:#?}"
+    );
 }
 
 /// On the built-in (R2) CSE the R1 QoS cases are skipped whatever it does.

@@ -426,6 +426,10 @@ impl ExpectCount {
                 if let Some(b) = &self.before {
                     matching.push_str(&format!(" before its first {}", b.to_uppercase()));
                 }
+                if run.start_seq == 0 {
+                    // A trace-wide check (scope = "run"): the window is the whole run.
+                    matching.push_str(" since the run began");
+                }
                 return Err(StepFailure::Check(Evidence {
                     message: format!(
                         "{} {} packet(s) from {from}{matching}, expected {want}",
@@ -437,7 +441,7 @@ impl ExpectCount {
                     packets: if seen.is_empty() {
                         run.recent_packets(20)
                     } else {
-                        seen
+                        bounded(seen, MAX_COUNTED_SHOWN)
                     },
                     data: None,
                 }));
@@ -445,6 +449,20 @@ impl ExpectCount {
             run.tb.trace().wait_for(next, left, |_| true).await;
         }
     }
+}
+
+/// How many of the counted packets a failed `expect_count` shows (a trace-wide count can
+/// find hundreds): the first ones, then how many more there were.
+const MAX_COUNTED_SHOWN: usize = 30;
+
+/// The first `max` lines of `lines`, and a last line saying how many were left out.
+fn bounded(mut lines: Vec<String>, max: usize) -> Vec<String> {
+    if lines.len() > max {
+        let more = lines.len() - max;
+        lines.truncate(max);
+        lines.push(format!("… and {more} more"));
+    }
+    lines
 }
 
 /// Expect the SUT's subscriptions (so far) to cover each of `topics` and none of `not_topics`
@@ -577,6 +595,31 @@ impl ExpectSubscribed {
                     data: None,
                 }));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::under(3, 5, 3, None)]
+    #[case::at(5, 5, 5, None)]
+    #[case::over(8, 5, 6, Some("… and 3 more"))]
+    fn counted_packets_are_bounded(
+        #[case] n: usize,
+        #[case] max: usize,
+        #[case] shown: usize,
+        #[case] last: Option<&str>,
+    ) {
+        let lines: Vec<String> = (0..n).map(|i| format!("#{i}")).collect();
+        let out = bounded(lines, max);
+        assert_eq!(out.len(), shown);
+        assert_eq!(out[0], "#0");
+        if let Some(l) = last {
+            assert_eq!(out.last().map(String::as_str), Some(l));
         }
     }
 }
