@@ -250,7 +250,7 @@ impl ExpectSequence {
         );
         if !early.is_empty() {
             message.push_str(&format!(
-                "; it was seen only before packet {broke}/{n} (out of order)"
+                "; such a packet was seen only earlier, before packet {broke}/{n}"
             ));
         }
         StepFailure::Check(Evidence {
@@ -263,10 +263,14 @@ impl ExpectSequence {
                     .collect::<Vec<_>>()
                     .join(", then "),
             ),
-            observed: Some(format!(
-                "packets 1 to {broke} of {n} in order, packet {} missing",
-                broke + 1
-            )),
+            observed: Some(if broke == 0 {
+                format!("packet 1 of {n} not found")
+            } else {
+                format!(
+                    "packets 1 to {broke} of {n} in order, packet {} missing",
+                    broke + 1
+                )
+            }),
             packets: if lines.is_empty() {
                 run.recent_packets(20)
             } else {
