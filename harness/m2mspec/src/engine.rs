@@ -13,6 +13,8 @@
 //! starts their trace window at the run's first packet instead of the case's, so a retained
 //! or QoS 0 PUBLISH the SUT sent during any case is named once, by the case checking that
 //! statement, and never turns up as a stray finding in the evidence of an unrelated case.
+//! Every other case marks where its traffic starts in the testbed, so that evidence says which
+//! case each packet was sent during.
 //!
 //! The engine knows no step and no protocol: it looks up the case's protocol family, starts
 //! the case's state (`steps::case_run`) with the family's `{sut.*}` variables, runs each step
@@ -114,6 +116,8 @@ pub async fn run_case(
         return result;
     };
     let n = CASE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let case_start = tb.trace().next_seq();
+    tb.mark_case_start(case_start, &case.id);
     let mut run = CaseRun {
         tb,
         sut,
@@ -126,7 +130,7 @@ pub async fn run_case(
         // The trace-wide hook: a case of scope `run` (run after the others) reads the trace
         // from the run's first packet, so its verdict covers every case's traffic.
         start_seq: match case.scope {
-            Scope::Case => tb.trace().next_seq(),
+            Scope::Case => case_start,
             Scope::Run => 0,
         },
         log: Vec::new(),

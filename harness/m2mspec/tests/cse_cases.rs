@@ -869,6 +869,16 @@ async fn a_run_scope_case_runs_last_and_reads_every_case() {
         retained.len() >= 2,
         "the retained responses of both cases: {retained:#?}"
     );
+    // Each packet says which case it was sent during.
+    for (needle, what) in [
+        ("(sent during cse.qos.qos1)", "the other case's response"),
+        ("(sent during this case)", "its own response"),
+    ] {
+        assert!(
+            retained.iter().any(|p| p.ends_with(needle)),
+            "{what}: {retained:#?}"
+        );
+    }
 }
 
 /// On the built-in (R2) CSE the R1 QoS cases are skipped whatever it does.

@@ -392,7 +392,7 @@ impl ExpectCount {
                     }
                     _ => false,
                 })
-                .map(|e| e.summary())
+                .map(|e| line(this, &e))
                 .collect::<Vec<_>>()
         };
         // Wait (bounded) for the count to be reached; an exact count must also not be exceeded
@@ -448,6 +448,19 @@ impl ExpectCount {
             }
             run.tb.trace().wait_for(next, left, |_| true).await;
         }
+    }
+}
+
+/// A trace line for evidence. In a trace-wide check (scope = "run": its window starts at the
+/// run's first packet) it also says which case the packet was sent during.
+fn line(run: &CaseRun<'_>, e: &TraceEvent) -> String {
+    if run.start_seq != 0 {
+        return e.summary();
+    }
+    match run.tb.case_at(e.seq) {
+        Some(id) if id != run.case_id => format!("{} (sent during {id})", e.summary()),
+        Some(_) => format!("{} (sent during this case)", e.summary()),
+        None => format!("{} (sent before the first case)", e.summary()),
     }
 }
 
@@ -590,7 +603,7 @@ impl ExpectSubscribed {
                         .iter()
                         .filter(|e| run.is_from(from, e))
                         .filter(|e| is_subscription(e))
-                        .map(|e| e.summary())
+                        .map(|e| line(run, e))
                         .collect(),
                     data: None,
                 }));
