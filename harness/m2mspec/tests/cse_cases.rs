@@ -8,7 +8,7 @@
 mod common;
 
 use common::{assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok};
-use m2mspec_reports::Verdict::{self, Fail, Inconclusive, NonStrict, Pass, Skipped};
+use m2mspec_reports::Verdict::{self, Error, Fail, Inconclusive, NonStrict, Pass, Skipped};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 
@@ -879,6 +879,78 @@ async fn a_run_scope_case_runs_last_and_reads_every_case() {
             "{what}: {retained:#?}"
         );
     }
+}
+
+/// The engine's trace steps against the reference CSE, on cases written for the test: the
+/// CSE answers an AE's CREATE (its CONNECT and SUBSCRIBE came before the case), and each row's
+/// check step must end the case with `verdict` and evidence holding every `needle`.
+#[rstest]
+// `match` selects the latest PUBLISH with those fields; none: the ones passed over, with why.
+#[case::match_selects(
+    "do = 'expect_packet'\nfrom = 'sut'\npacket = 'publish'\nmatch = { topic = { regex = '^/oneM2M/resp/[^/]+/[^/]+/json$' } }\nfields = { qos = 1 }",
+    Pass,
+    &[]
+)]
+#[case::match_finds_none(
+    "do = 'expect_packet'\nfrom = 'sut'\npacket = 'publish'\nmatch = { topic = { regex = '^/oneM2M/req/' } }\ntimeout_ms = 200",
+    Fail,
+    &["no PUBLISH with topic = a string matching the regular expression \\\"^/oneM2M/req/\\\" from sut within 200 ms", "not selected: topic: expected"]
+)]
+#[case::bad_pattern_is_the_case_error(
+    "do = 'expect_count'\nfrom = 'sut'\npacket = 'publish'\nfields = { topic = { regex = '(unclosed' } }\ncount = 0\ntimeout_ms = 0",
+    Error,
+    &["topic: invalid regular expression \\\"(unclosed\\\""]
+)]
+// The CSE's CONNECT and SUBSCRIBE (whole trace), then its response: in order.
+#[case::sequence_in_order(
+    "do = 'expect_sequence'\nwhole_trace = true\npackets = [{ packet = 'connect' }, { packet = 'subscribe' }, { packet = 'publish', fields = { topic = { prefix = '/oneM2M/resp/' } } }]",
+    Pass,
+    &[]
+)]
+// The response before the CONNECT is not on the wire: the evidence says where it broke.
+#[case::sequence_out_of_order(
+    "do = 'expect_sequence'\nwhole_trace = true\ntimeout_ms = 200\npackets = [{ packet = 'publish' }, { packet = 'connect' }]",
+    Fail,
+    &["the sequence broke at packet 2/2: no CONNECT from sut after #", "such a packet was seen only earlier", "1/2 matched:", "2/2 seen only before packet 1/2:"]
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_steps_on_written_cases(
+    #[case] check: &str,
+    #[case] verdict: Verdict,
+    #[case] needles: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let case = format!(
+        r#"id = "cse.engine.check"
+title = "t"
+clause = ["R2 7.4.1"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "r"
+[[step]]
+do = "connect"
+as = "ae"
+[[step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{{ae.seg}}/#"]
+[[step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[step]]
+do = "expect_publish"
+as = "ae"
+setup = true
+[[step]]
+{check}
+"#
+    );
+    std::fs::write(dir.path().join("check.toml"), case).expect("write case");
+    let mut c = cfg(&["cse.engine.check"], &[]);
+    c.suites = dir.path().to_path_buf();
+    assert_row(c, "cse.engine.check", verdict, needles).await;
 }
 
 /// On the built-in (R2) CSE the R1 QoS cases are skipped whatever it does.
