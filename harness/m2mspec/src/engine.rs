@@ -8,6 +8,14 @@
 //! unclaimed capability is `skipped`. Every non-pass carries evidence. Cleanup steps run last,
 //! whatever happened, and never change the verdict.
 //!
+//! Trace-wide checks (TS-0010 R2 6.1 / R1 5.1: the MQTT features the binding does not use)
+//! are cases of scope `run`: the selection puts them after every other case, and the engine
+//! starts their trace window at the run's first packet instead of the case's, so a retained
+//! or QoS 0 PUBLISH the SUT sent during any case is named once, by the case checking that
+//! statement, and never turns up as a stray finding in the evidence of an unrelated case.
+//! Every other case marks where its traffic starts in the testbed, so that evidence says which
+//! case each packet was sent during.
+//!
 //! The engine knows no step and no protocol: it looks up the case's protocol family, starts
 //! the case's state (`steps::case_run`) with the family's `{sut.*}` variables, runs each step
 //! through its family, and drives a SUT command left running in the background alongside the
@@ -15,7 +23,7 @@
 
 use crate::commander::{CommandError, SutCommander};
 use crate::protocol::Protocol;
-use crate::scenario::{Basis, Case, Level, SpecText};
+use crate::scenario::{Basis, Case, Level, Scope, SpecText};
 use crate::steps::case_run::CaseRun;
 use crate::steps::{failure, Step};
 use crate::sut::SutProfile;
@@ -108,6 +116,8 @@ pub async fn run_case(
         return result;
     };
     let n = CASE_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let case_start = tb.trace().next_seq();
+    tb.mark_case_start(case_start, &case.id);
     let mut run = CaseRun {
         tb,
         sut,
@@ -117,7 +127,12 @@ pub async fn run_case(
         opts,
         vars: base_vars(tb, sut, protocol, &format!("{}{n}", opts.run_token)),
         entities: BTreeMap::new(),
-        start_seq: tb.trace().next_seq(),
+        // The trace-wide hook: a case of scope `run` (run after the others) reads the trace
+        // from the run's first packet, so its verdict covers every case's traffic.
+        start_seq: match case.scope {
+            Scope::Case => case_start,
+            Scope::Run => 0,
+        },
         log: Vec::new(),
         generated_ids: 0,
         ctl,

@@ -13,7 +13,14 @@
 //!   counts as a one-element list);
 //! * `{ addresses = "host:port" }` — an MQTT URI (`mqtt://`, `mqtts://`) that, read as R2 7.6
 //!   tells its reader (no port: 1883 / 8883), addresses that MQTT server;
-//! * `{ names_host = "host:port" }` — an MQTT URI naming that server's host, whatever its port.
+//! * `{ names_host = "host:port" }` — an MQTT URI naming that server's host, whatever its port;
+//! * `{ has = { path = x, … } }` — a table (e.g. a list element under `some`) whose fields
+//!   meet those expectations, each path read inside it;
+//! * `{ regex = "^C[0-9a-f]{{8}}$" }` — a string that the regular expression (Rust `regex`
+//!   syntax, unanchored unless it says `^`/`$`) finds a match in; a number is matched as its
+//!   text. Templates expand first, so a pattern writes its own braces `{{`/`}}`, and a
+//!   template's value goes in as is (not escaped). A pattern that does not compile is a
+//!   harness error naming it ([`invalid_pattern`]), never a silent mismatch.
 //!
 //! The strings `<absent>` and `<present>` test presence only.
 
@@ -55,7 +62,8 @@ fn operator(m: &serde_json::Map<String, Value>) -> Option<(&str, &Value)> {
     let (k, v) = m.iter().next()?;
     let ok = match k.as_str() {
         "any" | "all" => v.is_array(),
-        "prefix" | "addresses" | "names_host" => v.is_string(),
+        "has" => v.is_object(),
+        "prefix" | "addresses" | "names_host" | "regex" => v.is_string(),
         "not" | "contains" | "some" | "none" => true,
         _ => false,
     };
@@ -95,7 +103,44 @@ fn apply(op: &str, arg: &Value, got: &Value) -> bool {
         "none" => !elements(got).into_iter().any(|e| meets(arg, Some(e))),
         "addresses" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::addresses(&g, &s)),
         "names_host" => matches!((text(got), text(arg)), (Some(g), Some(s)) if uri::names_host(&g, &s)),
+        "regex" => regex_matches(arg, got),
+        "has" => arg.as_object().is_some_and(|fields| {
+            fields
+                .iter()
+                .all(|(path, want)| meets(want, lookup_path(got, path)))
+        }),
         _ => false,
+    }
+}
+
+/// Does the pattern `arg` find a match in `got` (a string, or a number as its text)? A
+/// pattern that does not compile matches nothing ([`invalid_pattern`] names it beforehand).
+fn regex_matches(arg: &Value, got: &Value) -> bool {
+    let Some(pattern) = arg.as_str() else {
+        return false;
+    };
+    let text = match got {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return false,
+    };
+    regex::Regex::new(pattern).is_ok_and(|re| re.is_match(&text))
+}
+
+/// The first `regex` operator in expectation `want` (at any depth) whose pattern does not
+/// compile, with the compiler's reason: a case error to report before anything is compared.
+pub fn invalid_pattern(want: &Value) -> Option<String> {
+    match want {
+        Value::Object(m) => {
+            if let Some(("regex", Value::String(p))) = operator(m) {
+                return regex::Regex::new(p)
+                    .err()
+                    .map(|e| format!("invalid regular expression {p:?}: {e}"));
+            }
+            m.values().find_map(invalid_pattern)
+        }
+        Value::Array(items) => items.iter().find_map(invalid_pattern),
+        _ => None,
     }
 }
 
@@ -137,6 +182,16 @@ pub fn show(v: Option<&Value>) -> String {
                 "addresses" => format!(
                     "an MQTT URI addressing the MQTT server at {} (no port: 1883 / 8883, R2 7.6)",
                     arg.as_str().unwrap_or_default()
+                ),
+                "regex" => format!(
+                    "a string matching the regular expression {}",
+                    show(Some(arg))
+                ),
+                "has" => format!(
+                    "a table with {}",
+                    arg.as_object()
+                        .map(|m| describe(m.iter()))
+                        .unwrap_or_default()
                 ),
                 _ => format!(
                     "an MQTT URI naming the host of {}",
@@ -311,5 +366,95 @@ mod tests {
         assert_eq!(d, "qos = 1, topic = one of \"/a\", \"/b\"");
         assert!(!d.contains("Object") && !d.contains("String("), "{d}");
         assert_eq!(describe(std::iter::empty()), "any");
+    }
+
+    #[rstest::rstest]
+    #[case::anchored_hit(json!({"regex": "^C[0-9a-f]{8}$"}), json!("C0123abcd"), true)]
+    #[case::anchored_miss(json!({"regex": "^C[0-9a-f]{8}$"}), json!("C0123abcdX"), false)]
+    #[case::unanchored_finds_inside(json!({"regex": "reg_(req|resp)"}), json!("/oneM2M/reg_resp/x/y"), true)]
+    #[case::number_as_text(json!({"regex": "^20[01][0-9]$"}), json!(2001), true)]
+    #[case::list_is_not_text(json!({"regex": "a"}), json!(["a"]), false)]
+    #[case::inside_some(json!({"some": {"regex": "^mqtts?://"}}), json!(["http://x", "mqtts://h"]), true)]
+    #[case::negated(json!({"not": {"regex": "^/oneM2M/"}}), json!("/other"), true)]
+    #[case::bad_pattern_matches_nothing(json!({"regex": "(unclosed"}), json!("(unclosed"), false)]
+    fn regex_operator(#[case] want: Value, #[case] got: Value, #[case] ok: bool) {
+        assert_eq!(meets(&want, Some(&got)), ok, "{want} against {got}");
+        assert!(!meets(&want, None), "an absent value matches no pattern");
+    }
+
+    #[rstest::rstest]
+    #[case::top(json!({"regex": "(unclosed"}), Some("(unclosed"))]
+    #[case::nested(json!({"any": [1, {"not": {"regex": "a{2"}}]}), Some("a{2"))]
+    #[case::valid(json!({"any": [{"regex": "^a+$"}, "b"]}), None)]
+    #[case::plain_value(json!("(unclosed"), None)]
+    fn invalid_patterns_are_named(#[case] want: Value, #[case] bad: Option<&str>) {
+        let found = invalid_pattern(&want);
+        match bad {
+            Some(p) => {
+                let why = found.expect("an invalid pattern is found");
+                assert!(why.contains(&format!("{p:?}")), "{why}");
+            }
+            None => assert_eq!(found, None),
+        }
+    }
+
+    #[rstest::rstest]
+    #[case::some_element_has(json!({"some": {"has": {"qos": {"not": 1}}}}), true)]
+    #[case::no_element_has(json!({"none": {"has": {"qos": 2}}}), true)]
+    #[case::every_field_must_hold(json!({"some": {"has": {"qos": 0, "filter": {"prefix": "/b"}}}}), false)]
+    #[case::nested_path(json!({"some": {"has": {"opts.nl": true}}}), true)]
+    #[case::not_a_table(json!({"has": {"qos": 1}}), false)]
+    fn has_reads_fields_inside_an_element(#[case] want: Value, #[case] ok: bool) {
+        let filters = json!([
+            {"filter": "/a", "qos": 1},
+            {"filter": "/b", "qos": 1, "opts": {"nl": true}},
+            {"filter": "/c", "qos": 0}
+        ]);
+        let got = if want.get("has").is_some() {
+            json!([1])
+        } else {
+            filters
+        };
+        assert_eq!(meets(&want, Some(&got)), ok, "{want}");
+    }
+
+    #[test]
+    fn regex_reads_as_words() {
+        let m = check(
+            &json!({"client_id": "X"}),
+            &[("client_id", json!({"regex": "^C"}))],
+        );
+        assert_eq!(
+            m[0].expected,
+            "a string matching the regular expression \"^C\""
+        );
+        let has = json!({"some": {"has": {"qos": {"not": 1}}}});
+        assert_eq!(
+            show(Some(&has)),
+            "a list with an element that is a table with qos = anything but 1"
+        );
+    }
+
+    proptest::proptest! {
+        /// Any text, escaped, matches itself anchored, and the escaped pattern always compiles.
+        #[test]
+        fn escaped_text_matches_itself(text in ".{0,40}") {
+            let want = json!({"regex": format!("^{}$", regex::escape(&text))});
+            proptest::prop_assert_eq!(invalid_pattern(&want), None);
+            proptest::prop_assert!(meets(&want, Some(&json!(text))));
+            let longer = json!(format!("{text}!"));
+            proptest::prop_assert!(!meets(&want, Some(&longer)));
+        }
+
+        /// Whatever the pattern, matching never panics, and a pattern that does not compile
+        /// is reported by `invalid_pattern`.
+        #[test]
+        fn any_pattern_is_matched_or_named(pattern in ".{0,20}", text in ".{0,20}") {
+            let want = json!({"regex": pattern});
+            let hit = meets(&want, Some(&json!(text)));
+            if invalid_pattern(&want).is_some() {
+                proptest::prop_assert!(!hit);
+            }
+        }
     }
 }

@@ -13,6 +13,11 @@
 //! A case belongs to a protocol family: the one its `family` key names, else the folder under
 //! `suites/` it lies in (`suites/onem2m/...`); the family decides which roles and entity kinds
 //! its steps may name. [`Selection`] picks the cases a command works on.
+//!
+//! A case's [`Scope`] is `case` (the default: its trace steps read what happened since it
+//! started) or `run`: a trace-wide check, run after every other selected case so that its
+//! trace steps read every packet of the run (e.g. R2 6.1: no retained PUBLISH, ever). Such a
+//! case names a violation once, whichever case's traffic it happened in.
 
 use crate::families;
 use crate::protocol::Protocol;
@@ -120,6 +125,9 @@ pub struct Case {
     /// bound); their failures are logged and never change the verdict.
     #[serde(default)]
     pub cleanup: Vec<Step>,
+    /// `case` (default) or `run`: a trace-wide check that runs last and reads the whole run.
+    #[serde(default)]
+    pub scope: Scope,
     /// Its protocol family; when the file does not say, the loader fills in the family of
     /// the folder it lies in.
     #[serde(default)]
@@ -127,6 +135,18 @@ pub struct Case {
     /// Where the case was loaded from (filled by the loader).
     #[serde(skip)]
     pub source: PathBuf,
+}
+
+/// What a case's trace steps read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// What happened since the case started.
+    #[default]
+    Case,
+    /// The whole run: the case runs after every other selected case, and its trace steps
+    /// (`expect_packet`, `expect_count`, `expect_sequence`, …) read from the run's first packet.
+    Run,
 }
 
 /// Which cases a command works on: ids or id prefixes (`--case`), and a SUT role (`--role`).
@@ -143,9 +163,15 @@ impl Selection {
             && (self.ids.is_empty() || self.ids.iter().any(|s| c.id.starts_with(s.as_str())))
     }
 
-    /// The selected cases, in their order.
+    /// The selected cases, in their order, those of scope `run` last (they read what the
+    /// others made the SUT send).
     pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
-        cases.into_iter().filter(|c| self.matches(c)).collect()
+        let (mut selected, run): (Vec<Case>, Vec<Case>) = cases
+            .into_iter()
+            .filter(|c| self.matches(c))
+            .partition(|c| c.scope == Scope::Case);
+        selected.extend(run);
+        selected
     }
 }
 
@@ -378,6 +404,22 @@ fields = { clean_session = false }
                 "expect_packet: unknown packet \"pingreq\"",
             ),
             (
+                "do = \"expect_sequence\"\npackets = []",
+                "expect_sequence: packets is empty",
+            ),
+            (
+                "do = \"expect_sequence\"\npackets = [{ packet = \"connect\" }, { packet = \"carriage\" }]",
+                "expect_sequence: packet 2 names unknown packet \"carriage\"",
+            ),
+            (
+                "do = \"expect_sequence\"\npackets = [{ packet = \"connect\", direction = \"up\" }]",
+                "expect_sequence: packet 1: direction \"up\" (from_client or to_client)",
+            ),
+            (
+                "do = \"expect_packet\"\nfrom = \"sut\"\npacket = \"carriage\"\nmatch = { transport = \"tls\" }",
+                "expect_packet: match selects packets; a carriage has none (use fields)",
+            ),
+            (
                 "do = \"fault\"\nclient = \"sut\"\nfault = \"explode\"",
                 "fault: unknown fault \"explode\"",
             ),
@@ -415,6 +457,37 @@ fields = { clean_session = false }
                 .contains("family \"toaster\" is not one of [\"onem2m\", \"lwm2m\"]"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn run_scope_cases_come_last_in_their_order() {
+        let mut text = String::new();
+        for (id, scope) in [("a.1", "run"), ("a.2", "case"), ("a.3", "run"), ("a.4", "")] {
+            let body = &GOOD[GOOD.find("title").expect("a title")..];
+            let scope = if scope.is_empty() {
+                String::new()
+            } else {
+                format!("scope = \"{scope}\"\n")
+            };
+            text.push_str(&format!(
+                "[[case]]\nid = \"{id}\"\n{scope}{}\n",
+                body.replace("[[step]]", "[[case.step]]")
+            ));
+        }
+        let cases = parse_file(Path::new("a.toml"), &text).expect("parses");
+        assert_eq!(cases[0].scope, Scope::Run);
+        assert_eq!(cases[3].scope, Scope::Case);
+        let ids: Vec<String> = Selection::default()
+            .apply(cases)
+            .into_iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(ids, ["a.2", "a.4", "a.1", "a.3"]);
+        let bad = GOOD.replace("title", "scope = \"suite\"\ntitle");
+        let err = parse_file(Path::new("a.toml"), &bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown variant `suite`"), "{err}");
     }
 
     #[test]

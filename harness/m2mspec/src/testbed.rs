@@ -25,6 +25,9 @@ pub struct Testbed {
     upstream: SocketAddr,
     /// Client ids the harness itself connected with: every other connection is the SUT's.
     harness_clients: Arc<Mutex<HashSet<String>>>,
+    /// Where each case's traffic starts in the trace (seq, case id), in run order: a
+    /// trace-wide check names the case each packet it reports was sent during.
+    case_starts: Arc<Mutex<Vec<(u64, String)>>>,
 }
 
 impl Testbed {
@@ -81,6 +84,7 @@ impl Testbed {
             tls,
             upstream,
             harness_clients: Arc::default(),
+            case_starts: Arc::default(),
         })
     }
 
@@ -130,6 +134,23 @@ impl Testbed {
 
     pub fn trace(&self) -> Trace {
         self.gatekeeper.trace()
+    }
+
+    /// Record that case `id` starts at trace position `seq`.
+    pub fn mark_case_start(&self, seq: u64, id: &str) {
+        if let Ok(mut v) = self.case_starts.lock() {
+            v.push((seq, id.to_string()));
+        }
+    }
+
+    /// The case the trace event at `seq` happened during (the last to start at or before it);
+    /// `None`: before the first case (e.g. the SUT's start-up).
+    pub fn case_at(&self, seq: u64) -> Option<String> {
+        let v = self.case_starts.lock().ok()?;
+        v.iter()
+            .rev()
+            .find(|(start, _)| *start <= seq)
+            .map(|(_, id)| id.clone())
     }
 
     pub fn register_harness_client(&self, client_id: &str) {

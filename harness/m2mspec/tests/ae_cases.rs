@@ -257,6 +257,52 @@ async fn all_ae_cases_pass_against_the_reference_ae() {
     NonStrict,
     &["PUBLISH q0", "/oneM2M/resp/id-in/Cm2mrefae/json"]
 )]
+// ---------------------------------------------------------------- R2 6.1 / R1 5.1, trace-wide
+// The MQTT features the binding does not use: read over the whole run (scope = "run"), SHOULD
+// (no drafting keyword), so each fault is a non-strict finding of the case of its statement.
+#[case::features_no_retain(
+    "ae.features.no-retain",
+    "retain_requests",
+    NonStrict,
+    &["PUBLISH packet(s) from sut with retain = true since the run began, expected exactly 0", "ret1"]
+)]
+#[case::features_qos1_qos0(
+    "ae.features.qos1",
+    "qos0_requests",
+    NonStrict,
+    &["with qos = anything but 1", "PUBLISH q0"]
+)]
+#[case::features_qos1_qos2(
+    "ae.features.qos1",
+    "qos2_requests",
+    NonStrict,
+    &["with qos = anything but 1", "PUBLISH q2"]
+)]
+#[case::features_qos1_subscribe_qos0(
+    "ae.features.qos1",
+    "subscribe_qos0",
+    NonStrict,
+    &["SUBSCRIBE packet(s) from sut with filters = a list with an element that is a table with qos = anything but 1", "q0"]
+)]
+#[case::features_no_will(
+    "ae.features.no-will",
+    "will",
+    NonStrict,
+    &["1 CONNECT packet(s) from sut with will_flag = true since the run began, expected exactly 0", "will="]
+)]
+#[case::features_no_one_to_many(
+    "ae.features.no-one-to-many",
+    "subscribe_all_requests",
+    NonStrict,
+    &["/oneM2M/req/# also takes /oneM2M/req/id-in/m2mspec-other-ae/json"]
+)]
+// A fault of another statement leaves the trace-wide cases alone.
+#[case::features_no_retain_untouched_by_qos0(
+    "ae.features.no-retain",
+    "qos0_requests",
+    Pass,
+    &[]
+)]
 #[case::request_qos_r1_only("ae.request.qos", "qos0_requests", Skipped, &[])]
 #[case::response_qos_r1_only("ae.response.qos", "notify_response_qos0", Skipped, &[])]
 #[case::no_qos2_requests(
@@ -576,7 +622,7 @@ async fn a_failing_registration_case_leaves_the_ae_registered() {
 #[case::final_disconnect(
     "teardown_no_final_disconnect",
     "ae.teardown.final-disconnect",
-    "1 DISCONNECT packet(s) from sut"
+    "the sequence broke at packet 2/2: no DISCONNECT from sut after #"
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_teardown_fault_fails_only_its_step(
@@ -669,6 +715,47 @@ async fn r1_cases_pass_against_an_r1_reference_ae() {
     ] {
         assert_eq!(case(&r, id).verdict, Verdict::Skipped, "{id}");
     }
+}
+
+/// The reference AE connects with the User Name and Password of its profile's `[mqtt]`, so a
+/// profile claiming `connect.credentials` passes `ae.connect.credentials`; without them it
+/// fails, naming the missing user name.
+#[rstest]
+#[case::configured(true, Verdict::Pass, &[])]
+#[case::missing(false, Verdict::Fail, &["username: expected <present>"])]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profile_credentials_reach_the_connect(
+    #[case] configured: bool,
+    #[case] verdict: Verdict,
+    #[case] needles: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        dir.path().join("caps.toml"),
+        "[capabilities]\n\"role.ae\" = true\n\"release.r2\" = true\n\"connect.credentials\" = true\n",
+    )
+    .expect("write capabilities");
+    let mut profile = String::from(
+        r#"name = "m2mspec reference AE (credentials)"
+role = "ae"
+kind = "builtin-refae"
+cse_id = "/id-in"
+csebase = "cse-in"
+release = "R2"
+ae_id = "Cm2mrefae"
+credential = "cred-ok"
+capabilities = "caps.toml"
+"#,
+    );
+    if configured {
+        profile.push_str("\n[mqtt]\nusername = \"cred-ok\"\npassword = \"s3cret\"\n");
+    }
+    let p = dir.path().join("refae-login.toml");
+    std::fs::write(&p, profile).expect("write profile");
+    let id = "ae.connect.credentials";
+    let mut c = cfg(&[id], &[]);
+    c.suts = vec![p];
+    breaks(c, id, verdict, needles).await;
 }
 
 /// The case × fault table of the reference AE in R1 mode ([`r1_profile`]).

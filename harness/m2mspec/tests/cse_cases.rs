@@ -11,7 +11,7 @@ use common::{
     assert_row, case, cfg, cfg_variants, cfg_with, not_passing, refcse_profile, run_ok,
     testbed_slot,
 };
-use m2mspec_reports::Verdict::{self, Fail, Inconclusive, NonStrict, Pass, Skipped};
+use m2mspec_reports::Verdict::{self, Error, Fail, Inconclusive, NonStrict, Pass, Skipped};
 use rstest::rstest;
 use std::path::{Path, PathBuf};
 
@@ -28,6 +28,10 @@ const NEW_CASES: &[&str] = &[
     "cse.duplicates.retransmitted-request",
     "cse.duplicates.retransmitted-request.single-effect",
     "cse.expiry.stored-request",
+    "cse.features.no-one-to-many",
+    "cse.features.no-retain",
+    "cse.features.no-will",
+    "cse.features.qos1",
     "cse.notify.event",
     "cse.notify.mandatory-parameters",
     "cse.notify.qos",
@@ -327,6 +331,52 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     "qos0_responses",
     NonStrict,
     &["qos: expected 1, observed 0"]
+)]
+// ------------------------------------------------------------ R2 6.1 / R1 5.1, trace-wide
+// The MQTT features the binding does not use: read over the whole run (scope = "run"), SHOULD
+// (no drafting keyword), so each fault is a non-strict finding of the case of its statement.
+#[case::features_no_retain(
+    "cse.features.no-retain",
+    "retain_responses",
+    NonStrict,
+    &["PUBLISH packet(s) from sut with retain = true since the run began, expected exactly 0", "ret1"]
+)]
+#[case::features_qos1_qos0(
+    "cse.features.qos1",
+    "qos0_responses",
+    NonStrict,
+    &["qos = anything but 1, topic = a string matching the regular expression", "PUBLISH q0"]
+)]
+#[case::features_qos1_qos2(
+    "cse.features.qos1",
+    "qos2_responses",
+    NonStrict,
+    &["qos = anything but 1", "PUBLISH q2"]
+)]
+#[case::features_qos1_subscribe_qos0(
+    "cse.features.qos1",
+    "subscribe_qos0",
+    NonStrict,
+    &["SUBSCRIBE packet(s) from sut with filters = a list with an element that is a table with qos = anything but 1", "q0"]
+)]
+#[case::features_no_will(
+    "cse.features.no-will",
+    "will",
+    NonStrict,
+    &["1 CONNECT packet(s) from sut with will_flag = true since the run began, expected exactly 0", "will="]
+)]
+#[case::features_no_one_to_many(
+    "cse.features.no-one-to-many",
+    "subscribe_all_requests",
+    NonStrict,
+    &["/oneM2M/req/# also takes /oneM2M/req/Cm2mprobe/m2mspec-other-receiver/json"]
+)]
+// A fault of another statement leaves the trace-wide cases alone.
+#[case::features_no_retain_untouched_by_qos0(
+    "cse.features.no-retain",
+    "qos0_responses",
+    Pass,
+    &[]
 )]
 // ------------------------------------------------------------ primitives
 #[case::publish_packet(
@@ -695,8 +745,11 @@ async fn an_r1_reference_cse_passes_the_r1_cases() {
 enum Profile {
     /// An R1 reference CSE ([`R1_CAPS`]).
     R1,
-    /// An R2 reference CSE claiming `mqtt.credentials`, which its profile cannot give it.
+    /// An R2 reference CSE claiming `mqtt.credentials` without giving it any (`[mqtt]`).
     ClaimsCredentials,
+    /// An R2 reference CSE claiming `mqtt.credentials`, with a user name and password in its
+    /// profile's `[mqtt]`.
+    WithCredentials,
 }
 
 impl Profile {
@@ -709,6 +762,18 @@ impl Profile {
                 "R2",
                 &["role.cse", "release.r2", "mqtt.credentials"],
             ),
+            Profile::WithCredentials => {
+                let p = refcse_profile(
+                    dir,
+                    "login",
+                    "R2",
+                    &["role.cse", "release.r2", "mqtt.credentials"],
+                );
+                let mut text = std::fs::read_to_string(&p).expect("read profile");
+                text.push_str("\n[mqtt]\nusername = \"m2mspec-cse\"\npassword = \"s3cret\"\n");
+                std::fs::write(&p, text).expect("write profile");
+                p
+            }
         }
     }
 }
@@ -761,7 +826,15 @@ impl Profile {
     Skipped,
     &[]
 )]
-// Claimed but not sent: the reference CSE's profile cannot give it MQTT credentials.
+// Claimed and configured: the profile's [mqtt] credentials are in the CONNECT.
+#[case::credentials_configured(
+    Profile::WithCredentials,
+    "cse.connect.credentials",
+    &[],
+    Pass,
+    &[]
+)]
+// Claimed but not sent: the profile gives the reference CSE no MQTT credentials.
 #[case::credentials(
     Profile::ClaimsCredentials,
     "cse.connect.credentials",
@@ -780,6 +853,116 @@ async fn the_fault_breaks_the_case_on_a_profile(
     let dir = tempfile::tempdir().expect("temp dir");
     let p = profile.write(dir.path());
     assert_row(cfg_with(&[id], faults, &[p]), id, verdict, evidence).await;
+}
+
+/// A case of scope `run` runs after the others and reads their traffic too: with retained
+/// responses, `cse.features.no-retain` (first in file order) runs last and counts the retained
+/// response `cse.qos.qos1` drew besides its own, while `cse.qos.qos1`, which checks the QoS
+/// only, passes — the violation is named once, by the case of its statement.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_scope_case_runs_last_and_reads_every_case() {
+    let r = run_ok(cfg(
+        &["cse.features.no-retain", "cse.qos.qos1"],
+        &["retain_responses"],
+    ))
+    .await;
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["cse.qos.qos1", "cse.features.no-retain"]);
+    assert_eq!(case(&r, "cse.qos.qos1").verdict, Pass);
+    let c = case(&r, "cse.features.no-retain");
+    assert_eq!(c.verdict, NonStrict);
+    let retained: Vec<&String> = c
+        .evidence
+        .iter()
+        .flat_map(|e| &e.packets)
+        .filter(|p| p.contains("PUBLISH") && p.contains("ret1"))
+        .collect();
+    assert!(
+        retained.len() >= 2,
+        "the retained responses of both cases: {retained:#?}"
+    );
+    // Each packet says which case it was sent during.
+    for (needle, what) in [
+        ("(sent during cse.qos.qos1)", "the other case's response"),
+        ("(sent during this case)", "its own response"),
+    ] {
+        assert!(
+            retained.iter().any(|p| p.ends_with(needle)),
+            "{what}: {retained:#?}"
+        );
+    }
+}
+
+/// The engine's trace steps against the reference CSE, on cases written for the test: the
+/// CSE answers an AE's CREATE (its CONNECT and SUBSCRIBE came before the case), and each row's
+/// check step must end the case with `verdict` and evidence holding every `needle`.
+#[rstest]
+// `match` selects the latest PUBLISH with those fields; none: the ones passed over, with why.
+#[case::match_selects(
+    "do = 'expect_packet'\nfrom = 'sut'\npacket = 'publish'\nmatch = { topic = { regex = '^/oneM2M/resp/[^/]+/[^/]+/json$' } }\nfields = { qos = 1 }",
+    Pass,
+    &[]
+)]
+#[case::match_finds_none(
+    "do = 'expect_packet'\nfrom = 'sut'\npacket = 'publish'\nmatch = { topic = { regex = '^/oneM2M/req/' } }\ntimeout_ms = 200",
+    Fail,
+    &["no PUBLISH with topic = a string matching the regular expression \\\"^/oneM2M/req/\\\" from sut within 200 ms", "not selected: topic: expected"]
+)]
+#[case::bad_pattern_is_the_case_error(
+    "do = 'expect_count'\nfrom = 'sut'\npacket = 'publish'\nfields = { topic = { regex = '(unclosed' } }\ncount = 0\ntimeout_ms = 0",
+    Error,
+    &["topic: invalid regular expression \\\"(unclosed\\\""]
+)]
+// The CSE's CONNECT and SUBSCRIBE (whole trace), then its response: in order.
+#[case::sequence_in_order(
+    "do = 'expect_sequence'\nwhole_trace = true\npackets = [{ packet = 'connect' }, { packet = 'subscribe' }, { packet = 'publish', fields = { topic = { prefix = '/oneM2M/resp/' } } }]",
+    Pass,
+    &[]
+)]
+// The response before the CONNECT is not on the wire: the evidence says where it broke.
+#[case::sequence_out_of_order(
+    "do = 'expect_sequence'\nwhole_trace = true\ntimeout_ms = 200\npackets = [{ packet = 'publish' }, { packet = 'connect' }]",
+    Fail,
+    &["the sequence broke at packet 2/2: no CONNECT from sut after #", "such a packet was seen only earlier", "1/2 matched:", "2/2 seen only before packet 1/2:"]
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_steps_on_written_cases(
+    #[case] check: &str,
+    #[case] verdict: Verdict,
+    #[case] needles: &[&str],
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let case = format!(
+        r#"id = "cse.engine.check"
+title = "t"
+clause = ["R2 7.4.1"]
+spec = "R2"
+level = "SHALL"
+role = "cse"
+requirement = "r"
+[[step]]
+do = "connect"
+as = "ae"
+[[step]]
+do = "subscribe"
+as = "ae"
+filters = ["/oneM2M/resp/{{ae.seg}}/#"]
+[[step]]
+do = "request"
+as = "ae"
+fixture = "ae-create"
+[[step]]
+do = "expect_publish"
+as = "ae"
+setup = true
+[[step]]
+{check}
+"#
+    );
+    std::fs::write(dir.path().join("check.toml"), case).expect("write case");
+    let mut c = cfg(&["cse.engine.check"], &[]);
+    c.suites = dir.path().to_path_buf();
+    assert_row(c, "cse.engine.check", verdict, needles).await;
 }
 
 /// On the built-in (R2) CSE the R1 QoS cases are skipped whatever it does.

@@ -108,10 +108,19 @@ impl CaseRun<'_> {
         f: &FieldExpectations,
     ) -> Result<Vec<(String, Value)>, StepFailure> {
         let now = Utc::now();
-        f.iter()
+        let fields: Vec<(String, Value)> = f
+            .iter()
             .map(|(k, v)| self.vars.expand_value(v, now).map(|v| (k.clone(), v)))
             .collect::<Result<_, _>>()
-            .map_err(|e| harness_error(format!("case {}: {e}", self.case_id)))
+            .map_err(|e| harness_error(format!("case {}: {e}", self.case_id)))?;
+        // A pattern that does not compile is the case's error, not the SUT's mismatch.
+        if let Some((k, why)) = fields
+            .iter()
+            .find_map(|(k, v)| crate::matcher::invalid_pattern(v).map(|why| (k, why)))
+        {
+            return Err(harness_error(format!("case {}: {k}: {why}", self.case_id)));
+        }
+        Ok(fields)
     }
 
     pub(crate) fn entity(&mut self, alias: &str) -> Result<&mut Entity, StepFailure> {

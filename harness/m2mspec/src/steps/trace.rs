@@ -1,5 +1,6 @@
 //! Trace steps: what the gatekeeper saw on the wire (MQTT 3.1.1 packets) —
-//! `expect_packet`, `expect_count`, `expect_subscribed`. `expect_packet` also reads the
+//! `expect_packet`, `expect_count`, `expect_subscribed`, and `expect_sequence` (packets in an
+//! order, [`sequence`]). `expect_packet` also reads the
 //! `carriage` of a client's connection (TS-0010 R2 7.2, 8.3): the transport that carried its
 //! latest CONNECT (`transport`: tcp, tls, ws, wss) and the Credential-ID of the client
 //! certificate it authenticated with (`client_certificate`, null without one).
@@ -8,6 +9,8 @@
 //! connection: they read the gatekeeper's trace of the SUT's (or an entity's) packets, so
 //! they can check what a client sent (CONNECT flags, SUBSCRIBE filters, PUBACKs) and what the
 //! broker sent it (CONNACK, SUBACK, delivered PUBLISHes).
+
+mod sequence;
 
 use super::case_run::CaseRun;
 use super::evidence::packet_json;
@@ -26,7 +29,12 @@ pub(crate) struct Trace;
 
 impl StepFamily for Trace {
     fn steps(&self) -> &'static [&'static str] {
-        &["expect_packet", "expect_count", "expect_subscribed"]
+        &[
+            "expect_packet",
+            "expect_count",
+            "expect_subscribed",
+            "expect_sequence",
+        ]
     }
 
     fn parse(&self, table: toml::Value) -> Result<Step, toml::de::Error> {
@@ -42,6 +50,7 @@ enum TraceStep {
     ExpectPacket(ExpectPacket),
     ExpectCount(ExpectCount),
     ExpectSubscribed(ExpectSubscribed),
+    ExpectSequence(sequence::ExpectSequence),
 }
 
 /// Packets `expect_packet` and `expect_count` know.
@@ -62,6 +71,7 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(_) => "expect_packet",
             TraceStep::ExpectCount(_) => "expect_count",
             TraceStep::ExpectSubscribed(_) => "expect_subscribed",
+            TraceStep::ExpectSequence(_) => "expect_sequence",
         }
     }
 
@@ -70,16 +80,23 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(s) => s.setup,
             TraceStep::ExpectCount(s) => s.setup,
             TraceStep::ExpectSubscribed(s) => s.setup,
+            TraceStep::ExpectSequence(s) => s.setup,
         }
     }
 
     fn validate(&self, _protocol: &dyn Protocol) -> Result<(), String> {
         match self {
+            TraceStep::ExpectSequence(s) => s.validate(),
             TraceStep::ExpectPacket(ExpectPacket { packet, .. })
             | TraceStep::ExpectCount(ExpectCount { packet, .. })
                 if !PACKETS.contains(&packet.as_str()) =>
             {
                 Err(format!("expect_packet: unknown packet {packet:?}"))
+            }
+            TraceStep::ExpectPacket(ExpectPacket { packet, select, .. })
+                if packet == "carriage" && !select.is_empty() =>
+            {
+                Err("expect_packet: match selects packets; a carriage has none (use fields)".into())
             }
             TraceStep::ExpectCount(ExpectCount {
                 count: None,
@@ -100,6 +117,7 @@ impl StepKind for TraceStep {
             TraceStep::ExpectPacket(s) => Box::pin(s.run(run)),
             TraceStep::ExpectCount(s) => Box::pin(s.run(run)),
             TraceStep::ExpectSubscribed(s) => Box::pin(s.run(run)),
+            TraceStep::ExpectSequence(s) => Box::pin(s.run(run)),
         }
     }
 }
@@ -140,6 +158,11 @@ struct ExpectPacket {
     /// Search the whole trace (true) or only since the case started (false).
     #[serde(default)]
     whole_trace: bool,
+    /// Fields selecting the packet: the latest packet of its kind that has them (or the first
+    /// such to arrive in time) is the one `fields` are checked on. Without it, the latest
+    /// packet of its kind.
+    #[serde(default, rename = "match")]
+    select: FieldExpectations,
     #[serde(default)]
     fields: FieldExpectations,
     #[serde(default = "default_step_timeout_ms")]
@@ -157,12 +180,23 @@ impl ExpectPacket {
             (self.from.as_str(), self.packet.as_str(), self.timeout_ms);
         let to_client = self.direction == "to_client";
         let fields = run.expand_fields(&self.fields)?;
+        let select = run.expand_fields(&self.select)?;
         let since = if self.whole_trace { 0 } else { run.start_seq };
         let sender = run.sender(from);
-        let pred = |e: &TraceEvent| {
+        let of_kind = |e: &TraceEvent| {
             dir_matches(to_client, e)
                 && sender.sent(e)
                 && matches!(&e.kind, EventKind::Packet(p) if packet_json(p).0 == packet)
+        };
+        let pred = |e: &TraceEvent| {
+            of_kind(e)
+                && match &e.kind {
+                    EventKind::Packet(p) => {
+                        check_fields(&packet_json(p).1, select.iter().map(|(k, v)| (k, v)))
+                            .is_empty()
+                    }
+                    _ => false,
+                }
         };
         // With the whole trace the latest such packet counts (e.g. the SUT's current CONNECT).
         let found = match run
@@ -182,14 +216,44 @@ impl ExpectPacket {
             }
         };
         let Some(e) = found else {
+            let selecting = if select.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", describe(select.iter().map(|(k, v)| (k, v))))
+            };
+            // The packets of its kind that were passed over, with why; else the latest ones.
+            let passed: Vec<String> = run
+                .tb
+                .trace()
+                .since(since)
+                .iter()
+                .filter(|e| of_kind(e))
+                .map(|e| match &e.kind {
+                    EventKind::Packet(p) => {
+                        let m = check_fields(&packet_json(p).1, select.iter().map(|(k, v)| (k, v)));
+                        let why: Vec<String> = m.iter().map(ToString::to_string).collect();
+                        format!("{} — not selected: {}", e.summary(), why.join("; "))
+                    }
+                    _ => e.summary(),
+                })
+                .collect();
+            let observed = if passed.is_empty() {
+                "none in the trace".to_string()
+            } else {
+                format!("{} other {} packet(s)", passed.len(), packet.to_uppercase())
+            };
             return Err(StepFailure::Check(Evidence {
                 message: format!(
-                    "no {} from {from} within {timeout_ms} ms",
+                    "no {}{selecting} from {from} within {timeout_ms} ms",
                     packet.to_uppercase()
                 ),
-                expected: Some(format!("a {} packet", packet.to_uppercase())),
-                observed: Some("none in the trace".into()),
-                packets: run.recent_packets(20),
+                expected: Some(format!("a {} packet{selecting}", packet.to_uppercase())),
+                observed: Some(observed),
+                packets: if passed.is_empty() {
+                    run.recent_packets(20)
+                } else {
+                    passed.into_iter().rev().take(20).rev().collect()
+                },
                 data: None,
             }));
         };
@@ -328,7 +392,7 @@ impl ExpectCount {
                     }
                     _ => false,
                 })
-                .map(|e| e.summary())
+                .map(|e| line(this, &e))
                 .collect::<Vec<_>>()
         };
         // Wait (bounded) for the count to be reached; an exact count must also not be exceeded
@@ -362,6 +426,10 @@ impl ExpectCount {
                 if let Some(b) = &self.before {
                     matching.push_str(&format!(" before its first {}", b.to_uppercase()));
                 }
+                if run.start_seq == 0 {
+                    // A trace-wide check (scope = "run"): the window is the whole run.
+                    matching.push_str(" since the run began");
+                }
                 return Err(StepFailure::Check(Evidence {
                     message: format!(
                         "{} {} packet(s) from {from}{matching}, expected {want}",
@@ -373,7 +441,7 @@ impl ExpectCount {
                     packets: if seen.is_empty() {
                         run.recent_packets(20)
                     } else {
-                        seen
+                        bounded(seen, MAX_COUNTED_SHOWN)
                     },
                     data: None,
                 }));
@@ -381,6 +449,33 @@ impl ExpectCount {
             run.tb.trace().wait_for(next, left, |_| true).await;
         }
     }
+}
+
+/// A trace line for evidence. In a trace-wide check (scope = "run": its window starts at the
+/// run's first packet) it also says which case the packet was sent during.
+fn line(run: &CaseRun<'_>, e: &TraceEvent) -> String {
+    if run.start_seq != 0 {
+        return e.summary();
+    }
+    match run.tb.case_at(e.seq) {
+        Some(id) if id != run.case_id => format!("{} (sent during {id})", e.summary()),
+        Some(_) => format!("{} (sent during this case)", e.summary()),
+        None => format!("{} (sent before the first case)", e.summary()),
+    }
+}
+
+/// How many of the counted packets a failed `expect_count` shows (a trace-wide count can
+/// find hundreds): the first ones, then how many more there were.
+const MAX_COUNTED_SHOWN: usize = 30;
+
+/// The first `max` lines of `lines`, and a last line saying how many were left out.
+fn bounded(mut lines: Vec<String>, max: usize) -> Vec<String> {
+    if lines.len() > max {
+        let more = lines.len() - max;
+        lines.truncate(max);
+        lines.push(format!("… and {more} more"));
+    }
+    lines
 }
 
 /// Expect the SUT's subscriptions (so far) to cover each of `topics` and none of `not_topics`
@@ -508,11 +603,36 @@ impl ExpectSubscribed {
                         .iter()
                         .filter(|e| run.is_from(from, e))
                         .filter(|e| is_subscription(e))
-                        .map(|e| e.summary())
+                        .map(|e| line(run, e))
                         .collect(),
                     data: None,
                 }));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounded;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::under(3, 5, 3, None)]
+    #[case::at(5, 5, 5, None)]
+    #[case::over(8, 5, 6, Some("… and 3 more"))]
+    fn counted_packets_are_bounded(
+        #[case] n: usize,
+        #[case] max: usize,
+        #[case] shown: usize,
+        #[case] last: Option<&str>,
+    ) {
+        let lines: Vec<String> = (0..n).map(|i| format!("#{i}")).collect();
+        let out = bounded(lines, max);
+        assert_eq!(out.len(), shown);
+        assert_eq!(out[0], "#0");
+        if let Some(l) = last {
+            assert_eq!(out.last().map(String::as_str), Some(l));
         }
     }
 }

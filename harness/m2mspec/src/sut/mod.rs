@@ -89,6 +89,10 @@ pub struct SutProfile {
     /// Reference-AE settings (kind = builtin-refae).
     #[serde(default)]
     pub refae: RefaeSettings,
+    /// The MQTT User Name and Password the built-in reference CSE / AE connect with (R2 7.3.2,
+    /// 7.3.3: a server that authenticates by user name and password); none: no credentials.
+    #[serde(default)]
+    pub mqtt: MqttLogin,
     /// How to run it (kind = process).
     pub process: Option<process::ProcessSpec>,
     /// How the harness makes it act (its upper tester; see `crate::upper_tester`).
@@ -132,6 +136,35 @@ impl Default for Timing {
         Timing {
             reconnect_ms: default_reconnect_ms(),
         }
+    }
+}
+
+/// MQTT credentials of a built-in reference SUT (`[mqtt]` in its profile).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttLogin {
+    /// User Name; the password is sent only together with it (MQTT 3.1.1 3.1.2.9).
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+impl MqttLogin {
+    /// What is wrong with these credentials for a SUT of `kind`: a password without a user
+    /// name (MQTT 3.1.1 3.1.2.9 forbids it), or credentials a SUT not run by the harness
+    /// would never use.
+    fn problem(&self, kind: SutKind) -> Option<String> {
+        if self.username.is_none() && self.password.is_none() {
+            return None;
+        }
+        if !matches!(kind, SutKind::BuiltinRefcse | SutKind::BuiltinRefae) {
+            return Some(
+                "[mqtt] credentials are for the built-in reference CSE and AE (kind builtin-refcse, builtin-refae); configure another SUT's own credentials in its own configuration".into(),
+            );
+        }
+        if self.username.is_none() {
+            return Some("[mqtt] password needs a username (MQTT 3.1.1 3.1.2.9)".into());
+        }
+        None
     }
 }
 
@@ -267,6 +300,12 @@ impl SutProfile {
                 path: path.into(),
                 detail,
             })?;
+        }
+        if let Some(detail) = p.mqtt.problem(p.kind) {
+            return Err(SutError::Invalid {
+                path: path.to_path_buf(),
+                detail,
+            });
         }
         if p.kind == SutKind::Process && p.process.is_none() {
             return Err(SutError::Invalid {
@@ -584,6 +623,8 @@ pub async fn start(
                     .carriage
                     .map(|c| c.transport.clone())
                     .unwrap_or_default(),
+                username: profile.mqtt.username.clone(),
+                password: profile.mqtt.password.clone(),
                 faults,
                 variants,
                 ..Default::default()
@@ -679,6 +720,8 @@ pub fn refae_config(
         serialization,
         faults: switches_from(profile, "fault", &profile.refae.faults, extra.faults)?,
         variants: switches_from(profile, "variant", &profile.refae.variants, extra.variants)?,
+        username: profile.mqtt.username.clone(),
+        password: profile.mqtt.password.clone(),
         ..Default::default()
     })
 }
