@@ -80,11 +80,7 @@ impl StepKind for MqttStep {
                 "connect: kind must be {}, not {kind:?}",
                 one_of(protocol.entity_kinds())
             )),
-            MqttStep::PublishRaw(PublishRaw {
-                payload: Some(_),
-                fixture: Some(_),
-                ..
-            }) => Err("publish_raw takes payload or fixture, not both".into()),
+            MqttStep::PublishRaw(p) => p.validate(),
             _ => Ok(()),
         }
     }
@@ -474,9 +470,12 @@ struct PublishRaw {
     alias: String,
     topic: String,
     /// Payload text (template); or a fixture (the protocol's message) encoded as
-    /// `serialization`.
+    /// `serialization`; or bytes as hex (template, e.g. invalid UTF-8); or a generated
+    /// payload (oversized, deeply nested, seeded random bytes: `steps/payload.rs`).
     payload: Option<String>,
     fixture: Option<String>,
+    payload_hex: Option<String>,
+    generate: Option<super::payload::Generate>,
     #[serde(default = "default_ser")]
     serialization: String,
     #[serde(default)]
@@ -498,13 +497,52 @@ struct PublishRaw {
     denied: bool,
     #[serde(default = "default_step_timeout_ms")]
     timeout_ms: u64,
+    /// The payload is the hostile input under test (robustness cases): its bytes are added
+    /// to the case's evidence when the case does not pass.
+    #[serde(default)]
+    hostile: bool,
 }
 
 impl PublishRaw {
+    /// One payload source at most; a generated payload within bounds.
+    fn validate(&self) -> Result<(), String> {
+        let sources = [
+            self.payload.is_some(),
+            self.fixture.is_some(),
+            self.payload_hex.is_some(),
+            self.generate.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err(
+                "publish_raw takes one of payload, fixture, payload_hex, generate".into(),
+            );
+        }
+        match &self.generate {
+            Some(g) => g.validate(),
+            None => Ok(()),
+        }
+    }
+
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let (alias, qos) = (self.alias.as_str(), self.qos);
         let topic = run.expand(&self.topic)?;
         let bytes = match (&self.payload, &self.fixture) {
+            _ if self.payload_hex.is_some() => {
+                let hex = run.expand(self.payload_hex.as_deref().unwrap_or_default())?;
+                super::payload::from_hex(&hex).map_err(harness_error)?
+            }
+            _ if self.generate.is_some() => {
+                let g = self.generate.as_ref().ok_or_else(|| harness_error("generate"))?;
+                let (head, tail) = g.ends();
+                let (head, tail) = (run.expand(head)?, run.expand(tail)?);
+                let bytes = g.bytes(&head, &tail, run.seed_for(&["publish_raw", alias, &topic]));
+                run.log.push(format!(
+                    "  {alias} payload generated: {} ({} bytes)",
+                    g.describe(),
+                    bytes.len()
+                ));
+                bytes
+            }
             (Some(p), _) => run.expand(p)?.into_bytes(),
             (None, Some(f)) => {
                 let format = run
@@ -532,11 +570,17 @@ impl PublishRaw {
         p.dup = self.dup;
         p.pkid = if qos == 0 { 0 } else { self.pkid.unwrap_or(1) };
         run.log.push(format!(
-            "  {alias} → raw PUBLISH {topic} q{qos} dup{} ret{} id={}",
+            "  {alias} → raw PUBLISH {topic} q{qos} dup{} ret{} id={} payload ({} bytes) {}",
             u8::from(self.dup),
             u8::from(self.retain),
-            p.pkid
+            p.pkid,
+            p.payload.len(),
+            super::payload::preview(&p.payload)
         ));
+        if self.hostile {
+            run.hostile
+                .push(super::payload::hostile_line(alias, &topic, &p.payload));
+        }
         let seq = run.tb.trace().next_seq();
         let pkid = p.pkid;
         run.client(alias)?
