@@ -535,7 +535,9 @@ impl PublishRaw {
                 let g = self.generate.as_ref().ok_or_else(|| harness_error("generate"))?;
                 let (head, tail) = g.ends();
                 let (head, tail) = (run.expand(head)?, run.expand(tail)?);
-                let bytes = g.bytes(&head, &tail, run.seed_for(&["publish_raw", alias, &topic]));
+                // Seeded by the topic as written (the expanded one holds the run's token).
+                let seed = run.seed_for(&["publish_raw", alias, &self.topic]);
+                let bytes = g.bytes(&head, &tail, seed);
                 run.log.push(format!(
                     "  {alias} payload generated: {} ({} bytes)",
                     g.describe(),
