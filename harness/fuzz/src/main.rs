@@ -105,14 +105,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn report_crash(
-    target: &str,
-    seed: u64,
-    n: u64,
-    input: &[u8],
-    why: &str,
-    out: Option<&PathBuf>,
-) {
+fn report_crash(target: &str, seed: u64, n: u64, input: &[u8], why: &str, out: Option<&PathBuf>) {
     let hex: String = input.iter().map(|b| format!("{b:02x}")).collect();
     eprintln!("m2mspec-fuzz: target {target} panicked on input {n} (seed {seed}): {why}");
     eprintln!("input ({} bytes): {hex}", input.len());

@@ -12,7 +12,9 @@ use proptest::test_runner::{RngAlgorithm, TestRng};
 pub const MAX_LEN: usize = 4096;
 
 /// Boundary bytes that parsers treat specially (lengths, markers, UTF-8 lead bytes).
-const BOUNDARY: &[u8] = &[0x00, 0x01, 0x0d, 0x0e, 0x0f, 0x7f, 0x80, 0xc0, 0xe0, 0xf0, 0xff];
+const BOUNDARY: &[u8] = &[
+    0x00, 0x01, 0x0d, 0x0e, 0x0f, 0x7f, 0x80, 0xc0, 0xe0, 0xf0, 0xff,
+];
 
 pub struct Mutator {
     rng: TestRng,
@@ -98,7 +100,8 @@ impl Mutator {
             }
             _ => {
                 // A 16- or 64-bit boundary value somewhere (declared lengths, ids).
-                let value: u64 = [0, u64::MAX, u64::from(u16::MAX), 1 << 31, 1 << 20][self.below(5)];
+                let value: u64 =
+                    [0, u64::MAX, u64::from(u16::MAX), 1 << 31, 1 << 20][self.below(5)];
                 let width = if self.below(2) == 0 { 2 } else { 8 };
                 let at = self.below(len + 1);
                 data.splice(at..at, value.to_be_bytes()[8 - width..].iter().copied());
@@ -121,6 +124,8 @@ mod tests {
         assert_ne!(ra, rc);
         assert!(ra.iter().all(|i| i.len() <= MAX_LEN));
         // Both kinds of input occur: fresh bytes and mutated seeds.
-        assert!(ra.iter().any(|i| i.starts_with(b"{\"op\"") || i.starts_with(&[0x40])));
+        assert!(ra
+            .iter()
+            .any(|i| i.starts_with(b"{\"op\"") || i.starts_with(&[0x40])));
     }
 }

@@ -159,7 +159,8 @@ fn onem2m_seeds() -> Vec<Vec<u8>> {
         [&[1u8][..], &xml[..]].concat(),
     ];
     if let Ok(map) = serialization::decode_map(json, Serialization::Json) {
-        if let Ok(cbor) = serialization::encode_map(&map, Serialization::Cbor, PrimitiveKind::Request)
+        if let Ok(cbor) =
+            serialization::encode_map(&map, Serialization::Cbor, PrimitiveKind::Request)
         {
             let pick = Serialization::ALL
                 .iter()

@@ -78,7 +78,8 @@ fn json_leaf() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(Value::from),
         ".{0,16}".prop_map(Value::from),
         "[0-9a-f]{0,16}".prop_map(Value::from),
-        vec(any::<u8>(), 0..4).prop_map(|v| Value::from(v.iter().map(|b| Value::from(*b)).collect::<Vec<_>>())),
+        vec(any::<u8>(), 0..4)
+            .prop_map(|v| Value::from(v.iter().map(|b| Value::from(*b)).collect::<Vec<_>>())),
     ]
 }
 

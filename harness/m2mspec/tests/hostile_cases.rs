@@ -33,8 +33,15 @@ async fn every_hostile_case_passes_against_the_reference_suts() {
     }
     // The hostile bytes went out: the case log shows each publish_raw with its payload.
     let log = case(&r, "cse.hostile.truncated-cbor").log.join("\n");
-    assert!(log.contains("raw PUBLISH") && log.contains("hex a4626f7002"), "{log}");
-    assert_eq!(r.run.seed, Some(1), "the seed the self-tests fix is recorded");
+    assert!(
+        log.contains("raw PUBLISH") && log.contains("hex a4626f7002"),
+        "{log}"
+    );
+    assert_eq!(
+        r.run.seed,
+        Some(1),
+        "the seed the self-tests fix is recorded"
+    );
 }
 
 /// Case × fault: each row runs case `id` alone against the reference CSE with misbehaviour

@@ -513,9 +513,7 @@ impl PublishRaw {
             self.generate.is_some(),
         ];
         if sources.iter().filter(|s| **s).count() > 1 {
-            return Err(
-                "publish_raw takes one of payload, fixture, payload_hex, generate".into(),
-            );
+            return Err("publish_raw takes one of payload, fixture, payload_hex, generate".into());
         }
         match &self.generate {
             Some(g) => g.validate(),
@@ -532,7 +530,10 @@ impl PublishRaw {
                 super::payload::from_hex(&hex).map_err(harness_error)?
             }
             _ if self.generate.is_some() => {
-                let g = self.generate.as_ref().ok_or_else(|| harness_error("generate"))?;
+                let g = self
+                    .generate
+                    .as_ref()
+                    .ok_or_else(|| harness_error("generate"))?;
                 let (head, tail) = g.ends();
                 let (head, tail) = (run.expand(head)?, run.expand(tail)?);
                 // Seeded by the topic as written (the expanded one holds the run's token).

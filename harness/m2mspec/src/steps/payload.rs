@@ -136,7 +136,12 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
             std::str::from_utf8(p)
                 .ok()
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| format!("payload_hex: {:?} is not a hex byte", String::from_utf8_lossy(p)))
+                .ok_or_else(|| {
+                    format!(
+                        "payload_hex: {:?} is not a hex byte",
+                        String::from_utf8_lossy(p)
+                    )
+                })
         })
         .collect()
 }
@@ -168,7 +173,10 @@ pub fn hostile_line(alias: &str, topic: &str, p: &[u8]) -> String {
             // Valid UTF-8 cut inside a character: still text.
             format!("text {:?}", String::from_utf8_lossy(cut))
         }
-        Err(_) => format!("hex {}", cut.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+        Err(_) => format!(
+            "hex {}",
+            cut.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        ),
     };
     format!(
         "hostile input: {alias} → {topic}: {} bytes{}: {shown}",

@@ -161,12 +161,10 @@ pub(crate) fn peer<'r>(run: &'r mut CaseRun<'_>, alias: &str) -> &'r mut Peer {
     state(run)
         .peers
         .entry(alias.to_string())
-        .or_insert_with(|| {
-            Peer {
-                queue: VecDeque::new(),
-                next_mid: seed as u16,
-                next_token: 0x10_0000 + (seed >> 40),
-            }
+        .or_insert_with(|| Peer {
+            queue: VecDeque::new(),
+            next_mid: seed as u16,
+            next_token: 0x10_0000 + (seed >> 40),
         })
 }
 
