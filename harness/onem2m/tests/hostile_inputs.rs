@@ -26,7 +26,7 @@ fn decode_everything(bytes: &[u8]) {
 fn nested(ser: Serialization, depth: usize, kind: u8) -> Vec<u8> {
     match ser {
         Serialization::Json => {
-            let (open, close) = if kind % 2 == 0 {
+            let (open, close) = if kind.is_multiple_of(2) {
                 ("[", "]")
             } else {
                 ("{\"a\":", "}")
@@ -51,7 +51,7 @@ fn nested(ser: Serialization, depth: usize, kind: u8) -> Vec<u8> {
             // map(2) {"op": 2, "pc": [[[...]]]} (0x81: array of one), or maps of one (0xa1 0x61 'a').
             let mut b = vec![0xa2, 0x62, b'o', b'p', 0x02, 0x62, b'p', b'c'];
             for _ in 0..depth {
-                if kind % 2 == 0 {
+                if kind.is_multiple_of(2) {
                     b.push(0x81);
                 } else {
                     b.extend_from_slice(&[0xa1, 0x61, b'a']);

@@ -521,33 +521,41 @@ impl PublishRaw {
         }
     }
 
+    /// A generated payload (`generate`), seeded by the case and the topic as written (the
+    /// expanded topic holds the run's token, which `--seed` does not fix).
+    fn generated(
+        &self,
+        run: &mut CaseRun<'_>,
+        alias: &str,
+        g: &super::payload::Generate,
+    ) -> Result<Vec<u8>, StepFailure> {
+        let (head, tail) = g.ends();
+        let (head, tail) = (run.expand(head)?, run.expand(tail)?);
+        let seed = run.seed_for(&["publish_raw", alias, &self.topic]);
+        let bytes = g.bytes(&head, &tail, seed);
+        run.log.push(format!(
+            "  {alias} payload generated: {} ({} bytes)",
+            g.describe(),
+            bytes.len()
+        ));
+        Ok(bytes)
+    }
+
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let (alias, qos) = (self.alias.as_str(), self.qos);
         let topic = run.expand(&self.topic)?;
-        let bytes = match (&self.payload, &self.fixture) {
-            _ if self.payload_hex.is_some() => {
-                let hex = run.expand(self.payload_hex.as_deref().unwrap_or_default())?;
-                super::payload::from_hex(&hex).map_err(harness_error)?
+        let bytes = match (
+            &self.payload,
+            &self.fixture,
+            &self.payload_hex,
+            &self.generate,
+        ) {
+            (_, _, Some(hex), _) => {
+                super::payload::from_hex(&run.expand(hex)?).map_err(harness_error)?
             }
-            _ if self.generate.is_some() => {
-                let g = self
-                    .generate
-                    .as_ref()
-                    .ok_or_else(|| harness_error("generate"))?;
-                let (head, tail) = g.ends();
-                let (head, tail) = (run.expand(head)?, run.expand(tail)?);
-                // Seeded by the topic as written (the expanded one holds the run's token).
-                let seed = run.seed_for(&["publish_raw", alias, &self.topic]);
-                let bytes = g.bytes(&head, &tail, seed);
-                run.log.push(format!(
-                    "  {alias} payload generated: {} ({} bytes)",
-                    g.describe(),
-                    bytes.len()
-                ));
-                bytes
-            }
-            (Some(p), _) => run.expand(p)?.into_bytes(),
-            (None, Some(f)) => {
+            (_, _, None, Some(g)) => self.generated(run, alias, g)?,
+            (Some(p), _, None, None) => run.expand(p)?.into_bytes(),
+            (None, Some(f), None, None) => {
                 let format = run
                     .protocol
                     .format(&self.serialization)
@@ -560,7 +568,7 @@ impl PublishRaw {
                     .encode(&map, format)
                     .map_err(|e| harness_error(format!("encode {f}: {e}")))?
             }
-            (None, None) => Vec::new(),
+            (None, None, None, None) => Vec::new(),
         };
         let q =
             rumqttc::mqttbytes::qos(qos).map_err(|e| harness_error(format!("qos {qos}: {e:?}")))?;

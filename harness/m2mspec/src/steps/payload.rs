@@ -127,7 +127,7 @@ impl Generate {
 /// Bytes from hex digits (whitespace allowed between them).
 pub fn from_hex(s: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("payload_hex: odd number of hex digits in {s:?}"));
     }
     digits
