@@ -170,7 +170,7 @@ fn run_panel(h: &mut String, report: &Report) {
     } else {
         "Lenient — SHOULD/MAY failures are reported as non-strict warnings"
     };
-    let rows: [(&str, String); 7] = [
+    let mut rows: Vec<(&str, String)> = vec![
         ("System under test", text(&r.sut).into_owned()),
         ("Broker", text(&r.broker).into_owned()),
         (
@@ -182,6 +182,12 @@ fn run_panel(h: &mut String, report: &Report) {
         ("Tool", format!("{} {}", text(&r.tool), text(&r.version))),
         ("Command", format!("<code>{}</code>", text(&r.command))),
     ];
+    if let Some(seed) = r.seed {
+        rows.push((
+            "Seed",
+            format!("<code id=\"run-seed\">{seed}</code> (repeat with <code>--seed {seed}</code>)"),
+        ));
+    }
     h.push_str("<section class=\"panel run\"><h2>Test run</h2><dl class=\"kv\">");
     for (k, v) in rows {
         let _ = write!(h, "<dt>{k}</dt><dd>{v}</dd>");

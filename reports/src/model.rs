@@ -249,6 +249,10 @@ pub struct RunInfo {
     /// Last lines of the SUT's own log, when the harness captured it.
     #[serde(default)]
     pub sut_log_tail: Vec<String>,
+    /// The seed of everything random in the run (CoAP Message IDs and tokens, generated
+    /// hostile payloads): `m2mspec run --seed <it>` repeats the run's choices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
 }
 
 /// A complete run: setup, every case result, counts and optional coverage data.

@@ -47,6 +47,7 @@ pub fn sample_run() -> RunInfo {
             "09:26:54.101 INFO  mqtt: connected to 127.0.0.1:1883 as CExampleCSE".to_string(),
             "09:26:54.877 WARN  binding: unknown 'ty' 99 in request from Cm2mspec-ae1".to_string(),
         ],
+        seed: None,
     }
 }
 

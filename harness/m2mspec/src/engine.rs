@@ -139,6 +139,7 @@ pub async fn run_case(
         pending: None,
         finished: None,
         family_state: None,
+        hostile: Vec::new(),
     };
     let bound = Duration::from_millis(case.timeout_ms);
     let outcome = tokio::time::timeout(bound, run.run_steps(&case.steps)).await;
@@ -222,6 +223,9 @@ pub async fn run_case(
     run.teardown().await;
     result.verdict = verdict;
     result.evidence.extend(evidence);
+    if verdict != Verdict::Pass {
+        result.evidence.extend(run.hostile_evidence());
+    }
     result.log = run.log;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result

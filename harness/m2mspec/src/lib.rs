@@ -39,6 +39,7 @@ pub mod protocol;
 pub mod repeat;
 pub mod run;
 pub mod scenario;
+pub mod seed;
 mod steps;
 pub mod sut;
 pub mod template;

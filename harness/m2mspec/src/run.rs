@@ -55,6 +55,9 @@ pub struct RunConfig {
     pub transport: Carrier,
     pub command: String,
     pub progress: bool,
+    /// The seed of the run's random choices (`--seed`); `None`: one is picked, and the
+    /// report records it either way.
+    pub seed: Option<u64>,
 }
 
 impl RunConfig {
@@ -134,11 +137,14 @@ pub async fn run(cfg: &RunConfig) -> Result<Report, RunError> {
         .collect::<Vec<_>>()
         .join("; ");
     let mut info = run_info(cfg, sut);
+    let seed = cfg.seed.unwrap_or_else(crate::seed::pick);
+    info.seed = Some(seed);
     let opts = EngineOptions {
         strict: cfg.strict,
         fixtures: cfg.fixtures.clone(),
         run_token: run_token(),
         enforce_policy: cfg.enforce_policy,
+        seed,
     };
     let mut results = Vec::new();
     let mut brokers = Vec::new();
@@ -685,6 +691,7 @@ fn run_info(cfg: &RunConfig, sut: String) -> RunInfo {
         command: cfg.command.clone(),
         notes: Vec::new(),
         sut_log_tail: Vec::new(),
+        seed: cfg.seed,
     }
 }
 

@@ -429,7 +429,7 @@ fields = { clean_session = false }
             ),
             (
                 "do = \"publish_raw\"\nas = \"x\"\ntopic = \"t\"\npayload = \"p\"\nfixture = \"f\"",
-                "publish_raw takes payload or fixture, not both",
+                "publish_raw takes one of payload, fixture, payload_hex, generate",
             ),
         ] {
             let text = format!(

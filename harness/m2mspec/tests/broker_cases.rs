@@ -49,6 +49,7 @@ fn cfg(sut: &str) -> RunConfig {
         transport: Default::default(),
         command: format!("broker_cases {sut}"),
         progress: false,
+        seed: None,
     }
 }
 

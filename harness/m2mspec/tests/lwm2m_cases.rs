@@ -133,6 +133,17 @@ async fn the_broker_cases_pass_against_the_embedded_rumqttd() {
 #[case::device_rules_dedup_only_latest_dedup_window(Device, "lwm2m.device.rules.dedup-only-latest", "dedup_window", NonStrict, &["no answer to the request"])]
 #[case::device_rules_unknown_token_accept_unknown_token(Device, "lwm2m.device.rules.unknown-token", "accept_unknown_token", Fail, &["answered with rsc Some(400)"])]
 #[case::device_message_size_write_ignored(Device, "lwm2m.device.message-size", "write_ignored", Fail, &["payload: expected a string starting with \\\"BIG-"])]
+// ------------------------------------------------------------ hostile input, then a probe (a message layer that hangs)
+#[case::device_hostile_truncated_header_wedge_on_malformed(Device, "lwm2m.device.hostile.truncated-header", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::device_hostile_option_delta_15_wedge_on_malformed(Device, "lwm2m.device.hostile.option-delta-15", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::device_hostile_token_length_9_wedge_on_malformed(Device, "lwm2m.device.hostile.token-length-9", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::device_hostile_payload_marker_empty_wedge_on_malformed(Device, "lwm2m.device.hostile.payload-marker-empty", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::device_hostile_random_wedge_on_malformed(Device, "lwm2m.device.hostile.random", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::server_hostile_truncated_header_wedge_on_malformed(Server, "lwm2m.server.hostile.truncated-header", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::server_hostile_option_delta_15_wedge_on_malformed(Server, "lwm2m.server.hostile.option-delta-15", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::server_hostile_token_length_9_wedge_on_malformed(Server, "lwm2m.server.hostile.token-length-9", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::server_hostile_payload_marker_empty_wedge_on_malformed(Server, "lwm2m.server.hostile.payload-marker-empty", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
+#[case::server_hostile_random_wedge_on_malformed(Server, "lwm2m.server.hostile.random", "wedge_on_malformed", Fail, &["no answer to the request", "hostile input:"])]
 // ------------------------------------------------------------ device: LWM2M operations
 #[case::device_register_register_without_link_format(Device, "lwm2m.device.register", "register_without_link_format", Fail, &["content_format: expected 40, observed <absent>"])]
 #[case::device_update_ignore_location(Device, "lwm2m.device.update", "ignore_location", Fail, &["uri_path: expected \\\"/rd/u", "observed \\\"/rd/m2mspec-dev\\\""])]

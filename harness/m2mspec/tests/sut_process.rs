@@ -23,6 +23,7 @@ fn cfg(profile: &Path, select: &[&str]) -> RunConfig {
         transport: Default::default(),
         command: "sut_process test".into(),
         progress: false,
+        seed: None,
     }
 }
 

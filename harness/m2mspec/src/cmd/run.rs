@@ -68,6 +68,10 @@ pub struct Args {
     /// changed is marked flaky and keeps the worst verdict it had, with each run's evidence.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
     repeat: u32,
+    /// Seed of the run's random choices (CoAP Message IDs and tokens, generated hostile
+    /// payloads); default: one is picked. The report records it, so a run can be repeated.
+    #[arg(long)]
+    seed: Option<u64>,
 }
 
 /// One `--transport` value: a carrier, or `all` of them.
@@ -149,7 +153,11 @@ fn execute_over(a: &Args, transport: Carrier, out: PathBuf) -> anyhow::Result<Ex
         transport,
         command: std::env::args().collect::<Vec<_>>().join(" "),
         progress: true,
+        seed: Some(a.seed.unwrap_or_else(m2mspec::seed::pick)),
     };
+    if let Some(seed) = cfg.seed {
+        println!("seed: {seed} (repeat this run's random choices with --seed {seed})");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

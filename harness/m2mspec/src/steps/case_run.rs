@@ -26,6 +26,8 @@ pub struct EngineOptions {
     pub run_token: String,
     /// Enforce the gatekeeper authorization policy for harness entities (adds principals).
     pub enforce_policy: bool,
+    /// The run's seed (`--seed`, or the one picked): every random choice derives from it.
+    pub seed: u64,
 }
 
 /// A harness-played entity (an AE, a CSE, a plain MQTT client, …).
@@ -68,6 +70,9 @@ pub(crate) struct CaseRun<'a> {
     /// State the case's own step family keeps between its steps (e.g. LWM2M: the CoAP
     /// messages received but not yet consumed, Message ID counters); created by that family.
     pub family_state: Option<Box<dyn std::any::Any + Send>>,
+    /// The hostile inputs (`publish_raw` with `hostile = true`) the case sent, one line each
+    /// with their bytes: evidence when the case does not pass.
+    pub hostile: Vec<String>,
 }
 
 /// Who sent a trace event: the SUT (any connection that is not the harness's own) or one
@@ -95,6 +100,14 @@ pub(crate) fn in_conns(conns: &[u64], conn: u64) -> bool {
 }
 
 impl CaseRun<'_> {
+    /// A seed for one random choice of this case (`what` names it, e.g. an entity alias):
+    /// derived from the run's seed and the case id, so `--seed` repeats it.
+    pub(crate) fn seed_for(&self, what: &[&str]) -> u64 {
+        let mut parts = vec![self.case_id];
+        parts.extend_from_slice(what);
+        crate::seed::derive(self.opts.seed, &parts)
+    }
+
     /// Expand the templates of a step string.
     pub(crate) fn expand(&self, s: &str) -> Result<String, StepFailure> {
         self.vars

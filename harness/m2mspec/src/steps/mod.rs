@@ -36,6 +36,7 @@ pub(crate) mod lwm2m;
 mod message;
 pub(crate) mod mqtt;
 pub(crate) mod onem2m;
+pub(crate) mod payload;
 pub(crate) mod trace;
 
 use crate::protocol::Protocol;

@@ -81,11 +81,7 @@ impl StepKind for MqttStep {
                 "connect: kind must be {}, not {kind:?}",
                 one_of(protocol.entity_kinds())
             )),
-            MqttStep::PublishRaw(PublishRaw {
-                payload: Some(_),
-                fixture: Some(_),
-                ..
-            }) => Err("publish_raw takes payload or fixture, not both".into()),
+            MqttStep::PublishRaw(p) => p.validate(),
             _ => Ok(()),
         }
     }
@@ -475,9 +471,12 @@ struct PublishRaw {
     alias: String,
     topic: String,
     /// Payload text (template); or a fixture (the protocol's message) encoded as
-    /// `serialization`.
+    /// `serialization`; or bytes as hex (template, e.g. invalid UTF-8); or a generated
+    /// payload (oversized, deeply nested, seeded random bytes: `steps/payload.rs`).
     payload: Option<String>,
     fixture: Option<String>,
+    payload_hex: Option<String>,
+    generate: Option<super::payload::Generate>,
     #[serde(default = "default_ser")]
     serialization: String,
     #[serde(default)]
@@ -499,15 +498,65 @@ struct PublishRaw {
     denied: bool,
     #[serde(default = "default_step_timeout_ms")]
     timeout_ms: u64,
+    /// The payload is the hostile input under test (robustness cases): its bytes are added
+    /// to the case's evidence when the case does not pass.
+    #[serde(default)]
+    hostile: bool,
 }
 
 impl PublishRaw {
+    /// One payload source at most; a generated payload within bounds.
+    fn validate(&self) -> Result<(), String> {
+        let sources = [
+            self.payload.is_some(),
+            self.fixture.is_some(),
+            self.payload_hex.is_some(),
+            self.generate.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            return Err("publish_raw takes one of payload, fixture, payload_hex, generate".into());
+        }
+        match &self.generate {
+            Some(g) => g.validate(),
+            None => Ok(()),
+        }
+    }
+
+    /// A generated payload (`generate`), seeded by the case and the topic as written (the
+    /// expanded topic holds the run's token, which `--seed` does not fix).
+    fn generated(
+        &self,
+        run: &mut CaseRun<'_>,
+        alias: &str,
+        g: &super::payload::Generate,
+    ) -> Result<Vec<u8>, StepFailure> {
+        let (head, tail) = g.ends();
+        let (head, tail) = (run.expand(head)?, run.expand(tail)?);
+        let seed = run.seed_for(&["publish_raw", alias, &self.topic]);
+        let bytes = g.bytes(&head, &tail, seed);
+        run.log.push(format!(
+            "  {alias} payload generated: {} ({} bytes)",
+            g.describe(),
+            bytes.len()
+        ));
+        Ok(bytes)
+    }
+
     async fn run(&self, run: &mut CaseRun<'_>) -> StepResult {
         let (alias, qos) = (self.alias.as_str(), self.qos);
         let topic = run.expand(&self.topic)?;
-        let bytes = match (&self.payload, &self.fixture) {
-            (Some(p), _) => run.expand(p)?.into_bytes(),
-            (None, Some(f)) => {
+        let bytes = match (
+            &self.payload,
+            &self.fixture,
+            &self.payload_hex,
+            &self.generate,
+        ) {
+            (_, _, Some(hex), _) => {
+                super::payload::from_hex(&run.expand(hex)?).map_err(harness_error)?
+            }
+            (_, _, None, Some(g)) => self.generated(run, alias, g)?,
+            (Some(p), _, None, None) => run.expand(p)?.into_bytes(),
+            (None, Some(f), None, None) => {
                 let format = run
                     .protocol
                     .format(&self.serialization)
@@ -520,7 +569,7 @@ impl PublishRaw {
                     .encode(&map, format)
                     .map_err(|e| harness_error(format!("encode {f}: {e}")))?
             }
-            (None, None) => Vec::new(),
+            (None, None, None, None) => Vec::new(),
         };
         let q =
             rumqttc::mqttbytes::qos(qos).map_err(|e| harness_error(format!("qos {qos}: {e:?}")))?;
@@ -533,11 +582,17 @@ impl PublishRaw {
         p.dup = self.dup;
         p.pkid = if qos == 0 { 0 } else { self.pkid.unwrap_or(1) };
         run.log.push(format!(
-            "  {alias} → raw PUBLISH {topic} q{qos} dup{} ret{} id={}",
+            "  {alias} → raw PUBLISH {topic} q{qos} dup{} ret{} id={} payload ({} bytes) {}",
             u8::from(self.dup),
             u8::from(self.retain),
-            p.pkid
+            p.pkid,
+            p.payload.len(),
+            super::payload::preview(&p.payload)
         ));
+        if self.hostile {
+            run.hostile
+                .push(super::payload::hostile_line(alias, &topic, &p.payload));
+        }
         let seq = run.tb.trace().next_seq();
         let pkid = p.pkid;
         run.client(alias)?

@@ -15,6 +15,9 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 
+/// Payload size over which the `wedge_on_oversized` fault strikes.
+const OVERSIZED: usize = 64 * 1024;
+
 use crate::resources::{fail, Failure, Outcome, Target, Tree, TY_ACP, TY_AE, TY_SUB};
 use crate::rsc_extra::APP_RULE_VALIDATION_FAILED;
 use crate::styled::encode_styled;
@@ -207,6 +210,14 @@ impl CseCore {
     /// (if any) first, then the NOTIFY requests the request caused.
     pub fn handle(&mut self, topic: &str, payload: &[u8], now: DateTime<Utc>) -> Vec<Outgoing> {
         self.stats.received += 1;
+        if self.faults.wedge_on_oversized && payload.len() > OVERSIZED {
+            tracing::warn!(
+                topic,
+                bytes = payload.len(),
+                "fault wedge_on_oversized: no longer answering anything"
+            );
+            self.wedged = true;
+        }
         if self.wedged {
             self.stats.dropped += 1;
             return Vec::new();

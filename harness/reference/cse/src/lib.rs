@@ -303,6 +303,10 @@ pub struct Faults {
     /// After a message it cannot parse (topic or payload) the CSE stops answering anything,
     /// as a crashed request handler would (breaks R2 7.4.3 for every later request).
     pub wedge_on_malformed: bool,
+    /// A PUBLISH whose payload exceeds 64 KiB stops the CSE answering anything, as a handler
+    /// that hangs on a large input would (breaks R2 7.4.3 for every later request; the
+    /// `cse.hostile.oversized` case).
+    pub wedge_on_oversized: bool,
     /// Executes requests but never publishes a response (breaks R2 7.4.1: the response is
     /// delivered in an MQTT PUBLISH packet).
     pub no_responses: bool,

@@ -645,6 +645,25 @@ fn fault_wedge_on_malformed() {
     register_fails_silently(&mut c);
 }
 
+#[test]
+fn fault_wedge_on_oversized() {
+    let live = json!({"op": 2, "to": "cse-in", "fr": "Cae1", "rqi": "live"});
+    let big = vec![b'A'; 128 * 1024];
+    for (wedge, answered) in [(false, true), (true, false)] {
+        let mut c = core_with(Faults {
+            wedge_on_oversized: wedge,
+            ..Faults::default()
+        });
+        register(&mut c, "Cae1", "a1");
+        // A small malformed payload does not strike; a large one does.
+        let _ = c.handle("/oneM2M/req/Cbad/id-in/json", b"{", now());
+        assert!(!send_all(&mut c, &topic("Cae1"), live.clone(), JSON).is_empty());
+        let _ = c.handle("/oneM2M/req/Cbad/id-in/json", &big, now());
+        let out = send_all(&mut c, &topic("Cae1"), live.clone(), JSON);
+        assert_eq!(!out.is_empty(), answered, "wedge_on_oversized={wedge}");
+    }
+}
+
 fn register_fails_silently(c: &mut CseCore) {
     let out = send_all(
         c,

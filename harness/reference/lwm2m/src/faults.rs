@@ -74,6 +74,10 @@ pub struct Faults {
     /// A request without response never expires and its initiator gets no error (breaks 4.5.4 /
     /// 4.5.3 "The pending request is dropped and an error shall be returned").
     pub no_request_timeout: bool,
+    /// After a PUBLISH on a transport topic that is no well-formed CoAP message (the strict
+    /// RFC 7252 validator finds a violation), nothing received is handled any more, as a crashed message layer would (breaks 4.4 for every later request:
+    /// the `lwm2m.*.hostile.*` cases).
+    pub wedge_on_malformed: bool,
     // ------------------------------------------------------------ binary transfer (4.7)
     /// As sender: Block1 is written in at most 2 bytes, so NUMs of 4096 and above are
     /// truncated (breaks 4.7.1, the Block option of up to 4 bytes; 4.7.2 same NUM).

@@ -132,6 +132,7 @@ impl Link {
             peers: HashMap::new(),
             next_mid: (clock_seed() as u16).wrapping_mul(7),
             waiter_seq: 0,
+            wedged: false,
         };
         tokio::spawn(layer.run(rx));
         link
@@ -239,6 +240,8 @@ struct Layer {
     peers: HashMap<String, Peer>,
     next_mid: u16,
     waiter_seq: u64,
+    /// Fault `wedge_on_malformed` has struck: nothing received is handled any more.
+    wedged: bool,
 }
 
 impl Layer {
@@ -466,6 +469,14 @@ impl Layer {
             tracing::info!(topic = %received.topic, "PUBLISH on a topic that is no transport topic of this endpoint; dropped");
             return;
         };
+        if self.faults.wedge_on_malformed && !m2mspec_lwm2m::validate(&received.payload).is_empty()
+        {
+            tracing::warn!("fault wedge_on_malformed: no longer handling anything");
+            self.wedged = true;
+        }
+        if self.wedged {
+            return;
+        }
         let message = match Message::decode(&received.payload) {
             Ok(m) => m,
             Err(e) => {

@@ -14,7 +14,6 @@ use serde::de::{Deserializer, Error as _};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::hash::{Hash, Hasher};
 use std::time::{Duration, Instant};
 
 /// A duration in a step: milliseconds, or `ack_timeout` / `request_timeout` (the values in
@@ -154,23 +153,18 @@ pub(crate) fn state<'r>(run: &'r mut CaseRun<'_>) -> &'r mut Lwm2mState {
     }
 }
 
-/// The CoAP side of `alias`; its counters start at a value drawn from the case run, so that
-/// Message IDs do not repeat the latest one a long-lived SUT saw in an earlier case (which it
-/// must drop, ESR030 4.5.3).
+/// The CoAP side of `alias`; its counters start at a value drawn from the run's seed, the case
+/// and the alias, so that Message IDs do not repeat the latest one a long-lived SUT saw in an
+/// earlier case (which it must drop, ESR030 4.5.3), and `--seed` repeats them.
 pub(crate) fn peer<'r>(run: &'r mut CaseRun<'_>, alias: &str) -> &'r mut Peer {
-    let uniq = run.vars.plain.get("uniq").cloned().unwrap_or_default();
+    let seed = run.seed_for(&["coap-peer", alias]);
     state(run)
         .peers
         .entry(alias.to_string())
-        .or_insert_with(|| {
-            let mut h = std::collections::hash_map::DefaultHasher::new();
-            (uniq.as_str(), alias).hash(&mut h);
-            let seed = h.finish();
-            Peer {
-                queue: VecDeque::new(),
-                next_mid: seed as u16,
-                next_token: 0x10_0000 + (seed >> 40),
-            }
+        .or_insert_with(|| Peer {
+            queue: VecDeque::new(),
+            next_mid: seed as u16,
+            next_token: 0x10_0000 + (seed >> 40),
         })
 }
 
