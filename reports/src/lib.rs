@@ -14,6 +14,7 @@ mod json;
 mod junit;
 pub mod matrix;
 mod model;
+pub mod mutation;
 pub mod sample;
 
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ pub use error::ReportError;
 pub use html::write_html;
 pub use json::write_json;
 pub use junit::write_junit;
+pub use mutation::{mutation_summary, MutationMatrix};
 pub use model::{
     BaselineOutcome, Basis, CaseResult, Evidence, Level, Report, RunInfo, Summary, Verdict,
 };

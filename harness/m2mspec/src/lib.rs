@@ -14,6 +14,8 @@
 //! * [`sut`] — SUT profiles, capability files, and the adapters that start them;
 //!   [`commander`] — commands to a SUT that acts on command.
 //! * [`run`] — a whole run, always ending in a report; [`coverage`], [`baseline`], [`acl`].
+//! * [`selftest`] — every case against the clean reference SUTs and every catalogued fault of
+//!   them: the mutation matrix.
 //!
 //! Codecs live in `m2mspec-onem2m` and `m2mspec-lwm2m`, broker/gatekeeper/trace/test client in
 //! `m2mspec-mqtt`, the reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, the reference
@@ -31,6 +33,7 @@ pub mod protocol;
 pub mod repeat;
 pub mod run;
 pub mod scenario;
+pub mod selftest;
 mod steps;
 pub mod sut;
 pub mod template;
