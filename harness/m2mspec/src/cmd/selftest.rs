@@ -35,6 +35,10 @@ pub struct Args {
     /// Report directory.
     #[arg(long, default_value = "reports/out/selftest")]
     out: PathBuf,
+    /// Faults known to survive (one id per line, `#` comments): only a surviving fault not
+    /// listed fails the run; listed faults that are now killed are named so the list shrinks.
+    #[arg(long)]
+    known_survivors: Option<PathBuf>,
     /// Also fail (exit 1) when a case kills no fault.
     #[arg(long)]
     require_every_case_kills: bool,
@@ -85,6 +89,10 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         progress: true,
         command: std::env::args().collect::<Vec<_>>().join(" "),
     };
+    let known = match &a.known_survivors {
+        Some(p) => Some(m2mspec::selftest::known::load(&resolve(p))?),
+        None => None,
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -115,10 +123,34 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
     );
     rt.shutdown_timeout(std::time::Duration::from_secs(2));
     let m = &outcome.matrix;
-    let failed = !m.ok() || (a.require_every_case_kills && !m.idle_cases().is_empty());
+    let survivors_fail = match &known {
+        Some(known) => {
+            let j = m2mspec::selftest::known::judge(m, known);
+            println!(
+                "known survivors: {} listed; new survivors (fail): {}; killed now (remove from the list): {}",
+                known.len(),
+                words(&j.new),
+                words(&j.killed)
+            );
+            !j.new.is_empty()
+        }
+        None => !m.surviving().is_empty(),
+    };
+    let clean_fail = !m.clean.iter().all(|c| c.ok());
+    let failed = survivors_fail
+        || clean_fail
+        || (a.require_every_case_kills && !m.idle_cases().is_empty());
     Ok(if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+fn words(ids: &[String]) -> String {
+    if ids.is_empty() {
+        "none".into()
+    } else {
+        ids.join(", ")
+    }
 }

@@ -27,6 +27,7 @@
 //! confused with a kill; the fault runs follow in parallel.
 
 pub mod catalogue;
+pub mod known;
 pub mod matrix;
 
 use crate::run::{run, RunConfig, RunError};
