@@ -491,7 +491,11 @@ fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
         let shown = if items.is_empty() {
             "none".to_string()
         } else {
-            items.iter().map(|i| text(i).into_owned()).collect::<Vec<_>>().join(", ")
+            items
+                .iter()
+                .map(|i| text(i).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
         let _ = write!(h, "<dt>{}</dt><dd>{shown}</dd>", text(label));
     };
@@ -499,7 +503,10 @@ fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
     for c in &m.clean {
         let mut v = format!("{} of {} passed", c.passed, c.cases);
         if !c.known.is_empty() {
-            v.push_str(&format!("; known failures (cannot kill): {}", c.known.join(", ")));
+            v.push_str(&format!(
+                "; known failures (cannot kill): {}",
+                c.known.join(", ")
+            ));
         }
         if !c.ok() {
             v.push_str(&format!("; NOT PASSING: {}", c.not_passing.join(", ")));

@@ -24,10 +24,10 @@ pub use error::ReportError;
 pub use html::write_html;
 pub use json::write_json;
 pub use junit::write_junit;
-pub use mutation::{mutation_summary, MutationMatrix};
 pub use model::{
     BaselineOutcome, Basis, CaseResult, Evidence, Level, Report, RunInfo, Summary, Verdict,
 };
+pub use mutation::{mutation_summary, MutationMatrix};
 
 /// Where [`write_all`] put each artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]

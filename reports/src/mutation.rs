@@ -165,13 +165,13 @@ pub fn mutation_summary(m: &MutationMatrix) -> String {
     }
     let _ = writeln!(out);
     for c in &m.clean {
-        let _ = write!(
-            out,
-            "clean {}: {}/{} passed",
-            c.sut, c.passed, c.cases
-        );
+        let _ = write!(out, "clean {}: {}/{} passed", c.sut, c.passed, c.cases);
         if !c.known.is_empty() {
-            let _ = write!(out, ", known failures (cannot kill): {}", c.known.join(", "));
+            let _ = write!(
+                out,
+                ", known failures (cannot kill): {}",
+                c.known.join(", ")
+            );
         }
         if c.ok() {
             let _ = writeln!(out);
@@ -205,11 +205,7 @@ pub fn mutation_summary(m: &MutationMatrix) -> String {
             idle.join(", ")
         }
     );
-    let _ = writeln!(
-        out,
-        "selftest: {}",
-        if m.ok() { "OK" } else { "FAILED" }
-    );
+    let _ = writeln!(out, "selftest: {}", if m.ok() { "OK" } else { "FAILED" });
     out
 }
 

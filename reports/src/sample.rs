@@ -269,7 +269,10 @@ pub fn sample_mutation() -> crate::MutationMatrix {
                 "refcse:omit_rqi",
                 "",
                 3,
-                &["cse.response.mandatory-parameters (fail)", "cse.qos.qos1 (non-strict)"],
+                &[
+                    "cse.response.mandatory-parameters (fail)",
+                    "cse.qos.qos1 (non-strict)",
+                ],
             ),
             fault("refcse:notify_qos0", "", 3, &[]),
             fault(
@@ -280,7 +283,12 @@ pub fn sample_mutation() -> crate::MutationMatrix {
             ),
         ],
         cases: vec![
-            kills("cse.response.mandatory-parameters", "refcse", 2, &["refcse:omit_rqi"]),
+            kills(
+                "cse.response.mandatory-parameters",
+                "refcse",
+                2,
+                &["refcse:omit_rqi"],
+            ),
             kills("cse.qos.qos1", "refcse", 2, &["refcse:omit_rqi"]),
             kills("cse.poa.port", "refcse", 2, &[]),
             kills(

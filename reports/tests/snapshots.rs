@@ -115,7 +115,9 @@ fn mutation_html_section() {
     let mut r = sample_report();
     r.mutation = Some(m2mspec_reports::sample::sample_mutation());
     let (_, json, html) = written(&r);
-    let start = html.find("<section class=\"panel mutation\"").expect("the section");
+    let start = html
+        .find("<section class=\"panel mutation\"")
+        .expect("the section");
     let end = start + html[start..].find("</section>").expect("its end") + "</section>".len();
     insta::assert_snapshot!(one_tag_per_line(&html[start..end]));
     // It round-trips through report.json, and a report without one has no section.

@@ -11,9 +11,9 @@
 mod common;
 
 use common::{assert_row, case, cfg, cfg_with, evidence_text, root, run_ok};
+use m2mspec::run::run;
 use m2mspec::selftest::catalogue::Target;
 use m2mspec::selftest::{selftest, SelftestConfig};
-use m2mspec::run::run;
 use m2mspec_reports::Verdict::{self, Fail, NonStrict};
 use rstest::rstest;
 
@@ -215,10 +215,19 @@ async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
     };
     let out = selftest(&cfg).await.expect("the self-test runs");
     let m = &out.matrix;
-    assert_eq!(m.score(), (2, 2), "{}", m2mspec_reports::mutation_summary(m));
+    assert_eq!(
+        m.score(),
+        (2, 2),
+        "{}",
+        m2mspec_reports::mutation_summary(m)
+    );
     assert!(m.ok(), "{}", m2mspec_reports::mutation_summary(m));
     assert_eq!(m.clean.len(), 1);
-    assert!(m.clean[0].ok() && m.clean[0].passed > 40, "{:?}", m.clean[0]);
+    assert!(
+        m.clean[0].ok() && m.clean[0].passed > 40,
+        "{:?}",
+        m.clean[0]
+    );
     let killers = |id: &str| {
         m.faults
             .iter()
@@ -244,7 +253,9 @@ async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
     for c in &m.cases {
         for f in &c.kills {
             assert!(
-                killers(f).iter().any(|k| k.starts_with(&format!("{} (", c.id))),
+                killers(f)
+                    .iter()
+                    .any(|k| k.starts_with(&format!("{} (", c.id))),
                 "{} kills {f} but {f} does not list it",
                 c.id
             );

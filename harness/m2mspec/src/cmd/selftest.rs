@@ -137,9 +137,8 @@ pub fn execute(a: Args) -> anyhow::Result<ExitCode> {
         None => !m.surviving().is_empty(),
     };
     let clean_fail = !m.clean.iter().all(|c| c.ok());
-    let failed = survivors_fail
-        || clean_fail
-        || (a.require_every_case_kills && !m.idle_cases().is_empty());
+    let failed =
+        survivors_fail || clean_fail || (a.require_every_case_kills && !m.idle_cases().is_empty());
     Ok(if failed {
         ExitCode::from(1)
     } else {

@@ -164,9 +164,13 @@ mod tests {
         let ids: Vec<String> = all.iter().map(Fault::id).collect();
         assert!(ids.contains(&"refcse:omit_rqi".to_string()), "{ids:?}");
         assert!(ids.contains(&"refae:qos2_requests".to_string()), "{ids:?}");
-        assert!(ids.contains(&"reflwm2m:piggybacked_ack".to_string()), "{ids:?}");
         assert!(
-            ids.iter().any(|i| i.starts_with("broker:mosquitto-misconfigured-")),
+            ids.contains(&"reflwm2m:piggybacked_ack".to_string()),
+            "{ids:?}"
+        );
+        assert!(
+            ids.iter()
+                .any(|i| i.starts_with("broker:mosquitto-misconfigured-")),
             "{ids:?}"
         );
         let n = m2mspec_session::faults::known::<m2mspec_refcse::Faults>().len();

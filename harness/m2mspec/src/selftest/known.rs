@@ -67,11 +67,19 @@ mod tests {
         assert_eq!(known, ["refcse:a", "refcse:b"]);
         let fault = |id: &str, killed: bool| FaultRun {
             id: id.into(),
-            killed_by: if killed { vec!["x (fail)".into()] } else { vec![] },
+            killed_by: if killed {
+                vec!["x (fail)".into()]
+            } else {
+                vec![]
+            },
             ..FaultRun::default()
         };
         let m = MutationMatrix {
-            faults: vec![fault("refcse:a", false), fault("refcse:b", true), fault("refcse:c", false)],
+            faults: vec![
+                fault("refcse:a", false),
+                fault("refcse:b", true),
+                fault("refcse:c", false),
+            ],
             ..MutationMatrix::default()
         };
         assert_eq!(

@@ -99,10 +99,7 @@ impl Profiles {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Profiles {
-            dir: std::env::temp_dir().join(format!(
-                "m2mspec-selftest-{}-{n}",
-                std::process::id()
-            )),
+            dir: std::env::temp_dir().join(format!("m2mspec-selftest-{}-{n}", std::process::id())),
         }
     }
 
@@ -168,10 +165,12 @@ fn merge(parts: Vec<Report>) -> Option<Report> {
             }
         }
     }
-    let cases = std::mem::take(&mut first.cases);
-    let mut out = Report::new(first.run.clone(), cases, first.summary.duration_ms);
-    out.run = first.run;
-    Some(out)
+    // The summary counts the merged cases.
+    Some(Report::new(
+        first.run,
+        first.cases,
+        first.summary.duration_ms,
+    ))
 }
 
 /// The clean broker setup and its baseline of known failures.
@@ -341,7 +340,11 @@ pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
         .map(|(t, r)| matrix::Clean {
             target: *t,
             report: r,
-            known: if *t == Target::Broker { &known } else { &no_known },
+            known: if *t == Target::Broker {
+                &known
+            } else {
+                &no_known
+            },
         })
         .collect();
     let mut per_fault: Vec<Vec<matrix::FaultReport>> = faults.iter().map(|_| Vec::new()).collect();
