@@ -205,7 +205,11 @@ pub fn mutation_summary(m: &MutationMatrix) -> String {
             idle.join(", ")
         }
     );
-    let _ = writeln!(out, "selftest: {}", if m.ok() { "OK" } else { "FAILED" });
+    let _ = writeln!(
+        out,
+        "every fault killed, every reference clean: {}",
+        if m.ok() { "yes" } else { "no" }
+    );
     out
 }
 
@@ -267,7 +271,10 @@ mod tests {
         let text = mutation_summary(&m);
         assert!(text.contains("surviving faults: refcse:b"), "{text}");
         assert!(text.contains("cases that kill nothing: y"), "{text}");
-        assert!(text.ends_with("selftest: FAILED\n"), "{text}");
+        assert!(
+            text.ends_with("every fault killed, every reference clean: no\n"),
+            "{text}"
+        );
     }
 
     #[test]
