@@ -101,6 +101,9 @@ pub(crate) fn render_html(report: &Report) -> String {
     if let Some(b) = &report.baseline {
         baseline_panel(&mut h, b);
     }
+    if let Some(m) = &report.mutation {
+        mutation_panel(&mut h, m);
+    }
     cases_panel(&mut h, report);
     if let Some(cov) = &report.coverage {
         coverage_panel(&mut h, cov);
@@ -472,6 +475,98 @@ fn baseline_panel(h: &mut String, b: &crate::model::BaselineOutcome) {
         );
     }
     h.push_str("</ul></section>");
+}
+
+/// The self-test's mutation matrix: score, clean runs, survivors and idle cases, then one
+/// table of faults (with the cases that killed each) and one of cases (with their kills).
+fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
+    let (k, n) = m.score();
+    let p = m.percent();
+    let _ = write!(
+        h,
+        "<section class=\"panel mutation\" id=\"mutation\" data-killed=\"{k}\" data-faults=\"{n}\" data-ok=\"{}\"><h2>Mutation matrix</h2><p>{}</p>",
+        m.ok(),
+        text(&m.scope)
+    );
+    let _ = write!(
+        h,
+        "<div class=\"pct\"><b>{p:.1} %</b> of faults killed ({k} of {n})<div class=\"bar\"><span style=\"width:{:.3}%\"></span></div></div>",
+        p.clamp(0.0, 100.0)
+    );
+    let list = |h: &mut String, label: &str, items: Vec<String>| {
+        let shown = if items.is_empty() {
+            "none".to_string()
+        } else {
+            items
+                .iter()
+                .map(|i| text(i).into_owned())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = write!(h, "<dt>{}</dt><dd>{shown}</dd>", text(label));
+    };
+    h.push_str("<dl class=\"kv\" style=\"margin-bottom:12px\">");
+    for c in &m.clean {
+        let mut v = format!("{} of {} passed", c.passed, c.cases);
+        if !c.known.is_empty() {
+            v.push_str(&format!(
+                "; known failures (cannot kill): {}",
+                c.known.join(", ")
+            ));
+        }
+        if !c.ok() {
+            v.push_str(&format!("; NOT PASSING: {}", c.not_passing.join(", ")));
+        }
+        let _ = write!(
+            h,
+            "<dt>clean {} ({})</dt><dd>{}</dd>",
+            text(&c.sut),
+            text(&c.description),
+            text(&v)
+        );
+    }
+    list(
+        h,
+        "surviving faults",
+        m.surviving().iter().map(|f| f.id.clone()).collect(),
+    );
+    list(
+        h,
+        "cases that kill nothing",
+        m.idle_cases().iter().map(|c| c.id.clone()).collect(),
+    );
+    h.push_str("</dl>");
+    h.push_str("<div class=\"sub\">faults and the cases that kill them</div><table class=\"small\"><thead><tr><th>fault</th><th>what it breaks</th><th>cases run</th><th>killed by</th></tr></thead><tbody>");
+    for f in &m.faults {
+        let killers = if f.killed() {
+            text(&f.killed_by.join(", ")).into_owned()
+        } else {
+            "<b class=\"v-fail\">survives</b>".to_string()
+        };
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{killers}</td></tr>",
+            text(&f.id),
+            text(&f.about),
+            f.cases_run
+        );
+    }
+    h.push_str("</tbody></table><div class=\"sub\">cases and the faults they kill</div><table class=\"small\"><thead><tr><th>case</th><th>SUT</th><th>faults run</th><th>kills</th></tr></thead><tbody>");
+    for c in &m.cases {
+        let kills = if c.kills.is_empty() {
+            "<b class=\"v-fail\">kills nothing</b>".to_string()
+        } else {
+            text(&c.kills.join(", ")).into_owned()
+        };
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{kills}</td></tr>",
+            text(&c.id),
+            text(&c.sut),
+            c.faults_run
+        );
+    }
+    h.push_str("</tbody></table></section>\n");
 }
 
 fn coverage_panel(h: &mut String, cov: &Value) {

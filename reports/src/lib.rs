@@ -14,6 +14,7 @@ mod json;
 mod junit;
 pub mod matrix;
 mod model;
+pub mod mutation;
 pub mod sample;
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,7 @@ pub use junit::write_junit;
 pub use model::{
     BaselineOutcome, Basis, CaseResult, Evidence, Level, Report, RunInfo, Summary, Verdict,
 };
+pub use mutation::{mutation_summary, MutationMatrix};
 
 /// Where [`write_all`] put each artifact.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -267,6 +267,9 @@ pub struct Report {
     /// The outcome against a baseline of known failures, when the run had one.
     #[serde(default)]
     pub baseline: Option<BaselineOutcome>,
+    /// The mutation matrix, when the report is a self-test's (`m2mspec selftest`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mutation: Option<crate::mutation::MutationMatrix>,
 }
 
 /// A run judged against a baseline (a SUT's known failures): only regressions fail the gate,
@@ -295,6 +298,7 @@ impl Report {
             summary,
             coverage: None,
             baseline: None,
+            mutation: None,
         }
     }
 

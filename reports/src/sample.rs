@@ -227,3 +227,78 @@ pub fn sample_report() -> Report {
     }));
     report
 }
+
+/// A small mutation matrix (what `m2mspec selftest` computes): one surviving fault, one case
+/// that kills nothing, a broker setup with a known failure. Renderer tests use it.
+pub fn sample_mutation() -> crate::MutationMatrix {
+    use crate::mutation::{CaseKills, CleanRun, FaultRun};
+    let fault = |id: &str, about: &str, run: usize, by: &[&str]| FaultRun {
+        id: id.into(),
+        about: about.into(),
+        cases_run: run,
+        killed_by: by.iter().map(|s| s.to_string()).collect(),
+        errors: Vec::new(),
+    };
+    let kills = |id: &str, sut: &str, run: usize, k: &[&str]| CaseKills {
+        id: id.into(),
+        sut: sut.into(),
+        faults_run: run,
+        kills: k.iter().map(|s| s.to_string()).collect(),
+    };
+    crate::MutationMatrix {
+        scope: "3 fault(s) of refcse, broker, each against every case of its SUT's role".into(),
+        clean: vec![
+            CleanRun {
+                sut: "refcse".into(),
+                description: "m2mspec reference CSE (cse, /id-in, R2)".into(),
+                cases: 3,
+                passed: 3,
+                not_passing: Vec::new(),
+                known: Vec::new(),
+            },
+            CleanRun {
+                sut: "broker".into(),
+                description: "mosquitto (Debian) (broker, for /id-in, R2)".into(),
+                cases: 2,
+                passed: 1,
+                not_passing: Vec::new(),
+                known: vec!["broker.acl.deny-subscribe-suback: non-strict".into()],
+            },
+        ],
+        faults: vec![
+            fault(
+                "refcse:omit_rqi",
+                "",
+                3,
+                &[
+                    "cse.response.mandatory-parameters (fail)",
+                    "cse.qos.qos1 (non-strict)",
+                ],
+            ),
+            fault("refcse:notify_qos0", "", 3, &[]),
+            fault(
+                "broker:mosquitto-misconfigured-disabled-client",
+                "mosquitto misconfigured: disabled-client <A:Sae3>",
+                1,
+                &["broker.auth.client-id-match (fail)"],
+            ),
+        ],
+        cases: vec![
+            kills(
+                "cse.response.mandatory-parameters",
+                "refcse",
+                2,
+                &["refcse:omit_rqi"],
+            ),
+            kills("cse.qos.qos1", "refcse", 2, &["refcse:omit_rqi"]),
+            kills("cse.poa.port", "refcse", 2, &[]),
+            kills(
+                "broker.auth.client-id-match",
+                "broker",
+                1,
+                &["broker:mosquitto-misconfigured-disabled-client"],
+            ),
+        ],
+        duration_ms: 61_500,
+    }
+}

@@ -101,3 +101,27 @@ fn matrix_html() {
     // The matrix's small inline CSS stays in.
     insta::assert_snapshot!(one_tag_per_line(&html));
 }
+
+/// `m2mspec selftest`'s console matrix, from the sample matrix.
+#[test]
+fn mutation_console() {
+    let m = m2mspec_reports::sample::sample_mutation();
+    insta::assert_snapshot!(m2mspec_reports::mutation_summary(&m));
+}
+
+/// The mutation matrix section of report.html (escaped, one tag per line).
+#[test]
+fn mutation_html_section() {
+    let mut r = sample_report();
+    r.mutation = Some(m2mspec_reports::sample::sample_mutation());
+    let (_, json, html) = written(&r);
+    let start = html
+        .find("<section class=\"panel mutation\"")
+        .expect("the section");
+    let end = start + html[start..].find("</section>").expect("its end") + "</section>".len();
+    insta::assert_snapshot!(one_tag_per_line(&html[start..end]));
+    // It round-trips through report.json, and a report without one has no section.
+    assert!(json.contains("\"mutation\""));
+    let (_, json, html) = written(&sample_report());
+    assert!(!json.contains("\"mutation\"") && !html.contains("id=\"mutation\""));
+}

@@ -15,12 +15,14 @@
 //!   [`commander`] — commands to a SUT that acts on command.
 //! * [`run`] — a whole run, always ending in a report; [`coverage`], [`baseline`], [`acl`] (the
 //!   broker-role ACL, written before a broker under test starts).
+//! * [`selftest`] — every case against the clean reference SUTs and every catalogued fault of
+//!   them: the mutation matrix.
 //! * Leaves every layer may use: [`template`] (`{name}` templates of cases and profiles),
-//!   [`text`] (wording of messages), [`port`] (OS-chosen ports), [`matcher`].
+//!   [`text`] (wording of messages), [`port`] (OS-chosen ports), [`matcher`], [`seed`].
 //!
-//! Imports run one way, from the command line down to the leaves: `cmd` → `run` → `engine`,
-//! `coverage` → `scenario` → `families` → `steps` → `protocol` → `sut` → `upper_tester`,
-//! `testbed`, `tls` → leaves; nothing below imports what is above it.
+//! Imports run one way, from the command line down to the leaves: `cmd` → `selftest` → `run`
+//! → `engine`, `coverage` → `scenario` → `families` → `steps` → `protocol` → `sut` →
+//! `upper_tester`, `testbed`, `tls` → leaves; nothing below imports what is above it.
 //!
 //! Codecs live in `m2mspec-onem2m` and `m2mspec-lwm2m`, broker/gatekeeper/trace/test client in
 //! `m2mspec-mqtt`, the reference CSE and AE in `m2mspec-refcse` / `m2mspec-refae`, the reference
@@ -40,6 +42,7 @@ pub mod repeat;
 pub mod run;
 pub mod scenario;
 pub mod seed;
+pub mod selftest;
 mod steps;
 pub mod sut;
 pub mod template;

@@ -2,11 +2,18 @@
 //! Each misbehaviour switch of the reference CSE must turn the case that checks it into a
 //! failing verdict with evidence — proof that those cases can fail. (That every CSE case
 //! passes against the unmodified reference CSE is checked by `cse_cases`.)
+//!
+//! Also `m2mspec selftest` itself (`m2mspec::selftest`): a representative slice of the
+//! mutation matrix computed by running (the full matrix runs in `.ci/run`, gated on
+//! `fixtures/selftest/known-survivors.txt`: it takes minutes), and the deliberately
+//! misconfigured mosquitto setups that show the broker cases failing.
 
 mod common;
 
-use common::{assert_row, case, cfg, evidence_text, run_ok};
+use common::{assert_row, case, cfg, cfg_with, evidence_text, root, run_ok};
 use m2mspec::run::run;
+use m2mspec::selftest::catalogue::Target;
+use m2mspec::selftest::{selftest, SelftestConfig};
 use m2mspec_reports::Verdict::{self, Fail, NonStrict};
 use rstest::rstest;
 
@@ -187,4 +194,154 @@ async fn evidence_has_no_rust_debug_output() {
             assert!(!text.contains(debug), "{}: {debug:?} in {text}", c.id);
         }
     }
+}
+
+/// A slice of the mutation matrix, computed by running: the clean reference CSE passes, each
+/// fault is killed by the cases that check it (and only kills are counted: fail/non-strict
+/// after a clean pass), the matrix agrees with itself and the report carries it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
+    let _slot = common::testbed_slot("selftest", 1).await;
+    let root = root();
+    let cfg = SelftestConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        targets: vec![Target::Refcse],
+        only_faults: vec!["refcse:omit_rqi".into(), "refcse:will".into()],
+        jobs: 4,
+        chunk: 12,
+        progress: false,
+        command: "selftest".into(),
+    };
+    let out = selftest(&cfg).await.expect("the self-test runs");
+    let m = &out.matrix;
+    assert_eq!(
+        m.score(),
+        (2, 2),
+        "{}",
+        m2mspec_reports::mutation_summary(m)
+    );
+    assert!(m.ok(), "{}", m2mspec_reports::mutation_summary(m));
+    assert_eq!(m.clean.len(), 1);
+    assert!(
+        m.clean[0].ok() && m.clean[0].passed > 40,
+        "{:?}",
+        m.clean[0]
+    );
+    let killers = |id: &str| {
+        m.faults
+            .iter()
+            .find(|f| f.id == id)
+            .map(|f| f.killed_by.clone())
+            .unwrap_or_default()
+    };
+    assert!(
+        killers("refcse:omit_rqi").contains(&"cse.response.mandatory-parameters (fail)".into()),
+        "{:?}",
+        killers("refcse:omit_rqi")
+    );
+    assert!(
+        killers("refcse:will").contains(&"cse.connect.no-will (fail)".into()),
+        "{:?}",
+        killers("refcse:will")
+    );
+    // Every fault ran against every case that passed clean.
+    for f in &m.faults {
+        assert_eq!(f.cases_run, m.clean[0].passed, "{}", f.id);
+    }
+    // The case view is the transpose of the fault view.
+    for c in &m.cases {
+        for f in &c.kills {
+            assert!(
+                killers(f)
+                    .iter()
+                    .any(|k| k.starts_with(&format!("{} (", c.id))),
+                "{} kills {f} but {f} does not list it",
+                c.id
+            );
+        }
+    }
+    // A case that checks neither requirement kills nothing here, and says so.
+    assert!(
+        m.idle_cases().iter().any(|c| c.id == "cse.poa.port"),
+        "{:?}",
+        m.idle_cases()
+    );
+    assert_eq!(out.report.mutation.as_ref(), Some(m));
+    assert!(!out.report.failed(false));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_fault_filter_is_a_clear_error() {
+    let root = root();
+    let cfg = SelftestConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        targets: vec![Target::Refcse],
+        only_faults: vec!["refcse:no_such_fault".into()],
+        jobs: 1,
+        chunk: 6,
+        progress: false,
+        command: "selftest".into(),
+    };
+    let err = selftest(&cfg).await.err().expect("nothing to run");
+    assert!(err.to_string().contains("refcse:no_such_fault"), "{err}");
+}
+
+fn mosquitto_installed() -> bool {
+    let ok = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("mosquitto").is_file()));
+    if !ok {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "no `mosquitto` on PATH; .ci/run installs it"
+        );
+        eprintln!("SKIPPED: no `mosquitto` on PATH (apt-get install mosquitto); CI installs it");
+    }
+    ok
+}
+
+/// The deliberately misconfigured mosquitto setups (`fixtures/sut/mosquitto-misconfigured-*`)
+/// that `m2mspec selftest --sut broker` runs as the broker faults: each makes the broker case
+/// it is aimed at fail, with the evidence that shows why (the clean `mosquitto.toml` passes
+/// them: `broker_cases`).
+#[rstest]
+#[case::client_id_match(
+    "disabled-client",
+    "broker.auth.client-id-match",
+    &["CONNECT of A:Sae3 refused with CONNACK code 5"]
+)]
+#[case::store_forward(
+    "cae4-cannot-read",
+    "broker.session.store-forward",
+    &["s4 received no PUBLISH"]
+)]
+#[case::store_forward_after_loss(
+    "cae4-cannot-read",
+    "broker.session.store-forward-after-loss",
+    &["s4 received no PUBLISH"]
+)]
+#[case::client_id_mismatch(
+    "no-client-id-binding",
+    "broker.auth.client-id-mismatch",
+    &["the CONNECT of A:Sae2 was accepted"]
+)]
+#[case::deny_foreign_subscribe(
+    "acl-allows-all",
+    "broker.acl.deny-foreign-subscribe",
+    &["received a PUBLISH where none was expected"]
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_misconfigured_mosquitto_fails_the_case(
+    #[case] misconfiguration: &str,
+    #[case] id: &str,
+    #[case] evidence: &[&str],
+) {
+    if !mosquitto_installed() {
+        return;
+    }
+    let profile = root().join(format!(
+        "fixtures/sut/mosquitto-misconfigured-{misconfiguration}.toml"
+    ));
+    assert_row(cfg_with(&[id], &[], &[profile]), id, Fail, evidence).await;
 }

@@ -10,6 +10,7 @@ mod matrix;
 mod paths;
 mod run;
 mod selection;
+mod selftest;
 mod serve_refae;
 mod serve_refcse;
 
@@ -48,6 +49,9 @@ enum Cmd {
     ServeRefae(serve_refae::Args),
     /// List the case catalogue.
     List(list::Args),
+    /// Every case against the clean reference SUTs and every catalogued fault of them: the
+    /// mutation matrix (which cases kill which fault), the score, survivors, idle cases.
+    Selftest(selftest::Args),
     /// Load test a broker or a CSE with thousands of oneM2M AEs (or plain MQTT clients);
     /// `load merge` combines shard reports.
     Load(Box<load::Args>),
@@ -65,6 +69,7 @@ impl Cli {
             Cmd::ServeRefcse(a) => serve_refcse::execute(a),
             Cmd::ServeRefae(a) => serve_refae::execute(a),
             Cmd::List(a) => list::execute(a),
+            Cmd::Selftest(a) => selftest::execute(a),
             Cmd::Load(a) => load::execute(*a),
         }
     }
