@@ -16,6 +16,7 @@ pub mod matrix;
 mod model;
 pub mod mutation;
 pub mod sample;
+mod verdict;
 
 use std::path::{Path, PathBuf};
 

@@ -9,7 +9,7 @@
 //! `error` (the harness could not carry it out) and `skipped` are not kills: none of them is a
 //! statement that the SUT broke the requirement the case checks.
 
-use crate::model::Verdict;
+use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write as _;
 

@@ -8,10 +8,11 @@
 
 use crate::client::{Connected, Dialer};
 use crate::correlate::{rule, wrong_serialization, Correlator, Matched, Purpose};
+use crate::drive::{Early, Phase, Progress};
 use crate::metrics::{record, Metrics};
 use crate::population::{AeIdentity, PopulationSpec};
 use crate::requests::{assigned_ae_id, RequestBuilder};
-use crate::scenario::{LoopMode, RegistrationMode};
+use crate::scenario::RegistrationMode;
 use crate::scheduler::Mix;
 use m2mspec_onem2m::{rsc, ResponsePrimitive};
 use m2mspec_session::{lock, Received, SessionError, SessionPlan, Subscription};
@@ -20,46 +21,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
-
-/// What the AEs are asked to do now (the run moves through these in order).
-#[derive(Debug, Clone)]
-pub enum Phase {
-    /// Connect (each AE as soon as its task starts) and wait.
-    Connect,
-    /// Register (and create the container the workload writes to), then wait.
-    Register,
-    /// Send the workload of a step.
-    Work(Arc<WorkPlan>),
-    /// Between steps: answer nothing new, keep receiving.
-    Pause,
-    /// Tear down (DELETE `<AE>`, leave) when the scenario says so, else disconnect; then end.
-    Stop,
-}
-
-/// One step of the workload as every AE of this process sees it.
-#[derive(Debug, Clone)]
-pub struct WorkPlan {
-    pub step: usize,
-    pub start: Instant,
-    pub mode: LoopMode,
-    /// Open loop: this process's requests per second.
-    pub rate: f64,
-    pub duration: Duration,
-    /// This process's request count (0: none).
-    pub quota: u64,
-    pub think: Duration,
-}
-
-/// Live counts the progress line and the run read.
-#[derive(Debug, Default)]
-pub struct Progress {
-    pub connected: AtomicU64,
-    pub connect_failed: AtomicU64,
-    pub registered: AtomicU64,
-    pub registration_failed: AtomicU64,
-    pub outstanding: AtomicU64,
-    pub finished: AtomicU64,
-}
 
 /// What all AEs of the process share.
 pub struct Shared {
@@ -106,29 +67,6 @@ struct Ae {
     /// Workload requests sent so far, all steps together: names the resources the AE creates
     /// (a step's request numbers start again at 0, names must not).
     sent: u64,
-}
-
-/// Why a client (an AE, a device) stopped before the workload.
-pub(crate) enum Early {
-    ConnectFailed,
-    RegistrationFailed,
-    Stopped,
-}
-
-impl Early {
-    /// Count the early end in the progress and the metrics.
-    pub(crate) fn count(self, progress: &Progress, metrics: &Mutex<Metrics>) {
-        match self {
-            Early::ConnectFailed => {
-                progress.connect_failed.fetch_add(1, Ordering::Relaxed);
-            }
-            Early::RegistrationFailed => {
-                progress.registration_failed.fetch_add(1, Ordering::Relaxed);
-                lock(metrics).counts.registration_failed += 1;
-            }
-            Early::Stopped => {}
-        }
-    }
 }
 
 /// Run AE `n` (number `position` among this process's AEs) through every phase.

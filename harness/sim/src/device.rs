@@ -15,8 +15,8 @@
 //!   Message ID is dropped (4.5.3); a GET with Observe = 0 starts the observation that the
 //!   device's Notify messages (NON 2.05, the observation's token, LWM2M 1.0 5.5.2) belong to.
 
-use crate::ae::{Early, Phase, Progress};
 use crate::client::{Connected, Dialer};
+use crate::drive::{Early, Phase, Progress};
 use crate::metrics::{record, Metrics};
 use crate::scenario::Op;
 use crate::scheduler::Mix;

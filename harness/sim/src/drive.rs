@@ -4,15 +4,78 @@
 //! receive between steps, and expire what waited too long. What a request is, how an answer is
 //! matched and what "busy" means belong to the client ([`Workload`]); the timing is here, once.
 
-use crate::ae::{Early, Phase, Progress, WorkPlan};
 use crate::metrics::Metrics;
+use crate::scenario::LoopMode;
 use crate::scheduler::OpenLoop;
-use m2mspec_session::Received;
-use std::sync::atomic::Ordering;
-use std::sync::Mutex;
+use m2mspec_session::{lock, Received};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// What the simulated clients are asked to do now (the run moves through these in order).
+#[derive(Debug, Clone)]
+pub enum Phase {
+    /// Connect (each AE as soon as its task starts) and wait.
+    Connect,
+    /// Register (and create the container the workload writes to), then wait.
+    Register,
+    /// Send the workload of a step.
+    Work(Arc<WorkPlan>),
+    /// Between steps: answer nothing new, keep receiving.
+    Pause,
+    /// Tear down (DELETE `<AE>`, leave) when the scenario says so, else disconnect; then end.
+    Stop,
+}
+
+/// One step of the workload as every client of this process sees it.
+#[derive(Debug, Clone)]
+pub struct WorkPlan {
+    pub step: usize,
+    pub start: Instant,
+    pub mode: LoopMode,
+    /// Open loop: this process's requests per second.
+    pub rate: f64,
+    pub duration: Duration,
+    /// This process's request count (0: none).
+    pub quota: u64,
+    pub think: Duration,
+}
+
+/// Live counts the progress line and the run read.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub connected: AtomicU64,
+    pub connect_failed: AtomicU64,
+    pub registered: AtomicU64,
+    pub registration_failed: AtomicU64,
+    pub outstanding: AtomicU64,
+    pub finished: AtomicU64,
+}
+
+/// Why a client (an AE, a device) stopped before the workload.
+pub(crate) enum Early {
+    ConnectFailed,
+    RegistrationFailed,
+    Stopped,
+}
+
+impl Early {
+    /// Count the early end in the progress and the metrics.
+    pub(crate) fn count(self, progress: &Progress, metrics: &Mutex<Metrics>) {
+        match self {
+            Early::ConnectFailed => {
+                progress.connect_failed.fetch_add(1, Ordering::Relaxed);
+            }
+            Early::RegistrationFailed => {
+                progress.registration_failed.fetch_add(1, Ordering::Relaxed);
+                lock(metrics).counts.registration_failed += 1;
+            }
+            Early::Stopped => {}
+        }
+    }
+}
 
 /// How often a client looks for requests past their timeout (a lost request is counted within
 /// this much of its timeout; a shorter tick costs every client a wake-up).
@@ -109,7 +172,7 @@ async fn step<W: Workload>(w: &mut W, plan: &WorkPlan, phase: &mut watch::Receiv
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let end = plan.start + plan.duration;
     let (here, position) = w.share();
-    let mut open = (plan.mode == crate::scenario::LoopMode::Open).then(|| {
+    let mut open = (plan.mode == LoopMode::Open).then(|| {
         OpenLoop::new(
             plan.start,
             plan.rate,

@@ -27,7 +27,7 @@ pub mod ae;
 pub mod client;
 pub mod correlate;
 pub mod device;
-mod drive;
+pub mod drive;
 pub mod error;
 pub mod metrics;
 pub mod plain;

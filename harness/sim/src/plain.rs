@@ -7,8 +7,8 @@
 //! * `sub`: each client subscribes to `<topic>/#` and counts what arrives (and its latency).
 //! * `conn`: clients connect and stay connected for the duration.
 
-use crate::ae::{Phase, Progress, WorkPlan};
 use crate::client::{Connected, Dialer};
+use crate::drive::{Phase, Progress, WorkPlan};
 use crate::metrics::Metrics;
 use crate::scenario::PlainMode;
 use crate::scheduler::OpenLoop;

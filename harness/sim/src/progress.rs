@@ -1,7 +1,7 @@
 //! Live progress on the terminal (indicatif): phase, clients connected, rate, p50/p99 of the
 //! last second, errors. On a terminal only; without one, phase changes are logged as lines.
 
-use crate::ae::Progress;
+use crate::drive::Progress;
 use crate::metrics::Metrics;
 use crate::slo::fmt_us;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

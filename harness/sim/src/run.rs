@@ -3,9 +3,10 @@
 //! report — also when stopped early by Ctrl-C / SIGTERM (`stop`), in which case every client
 //! still disconnects and the report says so.
 
-use crate::ae::{self, Phase, Progress, Shared, WorkPlan};
+use crate::ae::{self, Shared};
 use crate::client::Dialer;
 use crate::device::{self, DeviceShared, DeviceSpec};
+use crate::drive::{Phase, Progress, WorkPlan};
 use crate::error::SimError;
 use crate::metrics::{cpu_seconds, rss_bytes, Counts, HistogramData, Metrics};
 use crate::plain::{self, PlainShared};
