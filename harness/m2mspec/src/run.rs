@@ -473,6 +473,9 @@ async fn run_profile(
         // it with a Clean Session CONNECT of its client id left the restarted SUT deaf in some
         // runs); what it was sent in the case and never acknowledged is quarantined at the
         // gatekeeper instead, so the broker's redelivery does not kill it again.
+        // Why the SUT is restarted before the next case: it exited, or it did not pass a
+        // hostile case (it may be hung on that input: one hostile input costs one case).
+        let mut restart: Option<String> = None;
         if let Some(status) = running.exited() {
             running.drain_output().await;
             let input = sut_input(&tb, case_start);
@@ -498,16 +501,24 @@ async fn run_profile(
                     ..Evidence::default()
                 },
             );
+            restart = Some(format!("exited ({status})"));
+        } else if case.hostile
+            && !matches!(r.verdict, Verdict::Pass | Verdict::Skipped)
+            && running.restartable()
+        {
+            restart = Some(format!("did not pass hostile case ({})", r.verdict));
+        }
+        if let Some(why) = restart {
             let old = std::mem::replace(&mut running, RunningSut::Attached);
             info.sut_log_tail.extend(old.log_tail(50));
             old.stop().await;
             if profile.role == "broker" {
-                sut_down = Some(format!("not run: the broker under test exited ({status})"));
+                sut_down = Some(format!("not run: the broker under test {why}"));
             } else {
                 let held = quarantine_unacknowledged(&tb, case_start);
                 quarantined = held > 0;
                 info.notes.push(format!(
-                    "SUT exited during {} ({status}); {held} message(s) it was sent there and never acknowledged quarantined at the gatekeeper (a redelivery is acknowledged to the broker in its place, not delivered); restarted",
+                    "SUT {why} during {}; {held} message(s) it was sent there and never acknowledged quarantined at the gatekeeper (a redelivery is acknowledged to the broker in its place, not delivered); restarted",
                     case.id
                 ));
                 match start_ready(&tb, profile, cfg, &data_dir).await {
@@ -523,7 +534,7 @@ async fn run_profile(
                     }
                     Err(e) => {
                         sut_down = Some(format!(
-                            "not run: the SUT died and could not be restarted: {e}"
+                            "not run: the SUT {why} and could not be restarted: {e}"
                         ))
                     }
                 }

@@ -128,6 +128,11 @@ pub struct Case {
     /// `case` (default) or `run`: a trace-wide check that runs last and reads the whole run.
     #[serde(default)]
     pub scope: Scope,
+    /// Sends input that may wedge or kill the SUT (robustness cases): runs after all other
+    /// cases, run-scope ones included, and a SUT that does not pass it is restarted before
+    /// the next case, so one hostile input costs one case.
+    #[serde(default)]
+    pub hostile: bool,
     /// Its protocol family; when the file does not say, the loader fills in the family of
     /// the folder it lies in.
     #[serde(default)]
@@ -163,14 +168,12 @@ impl Selection {
             && (self.ids.is_empty() || self.ids.iter().any(|s| c.id.starts_with(s.as_str())))
     }
 
-    /// The selected cases, in their order, those of scope `run` last (they read what the
-    /// others made the SUT send).
+    /// The selected cases, in their order: those of scope `run` after the others (they read
+    /// what the others made the SUT send), hostile ones last (they may wedge the SUT).
     pub fn apply(&self, cases: Vec<Case>) -> Vec<Case> {
-        let (mut selected, run): (Vec<Case>, Vec<Case>) = cases
-            .into_iter()
-            .filter(|c| self.matches(c))
-            .partition(|c| c.scope == Scope::Case);
-        selected.extend(run);
+        let mut selected: Vec<Case> = cases.into_iter().filter(|c| self.matches(c)).collect();
+        // A stable sort keeps the file order within each group.
+        selected.sort_by_key(|c| (c.hostile, c.scope == Scope::Run));
         selected
     }
 }
@@ -460,29 +463,32 @@ fields = { clean_session = false }
     }
 
     #[test]
-    fn run_scope_cases_come_last_in_their_order() {
+    fn run_scope_cases_then_hostile_ones_come_last_in_their_order() {
         let mut text = String::new();
-        for (id, scope) in [("a.1", "run"), ("a.2", "case"), ("a.3", "run"), ("a.4", "")] {
+        for (id, keys) in [
+            ("a.0", "hostile = true\n"),
+            ("a.1", "scope = \"run\"\n"),
+            ("a.2", "scope = \"case\"\n"),
+            ("a.3", "scope = \"run\"\n"),
+            ("a.4", ""),
+            ("a.5", "hostile = true\nscope = \"run\"\n"),
+        ] {
             let body = &GOOD[GOOD.find("title").expect("a title")..];
-            let scope = if scope.is_empty() {
-                String::new()
-            } else {
-                format!("scope = \"{scope}\"\n")
-            };
             text.push_str(&format!(
-                "[[case]]\nid = \"{id}\"\n{scope}{}\n",
+                "[[case]]\nid = \"{id}\"\n{keys}{}\n",
                 body.replace("[[step]]", "[[case.step]]")
             ));
         }
         let cases = parse_file(Path::new("a.toml"), &text).expect("parses");
-        assert_eq!(cases[0].scope, Scope::Run);
-        assert_eq!(cases[3].scope, Scope::Case);
+        assert_eq!(cases[1].scope, Scope::Run);
+        assert_eq!(cases[4].scope, Scope::Case);
+        assert!(cases[0].hostile && !cases[1].hostile);
         let ids: Vec<String> = Selection::default()
             .apply(cases)
             .into_iter()
             .map(|c| c.id)
             .collect();
-        assert_eq!(ids, ["a.2", "a.4", "a.1", "a.3"]);
+        assert_eq!(ids, ["a.2", "a.4", "a.1", "a.3", "a.0", "a.5"]);
         let bad = GOOD.replace("title", "scope = \"suite\"\ntitle");
         let err = parse_file(Path::new("a.toml"), &bad)
             .unwrap_err()

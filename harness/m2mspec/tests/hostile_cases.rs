@@ -93,3 +93,32 @@ async fn the_seed_repeats_the_generated_bytes() {
     assert_eq!(a, again, "the same --seed, the same bytes");
     assert_ne!(a, other, "another seed, other bytes");
 }
+
+/// A SUT that does not pass a hostile case is restarted before the next case, so one hostile
+/// input costs one case: the reference CSE that hangs on an oversized payload fails
+/// `cse.hostile.oversized`, and the cases after it pass against the restarted CSE. Hostile
+/// cases run after every other selected case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_wedged_by_a_hostile_input_is_restarted_for_the_next_case() {
+    let r = run_ok(cfg(
+        &[
+            "cse.hostile.oversized",
+            "cse.hostile.invalid-utf8",
+            "cse.response.topic",
+        ],
+        &["wedge_on_oversized"],
+    ))
+    .await;
+    let ids: Vec<&str> = r.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids.last(), Some(&"cse.hostile.invalid-utf8"), "{ids:?}");
+    assert_eq!(case(&r, "cse.hostile.oversized").verdict, Fail);
+    assert_eq!(case(&r, "cse.hostile.invalid-utf8").verdict, Pass);
+    assert_eq!(case(&r, "cse.response.topic").verdict, Pass);
+    assert!(
+        r.run.notes.iter().any(|n| n.contains("did not pass hostile case")
+            && n.contains("cse.hostile.oversized")
+            && n.contains("restarted")),
+        "{:?}",
+        r.run.notes
+    );
+}

@@ -831,6 +831,11 @@ impl RunningSut {
         }
     }
 
+    /// Whether the harness started this SUT and can start it again (not an attached one).
+    pub fn restartable(&self) -> bool {
+        !matches!(self, RunningSut::Attached)
+    }
+
     /// `Some(status)` when the SUT process has died.
     pub fn exited(&mut self) -> Option<String> {
         match self {
