@@ -115,9 +115,12 @@ async fn a_sut_wedged_by_a_hostile_input_is_restarted_for_the_next_case() {
     assert_eq!(case(&r, "cse.hostile.invalid-utf8").verdict, Pass);
     assert_eq!(case(&r, "cse.response.topic").verdict, Pass);
     assert!(
-        r.run.notes.iter().any(|n| n.contains("did not pass hostile case")
-            && n.contains("cse.hostile.oversized")
-            && n.contains("restarted")),
+        r.run
+            .notes
+            .iter()
+            .any(|n| n.contains("did not pass hostile case")
+                && n.contains("cse.hostile.oversized")
+                && n.contains("restarted")),
         "{:?}",
         r.run.notes
     );
