@@ -17,6 +17,9 @@ pub(super) fn on_frame(conn: &mut Conn, frame: Bytes) {
         conn.to_client.extend_from_slice(&frame);
         return;
     };
+    if matches!(decoded, Packet::ConnAck(_)) {
+        conn.connack_seen = true;
+    }
     match &decoded {
         Packet::SubAck(s) if conn.pending_subacks.contains_key(&s.pkid) => merge_suback(conn, s),
         Packet::Publish(p) => publish(conn, p, wire::record(&decoded, &frame), &frame),

@@ -68,6 +68,8 @@ pub(super) struct Conn {
     pub(super) has_will: bool,
     /// Close both sides once the pending bytes are flushed (an absorbed DISCONNECT).
     pub(super) close_after_flush: Option<String>,
+    /// The broker's CONNACK went by (see `proxy::close_broker`).
+    pub(super) connack_seen: bool,
 }
 
 impl Conn {
@@ -91,6 +93,7 @@ impl Conn {
             replayed: HashMap::new(),
             has_will: false,
             close_after_flush: None,
+            connack_seen: false,
         }
     }
 

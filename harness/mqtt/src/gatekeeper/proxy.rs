@@ -231,8 +231,35 @@ async fn relay<C: MqttStream, B: MqttStream>(
         }
     };
     transport::close(client, close.reset);
-    transport::close(broker, close.reset);
+    close_broker(conn, broker, close.reset).await;
     close
+}
+
+/// How long a cut waits for the embedded broker's CONNACK before closing its side.
+const CONNACK_GRACE: Duration = Duration::from_secs(2);
+
+/// Closes the broker's side. With the embedded rumqttd (`absorb_disconnect`), a connection cut
+/// after its CONNECT was forwarded but before the broker's CONNACK came back is not reset on the
+/// broker's side: rumqttd 0.20 fails to write that CONNACK to a reset socket, returns from its
+/// connection task leaving the client id's will handler behind, and panics on the next CONNECT
+/// with that client id (server/broker.rs:544), poisoning a mutex so that it accepts no client
+/// again — every later case of the run would end in `error`. The gatekeeper waits (bounded)
+/// for the CONNACK and closes normally instead; without a DISCONNECT the broker treats both
+/// closes alike (MQTT 3.1.1 3.14: the session is kept and the Will published either way), and
+/// the client still sees the cut as a reset.
+async fn close_broker<B: MqttStream>(conn: &Conn, mut broker: B, reset: bool) {
+    if reset && conn.shared.settings.absorb_disconnect && !conn.connack_seen {
+        let mut sink = BytesMut::with_capacity(64);
+        let _ = tokio::time::timeout(CONNACK_GRACE, broker.read_buf(&mut sink)).await;
+        tracing::debug!(
+            conn = conn.id,
+            got = sink.len(),
+            "cut before the broker's CONNACK: closed the broker's side normally"
+        );
+        transport::close(broker, false);
+    } else {
+        transport::close(broker, reset);
+    }
 }
 
 /// Writes what is queued for the broker, then for the client. The writes also watch for a
