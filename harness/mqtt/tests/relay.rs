@@ -405,3 +405,88 @@ async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
     gk.shutdown().await;
     broker.shutdown();
 }
+
+/// A plain MQTT 3.1.1 CONNECT (clean session, keep alive 30) for `id`.
+fn connect_frame(id: &str) -> Vec<u8> {
+    let mut body = vec![0, 4, b'M', b'Q', b'T', b'T', 4, 0x02, 0, 30];
+    body.extend_from_slice(&(id.len() as u16).to_be_bytes());
+    body.extend_from_slice(id.as_bytes());
+    let mut f = vec![0x10, body.len() as u8];
+    f.extend_from_slice(&body);
+    f
+}
+
+/// rumqttd 0.20 panics on a client id's CONNECT when that id's previous connection closed
+/// before its CONNACK could be written (a will handler left behind, server/broker.rs:544),
+/// and accepts nobody afterwards. A gatekeeper cut right after the CONNECT went upstream did
+/// exactly that (TLS runs: the `refuses-*` cases cut the reconnecting CSE). The gatekeeper
+/// closes the broker's side normally after the CONNACK instead: the same client id connects
+/// again every time, and so does a fresh one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_before_the_connack_leaves_rumqttd_accepting() {
+    let broker = m2mspec_mqtt::broker::EmbeddedBroker::start(Default::default())
+        .await
+        .expect("broker");
+    let gk = m2mspec_mqtt::gatekeeper::Gatekeeper::start(GatekeeperConfig {
+        upstream: broker.addr(),
+        policy: Policy::default(),
+        absorb_disconnect: true,
+        ..Default::default()
+    })
+    .await
+    .expect("gatekeeper");
+    for i in 0..20 {
+        let id = format!("early-{i}");
+        let from = gk.trace().next_seq();
+        let mut raw = tokio::net::TcpStream::connect(gk.addr())
+            .await
+            .expect("connect to the gatekeeper");
+        raw.write_all(&connect_frame(&id))
+            .await
+            .expect("write CONNECT");
+        let forwarded = gk
+            .trace()
+            .wait_for(from, WAIT, |e| {
+                matches!(&e.kind, EventKind::Packet(PacketRecord::Connect { client_id, .. }) if *client_id == id)
+            })
+            .await;
+        assert!(
+            forwarded.is_some(),
+            "round {i}: the CONNECT was not recorded"
+        );
+        assert!(gk.faults().cut(&id), "round {i}: nothing to cut");
+        // A client reconnects after the cut has closed its connection, not within the same
+        // microsecond (two same-id connections at once are rumqttd's takeover, another matter).
+        let closed = gk
+            .trace()
+            .wait_for(from, WAIT, |e| {
+                e.client_id.as_deref() == Some(id.as_str()) && is_closed(e)
+            })
+            .await;
+        assert!(
+            closed.is_some(),
+            "round {i}: the cut connection did not close"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let opts = ConnectOptions {
+            client_id: id.clone(),
+            clean_session: true,
+            ..Default::default()
+        };
+        let (c, ack) = MqttClient::connect(gk.addr(), opts)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("round {i}: {id} could not connect again after the cut: {e}")
+            });
+        assert_eq!(ack.code, 0, "round {i}");
+        c.disconnect()
+            .await
+            .unwrap_or_else(|e| panic!("round {i}: disconnect: {e}"));
+    }
+    let (_c, ack) = MqttClient::connect(gk.addr(), opts("fresh-after-cuts", true))
+        .await
+        .expect("a fresh client connects after the cuts");
+    assert_eq!(ack.code, 0);
+    gk.shutdown().await;
+    broker.shutdown();
+}

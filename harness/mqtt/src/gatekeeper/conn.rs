@@ -68,7 +68,9 @@ pub(super) struct Conn {
     pub(super) has_will: bool,
     /// Close both sides once the pending bytes are flushed (an absorbed DISCONNECT).
     pub(super) close_after_flush: Option<String>,
-    /// The broker's CONNACK went by (see `proxy::close_broker`).
+    /// Bytes (the CONNECT first) went to the broker, and its CONNACK went by (see
+    /// `proxy::close_broker`).
+    pub(super) upstream_written: bool,
     pub(super) connack_seen: bool,
 }
 
@@ -93,6 +95,7 @@ impl Conn {
             replayed: HashMap::new(),
             has_will: false,
             close_after_flush: None,
+            upstream_written: false,
             connack_seen: false,
         }
     }

@@ -248,7 +248,11 @@ const CONNACK_GRACE: Duration = Duration::from_secs(2);
 /// closes alike (MQTT 3.1.1 3.14: the session is kept and the Will published either way), and
 /// the client still sees the cut as a reset.
 async fn close_broker<B: MqttStream>(conn: &Conn, mut broker: B, reset: bool) {
-    if reset && conn.shared.settings.absorb_disconnect && !conn.connack_seen {
+    if reset
+        && conn.shared.settings.absorb_disconnect
+        && conn.upstream_written
+        && !conn.connack_seen
+    {
         let mut sink = BytesMut::with_capacity(64);
         let _ = tokio::time::timeout(CONNACK_GRACE, broker.read_buf(&mut sink)).await;
         tracing::debug!(
@@ -270,7 +274,11 @@ async fn flush<C: MqttStream, B: MqttStream>(
     broker: &mut B,
     close_rx: &mut watch::Receiver<Option<CloseCmd>>,
 ) -> Result<(), Close> {
+    let queued = !conn.to_broker.is_empty();
     write_queued(&mut conn.to_broker, broker, "broker", close_rx).await?;
+    // From here on the broker has the CONNECT (see `close_broker`); a write cut short by a
+    // close command did not deliver it whole, and a broker does not answer half a CONNECT.
+    conn.upstream_written |= queued;
     write_queued(&mut conn.to_client, client, "client", close_rx).await
 }
 
