@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::defects::Renumbering;
 use super::shared::{CloseCmd, Shared};
 use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;
@@ -68,6 +69,8 @@ pub(super) struct Conn {
     pub(super) has_will: bool,
     /// Close both sides once the pending bytes are flushed (an absorbed DISCONNECT).
     pub(super) close_after_flush: Option<String>,
+    /// Re-sent PUBLISHes given new packet ids (a self-test broker defect, `defects`).
+    pub(super) renumbering: Renumbering,
 }
 
 impl Conn {
@@ -91,6 +94,7 @@ impl Conn {
             replayed: HashMap::new(),
             has_will: false,
             close_after_flush: None,
+            renumbering: Renumbering::default(),
         }
     }
 
