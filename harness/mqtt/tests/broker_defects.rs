@@ -12,9 +12,9 @@ use m2mspec_mqtt::client::{ConnectOptions, MqttClient};
 use m2mspec_mqtt::gatekeeper::{BrokerDefect, Gatekeeper, GatekeeperConfig};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, TraceEvent};
 use m2mspec_mqtt::wire;
+use rstest::rstest;
 use rumqttc::mqttbytes::v4::{ConnAck, ConnectReturnCode, Packet, Publish};
 use rumqttc::mqttbytes::QoS;
-use rstest::rstest;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -174,13 +174,18 @@ async fn a_resent_publish_reaches_the_client_as_the_defect_has_it(
     let recorded = events
         .iter()
         .find_map(|e| match (&e.kind, e.dir) {
-            (EventKind::Packet(PacketRecord::Publish { dup, pkid, .. }), Direction::BrokerToClient) => {
-                Some((*dup, *pkid))
-            }
+            (
+                EventKind::Packet(PacketRecord::Publish { dup, pkid, .. }),
+                Direction::BrokerToClient,
+            ) => Some((*dup, *pkid)),
             _ => None,
         })
         .expect("the PUBLISH is recorded from the broker's side");
-    assert_eq!(recorded, (got.dup, got.pkid), "the trace shows what the client got");
+    assert_eq!(
+        recorded,
+        (got.dup, got.pkid),
+        "the trace shows what the client got"
+    );
     let client_ack = events.iter().any(|e| {
         e.dir == Direction::ClientToBroker
             && e.kind == EventKind::Packet(PacketRecord::PubAck { pkid: got.pkid })

@@ -41,9 +41,10 @@ mod tests {
 
     #[test]
     fn defects_are_read_by_name_and_unknown_ones_refused() {
-        let s: SelftestSettings =
-            toml::from_str(r#"broker_defects = ["redeliver_without_dup", "refuse_keepalive_zero"]"#)
-                .expect("parses");
+        let s: SelftestSettings = toml::from_str(
+            r#"broker_defects = ["redeliver_without_dup", "refuse_keepalive_zero"]"#,
+        )
+        .expect("parses");
         let d = s.defects();
         assert!(d.has(BrokerDefect::RedeliverWithoutDup));
         assert!(d.has(BrokerDefect::RefuseKeepaliveZero));
