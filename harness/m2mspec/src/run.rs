@@ -203,8 +203,10 @@ async fn testbed_for(
             .map(|t| (t, None))
             .map_err(|e| format!("the broker/gatekeeper could not start: {e}"));
     }
+    // A self-test setup's broker defects, acted out by the gatekeeper (none for a real SUT).
+    let defects = profile.selftest.defects();
     match profile.kind {
-        SutKind::EmbeddedBroker => Testbed::start(None, policy, false, tls)
+        SutKind::EmbeddedBroker => Testbed::start_upstream(None, None, policy, false, tls, defects)
             .await
             .map(|t| (t, None))
             .map_err(|e| format!("the embedded broker could not start: {e}")),
@@ -212,7 +214,7 @@ async fn testbed_for(
             let addr = cfg
                 .broker
                 .ok_or("a broker profile with kind = \"attach\" needs --broker host:port")?;
-            Testbed::start(Some(addr), policy, false, tls)
+            Testbed::start_upstream(Some(addr), None, policy, false, tls, defects)
                 .await
                 .map(|t| (t, None))
                 .map_err(|e| format!("cannot reach the broker under test at {addr}: {e}"))
@@ -244,7 +246,7 @@ async fn testbed_for(
                 Some((to, c)) => (to, Some(c)),
                 None => (addr, None),
             };
-            match Testbed::start_upstream(Some(to), client, policy, false, tls).await {
+            match Testbed::start_upstream(Some(to), client, policy, false, tls, defects).await {
                 Ok(t) => Ok((t, Some(running))),
                 Err(e) => {
                     running.stop().await;

@@ -8,7 +8,7 @@ use m2mspec_mqtt::broker::{BrokerOptions, EmbeddedBroker};
 use m2mspec_mqtt::client::{ConnAckInfo, ConnectOptions, MqttClient};
 use m2mspec_mqtt::error::NetError;
 use m2mspec_mqtt::gatekeeper::policy::Policy;
-use m2mspec_mqtt::gatekeeper::{Gatekeeper, GatekeeperConfig};
+use m2mspec_mqtt::gatekeeper::{BrokerDefects, Gatekeeper, GatekeeperConfig};
 use m2mspec_mqtt::trace::{Direction, EventKind, PacketRecord, Trace, TraceEvent};
 use m2mspec_mqtt::transport::{AnyClient, Tcp};
 use std::collections::HashSet;
@@ -40,19 +40,22 @@ impl Testbed {
         absorb_disconnect: bool,
         tls: Option<Arc<RunTls>>,
     ) -> Result<Testbed, NetError> {
-        Testbed::start_upstream(external, None, policy, absorb_disconnect, tls).await
+        let defects = BrokerDefects::default();
+        Testbed::start_upstream(external, None, policy, absorb_disconnect, tls, defects).await
     }
 
     /// [`Testbed::start`] with the gatekeeper reaching the (external) broker over `upstream`
-    /// (a broker under test's TLS or WebSocket listener) instead of plain TCP.
+    /// (a broker under test's TLS or WebSocket listener) instead of plain TCP, and acting out
+    /// `broker_defects` (self-test only, see `crate::sut::selftest_settings`).
     pub async fn start_upstream(
         external: Option<SocketAddr>,
         upstream_transport: Option<AnyClient>,
         policy: Policy,
         absorb_disconnect: bool,
         tls: Option<Arc<RunTls>>,
+        broker_defects: BrokerDefects,
     ) -> Result<Testbed, NetError> {
-        let (broker, upstream, broker_desc) = match external {
+        let (broker, upstream, mut broker_desc) = match external {
             Some(addr) => (None, addr, format!("external MQTT broker at {addr}")),
             None => {
                 let b = EmbeddedBroker::start(BrokerOptions::default()).await?;
@@ -60,10 +63,18 @@ impl Testbed {
                 (Some(b), addr, format!("embedded rumqttd 0.20 at {addr}"))
             }
         };
+        if !broker_defects.is_empty() {
+            let names: Vec<&str> = broker_defects.iter().map(|d| d.name()).collect();
+            broker_desc.push_str(&format!(
+                ", with broker defects acted out by the gatekeeper (self-test, not a SUT to certify): {}",
+                names.join(", ")
+            ));
+        }
         let cfg = GatekeeperConfig {
             upstream,
             policy,
             absorb_disconnect,
+            broker_defects,
             ..GatekeeperConfig::default()
         };
         let gatekeeper = match (&tls, upstream_transport) {

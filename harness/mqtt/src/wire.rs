@@ -329,6 +329,53 @@ pub(crate) fn with_dup(frame: &[u8]) -> Bytes {
     b.freeze()
 }
 
+/// The same PUBLISH frame with the DUP flag cleared (MQTT 3.3.1.1), bytes otherwise identical.
+pub(crate) fn without_dup(frame: &[u8]) -> Bytes {
+    let mut b = BytesMut::from(frame);
+    if let Some(first) = b.first_mut() {
+        *first &= !0x08;
+    }
+    b.freeze()
+}
+
+/// The same QoS 1 or 2 PUBLISH frame with packet id `pkid` (MQTT 3.3.2.2: it follows the topic
+/// name); `None` for a QoS 0 PUBLISH (it has none) or a frame too short to hold one.
+pub(crate) fn with_packet_id(frame: &[u8], pkid: u16) -> Option<Bytes> {
+    if packet_type(frame) != 3 || frame.first().is_some_and(|b| b & 0x06 == 0) {
+        return None;
+    }
+    let mut r = Reader {
+        b: frame,
+        pos: body_offset(frame).ok()?,
+    };
+    r.bytes("topic name").ok()?;
+    let at = r.pos;
+    frame.get(at..at + 2)?;
+    let mut b = BytesMut::from(frame);
+    b[at..at + 2].copy_from_slice(&pkid.to_be_bytes());
+    Some(b.freeze())
+}
+
+/// The same CONNECT frame with its Clean Session flag cleared (MQTT 3.1.2.4: bit 1 of the
+/// connect flags, after the protocol name and level); `None` for a frame that is no readable
+/// CONNECT.
+pub(crate) fn without_clean_session(frame: &[u8]) -> Option<Bytes> {
+    if packet_type(frame) != 1 {
+        return None;
+    }
+    let mut r = Reader {
+        b: frame,
+        pos: body_offset(frame).ok()?,
+    };
+    r.bytes("protocol name").ok()?;
+    r.u8("protocol level").ok()?;
+    let at = r.pos;
+    frame.get(at)?;
+    let mut b = BytesMut::from(frame);
+    b[at] &= !0x02;
+    Some(b.freeze())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,6 +431,45 @@ mod tests {
         assert_eq!(rc.protocol_name, "MQIsdp");
         assert_eq!(rc.protocol_level, 3);
         assert_eq!(rc.client_id, "x");
+    }
+
+    #[test]
+    fn publish_rewrites_touch_only_their_field() {
+        let mut p = Publish::new("/a/b", QoS::AtLeastOnce, b"xyz".to_vec());
+        p.pkid = 0x1234;
+        p.dup = true;
+        let mut raw = BytesMut::new();
+        p.write(&mut raw).expect("encode");
+        let renumbered = with_packet_id(&raw, 0xfffe).expect("QoS 1 has an id");
+        let cleared = without_dup(&renumbered);
+        match decode(&cleared).expect("decode") {
+            Packet::Publish(q) => {
+                assert_eq!((q.pkid, q.dup), (0xfffe, false));
+                assert_eq!((q.topic.as_str(), &q.payload[..]), ("/a/b", &b"xyz"[..]));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cleared.len(), raw.len());
+        let q0 = Publish::new("/a/b", QoS::AtMostOnce, b"xyz".to_vec());
+        let mut raw0 = BytesMut::new();
+        q0.write(&mut raw0).expect("encode");
+        assert!(with_packet_id(&raw0, 7).is_none(), "QoS 0 has no packet id");
+    }
+
+    #[test]
+    fn clean_session_is_cleared_and_the_rest_kept() {
+        let mut c = Connect::new("A:ae1");
+        c.clean_session = true;
+        c.keep_alive = 0;
+        c.set_login("user", "pw");
+        let raw = encode_connect(&c);
+        let kept = without_clean_session(&raw).expect("a CONNECT");
+        let rc = parse_connect(&kept).expect("still a CONNECT");
+        assert!(!rc.clean_session);
+        assert_eq!(rc.client_id, "A:ae1");
+        assert_eq!(rc.username.as_deref(), Some("user"));
+        assert_eq!(rc.keep_alive, 0);
+        assert!(without_clean_session(&puback(3)).is_none());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 pub mod lwm2m;
 pub mod process;
 pub mod readiness;
+pub mod selftest_settings;
 
 use crate::commander::{dispatch, CommandFuture, CommandOutcome, SutCommander};
 use crate::port::free_port;
@@ -109,6 +110,10 @@ pub struct SutProfile {
     /// LWM2M roles: transport topics, timers, reference-SUT faults.
     #[serde(default)]
     pub lwm2m: lwm2m::Lwm2mSettings,
+    /// Self-test only: what makes this setup a deliberate fault (broker defects the gatekeeper
+    /// acts out); a profile with any is no SUT to certify.
+    #[serde(default)]
+    pub selftest: selftest_settings::SelftestSettings,
     #[serde(skip)]
     pub caps: BTreeMap<String, bool>,
     #[serde(skip)]
@@ -300,6 +305,12 @@ impl SutProfile {
                 path: path.into(),
                 detail,
             })?;
+        }
+        if let Some(detail) = p.selftest.problem(&p.role) {
+            return Err(SutError::Invalid {
+                path: path.to_path_buf(),
+                detail,
+            });
         }
         if let Some(detail) = p.mqtt.problem(p.kind) {
             return Err(SutError::Invalid {

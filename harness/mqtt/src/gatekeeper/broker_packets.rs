@@ -1,12 +1,13 @@
 //! What the gatekeeper does with each packet the broker sends: the SUBACK of a SUBSCRIBE the
 //! policy filtered is merged back into the shape the client asked for, and a PUBLISH may be
-//! replayed (an armed fault); everything else is forwarded as its original bytes.
+//! replayed (an armed fault) or altered by a self-test broker defect (`defects`); everything else is forwarded as its original bytes.
 
 use bytes::Bytes;
 use rumqttc::mqttbytes::v4::{Packet, Publish, SubAck, SubscribeReasonCode};
 use rumqttc::mqttbytes::QoS;
 
 use super::conn::{Ack, Conn};
+use super::defects;
 use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;
 
@@ -97,11 +98,13 @@ fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
             conn.shared.lock_faults().take_replay(conn.cid(), &p.topic)
         }
     };
+    // A self-test broker defect alters the PUBLISH before it is recorded (`defects`).
+    let (rec, frame) = defects::broker_publish(conn, p, rec, frame);
     match armed {
-        None => conn.forward_to_client(rec, frame),
+        None => conn.forward_to_client(rec, &frame),
         Some(filter) => {
-            conn.forward_to_client(rec.clone(), frame);
-            replay(conn, p, rec, frame, &filter);
+            conn.forward_to_client(rec.clone(), &frame);
+            replay(conn, p, rec, &frame, &filter);
         }
     }
 }

@@ -7,6 +7,7 @@ use rumqttc::mqttbytes::v4::{Packet, Publish, Subscribe};
 use rumqttc::mqttbytes::QoS;
 
 use super::conn::{Ack, Close, Conn};
+use super::defects;
 use super::policy::DeniedPublish;
 use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;
@@ -112,6 +113,12 @@ fn acknowledgement(conn: &mut Conn, pkid: u16, ack: Ack, rec: PacketRecord, fram
         conn.fault(format!(
             "withheld PUBACK id={pkid} from the broker ({left} more to withhold)"
         ));
+    } else if let Some(id) = (ack == Ack::PubAck)
+        .then(|| defects::broker_id_of_puback(conn, pkid))
+        .flatten()
+    {
+        // The PUBACK of a PUBLISH a self-test broker defect renumbered: the broker's own id.
+        conn.to_broker.extend_from_slice(&wire::puback(id));
     } else {
         conn.to_broker.extend_from_slice(frame);
     }

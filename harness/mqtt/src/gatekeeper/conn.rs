@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
+use super::defects::Renumbering;
 use super::shared::{CloseCmd, Shared};
 use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;
@@ -72,6 +73,8 @@ pub(super) struct Conn {
     /// `proxy::close_broker`).
     pub(super) upstream_written: bool,
     pub(super) connack_seen: bool,
+    /// Re-sent PUBLISHes given new packet ids (a self-test broker defect, `defects`).
+    pub(super) renumbering: Renumbering,
 }
 
 impl Conn {
@@ -97,6 +100,7 @@ impl Conn {
             close_after_flush: None,
             upstream_written: false,
             connack_seen: false,
+            renumbering: Renumbering::default(),
         }
     }
 

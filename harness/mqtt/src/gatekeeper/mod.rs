@@ -5,7 +5,7 @@
 //!
 //! Frames are cut with `mqttbytes::check` and forwarded as their ORIGINAL bytes, so the broker
 //! and the client see exactly what the other side sent; a decoded copy goes into the trace.
-//! Only the policy and the faults make it deviate (see the `trace` module doc for how that is
+//! Only the policy, the faults and the self-test's broker defects make it deviate (see the `trace` module doc for how that is
 //! recorded).
 //!
 //! Where it is laid out:
@@ -17,7 +17,8 @@
 //!   live connections and how to close them, armed faults);
 //! * [`policy`] — the protocol-neutral authorization, where a protocol plugs in its rules
 //!   through [`ProtocolRules`];
-//! * [`fault`] — the faults a test injects; `armed` holds those waiting for their packet.
+//! * [`fault`] — the faults a test injects; `armed` holds those waiting for their packet;
+//! * [`defects`] — the broker defects it acts out for the self-test.
 //!
 //! Both sides run over the [`transport`](crate::transport) seam: clients over TCP, TLS, WebSocket
 //! or WebSocket over TLS (the gatekeeper terminates TLS and WebSocket, so the trace sees every
@@ -35,12 +36,14 @@ mod armed;
 mod broker_packets;
 mod client_packets;
 mod conn;
+pub mod defects;
 pub mod fault;
 pub mod policy;
 mod proxy;
 mod server;
 mod shared;
 
+pub use defects::{BrokerDefect, BrokerDefects};
 pub use fault::FaultControl;
 pub use policy::{DeniedPublish, Policy, PolicyMode, Principal, ProtocolRules};
 pub use server::{Gatekeeper, GatekeeperConfig};

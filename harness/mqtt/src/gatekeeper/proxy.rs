@@ -26,7 +26,7 @@ use tokio::time::Instant;
 
 use super::conn::{Close, Conn};
 use super::shared::{CloseCmd, Shared};
-use super::{admission, broker_packets, client_packets};
+use super::{admission, broker_packets, client_packets, defects};
 use crate::trace::{Direction, EventKind};
 use crate::transport::{self, ClientTransport, MqttStream, ServerTransport};
 use crate::wire;
@@ -111,6 +111,16 @@ async fn run<S: ServerTransport, U: ClientTransport>(
         refuse(conn, client).await;
         return refusal;
     }
+
+    // A broker defect the self-test has the gatekeeper act out may answer the CONNECT itself
+    // or change what the broker gets.
+    let first = match defects::connect(conn, first) {
+        Ok(f) => f,
+        Err(refusal) => {
+            refuse(conn, client).await;
+            return refusal;
+        }
+    };
 
     // 3. Upstream.
     let broker = match upstream(conn, &transports.upstream).await {

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::defects::BrokerDefects;
 use super::fault::FaultControl;
 use super::policy::Policy;
 use super::proxy::{self, Transports};
@@ -37,6 +38,9 @@ pub struct GatekeeperConfig {
     /// the same to the broker (MQTT 3.1.1 3.14: only the Will differs), so nothing observable
     /// changes. Off for external brokers: they see the exact client bytes.
     pub absorb_disconnect: bool,
+    /// Self-test only: the broker defects the gatekeeper acts out towards the clients (see
+    /// [`BrokerDefects`](super::BrokerDefects)); empty for every real run.
+    pub broker_defects: BrokerDefects,
 }
 
 impl Default for GatekeeperConfig {
@@ -47,6 +51,7 @@ impl Default for GatekeeperConfig {
             max_packet_size: 16 * 1024 * 1024,
             connect_timeout: Duration::from_secs(10),
             absorb_disconnect: false,
+            broker_defects: BrokerDefects::default(),
         }
     }
 }
@@ -79,6 +84,7 @@ impl Gatekeeper {
             max_packet_size: cfg.max_packet_size,
             connect_timeout: cfg.connect_timeout,
             absorb_disconnect: cfg.absorb_disconnect,
+            broker_defects: cfg.broker_defects,
         };
         let shared = Arc::new(Shared::new(settings, cfg.policy));
         let transports = Arc::new(Transports { clients, upstream });

@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::armed::ArmedFaults;
+use super::defects::BrokerDefects;
 use super::policy::Policy;
 use crate::trace::Trace;
 
@@ -36,6 +37,7 @@ pub(crate) struct Settings {
     pub(crate) max_packet_size: usize,
     pub(crate) connect_timeout: Duration,
     pub(crate) absorb_disconnect: bool,
+    pub(crate) broker_defects: BrokerDefects,
 }
 
 pub(crate) struct Shared {

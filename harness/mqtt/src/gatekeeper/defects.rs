@@ -1,0 +1,235 @@
+//! Broker defects the gatekeeper acts out, for the self-test only: with a [`BrokerDefect`]
+//! configured ([`GatekeeperConfig::broker_defects`](super::GatekeeperConfig)), the gatekeeper
+//! alters the broker's side of every connection as a broker with that defect would behave, so
+//! the broker cases that check the matching duty can be seen failing against an otherwise
+//! correct broker. This is no SUT to certify: a run with a defect tests the harness, not the
+//! broker.
+//!
+//! Each alteration is made before the packet is recorded, so the trace shows what the faulty
+//! "broker" sent (a client's own packets are recorded as the client sent them), and each is
+//! recorded as a [`Fault`](crate::trace::EventKind::Fault) event naming the defect.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use rumqttc::mqttbytes::v4::Publish;
+use rumqttc::mqttbytes::QoS;
+use serde::{Deserialize, Serialize};
+
+use super::conn::{Close, Conn};
+use crate::trace::{Direction, PacketRecord};
+use crate::wire;
+
+/// CONNACK return code 0x02, Identifier rejected (MQTT 3.1.1 3.2.2.3).
+const IDENTIFIER_REJECTED: u8 = 2;
+
+/// A defect of a broker the gatekeeper can act out towards the clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerDefect {
+    /// A re-sent PUBLISH (DUP = 1 from the broker) reaches the client with DUP = 0, against
+    /// MQTT 3.1.1 3.3.1.1 and 4.4.
+    RedeliverWithoutDup,
+    /// A re-sent QoS 1 PUBLISH (DUP = 1 from the broker) reaches the client with a new packet
+    /// id, against MQTT 3.1.1 4.4 ("using their original Packet Identifiers"); the client's
+    /// PUBACK for the new id is passed to the broker with the broker's id, so its session stays
+    /// consistent.
+    RedeliverWithNewPacketId,
+    /// A CONNECT with Clean Session = 1 reaches the broker with Clean Session = 0: the previous
+    /// session is resumed and the new one kept after the client leaves, against MQTT 3.1.1
+    /// 3.1.2.4 and the R2 7.3.3 teardown it relies on.
+    KeepSessionOnCleanConnect,
+    /// A CONNECT with Keep Alive 0 is refused with CONNACK 0x02 (Identifier rejected) without
+    /// reaching the broker: the client's R2 7.3.3 choice of "a Keep Alive of 0" is taken away.
+    RefuseKeepaliveZero,
+}
+
+impl BrokerDefect {
+    pub const ALL: [BrokerDefect; 4] = [
+        BrokerDefect::RedeliverWithoutDup,
+        BrokerDefect::RedeliverWithNewPacketId,
+        BrokerDefect::KeepSessionOnCleanConnect,
+        BrokerDefect::RefuseKeepaliveZero,
+    ];
+
+    /// The name a profile uses (`redeliver_without_dup`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokerDefect::RedeliverWithoutDup => "redeliver_without_dup",
+            BrokerDefect::RedeliverWithNewPacketId => "redeliver_with_new_packet_id",
+            BrokerDefect::KeepSessionOnCleanConnect => "keep_session_on_clean_connect",
+            BrokerDefect::RefuseKeepaliveZero => "refuse_keepalive_zero",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A set of [`BrokerDefect`]s (empty: the gatekeeper alters nothing of the broker's).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BrokerDefects(u8);
+
+impl BrokerDefects {
+    pub fn has(self, d: BrokerDefect) -> bool {
+        self.0 & d.bit() != 0
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// The defects in the set, in [`BrokerDefect::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = BrokerDefect> {
+        BrokerDefect::ALL.into_iter().filter(move |d| self.has(*d))
+    }
+}
+
+impl FromIterator<BrokerDefect> for BrokerDefects {
+    fn from_iter<I: IntoIterator<Item = BrokerDefect>>(iter: I) -> Self {
+        BrokerDefects(iter.into_iter().fold(0, |bits, d| bits | d.bit()))
+    }
+}
+
+/// The packet ids a connection gave re-sent PUBLISHes in place of the broker's
+/// ([`BrokerDefect::RedeliverWithNewPacketId`]).
+#[derive(Default)]
+pub(super) struct Renumbering {
+    /// New id → the broker's id, until the client acknowledges it.
+    given: HashMap<u16, u16>,
+    /// The last new id handed out; new ids count down from 65535, far from the ids a broker
+    /// numbers its session's deliveries with from 1.
+    last: u16,
+}
+
+impl Renumbering {
+    /// A new id: neither `original` nor one still awaiting its acknowledgement.
+    fn fresh(&mut self, original: u16) -> u16 {
+        loop {
+            self.last = match self.last {
+                0 | 1 => u16::MAX,
+                n => n - 1,
+            };
+            if self.last != original && !self.given.contains_key(&self.last) {
+                return self.last;
+            }
+        }
+    }
+}
+
+/// The defects' part of a connection's CONNECT, after admission recorded it as the client sent
+/// it: `Ok` with the frame to forward to the broker, `Err` when the defective "broker" refuses
+/// the connection itself (its CONNACK is queued for the client).
+pub(super) fn connect(conn: &mut Conn, frame: Bytes) -> Result<Bytes, Close> {
+    let defects = conn.shared.settings.broker_defects;
+    if defects.is_empty() {
+        return Ok(frame);
+    }
+    let Ok(rc) = wire::parse_connect(&frame) else {
+        return Ok(frame);
+    };
+    if defects.has(BrokerDefect::RefuseKeepaliveZero) && rc.keep_alive == 0 {
+        return Err(refuse_keepalive_zero(conn));
+    }
+    if defects.has(BrokerDefect::KeepSessionOnCleanConnect) && rc.clean_session {
+        if let Some(kept) = wire::without_clean_session(&frame) {
+            fault(
+                conn,
+                BrokerDefect::KeepSessionOnCleanConnect,
+                "CONNECT with Clean Session = 1 forwarded to the broker with Clean Session = 0 (the session is kept)",
+            );
+            return Ok(kept);
+        }
+    }
+    Ok(frame)
+}
+
+/// The "broker" answers a Keep Alive 0 CONNECT with CONNACK 0x02 and closes.
+fn refuse_keepalive_zero(conn: &mut Conn) -> Close {
+    fault(
+        conn,
+        BrokerDefect::RefuseKeepaliveZero,
+        "CONNECT with Keep Alive 0 refused with CONNACK 0x02 (identifier rejected); not forwarded to the broker",
+    );
+    conn.to_client
+        .extend_from_slice(&wire::connack(false, IDENTIFIER_REJECTED));
+    conn.packet(
+        Direction::BrokerToClient,
+        PacketRecord::ConnAck {
+            session_present: false,
+            code: IDENTIFIER_REJECTED,
+        },
+    );
+    Close::normal(format!(
+        "broker defect {}: CONNECT with Keep Alive 0 refused with CONNACK 0x02",
+        BrokerDefect::RefuseKeepaliveZero.name()
+    ))
+}
+
+/// The defects' part of a PUBLISH from the broker: the frame the client gets and its record.
+/// Only a re-sent PUBLISH (DUP = 1, MQTT 3.3.1.1) is altered.
+pub(super) fn broker_publish(
+    conn: &mut Conn,
+    p: &Publish,
+    mut rec: PacketRecord,
+    frame: &[u8],
+) -> (PacketRecord, Bytes) {
+    let defects = conn.shared.settings.broker_defects;
+    let mut out = Bytes::copy_from_slice(frame);
+    if !p.dup || defects.is_empty() {
+        return (rec, out);
+    }
+    if defects.has(BrokerDefect::RedeliverWithNewPacketId) && p.qos == QoS::AtLeastOnce {
+        let fresh = conn.renumbering.fresh(p.pkid);
+        if let Some(renumbered) = wire::with_packet_id(&out, fresh) {
+            conn.renumbering.given.insert(fresh, p.pkid);
+            fault(
+                conn,
+                BrokerDefect::RedeliverWithNewPacketId,
+                &format!(
+                    "re-sent PUBLISH id={} {} passed to the client with the new id {fresh}",
+                    p.pkid, p.topic
+                ),
+            );
+            out = renumbered;
+            if let PacketRecord::Publish { pkid, .. } = &mut rec {
+                *pkid = fresh;
+            }
+        }
+    }
+    if defects.has(BrokerDefect::RedeliverWithoutDup) {
+        fault(
+            conn,
+            BrokerDefect::RedeliverWithoutDup,
+            &format!(
+                "re-sent PUBLISH id={} {} passed to the client with DUP = 0",
+                p.pkid, p.topic
+            ),
+        );
+        out = wire::without_dup(&out);
+        if let PacketRecord::Publish { dup, .. } = &mut rec {
+            *dup = false;
+        }
+    }
+    (rec, out)
+}
+
+/// The broker's packet id for the client's PUBACK `pkid` of a renumbered PUBLISH (forgotten
+/// once asked for); `None`: the id is the broker's own.
+pub(super) fn broker_id_of_puback(conn: &mut Conn, pkid: u16) -> Option<u16> {
+    let original = conn.renumbering.given.remove(&pkid)?;
+    fault(
+        conn,
+        BrokerDefect::RedeliverWithNewPacketId,
+        &format!("PUBACK id={pkid} passed to the broker as PUBACK id={original}"),
+    );
+    Some(original)
+}
+
+fn fault(conn: &Conn, d: BrokerDefect, what: &str) {
+    conn.fault(format!(
+        "broker defect {} (self-test, acted out by the gatekeeper): {what}",
+        d.name()
+    ));
+}
