@@ -517,11 +517,17 @@ fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
         if !c.ok() {
             v.push_str(&format!("; NOT PASSING: {}", c.not_passing.join(", ")));
         }
+        let config = if c.configuration.is_empty() {
+            String::new()
+        } else {
+            format!(", {}", c.configuration)
+        };
         let _ = write!(
             h,
-            "<dt>clean {} ({})</dt><dd>{}</dd>",
+            "<dt>clean {} ({}{})</dt><dd>{}</dd>",
             text(&c.sut),
             text(&c.description),
+            text(&config),
             text(&v)
         );
     }
@@ -538,11 +544,18 @@ fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
     h.push_str("</dl>");
     h.push_str("<div class=\"sub\">faults and the cases that kill them</div><table class=\"small\"><thead><tr><th>fault</th><th>what it breaks</th><th>cases run</th><th>killed by</th></tr></thead><tbody>");
     for f in &m.faults {
-        let killers = if f.killed() {
+        let mut killers = if f.killed() {
             text(&f.killed_by.join(", ")).into_owned()
         } else {
             "<b class=\"v-fail\">survives</b>".to_string()
         };
+        if !f.rerun_in.is_empty() {
+            let _ = write!(
+                killers,
+                " <small>(survived the default configuration; rerun in {})</small>",
+                text(&f.rerun_in.join(", "))
+            );
+        }
         let _ = write!(
             h,
             "<tr><td><code>{}</code></td><td>{}</td><td>{}</td><td>{killers}</td></tr>",
@@ -553,7 +566,9 @@ fn mutation_panel(h: &mut String, m: &crate::mutation::MutationMatrix) {
     }
     h.push_str("</tbody></table><div class=\"sub\">cases and the faults they kill</div><table class=\"small\"><thead><tr><th>case</th><th>SUT</th><th>faults run</th><th>kills</th></tr></thead><tbody>");
     for c in &m.cases {
-        let kills = if c.kills.is_empty() {
+        let kills = if c.kills.is_empty() && c.survivors_only {
+            "kills none of the survivors it ran against".to_string()
+        } else if c.kills.is_empty() {
             "<b class=\"v-fail\">kills nothing</b>".to_string()
         } else {
             text(&c.kills.join(", ")).into_owned()

@@ -8,6 +8,11 @@
 //! against the faulty one. `inconclusive` (its setup never reached the behaviour under test),
 //! `error` (the harness could not carry it out) and `skipped` are not kills: none of them is a
 //! statement that the SUT broke the requirement the case checks.
+//!
+//! **Configurations.** A reference SUT runs in its default configuration and, for the faults
+//! that survive there, in extra ones (an R1 profile, TLS): a kill in any configuration counts,
+//! and a kill outside the default one names its configuration (`cse.notify.qos (non-strict,
+//! R1)`).
 
 use crate::verdict::Verdict;
 use serde::{Deserialize, Serialize};
@@ -33,6 +38,9 @@ pub struct MutationMatrix {
 pub struct CleanRun {
     /// The SUT, as the fault ids name it (`refcse`, `refae`, `refdevice`, `refserver`, `broker`).
     pub sut: String,
+    /// The configuration it ran in (`R1`, `TLS`); empty: the default one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub configuration: String,
     /// What it is (the profile's description).
     pub description: String,
     pub cases: usize,
@@ -58,10 +66,15 @@ pub struct FaultRun {
     /// What the fault does (doc comment or profile note), if known.
     #[serde(default)]
     pub about: String,
-    /// How many cases ran against it.
+    /// How many case runs judged it: the cases that passed clean, in every configuration it
+    /// ran in.
     pub cases_run: usize,
-    /// The cases that killed it, with the verdict: `id (fail)`.
+    /// The cases that killed it, with the verdict and, outside the default configuration, the
+    /// configuration: `id (fail)`, `id (non-strict, R1)`.
     pub killed_by: Vec<String>,
+    /// The extra configurations it ran in after surviving the default one (`R1`, `TLS`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rerun_in: Vec<String>,
     /// Cases that ended `error` against it (not kills; shown so a broken run is visible).
     #[serde(default)]
     pub errors: Vec<String>,
@@ -81,6 +94,11 @@ pub struct CaseKills {
     pub sut: String,
     pub faults_run: usize,
     pub kills: Vec<String>,
+    /// It passed clean only in extra configurations, where only the faults that survived the
+    /// default configuration run: killing none of those says little, so it is not among the
+    /// cases that kill nothing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub survivors_only: bool,
 }
 
 /// Whether `v` against a faulty SUT kills the fault (the case having passed clean).
@@ -111,11 +129,12 @@ impl MutationMatrix {
         self.faults.iter().filter(|f| !f.killed()).collect()
     }
 
-    /// Cases that ran against at least one fault and killed none.
+    /// Cases that ran against at least one fault and killed none (in any configuration; a
+    /// case run only against the survivors of the default configuration is not counted).
     pub fn idle_cases(&self) -> Vec<&CaseKills> {
         self.cases
             .iter()
-            .filter(|c| c.faults_run > 0 && c.kills.is_empty())
+            .filter(|c| c.faults_run > 0 && c.kills.is_empty() && !c.survivors_only)
             .collect()
     }
 
@@ -139,18 +158,29 @@ pub fn mutation_summary(m: &MutationMatrix) -> String {
         } else {
             "SURVIVES".into()
         };
-        let _ = writeln!(
+        let _ = write!(
             out,
             "  {:<w$}  {}/{}  {killers}",
             f.id,
             f.killed_by.len(),
             f.cases_run
         );
+        if f.rerun_in.is_empty() {
+            let _ = writeln!(out);
+        } else {
+            let _ = writeln!(
+                out,
+                "  [survived the default, rerun in {}]",
+                f.rerun_in.join(", ")
+            );
+        }
     }
     let _ = writeln!(out, "\ncases (faults killed):");
     let w = m.cases.iter().map(|c| c.id.len()).max().unwrap_or(0);
     for c in &m.cases {
-        let kills = if c.kills.is_empty() {
+        let kills = if c.kills.is_empty() && c.survivors_only {
+            "kills none of the survivors it ran against".into()
+        } else if c.kills.is_empty() {
             "KILLS NOTHING".into()
         } else {
             c.kills.join(", ")
@@ -165,7 +195,11 @@ pub fn mutation_summary(m: &MutationMatrix) -> String {
     }
     let _ = writeln!(out);
     for c in &m.clean {
-        let _ = write!(out, "clean {}: {}/{} passed", c.sut, c.passed, c.cases);
+        let _ = write!(out, "clean {}", c.sut);
+        if !c.configuration.is_empty() {
+            let _ = write!(out, " ({})", c.configuration);
+        }
+        let _ = write!(out, ": {}/{} passed", c.passed, c.cases);
         if !c.known.is_empty() {
             let _ = write!(
                 out,
@@ -245,12 +279,14 @@ mod tests {
                     sut: "refcse".into(),
                     faults_run: 2,
                     kills: vec!["refcse:a".into()],
+                    survivors_only: false,
                 },
                 CaseKills {
                     id: "y".into(),
                     sut: "refcse".into(),
                     faults_run: 2,
                     kills: vec![],
+                    survivors_only: false,
                 },
             ],
             duration_ms: 0,

@@ -228,8 +228,9 @@ pub fn sample_report() -> Report {
     report
 }
 
-/// A small mutation matrix (what `m2mspec selftest` computes): one surviving fault, one case
-/// that kills nothing, a broker setup with a known failure. Renderer tests use it.
+/// A small mutation matrix (what `m2mspec selftest` computes): one surviving fault, one fault
+/// killed only in the extra R1 configuration, one case that kills nothing, a broker setup with
+/// a known failure. Renderer tests use it.
 pub fn sample_mutation() -> crate::MutationMatrix {
     use crate::mutation::{CaseKills, CleanRun, FaultRun};
     let fault = |id: &str, about: &str, run: usize, by: &[&str]| FaultRun {
@@ -237,6 +238,7 @@ pub fn sample_mutation() -> crate::MutationMatrix {
         about: about.into(),
         cases_run: run,
         killed_by: by.iter().map(|s| s.to_string()).collect(),
+        rerun_in: Vec::new(),
         errors: Vec::new(),
     };
     let kills = |id: &str, sut: &str, run: usize, k: &[&str]| CaseKills {
@@ -244,12 +246,14 @@ pub fn sample_mutation() -> crate::MutationMatrix {
         sut: sut.into(),
         faults_run: run,
         kills: k.iter().map(|s| s.to_string()).collect(),
+        survivors_only: false,
     };
     crate::MutationMatrix {
         scope: "3 fault(s) of refcse, broker, each against every case of its SUT's role".into(),
         clean: vec![
             CleanRun {
                 sut: "refcse".into(),
+                configuration: String::new(),
                 description: "m2mspec reference CSE (cse, /id-in, R2)".into(),
                 cases: 3,
                 passed: 3,
@@ -257,7 +261,17 @@ pub fn sample_mutation() -> crate::MutationMatrix {
                 known: Vec::new(),
             },
             CleanRun {
+                sut: "refcse".into(),
+                configuration: "R1".into(),
+                description: "m2mspec reference CSE (cse, /id-in, R1)".into(),
+                cases: 2,
+                passed: 2,
+                not_passing: Vec::new(),
+                known: Vec::new(),
+            },
+            CleanRun {
                 sut: "broker".into(),
+                configuration: String::new(),
                 description: "mosquitto (Debian) (broker, for /id-in, R2)".into(),
                 cases: 2,
                 passed: 1,
@@ -275,7 +289,19 @@ pub fn sample_mutation() -> crate::MutationMatrix {
                     "cse.qos.qos1 (non-strict)",
                 ],
             ),
-            fault("refcse:notify_qos0", "", 3, &[]),
+            FaultRun {
+                rerun_in: vec!["R1".into()],
+                ..fault(
+                    "refcse:ignore_accept",
+                    "",
+                    5,
+                    &["cse.serialization.accept.r1 (fail, R1)"],
+                )
+            },
+            FaultRun {
+                rerun_in: vec!["R1".into()],
+                ..fault("refcse:notify_qos0", "", 5, &[])
+            },
             fault(
                 "broker:mosquitto-misconfigured-disabled-client",
                 "mosquitto misconfigured: disabled-client <A:Sae3>",
@@ -292,6 +318,16 @@ pub fn sample_mutation() -> crate::MutationMatrix {
             ),
             kills("cse.qos.qos1", "refcse", 2, &["refcse:omit_rqi"]),
             kills("cse.poa.port", "refcse", 2, &[]),
+            kills(
+                "cse.serialization.accept.r1",
+                "refcse",
+                2,
+                &["refcse:ignore_accept"],
+            ),
+            CaseKills {
+                survivors_only: true,
+                ..kills("cse.serialization.not-acceptable.r1", "refcse", 2, &[])
+            },
             kills(
                 "broker.auth.client-id-match",
                 "broker",

@@ -4,7 +4,7 @@
 //! passes against the unmodified reference CSE is checked by `cse_cases`.)
 //!
 //! Also `m2mspec selftest` itself (`m2mspec::selftest`): a representative slice of the
-//! mutation matrix computed by running (the full matrix runs in `.ci/run`, gated on
+//! mutation matrix computed by running, round 2 (faults rerun as R1 or over TLS) included (the full matrix runs in `.ci/run`, gated on
 //! `fixtures/selftest/known-survivors.txt`: it takes minutes), and the deliberately
 //! misconfigured mosquitto setups that show the broker cases failing.
 
@@ -280,6 +280,102 @@ async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
     );
     assert_eq!(out.report.mutation.as_ref(), Some(m));
     assert!(!out.report.failed(false));
+}
+
+/// Round 2: a fault that survives the default configuration (an R2 reference CSE over TCP) is
+/// run again as an R1 SUT and over TLS, and killed there, the kill naming the configuration; a
+/// fault killed in round 1 is not run again; each extra configuration's clean run is in the
+/// matrix, and the cases it alone passes do not count as killing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_that_survive_the_default_configuration_are_killed_as_r1_or_over_tls() {
+    let _slot = common::testbed_slot("selftest", 1).await;
+    let root = root();
+    let cfg = SelftestConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        targets: vec![Target::Refcse],
+        only_faults: vec![
+            "refcse:notify_qos0".into(),
+            "refcse:tls_without_client_certificate".into(),
+            "refcse:will".into(),
+        ],
+        jobs: 6,
+        chunk: 12,
+        progress: false,
+        command: "selftest".into(),
+    };
+    let out = selftest(&cfg).await.expect("the self-test runs");
+    let m = &out.matrix;
+    let text = m2mspec_reports::mutation_summary(m);
+    assert_eq!(m.score(), (3, 3), "{text}");
+    assert!(m.ok(), "{text}");
+    let fault = |id: &str| {
+        m.faults
+            .iter()
+            .find(|f| f.id == id)
+            .unwrap_or_else(|| panic!("{id} in {text}"))
+    };
+    // Killed by an R1 case only, in the R1 configuration.
+    let qos0 = fault("refcse:notify_qos0");
+    assert!(
+        qos0.killed_by
+            .contains(&"cse.notify.qos (non-strict, R1)".into()),
+        "{:?}",
+        qos0.killed_by
+    );
+    assert!(
+        qos0.killed_by.iter().all(|k| k.ends_with(", R1)")),
+        "{:?}",
+        qos0.killed_by
+    );
+    assert_eq!(qos0.rerun_in, ["R1", "TLS"]);
+    // Killed over TLS only.
+    let cert = fault("refcse:tls_without_client_certificate");
+    assert_eq!(
+        cert.killed_by,
+        ["cse.transport.client-certificate (non-strict, TLS)"],
+        "{text}"
+    );
+    // Killed in round 1: not run again.
+    let will = fault("refcse:will");
+    assert!(will.rerun_in.is_empty(), "{:?}", will.rerun_in);
+    assert!(
+        will.killed_by
+            .contains(&"cse.connect.no-will (fail)".into()),
+        "{:?}",
+        will.killed_by
+    );
+    // The clean runs: the default one, then R1 and TLS, all passing.
+    let configs: Vec<(&str, &str)> = m
+        .clean
+        .iter()
+        .map(|c| (c.sut.as_str(), c.configuration.as_str()))
+        .collect();
+    assert_eq!(
+        configs,
+        [("refcse", ""), ("refcse", "R1"), ("refcse", "TLS")],
+        "{text}"
+    );
+    assert!(text.contains("clean refcse (R1): "), "{text}");
+    // The R1 case kills, and counts as a case that kills; an R1-only case that killed none of
+    // the survivors is not among the cases that kill nothing.
+    let qos_case = m
+        .cases
+        .iter()
+        .find(|c| c.id == "cse.notify.qos")
+        .expect("cse.notify.qos ran");
+    assert!(qos_case.survivors_only && qos_case.kills == ["refcse:notify_qos0"]);
+    assert!(
+        m.idle_cases().iter().all(|c| !c.survivors_only),
+        "{:?}",
+        m.idle_cases()
+    );
+    // The report's cases are the default configuration's (no id twice).
+    let mut ids: Vec<&str> = out.report.cases.iter().map(|c| c.id.as_str()).collect();
+    let n = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,15 +23,32 @@
 //! `inconclusive` (the setup never reached the behaviour), `error` (the harness could not
 //! carry the case out) and `skipped` are not kills: none says the SUT broke the requirement.
 //!
+//! **Two rounds.** Round 1 is the above, every SUT in its default configuration (its default
+//! profile, over TCP). Some cases bind only an R1 SUT or a TLS carrier and are skipped there,
+//! so a fault only they see survives round 1 (an R1 CSE ignoring Accept, QoS 0 notifications
+//! under R1 6.4.1, a CSE without a TLS client certificate). Round 2 runs each fault that
+//! survived round 1 again in every extra configuration of its SUT ([`configuration`]: the
+//! reference CSE and AE as R1 SUTs, and over TLS), against the cases that passed clean in that
+//! configuration. No fault is listed for round 2: whatever survives round 1 goes, so a new
+//! switch only TLS or R1 cases see is caught without being named; a fault killed in round 1 is
+//! not run again (the rerun costs only what survives). A kill in any configuration counts; the
+//! matrix names the configuration of a kill outside the default one (`cse.notify.qos
+//! (non-strict, R1)`). A case that passed clean only in an extra configuration ran only against
+//! round-1 survivors and is not listed among the cases that kill nothing.
+//!
 //! **Clean runs** go first, one per SUT, alone, so a reference that fails under load is not
-//! confused with a kill; the fault runs follow in parallel.
+//! confused with a kill; the fault runs follow in parallel. An extra configuration's clean run
+//! goes before its round-2 fault runs (one at a time) and must pass like the default ones; it
+//! runs only when a fault of its SUT survived round 1.
 
 pub mod catalogue;
+pub mod configuration;
 pub mod known;
 pub mod matrix;
 
 use crate::run::{run, RunConfig, RunError};
 use catalogue::{Fault, FaultKind, Target};
+use configuration::Configuration;
 use m2mspec_reports::{MutationMatrix, Report};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -181,11 +198,11 @@ fn broker_clean(fixtures: &Path) -> (PathBuf, PathBuf) {
     )
 }
 
-/// The run of `target` with `fault` (None: clean).
+/// The run of `target` in `setup` with `fault` (None: clean).
 fn config(
     cfg: &SelftestConfig,
     profiles: &Profiles,
-    target: Target,
+    (target, setup): (Target, Configuration),
     fault: Option<&Fault>,
     chunk: &[String],
 ) -> Result<RunConfig, SelftestError> {
@@ -215,6 +232,7 @@ fn config(
             }];
         }
     }
+    setup.apply(&mut rc, &cfg.fixtures, &profiles.dir, target)?;
     Ok(rc)
 }
 
@@ -268,7 +286,89 @@ fn broker_known(fixtures: &Path) -> Result<Vec<String>, SelftestError> {
     Ok(b.known.into_iter().map(|k| k.id).collect())
 }
 
-/// Run the self-test: clean runs first, then every fault; fold them into the matrix.
+/// A reference SUT in one configuration: what a clean run and a fault run are runs of.
+type Setup = (Target, Configuration);
+
+/// The clean runs of `setups`, before any fault runs, up to `jobs` at once but apart from the
+/// fault runs, so a reference that fails under load is not confused with a kill.
+async fn clean_runs(
+    cfg: &SelftestConfig,
+    profiles: &Profiles,
+    setups: &[Setup],
+    jobs: usize,
+) -> Result<Vec<Report>, SelftestError> {
+    let configs = setups
+        .iter()
+        .map(|s| {
+            Ok((
+                format!("clean {}", label(*s)),
+                config(cfg, profiles, *s, None, &[])?,
+            ))
+        })
+        .collect::<Result<Vec<_>, SelftestError>>()?;
+    run_all(configs, jobs, cfg.progress).await
+}
+
+/// `refcse`, `refcse (R1)`.
+fn label((target, setup): Setup) -> String {
+    match setup {
+        Configuration::Default => target.name().into(),
+        _ => format!("{} ({})", target.name(), setup.name()),
+    }
+}
+
+/// Every (fault index, setup, chunks of case ids) of `work`, run up to `jobs` at once; one
+/// merged report per (fault, setup), in `work`'s order.
+async fn fault_runs(
+    cfg: &SelftestConfig,
+    profiles: &Profiles,
+    faults: &[Fault],
+    work: Vec<(usize, Setup, Vec<Vec<String>>)>,
+) -> Result<Vec<(usize, Setup, Report)>, SelftestError> {
+    let mut configs = Vec::new();
+    let mut index = Vec::new();
+    for (wi, (fi, setup, parts)) in work.iter().enumerate() {
+        for (ci, part) in parts.iter().enumerate() {
+            configs.push((
+                format!(
+                    "{} on {} [{}/{}]",
+                    faults[*fi].id(),
+                    label(*setup),
+                    ci + 1,
+                    parts.len()
+                ),
+                config(cfg, profiles, *setup, Some(&faults[*fi]), part)?,
+            ));
+            index.push(wi);
+        }
+    }
+    let reports = run_all(configs, cfg.jobs, cfg.progress).await?;
+    let mut grouped: Vec<Vec<Report>> = work.iter().map(|_| Vec::new()).collect();
+    for (wi, r) in index.into_iter().zip(reports) {
+        grouped[wi].push(r);
+    }
+    Ok(work
+        .into_iter()
+        .zip(grouped)
+        .filter_map(|((fi, setup, _), parts)| merge(parts).map(|r| (fi, setup, r)))
+        .collect())
+}
+
+/// The ids of the cases that passed in `clean`, in `chunk`-sized runs.
+fn passed_chunks(clean: &Report, chunk: usize) -> Vec<Vec<String>> {
+    let ids: Vec<String> = clean
+        .cases
+        .iter()
+        .filter(|c| c.verdict == m2mspec_reports::Verdict::Pass)
+        .map(|c| c.id.clone())
+        .collect();
+    ids.chunks(chunk.max(1)).map(<[String]>::to_vec).collect()
+}
+
+/// Run the self-test. Round 1: the clean runs of the targets in their default configuration,
+/// then every fault against every case of its target. Round 2: each fault that survived
+/// round 1 against the cases that pass clean in each extra configuration of its target
+/// ([`Configuration::extras`]), after that configuration's clean run. Both fold into one matrix.
 pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
     let started = Instant::now();
     let sut_dir = cfg.fixtures.join("sut");
@@ -287,58 +387,79 @@ pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
         .into_iter()
         .filter(|t| cfg.targets.contains(t) && faults.iter().any(|f| f.targets().contains(t)))
         .collect();
-    let clean_cfgs = targets
+
+    // Round 1: the default configuration, every fault.
+    let mut setups: Vec<Setup> = targets
         .iter()
-        .map(|t| {
-            Ok((
-                format!("clean {}", t.name()),
-                config(cfg, &profiles, *t, None, &[])?,
-            ))
-        })
-        .collect::<Result<Vec<_>, SelftestError>>()?;
-    let clean_reports = run_all(clean_cfgs, cfg.jobs.min(targets.len()), cfg.progress).await?;
-    let mut split = Vec::new();
+        .map(|t| (*t, Configuration::Default))
+        .collect();
+    let mut clean_reports = clean_runs(cfg, &profiles, &setups, cfg.jobs.min(setups.len())).await?;
+    let mut work = Vec::new();
     for t in &targets {
-        split.push((*t, chunks(cfg, *t)?));
+        let parts = chunks(cfg, *t)?;
+        for (fi, _) in faults
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.targets().contains(t))
+        {
+            work.push((fi, (*t, Configuration::Default), parts.clone()));
+        }
     }
-    let mut fault_cfgs = Vec::new();
-    let mut index = Vec::new();
-    for (fi, f) in faults.iter().enumerate() {
-        for (t, parts) in split.iter().filter(|(t, _)| f.targets().contains(t)) {
-            for (ci, part) in parts.iter().enumerate() {
-                fault_cfgs.push((
-                    format!("{} on {} [{}/{}]", f.id(), t.name(), ci + 1, parts.len()),
-                    config(cfg, &profiles, *t, Some(f), part)?,
-                ));
-                index.push((fi, *t));
+    let mut runs = clean_reports.len() + work.iter().map(|w| w.2.len()).sum::<usize>();
+    let mut fault_reports = fault_runs(cfg, &profiles, &faults, work).await?;
+
+    // Round 2: the survivors, in each extra configuration of their targets.
+    let survivors: Vec<usize> = (0..faults.len())
+        .filter(|fi| {
+            !fault_reports.iter().any(|(i, setup, r)| {
+                i == fi
+                    && setups
+                        .iter()
+                        .position(|s| s == setup)
+                        .is_some_and(|c| matrix::kills(&clean_reports[c], r))
+            })
+        })
+        .collect();
+    let extra: Vec<Setup> = targets
+        .iter()
+        .flat_map(|t| Configuration::extras(*t).iter().map(move |c| (*t, *c)))
+        .filter(|(t, _)| survivors.iter().any(|fi| faults[*fi].targets().contains(t)))
+        .collect();
+    if !extra.is_empty() {
+        // One at a time: over TLS, the first connection after the `cse.transport.refuses-*`
+        // cases is sometimes closed before its CONNACK when other runs load the machine.
+        let extra_clean = clean_runs(cfg, &profiles, &extra, 1).await?;
+        let mut work = Vec::new();
+        for (setup, clean) in extra.iter().zip(&extra_clean) {
+            let parts = passed_chunks(clean, cfg.chunk);
+            if parts.is_empty() {
+                continue;
+            }
+            for fi in survivors
+                .iter()
+                .filter(|fi| faults[**fi].targets().contains(&setup.0))
+            {
+                work.push((*fi, *setup, parts.clone()));
             }
         }
+        runs += extra_clean.len() + work.iter().map(|w| w.2.len()).sum::<usize>();
+        fault_reports.extend(fault_runs(cfg, &profiles, &faults, work).await?);
+        setups.extend(extra);
+        clean_reports.extend(extra_clean);
     }
-    let runs = clean_reports.len() + fault_cfgs.len();
-    let chunk_reports = run_all(fault_cfgs, cfg.jobs, cfg.progress).await?;
-    // The chunks of each (fault, target), merged in order.
-    let mut grouped: Vec<((usize, Target), Vec<Report>)> = Vec::new();
-    for (key, r) in index.into_iter().zip(chunk_reports) {
-        match grouped.last_mut() {
-            Some((k, parts)) if *k == key => parts.push(r),
-            _ => grouped.push((key, vec![r])),
-        }
-    }
-    let (index, fault_reports): (Vec<(usize, Target)>, Vec<Report>) = grouped
-        .into_iter()
-        .filter_map(|(k, parts)| merge(parts).map(|r| (k, r)))
-        .unzip();
+
     let known = if targets.contains(&Target::Broker) {
         broker_known(&cfg.fixtures)?
     } else {
         Vec::new()
     };
     let no_known: Vec<String> = Vec::new();
-    let clean: Vec<matrix::Clean> = targets
+    let clean: Vec<matrix::Clean> = setups
         .iter()
         .zip(&clean_reports)
-        .map(|(t, r)| matrix::Clean {
+        .map(|((t, c), r)| matrix::Clean {
             target: *t,
+            configuration: *c,
             report: r,
             known: if *t == Target::Broker {
                 &known
@@ -348,7 +469,7 @@ pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
         })
         .collect();
     let mut per_fault: Vec<Vec<matrix::FaultReport>> = faults.iter().map(|_| Vec::new()).collect();
-    for ((fi, t), r) in index.iter().zip(&fault_reports) {
+    for (fi, (t, c), r) in &fault_reports {
         let f = &faults[*fi];
         let about = match &f.kind {
             FaultKind::BrokerProfile(_) => r.run.sut.clone(),
@@ -358,11 +479,26 @@ pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
             fault: f,
             about,
             target: *t,
+            configuration: *c,
             report: r,
         });
     }
+    let rerun = if survivors.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the {} that survived, again in each extra configuration of its SUT ({})",
+            survivors.len(),
+            clean
+                .iter()
+                .filter(|c| c.configuration != Configuration::Default)
+                .map(|c| label((c.target, c.configuration)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     let scope = format!(
-        "{} fault(s) of {}, each against every case of its SUT's role ({} runs of up to {} cases, up to {} at once); kill = fail or non-strict after pass on the clean SUT",
+        "{} fault(s) of {}, each against every case of its SUT's role{rerun} ({} runs of up to {} cases, up to {} at once); kill = fail or non-strict after pass on the clean SUT in the same configuration",
         faults.len(),
         targets.iter().map(|t| t.name()).collect::<Vec<_>>().join(", "),
         runs,
@@ -385,9 +521,12 @@ pub async fn selftest(cfg: &SelftestConfig) -> Result<Outcome, SelftestError> {
         .iter()
         .flat_map(|r| r.run.notes.iter().cloned())
         .collect();
-    let cases = clean_reports
+    // The cases of the default configuration (an extra one's clean run is in the matrix).
+    let cases = setups
         .iter()
-        .flat_map(|r| r.cases.iter().cloned())
+        .zip(&clean_reports)
+        .filter(|((_, c), _)| *c == Configuration::Default)
+        .flat_map(|(_, r)| r.cases.iter().cloned())
         .collect();
     let mut report = Report::new(info, cases, elapsed);
     report.run.command = cfg.command.clone();
