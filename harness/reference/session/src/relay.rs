@@ -72,7 +72,10 @@ async fn carry(mut client: TcpStream, broker: SocketAddr, rewrite: Option<u8>) {
         };
         if let Some(body) = connect_body_start(&first) {
             if let Some(b) = first.get_mut(body + LEVEL_OFFSET) {
-                tracing::info!(level, "test fault: CONNECT announces another protocol level");
+                tracing::info!(
+                    level,
+                    "test fault: CONNECT announces another protocol level"
+                );
                 *b = level;
             }
         }
@@ -96,7 +99,9 @@ async fn read_packet(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
         }
     }
     if remaining > MAX_CONNECT {
-        return Err(std::io::Error::other("first packet too large for the relay"));
+        return Err(std::io::Error::other(
+            "first packet too large for the relay",
+        ));
     }
     let start = packet.len();
     packet.resize(start + remaining, 0);
