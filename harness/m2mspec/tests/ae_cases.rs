@@ -425,6 +425,13 @@ async fn all_ae_cases_pass_against_the_reference_ae() {
     Fail,
     &["pc.m2m:ae.poa = a list with no element", "[\\\"mqtts://127.0.0.1:"]
 )]
+// MQTT 5 first, 3.1.1 after the server closed it: the current CONNECT is right, the first is not.
+#[case::protocol_level(
+    "ae.connect.protocol-level",
+    "connect_protocol_level_5_first",
+    Fail,
+    &["CONNECT packet(s) from sut with protocol_level = anything but 4", "CONNECT MQTT/5"]
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_breaks_the_case(
     #[case] id: &str,

@@ -540,6 +540,48 @@ async fn every_cse_case_passes_or_is_skipped_against_the_reference_cse() {
     Fail,
     &["pc.m2m:sub: expected <absent>, observed {"]
 )]
+// ------------------------------------------------------------ faults of the cases no other row breaks
+// MQTT 5 first, 3.1.1 after the server closed it: the current CONNECT is right, the first is not.
+#[case::protocol_level(
+    "cse.connect.protocol-level",
+    "connect_protocol_level_5_first",
+    Fail,
+    &["CONNECT packet(s) from sut with protocol_level = anything but 4", "CONNECT MQTT/5"]
+)]
+// Expiry read in the wrong zone: a request valid for another minute is taken for expired...
+#[case::fresh_rqet(
+    "cse.request.fresh-rqet",
+    "expiry_read_as_local_time",
+    Fail,
+    &["rsc: expected 2001, observed 4008"]
+)]
+// ... while an expired one is still rejected.
+#[case::expired_rqet_untouched_by_zone(
+    "cse.request.expired-rqet",
+    "expiry_read_as_local_time",
+    Pass,
+    &[]
+)]
+// A repeat executed again but answered from the cache: two contentInstances (derived).
+#[case::dup_single_effect_dedup_late(
+    "cse.duplicates.dup-request.single-effect",
+    "dedup_after_execute",
+    NonStrict,
+    &["pc.m2m:cnt.cni: expected 1, observed 2"]
+)]
+#[case::retransmitted_single_effect_dedup_late(
+    "cse.duplicates.retransmitted-request.single-effect",
+    "dedup_after_execute",
+    NonStrict,
+    &["pc.m2m:cnt.cni: expected 1, observed 2"]
+)]
+// Each delivery is still answered: the stated case passes.
+#[case::retransmitted_untouched_by_dedup_late(
+    "cse.duplicates.retransmitted-request",
+    "dedup_after_execute",
+    Pass,
+    &[]
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_fault_breaks_the_case(
     #[case] id: &str,

@@ -145,6 +145,12 @@ pub struct AeFaults {
     /// Does not subscribe to `/oneM2M/req/+/<ae>/#`, so it misses NOTIFY requests (breaks R2
     /// 7.4.3 "A receiver listens ... by subscribing", 7.4.5, 7.5.4).
     pub no_request_subscription: bool,
+    /// Announces Protocol Level 5 (MQTT 5.0) in the first CONNECT of each session, the rest of
+    /// the packet as MQTT 3.1.1 writes it, as a client configured for MQTT 5 whose library
+    /// falls back to 3.1.1 when the server closes the connection (breaks R2 7.3.1 / R1 6.3:
+    /// Protocol Name "MQTT", Protocol Level 4). Raw TCP only: a relay in the session rewrites
+    /// the byte.
+    pub connect_protocol_level_5_first: bool,
     /// Publishes requests with QoS 0 (breaks R1 6.4.1 "should be sent with MQTT QoS 1").
     pub qos0_requests: bool,
     /// Publishes requests with QoS 2 (breaks R2 7.4.1.1 "the QoS Level should not be set to

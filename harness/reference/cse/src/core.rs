@@ -281,9 +281,15 @@ impl CseCore {
             return rejected;
         }
         let key = DedupKey::of(parsed, &req, payload);
-        if let Some(repeat) = self.answer_duplicate(topic, &key) {
-            return repeat;
-        }
+        // Fault dedup_after_execute: the cache is read, but only consulted after executing.
+        let cached_answer = if self.faults.dedup_after_execute {
+            self.dedup.get(&key).cloned()
+        } else {
+            if let Some(repeat) = self.answer_duplicate(topic, &key) {
+                return repeat;
+            }
+            None
+        };
         let ctx = Ctx {
             reply_to,
             rqi: req.rqi.clone(),
@@ -293,7 +299,13 @@ impl CseCore {
         };
         let mut out = Vec::new();
         if let Some(result) = self.process(parsed, &req, is_create_ae, serialization, &ctx, now) {
-            out = self.answer(&ctx, result, now);
+            out = match cached_answer {
+                Some(first) => {
+                    tracing::debug!(topic, "duplicate executed again, answered from the cache (fault dedup_after_execute)");
+                    first
+                }
+                None => self.answer(&ctx, result, now),
+            };
         }
         out.extend(self.notes.take_outbox());
         out
@@ -660,6 +672,11 @@ impl CseCore {
             let at = match resolve_abs_rel(value, base) {
                 Ok(at) => at,
                 Err(e) => return fail(rsc::BAD_REQUEST, format!("invalid {name}: {e}")),
+            };
+            let at = if self.faults.expiry_read_as_local_time && is_absolute(value) {
+                at - TimeDelta::hours(1)
+            } else {
+                at
             };
             if at <= now {
                 self.stats.expired_rejected += 1;
@@ -1028,6 +1045,16 @@ impl CseCore {
 }
 
 /// A list of strings as JSON carries it, or space-separated as XML does.
+/// An absolute time (a timestamp string), not a relative one in milliseconds (TS-0004 6.3.3
+/// `m2m:absRelTimestamp`).
+fn is_absolute(v: &Value) -> bool {
+    v.as_str().is_some_and(|s| {
+        let t = s.trim();
+        let body = t.strip_prefix(['+', '-']).unwrap_or(t);
+        !body.bytes().all(|c| c.is_ascii_digit()) && parse_timestamp(t).is_ok()
+    })
+}
+
 fn string_list(v: &Value) -> Vec<String> {
     match v {
         Value::Array(a) => a

@@ -235,6 +235,18 @@ pub struct Faults {
     /// Executes requests whose request / result expiration timestamp has passed (breaks R2
     /// 7.4.3 / R1 6.4.3: "the receiver shall check the request expiration timestamp").
     pub ignore_expiry: bool,
+    /// Reads an absolute request / result expiration timestamp as wall-clock time of UTC+01:00
+    /// (the developers' zone) instead of UTC (TS-0004: oneM2M timestamps are UTC), so a
+    /// timestamp less than an hour ahead looks passed: a request that has not expired is
+    /// rejected 4008 (breaks R2 7.4.3 / R1 6.4.3: the receiver performs the request, checking
+    /// its expiration timestamp; expired requests are still rejected).
+    pub expiry_read_as_local_time: bool,
+    /// Looks a request up in its duplicate cache only after executing it: a request delivered
+    /// again (same originator and rqi) is executed again — a second resource — and answered
+    /// with the first answer, as a response-caching layer in front of the handler would
+    /// (breaks the derived single-effect reading of R2 7.4.1.1 / R1 6.4.1 "oneM2M messages are
+    /// idempotent"; the variant `execute_duplicates` answers the repeat anew instead).
+    pub dedup_after_execute: bool,
     /// Always answers in JSON, whatever the request's serialization (breaks R2 7.5.3). The
     /// response topic's suffix, when there is one, honestly says `/json` (R2 7.5.4).
     pub respond_json_always: bool,
@@ -256,6 +268,12 @@ pub struct Faults {
     pub ignore_credential_allow_list: bool,
 
     // ---- connection and subscriptions
+    /// Announces Protocol Level 5 (MQTT 5.0) in the first CONNECT of each session, the rest of
+    /// the packet as MQTT 3.1.1 writes it, as a client configured for MQTT 5 whose library
+    /// falls back to 3.1.1 when the server closes the connection; the next attempt, 50 ms
+    /// later, is a 3.1.1 CONNECT (breaks R2 7.3.1 / R1 6.3: Protocol Name "MQTT", Protocol
+    /// Level 4). Raw TCP only: a relay in the session rewrites the byte.
+    pub connect_protocol_level_5_first: bool,
     /// Subscribes again after a reconnection only when the server lost the session (breaks
     /// R2 7.4.5: "After each MQTT client successfully connects to the server, it shall
     /// subscribe").

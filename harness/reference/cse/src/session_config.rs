@@ -34,6 +34,7 @@ pub(crate) fn session_config(
         start_timeout,
         gap: gap.clone(),
         transport: tls_transport(cfg),
+        first_connect_level: cfg.faults.connect_protocol_level_5_first.then_some(5),
         ..SessionConfig::new(cfg.broker)
     }
 }

@@ -156,11 +156,16 @@ pub struct SessionConfig {
     pub server_close_wait: Duration,
     /// Where the session counts its connections, losses and failed attempts.
     pub counters: Counters,
+    /// Test fault: the Protocol Level the session's first CONNECT announces instead of 4
+    /// (MQTT 3.1.1 3.1.2.2), through an in-process relay that rewrites that one byte; later
+    /// connection attempts are unchanged. Raw TCP only (ignored over TLS and WebSocket, where
+    /// the relay cannot see the CONNECT). None: no relay.
+    pub first_connect_level: Option<u8>,
 }
 
 impl SessionConfig {
     /// Defaults: [`Limits::default`], [`Reconnect::default`], no gap, 10 s to start, 5 s per
-    /// step, no wait for the server's close, counters of its own.
+    /// step, no wait for the server's close, counters of its own, no CONNECT fault.
     pub fn new(broker: SocketAddr) -> SessionConfig {
         SessionConfig {
             broker,
@@ -172,6 +177,7 @@ impl SessionConfig {
             step_timeout: Duration::from_secs(5),
             server_close_wait: Duration::ZERO,
             counters: Counters::default(),
+            first_connect_level: None,
         }
     }
 }

@@ -21,6 +21,8 @@ pub enum SessionError {
     TaskEnded,
     #[error("MQTT client request failed: {0}")]
     Client(#[from] rumqttc::ClientError),
+    #[error("cannot start the test relay of the CONNECT fault: {0}")]
+    Relay(#[from] std::io::Error),
     #[error("leaving the MQTT session failed: {0}")]
     Leave(Box<SessionError>),
 }

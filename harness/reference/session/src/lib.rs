@@ -25,6 +25,7 @@ mod error;
 pub mod faults;
 mod options;
 mod plan;
+mod relay;
 mod session;
 mod transport;
 

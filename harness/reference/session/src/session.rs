@@ -9,7 +9,11 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::driver::{Control, Driver};
-use crate::{mqtt_options_over, network_options, qos, SessionConfig, SessionError, SessionPlan};
+use crate::relay::ConnectRelay;
+use crate::{
+    mqtt_options_over, network_options, qos, SessionConfig, SessionError, SessionPlan,
+    SessionTransport,
+};
 
 /// A PUBLISH packet the session received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +73,8 @@ pub struct Session {
     stop: watch::Sender<bool>,
     connection: JoinHandle<()>,
     worker: JoinHandle<()>,
+    /// The relay of the `first_connect_level` fault, while the session lives.
+    relay: Option<ConnectRelay>,
 }
 
 impl Session {
@@ -95,7 +101,14 @@ impl Session {
         W: FnOnce(Inbound, Publisher) -> F,
         F: Future<Output = ()> + Send + 'static,
     {
-        let options = mqtt_options_over(&plan, config.broker, &config.transport, &config.limits)?;
+        let relay = match (config.first_connect_level, &config.transport) {
+            (Some(level), SessionTransport::Tcp) => {
+                Some(ConnectRelay::start(config.broker, level).await?)
+            }
+            _ => None,
+        };
+        let server = relay.as_ref().map_or(config.broker, ConnectRelay::addr);
+        let options = mqtt_options_over(&plan, server, &config.transport, &config.limits)?;
         config.gap.wait().await;
         let (client, mut eventloop) =
             AsyncClient::new(options, config.limits.request_channel_capacity);
@@ -154,6 +167,7 @@ impl Session {
             stop: stop_tx,
             connection,
             worker,
+            relay,
         })
     }
 
@@ -189,6 +203,7 @@ impl Session {
             stop,
             mut connection,
             mut worker,
+            relay,
         } = self;
         let step = config.step_timeout;
         if how == Close::DropConnection {
@@ -217,6 +232,7 @@ impl Session {
             worker.abort();
         }
         drop(control);
+        drop(relay);
     }
 
     /// Leave: DISCONNECT, CONNECT again with Clean Session = 1, DISCONNECT — the server
