@@ -323,8 +323,13 @@ async fn faults_that_survive_the_default_configuration_are_killed_as_r1_or_over_
         "{:?}",
         qos0.killed_by
     );
+    // None in the default configuration. (A trace-wide case such as `cse.features.qos1` judges
+    // the packets of its own run, so it also kills when a NOTIFY case shares its chunk, which
+    // depends on how the configuration's passing cases were split.)
     assert!(
-        qos0.killed_by.iter().all(|k| k.ends_with(", R1)")),
+        qos0.killed_by
+            .iter()
+            .all(|k| k.ends_with(", R1)") || k.ends_with(", TLS)")),
         "{:?}",
         qos0.killed_by
     );

@@ -79,7 +79,7 @@ impl Shared {
             start_timeout,
             server_close_wait: SERVER_CLOSE_WAIT,
             transport: self.cfg.transport.clone(),
-            first_connect_level: self.cfg.faults.connect_protocol_level_5_first.then_some(5),
+            first_connect_level: plan::first_connect_level(&self.cfg),
             ..SessionConfig::new(self.cfg.broker)
         }
     }

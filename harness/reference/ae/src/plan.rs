@@ -195,6 +195,12 @@ pub fn client_identifier(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<Strin
     })
 }
 
+/// The Protocol Level the AE's sessions announce in their first CONNECT instead of 4 (the
+/// `connect_protocol_level_5_first` fault, against R2 7.3.1 / R1 6.3); None: no rewrite.
+pub fn first_connect_level(cfg: &RefAeConfig) -> Option<u8> {
+    cfg.faults.connect_protocol_level_5_first.then_some(5)
+}
+
 /// The CONNECT / SUBSCRIBE plan of an AE with AE-ID `ae_id` (`None`: not yet registered).
 ///
 /// With an AE-ID: `/oneM2M/resp/<ae>/#` and `/oneM2M/req/+/<ae>/#` (R2 7.4.5, 7.5.4). Without:
