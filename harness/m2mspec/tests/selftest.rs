@@ -212,7 +212,7 @@ async fn evidence_has_no_rust_debug_output() {
 /// after a clean pass), the matrix agrees with itself and the report carries it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
-    let _slot = common::testbed_slot("selftest", 1).await;
+    let _slot = common::testbed_slot("selftest", 2).await;
     let root = root();
     let cfg = SelftestConfig {
         suites: root.join("suites"),
@@ -288,7 +288,7 @@ async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
 /// matrix, and the cases it alone passes do not count as killing nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_that_survive_the_default_configuration_are_killed_as_r1_or_over_tls() {
-    let _slot = common::testbed_slot("selftest", 1).await;
+    let _slot = common::testbed_slot("selftest", 2).await;
     let root = root();
     let cfg = SelftestConfig {
         suites: root.join("suites"),
