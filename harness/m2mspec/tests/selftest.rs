@@ -207,23 +207,28 @@ async fn evidence_has_no_rust_debug_output() {
     }
 }
 
+/// A self-test of the reference CSE with only `faults`, `jobs` runs at once.
+fn refcse_selftest(faults: &[&str], jobs: usize) -> SelftestConfig {
+    let root = root();
+    SelftestConfig {
+        suites: root.join("suites"),
+        fixtures: root.join("fixtures"),
+        targets: vec![Target::Refcse],
+        only_faults: faults.iter().map(|f| f.to_string()).collect(),
+        jobs,
+        chunk: 12,
+        progress: false,
+        command: "selftest".into(),
+    }
+}
+
 /// A slice of the mutation matrix, computed by running: the clean reference CSE passes, each
 /// fault is killed by the cases that check it (and only kills are counted: fail/non-strict
 /// after a clean pass), the matrix agrees with itself and the report carries it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
     let _slot = common::testbed_slot("selftest", 2).await;
-    let root = root();
-    let cfg = SelftestConfig {
-        suites: root.join("suites"),
-        fixtures: root.join("fixtures"),
-        targets: vec![Target::Refcse],
-        only_faults: vec!["refcse:omit_rqi".into(), "refcse:will".into()],
-        jobs: 4,
-        chunk: 12,
-        progress: false,
-        command: "selftest".into(),
-    };
+    let cfg = refcse_selftest(&["refcse:omit_rqi", "refcse:will"], 4);
     let out = selftest(&cfg).await.expect("the self-test runs");
     let m = &out.matrix;
     assert_eq!(
@@ -289,21 +294,14 @@ async fn selftest_kills_every_selected_fault_and_the_clean_reference_passes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn faults_that_survive_the_default_configuration_are_killed_as_r1_or_over_tls() {
     let _slot = common::testbed_slot("selftest", 2).await;
-    let root = root();
-    let cfg = SelftestConfig {
-        suites: root.join("suites"),
-        fixtures: root.join("fixtures"),
-        targets: vec![Target::Refcse],
-        only_faults: vec![
-            "refcse:notify_qos0".into(),
-            "refcse:tls_without_client_certificate".into(),
-            "refcse:will".into(),
+    let cfg = refcse_selftest(
+        &[
+            "refcse:notify_qos0",
+            "refcse:tls_without_client_certificate",
+            "refcse:will",
         ],
-        jobs: 6,
-        chunk: 12,
-        progress: false,
-        command: "selftest".into(),
-    };
+        6,
+    );
     let out = selftest(&cfg).await.expect("the self-test runs");
     let m = &out.matrix;
     let text = m2mspec_reports::mutation_summary(m);

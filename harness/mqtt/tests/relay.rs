@@ -348,12 +348,11 @@ async fn shutdown_closes_connections_and_records_it() {
     assert!(refused, "broker port still accepting after shutdown");
 }
 
-/// rumqttd 0.20 turns a DISCONNECT plus the following EOF into two disconnection events for
-/// one connection id and reuses ids, so a fresh client that gets the freed id in between is
-/// torn down right after its CONNACK. With `absorb_disconnect` the gatekeeper forwards only
-/// the close: every one of many back-to-back connect/subscribe/disconnect cycles must work.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
+/// The embedded rumqttd behind a gatekeeper with its workarounds on (`absorb_disconnect`).
+async fn rumqttd_behind_gatekeeper() -> (
+    m2mspec_mqtt::broker::EmbeddedBroker,
+    m2mspec_mqtt::gatekeeper::Gatekeeper,
+) {
     let broker = m2mspec_mqtt::broker::EmbeddedBroker::start(Default::default())
         .await
         .expect("broker");
@@ -365,6 +364,16 @@ async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
     })
     .await
     .expect("gatekeeper");
+    (broker, gk)
+}
+
+/// rumqttd 0.20 turns a DISCONNECT plus the following EOF into two disconnection events for
+/// one connection id and reuses ids, so a fresh client that gets the freed id in between is
+/// torn down right after its CONNACK. With `absorb_disconnect` the gatekeeper forwards only
+/// the close: every one of many back-to-back connect/subscribe/disconnect cycles must work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absorbed_disconnect_keeps_fresh_clients_alive_on_rumqttd() {
+    let (broker, gk) = rumqttd_behind_gatekeeper().await;
     for i in 0..60 {
         let opts = ConnectOptions {
             client_id: format!("cycle-{i}"),
@@ -424,17 +433,7 @@ fn connect_frame(id: &str) -> Vec<u8> {
 /// again every time, and so does a fresh one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cut_before_the_connack_leaves_rumqttd_accepting() {
-    let broker = m2mspec_mqtt::broker::EmbeddedBroker::start(Default::default())
-        .await
-        .expect("broker");
-    let gk = m2mspec_mqtt::gatekeeper::Gatekeeper::start(GatekeeperConfig {
-        upstream: broker.addr(),
-        policy: Policy::default(),
-        absorb_disconnect: true,
-        ..Default::default()
-    })
-    .await
-    .expect("gatekeeper");
+    let (broker, gk) = rumqttd_behind_gatekeeper().await;
     for i in 0..20 {
         let id = format!("early-{i}");
         let from = gk.trace().next_seq();
