@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 
-use super::defects::Renumbering;
+use super::broker_defect::Renumbering;
 use super::shared::{CloseCmd, Shared};
 use crate::trace::{Direction, EventKind, PacketRecord};
 use crate::wire;

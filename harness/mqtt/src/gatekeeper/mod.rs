@@ -18,7 +18,8 @@
 //! * [`policy`] — the protocol-neutral authorization, where a protocol plugs in its rules
 //!   through [`ProtocolRules`];
 //! * [`fault`] — the faults a test injects; `armed` holds those waiting for their packet;
-//! * [`defects`] — the broker defects it acts out for the self-test.
+//! * [`defects`] — the broker defects it acts out for the self-test; `broker_defect` names
+//!   them.
 //!
 //! Both sides run over the [`transport`](crate::transport) seam: clients over TCP, TLS, WebSocket
 //! or WebSocket over TLS (the gatekeeper terminates TLS and WebSocket, so the trace sees every
@@ -33,6 +34,7 @@
 
 mod admission;
 mod armed;
+mod broker_defect;
 mod broker_packets;
 mod client_packets;
 mod conn;
@@ -43,7 +45,7 @@ mod proxy;
 mod server;
 mod shared;
 
-pub use defects::{BrokerDefect, BrokerDefects};
+pub use broker_defect::{BrokerDefect, BrokerDefects};
 pub use fault::FaultControl;
 pub use policy::{DeniedPublish, Policy, PolicyMode, Principal, ProtocolRules};
 pub use server::{Gatekeeper, GatekeeperConfig};

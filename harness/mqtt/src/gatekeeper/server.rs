@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::defects::BrokerDefects;
+use super::broker_defect::BrokerDefects;
 use super::fault::FaultControl;
 use super::policy::Policy;
 use super::proxy::{self, Transports};

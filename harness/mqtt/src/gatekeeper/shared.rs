@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::armed::ArmedFaults;
-use super::defects::BrokerDefects;
+use super::broker_defect::BrokerDefects;
 use super::policy::Policy;
 use crate::trace::Trace;
 
