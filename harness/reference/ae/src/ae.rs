@@ -78,7 +78,11 @@ impl Shared {
             gap: self.gap.clone(),
             start_timeout,
             server_close_wait: SERVER_CLOSE_WAIT,
-            transport: self.cfg.transport.clone(),
+            transport: if self.cfg.faults.transport_plain_tcp {
+                m2mspec_session::SessionTransport::Tcp
+            } else {
+                self.cfg.transport.clone()
+            },
             first_connect_level: self.cfg.faults.connect_protocol_level_5_first.then_some(5),
             ..SessionConfig::new(self.cfg.broker)
         }
