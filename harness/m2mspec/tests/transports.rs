@@ -109,6 +109,29 @@ async fn a_cse_without_a_client_certificate_is_flagged() {
     );
 }
 
+/// R2 7.2: a CSE and an AE handed the run's TLS settings that connect over plain TCP anyway
+/// are still relayed (the gatekeeper recognises plain MQTT on its TLS port), and the transport
+/// cases fail with the connection's carriage, plain TCP, as evidence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sut_that_connects_over_plain_tcp_fails_the_transport_case() {
+    let _slot = testbed_slot("transports", 2).await;
+    let c = RunConfig {
+        transport: Carrier::Tls,
+        refae_faults: vec!["transport_plain_tcp".into()],
+        ..cfg(
+            &["cse.transport.carried", "ae.transport.carried"],
+            &["transport_plain_tcp"],
+        )
+    };
+    let r = run(&c).await.expect("run starts");
+    for id in ["cse.transport.carried", "ae.transport.carried"] {
+        let case = common::case(&r, id);
+        let text = evidence_text(case);
+        assert_eq!(case.verdict, Verdict::Fail, "{id}: {text}");
+        assert!(text.contains("CARRIED over tcp"), "{id}: {text}");
+    }
+}
+
 /// R2 8.3: the reference CSE refuses an untrusted, a wrong-name and an expired server
 /// certificate (no CONNECT after the cut); with the fault that accepts any certificate it
 /// reconnects, and each case flags it (derived: non-strict) with the CONNECT as evidence.

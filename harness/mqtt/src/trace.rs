@@ -51,11 +51,14 @@ pub enum EventKind {
         /// The client's address.
         peer: String,
     },
-    /// The client's transport was completed (recorded for every transport but plain TCP,
-    /// before the CONNECT): what carried it and, over TLS, the Credential-ID of the client
-    /// certificate (`None`: the client presented none).
+    /// The client's transport was completed (recorded before the CONNECT for every transport
+    /// but plain TCP, and for plain TCP too when the run's transport is another): what carried
+    /// it and, over TLS, the Credential-ID of the client certificate (`None`: the client
+    /// presented none). A client that opened with a transport the gatekeeper cannot terminate
+    /// has it described instead, e.g. "tls (not terminated: the run's transport is tcp)", and
+    /// is closed (TS-0010 R2 7.2).
     Carried {
-        /// `tls`, `ws` or `wss`.
+        /// `tcp`, `tls`, `ws` or `wss`, or what arrived and was not terminated.
         transport: String,
         client_certificate: Option<String>,
     },

@@ -230,27 +230,96 @@ async fn a_websocket_upgrade_without_the_mqtt_subprotocol_is_refused() {
     broker.shutdown();
 }
 
-/// Plain MQTT bytes sent to a TLS listener: the handshake fails, bounded, with a reason.
+/// A client opening with another transport than the listener's, which the gatekeeper can serve
+/// without a configuration (plain MQTT, WebSocket without TLS), is relayed as usual and the trace
+/// records what really carried it (R2 7.2): the run goes on and only the transport case fails.
+#[rstest]
+#[case(Carrier::Tls, Carrier::Tcp)]
+#[case(Carrier::Wss, Carrier::Tcp)]
+#[case(Carrier::Ws, Carrier::Tcp)]
+#[case(Carrier::Tls, Carrier::Ws)]
+#[case(Carrier::Tcp, Carrier::Ws)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn plain_mqtt_at_a_tls_listener_is_a_failed_handshake() {
-    let dir = pki_dir("plain-at-tls");
+async fn another_servable_transport_is_relayed_and_recorded(
+    #[case] listener: Carrier,
+    #[case] used: Carrier,
+) {
+    let dir = pki_dir(&format!("{used}-at-{listener}"));
     let pki = TestPki::create(&dir).expect("pki");
     let broker = EmbeddedBroker::start(BrokerOptions::default())
         .await
         .expect("broker");
     let server_tls = pki.server_config(&pki.server).expect("server tls");
-    let gk = gatekeeper(&broker, Carrier::Tls, Some(server_tls), Policy::open()).await;
-    let r = MqttClient::connect(gk.addr(), opts("C:plain", true)).await;
-    assert!(r.is_err(), "{r:?}");
+    let gk = gatekeeper(&broker, listener, Some(server_tls), Policy::open()).await;
+    let t = client(used, gk.addr(), None);
+    let (mut c, ack) = MqttClient::connect_over(&t, gk.addr(), opts("C:other", true))
+        .await
+        .expect("CONNACK");
+    assert_eq!(ack.code, 0);
+    c.publish("t/1", b"relayed", 1, false, WAIT)
+        .await
+        .expect("PUBACK");
+    c.disconnect().await.expect("disconnect");
+    let carried: Vec<EventKind> = gk
+        .trace()
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Carried { .. }))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        carried,
+        vec![EventKind::Carried {
+            transport: used.name().into(),
+            client_certificate: None,
+        }]
+    );
+    gk.shutdown().await;
+    broker.shutdown();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A TLS ClientHello on a listener without TLS cannot be terminated (no server certificate):
+/// the trace names what arrived, and the connection is closed, bounded, with that reason.
+#[rstest]
+#[case(Carrier::Tcp)]
+#[case(Carrier::Ws)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_client_hello_at_a_plain_listener_is_recorded_and_closed(#[case] listener: Carrier) {
+    let dir = pki_dir(&format!("tls-at-{listener}"));
+    let pki = TestPki::create(&dir).expect("pki");
+    let broker = EmbeddedBroker::start(BrokerOptions::default())
+        .await
+        .expect("broker");
+    let gk = gatekeeper(&broker, listener, None, Policy::open()).await;
+    let tls = pki.client_config(None).expect("client tls");
+    let t = client(Carrier::Tls, gk.addr(), Some(tls));
+    let r = MqttClient::connect_over(&t, gk.addr(), opts("C:tls", true)).await;
+    assert!(r.is_err(), "{:?}", r.map(|_| ()));
     let closed = gk
         .trace()
         .wait_for(0, WAIT, is_closed)
         .await
         .expect("closed");
+    let what = format!("tls (not terminated: the run's transport is {listener})");
     let EventKind::Closed { reason } = closed.kind else {
         unreachable!()
     };
-    assert!(reason.contains("TLS handshake failed"), "{reason}");
+    assert!(reason.contains(&what), "{reason}");
+    let carried: Vec<EventKind> = gk
+        .trace()
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Carried { .. } | EventKind::Packet(_)))
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(
+        carried,
+        vec![EventKind::Carried {
+            transport: what,
+            client_certificate: None,
+        }]
+    );
     gk.shutdown().await;
     broker.shutdown();
     let _ = std::fs::remove_dir_all(&dir);

@@ -17,7 +17,7 @@ use m2mspec_mqtt::client::MqttClient;
 use m2mspec_mqtt::error::NetError;
 use m2mspec_mqtt::gatekeeper::{Gatekeeper, GatekeeperConfig};
 use m2mspec_mqtt::trace::EventKind;
-use m2mspec_mqtt::transport::{ClientTransport, MqttStream, ServerTransport, Tcp};
+use m2mspec_mqtt::transport::{Carrier, ClientTransport, MqttStream, ServerTransport, Tcp};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -110,6 +110,10 @@ impl Counting {
 
 impl ServerTransport for Counting {
     type Stream = Counted;
+
+    fn carrier(&self) -> Carrier {
+        Carrier::Tcp
+    }
 
     async fn accept(&self, tcp: TcpStream) -> io::Result<Counted> {
         self.complete(tcp)

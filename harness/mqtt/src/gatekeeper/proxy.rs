@@ -1,7 +1,8 @@
 //! One proxied connection, from the accepted TCP socket to its close, in four phases:
 //!
-//! 1. **CONNECT**: the client's transport completes the connection and the first frame arrives,
-//!    both within the connect timeout.
+//! 1. **CONNECT**: the client's first byte tells what it opened with (`Arrival`); the run's
+//!    transport, or another one the gatekeeper can serve (recorded), completes the connection,
+//!    and the first frame arrives, all within the connect timeout.
 //! 2. **Admission** (`admission`): the CONNECT names the client; the policy admits or refuses
 //!    it.
 //! 3. **Upstream**: the gatekeeper opens its own connection to the broker.
@@ -28,7 +29,7 @@ use super::conn::{Close, Conn};
 use super::shared::{CloseCmd, Shared};
 use super::{admission, broker_packets, client_packets, defects};
 use crate::trace::{Direction, EventKind};
-use crate::transport::{self, ClientTransport, MqttStream, ServerTransport};
+use crate::transport::{self, AnyServer, ClientTransport, Handling, MqttStream, ServerTransport};
 use crate::wire;
 
 /// Bounds the last write to a client whose connection ends (a refusing CONNACK, the broker's
@@ -82,13 +83,13 @@ async fn run<S: ServerTransport, U: ClientTransport>(
     let mut cbuf = BytesMut::with_capacity(4096);
 
     // 1. CONNECT.
-    let mut client =
-        match client_stream(conn, &transports.clients, tcp, deadline, &mut close_rx).await {
+    let (mut client, other_transport) =
+        match arrived(conn, &transports.clients, tcp, deadline, &mut close_rx).await {
             Ok(c) => c,
             Err(close) => return close,
         };
     let carriage = client.carriage();
-    if carriage.transport != "tcp" {
+    if carriage.transport != "tcp" || other_transport {
         conn.certificate = carriage.client_certificate.clone();
         conn.push(
             Direction::ClientToBroker,
@@ -134,6 +135,52 @@ async fn run<S: ServerTransport, U: ClientTransport>(
 
     // 4. Relay.
     relay(conn, client, broker, cbuf, close_rx).await
+}
+
+/// Completes the accepted connection over what the client opened with (see
+/// [`Arrival`](transport::Arrival)): the run's transport as configured, or another one the
+/// gatekeeper can serve without a configuration (then `true`: the caller records it, so the
+/// trace shows what really carried the client, TS-0010 R2 7.2). A TLS handshake it cannot
+/// terminate is recorded here and closes the connection.
+async fn arrived<S: ServerTransport>(
+    conn: &Conn,
+    transport: &S,
+    tcp: TcpStream,
+    deadline: Instant,
+    close_rx: &mut watch::Receiver<Option<CloseCmd>>,
+) -> Result<(Box<dyn MqttStream>, bool), Close> {
+    let arrival = tokio::select! {
+        r = transport::Arrival::peek(&tcp) => r,
+        _ = close_rx.changed() => return Err(Close::commanded(*close_rx.borrow())),
+        _ = tokio::time::sleep_until(deadline) => return Err(no_connect(conn)),
+    };
+    // EOF or an error before the first byte: left to the run's transport to report, as it
+    // would without the peek.
+    let handling = match arrival {
+        Ok(Some(a)) => a.handling(transport.carrier()),
+        Ok(None) | Err(_) => Handling::AsConfigured,
+    };
+    match handling {
+        Handling::AsConfigured => {
+            let client = client_stream(conn, transport, tcp, deadline, close_rx).await?;
+            Ok((Box::new(client), false))
+        }
+        Handling::Serve(other) => {
+            let served = AnyServer::new(other, None).map_err(|e| Close::normal(e.to_string()))?;
+            let client = client_stream(conn, &served, tcp, deadline, close_rx).await?;
+            Ok((client, true))
+        }
+        Handling::Unserved(what) => {
+            conn.push(
+                Direction::ClientToBroker,
+                EventKind::Carried {
+                    transport: what.clone(),
+                    client_certificate: None,
+                },
+            );
+            Err(Close::normal(format!("client opened with {what}")))
+        }
+    }
 }
 
 /// The client's transport completes the accepted connection (nothing to do for plain TCP).

@@ -128,6 +128,10 @@ fn tls_of<T: Clone>(tls: &Option<T>, carrier: Carrier) -> io::Result<T> {
 impl ServerTransport for AnyServer {
     type Stream = Box<dyn MqttStream>;
 
+    fn carrier(&self) -> Carrier {
+        self.carrier
+    }
+
     async fn accept(&self, tcp: TcpStream) -> io::Result<Self::Stream> {
         Ok(match self.carrier {
             Carrier::Tcp => boxed(Tcp.accept(tcp).await?),

@@ -11,7 +11,7 @@
 //!
 //! [`Tcp`] is plain TCP; [`tls`] holds TLS (rustls), [`ws`] WebSocket with the `mqtt`
 //! subprotocol over either, and [`carrier`] picks one of the four at run time ([`Carrier`],
-//! [`AnyServer`], [`AnyClient`]). The gatekeeper's relay and the raw client only see
+//! [`AnyServer`], [`AnyClient`]); [`arrival`] tells which one a client actually opened with. The gatekeeper's relay and the raw client only see
 //! `MqttStream`s (bytes in, bytes out), and they flush after every write, which plain TCP
 //! ignores and TLS and WebSocket need. A stream tells what carried it ([`Carriage`]: the
 //! transport and the Credential-ID of the client's certificate), which the gatekeeper records.
@@ -34,10 +34,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::error::NetError;
 
+pub mod arrival;
 pub mod carrier;
 pub mod tls;
 pub mod ws;
 
+pub use arrival::{Arrival, Handling};
 pub use carrier::{AnyClient, AnyServer, Carrier};
 
 /// What carried a client's connection, as the gatekeeper records it.
@@ -83,6 +85,10 @@ pub trait ServerTransport: Send + Sync + 'static {
     /// What the client's packets travel on.
     type Stream: MqttStream;
 
+    /// The carrier it completes, which the gatekeeper compares with what arrives
+    /// ([`Arrival`]).
+    fn carrier(&self) -> Carrier;
+
     /// Completes `tcp` (TCP_NODELAY already set) into the client's stream.
     fn accept(&self, tcp: TcpStream) -> impl Future<Output = io::Result<Self::Stream>> + Send;
 }
@@ -123,6 +129,10 @@ impl MqttStream for Box<dyn MqttStream> {
 
 impl ServerTransport for Tcp {
     type Stream = TcpStream;
+
+    fn carrier(&self) -> Carrier {
+        Carrier::Tcp
+    }
 
     fn accept(&self, tcp: TcpStream) -> impl Future<Output = io::Result<TcpStream>> + Send {
         future::ready(Ok(tcp))

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use super::{Carriage, ClientTransport, MqttStream, ServerTransport};
+use super::{Carriage, Carrier, ClientTransport, MqttStream, ServerTransport};
 
 /// The Credential-ID of a client certificate (see the module doc for the rule).
 pub fn credential_id(cert_der: &[u8]) -> String {
@@ -77,6 +77,10 @@ impl TlsServer {
 
 impl ServerTransport for TlsServer {
     type Stream = tokio_rustls::server::TlsStream<TcpStream>;
+
+    fn carrier(&self) -> Carrier {
+        Carrier::Tls
+    }
 
     async fn accept(&self, tcp: TcpStream) -> io::Result<Self::Stream> {
         self.acceptor

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::{Carriage, ClientTransport, MqttStream, ServerTransport};
+use super::{Carriage, Carrier, ClientTransport, MqttStream, ServerTransport};
 
 /// The WebSocket subprotocol of MQTT (MQTT 3.1.1 6.0).
 pub const SUBPROTOCOL: &str = "mqtt";
@@ -167,6 +167,14 @@ fn choose_subprotocol(req: &Request, mut resp: Response) -> Result<Response, Err
 
 impl<I: ServerTransport> ServerTransport for WsServer<I> {
     type Stream = WsIo<I::Stream>;
+
+    fn carrier(&self) -> Carrier {
+        if self.secure {
+            Carrier::Wss
+        } else {
+            Carrier::Ws
+        }
+    }
 
     async fn accept(&self, tcp: TcpStream) -> io::Result<Self::Stream> {
         let under = self.inner.accept(tcp).await?;

@@ -78,7 +78,7 @@ impl Shared {
             gap: self.gap.clone(),
             start_timeout,
             server_close_wait: SERVER_CLOSE_WAIT,
-            transport: self.cfg.transport.clone(),
+            transport: plan::session_transport(&self.cfg),
             first_connect_level: plan::first_connect_level(&self.cfg),
             ..SessionConfig::new(self.cfg.broker)
         }

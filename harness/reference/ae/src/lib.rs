@@ -226,6 +226,11 @@ pub struct AeFaults {
     /// require TLS (breaks R2 7.6 / R1 6.6: the form with scheme mqtts: shows that the server
     /// requires TLS).
     pub poa_mqtts_scheme: bool,
+    /// Given a TLS or WebSocket transport, connects over plain TCP to the same address anyway,
+    /// as a client whose TLS (or WebSocket) setting is switched off would (breaks R2 7.2: its
+    /// MQTT connection is not carried by the transport of the run, ae.transport.carried; over
+    /// TLS it also presents no client certificate, R2 8.3).
+    pub transport_plain_tcp: bool,
     /// Before it has an AE-ID, connects with the fixed client identifier
     /// [`plan::FIXED_INITIAL_CLIENT_ID`], shared by every such AE, instead of its Credential-ID
     /// (breaks R2 7.3.3 / R1 6.3: "the client shall use some other appropriate unique ID").

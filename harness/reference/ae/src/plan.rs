@@ -12,7 +12,7 @@ use m2mspec_onem2m::serialization::{
 use m2mspec_onem2m::timestamp::{format_timestamp, parse_timestamp, resolve_abs_rel};
 use m2mspec_onem2m::topic::{check_segment, id_to_segment, Channel, OneM2mTopic};
 use m2mspec_onem2m::{rsc, Release, Serialization};
-use m2mspec_session::{SessionPlan, SubscribeWhen, Subscription, Will};
+use m2mspec_session::{SessionPlan, SessionTransport, SubscribeWhen, Subscription, Will};
 use serde_json::{json, Map, Value};
 
 use crate::{AeCommand, RefAeConfig, RefAeError};
@@ -199,6 +199,16 @@ pub fn client_identifier(cfg: &RefAeConfig, ae_id: Option<&str>) -> Result<Strin
 /// `connect_protocol_level_5_first` fault, against R2 7.3.1 / R1 6.3); None: no rewrite.
 pub fn first_connect_level(cfg: &RefAeConfig) -> Option<u8> {
     cfg.faults.connect_protocol_level_5_first.then_some(5)
+}
+
+/// What carries the AE's sessions: the configured transport, or plain TCP to the same address
+/// with the `transport_plain_tcp` fault (against R2 7.2: TLS or WebSocket switched off).
+pub fn session_transport(cfg: &RefAeConfig) -> SessionTransport {
+    if cfg.faults.transport_plain_tcp {
+        SessionTransport::Tcp
+    } else {
+        cfg.transport.clone()
+    }
 }
 
 /// The CONNECT / SUBSCRIBE plan of an AE with AE-ID `ae_id` (`None`: not yet registered).

@@ -354,6 +354,11 @@ pub struct Faults {
     /// Over TLS, accepts any server certificate: untrusted, for another name, expired (breaks
     /// R2 8.3: the cse.tls.refuses-* cases).
     pub tls_accepts_any_server_certificate: bool,
+    /// Given a TLS or WebSocket transport, connects over plain TCP to the same address anyway,
+    /// as a client whose TLS (or WebSocket) setting is switched off would (breaks R2 7.2: its
+    /// MQTT connection is not carried by the transport of the run, cse.transport.carried; over
+    /// TLS it also presents no client certificate, R2 8.3).
+    pub transport_plain_tcp: bool,
     /// Advertises `mqtt://<host>` without the port of a server that does not listen on 1883
     /// (breaks R2 7.6: a missing port means 1883).
     pub poa_without_port: bool,

@@ -39,8 +39,11 @@ pub(crate) fn session_config(
     }
 }
 
-/// The CSE's transport with its TLS faults applied.
+/// The CSE's transport with its transport and TLS faults applied.
 fn tls_transport(cfg: &RefCseConfig) -> m2mspec_session::SessionTransport {
+    if cfg.faults.transport_plain_tcp {
+        return m2mspec_session::SessionTransport::Tcp;
+    }
     let mut t = cfg.transport.clone();
     if cfg.faults.tls_without_client_certificate {
         t = t.without_client_certificate();

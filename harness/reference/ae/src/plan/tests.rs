@@ -1080,7 +1080,14 @@ fn prepared_payload_is_exactly_the_primitive() {
 /// AE-ID, the teardown, the requests of each command, and the answers to a fresh and to an
 /// expired NOTIFY and to a DELETE.
 fn observable(c: &RefAeConfig) -> String {
-    let mut out = vec![format!("first CONNECT level {:?}", first_connect_level(c))];
+    let over_ws = RefAeConfig {
+        transport: SessionTransport::Ws,
+        ..c.clone()
+    };
+    let mut out = vec![
+        format!("first CONNECT level {:?}", first_connect_level(c)),
+        format!("asked for ws, uses {}", session_transport(&over_ws).name()),
+    ];
     for id in [Some("Cm2mrefae"), None] {
         let p = connect_plan(c, id).unwrap();
         out.push(format!("{p:?} {:?}", teardown_plan(c, &p)));
