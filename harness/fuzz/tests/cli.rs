@@ -42,6 +42,12 @@ fn an_unknown_target_is_named_and_exits_2() {
     let out = fuzz(&["--seconds", "1", "--target", "no-such-parser"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("unknown target \"no-such-parser\""), "{stderr}");
-    assert!(stderr.contains("mqtt-frames"), "the known targets are listed: {stderr}");
+    assert!(
+        stderr.contains("unknown target \"no-such-parser\""),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mqtt-frames"),
+        "the known targets are listed: {stderr}"
+    );
 }

@@ -43,6 +43,16 @@ async fn gatekeeper(
     .expect("gatekeeper starts")
 }
 
+/// The `Carried` events of the gatekeeper's trace, in order.
+fn carried_events(gk: &Gatekeeper) -> Vec<EventKind> {
+    gk.trace()
+        .snapshot()
+        .into_iter()
+        .filter(|e| matches!(e.kind, EventKind::Carried { .. }))
+        .map(|e| e.kind)
+        .collect()
+}
+
 fn client(carrier: Carrier, addr: SocketAddr, tls: Option<Arc<rustls::ClientConfig>>) -> AnyClient {
     AnyClient::new(carrier, addr, tls, None).expect("client transport")
 }
@@ -82,13 +92,7 @@ async fn mqtt_flows_over_each_carrier_and_the_trace_names_it(#[case] carrier: Ca
         .expect("own PUBLISH");
     assert_eq!(got.payload, b"carried");
     c.disconnect().await.expect("disconnect");
-    let carried: Vec<EventKind> = gk
-        .trace()
-        .snapshot()
-        .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::Carried { .. }))
-        .map(|e| e.kind)
-        .collect();
+    let carried = carried_events(&gk);
     let expected = match carrier {
         Carrier::Tcp => vec![],
         Carrier::Ws => vec![EventKind::Carried {
@@ -260,13 +264,7 @@ async fn another_servable_transport_is_relayed_and_recorded(
         .await
         .expect("PUBACK");
     c.disconnect().await.expect("disconnect");
-    let carried: Vec<EventKind> = gk
-        .trace()
-        .snapshot()
-        .into_iter()
-        .filter(|e| matches!(e.kind, EventKind::Carried { .. }))
-        .map(|e| e.kind)
-        .collect();
+    let carried = carried_events(&gk);
     assert_eq!(
         carried,
         vec![EventKind::Carried {

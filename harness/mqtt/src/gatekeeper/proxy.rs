@@ -149,11 +149,7 @@ async fn arrived<S: ServerTransport>(
     deadline: Instant,
     close_rx: &mut watch::Receiver<Option<CloseCmd>>,
 ) -> Result<(Box<dyn MqttStream>, bool), Close> {
-    let arrival = tokio::select! {
-        r = transport::Arrival::peek(&tcp) => r,
-        _ = close_rx.changed() => return Err(Close::commanded(*close_rx.borrow())),
-        _ = tokio::time::sleep_until(deadline) => return Err(no_connect(conn)),
-    };
+    let arrival = before_connect(conn, transport::Arrival::peek(&tcp), deadline, close_rx).await?;
     // EOF or an error before the first byte: left to the run's transport to report, as it
     // would without the peek.
     let handling = match arrival {
@@ -191,10 +187,21 @@ async fn client_stream<S: ServerTransport>(
     deadline: Instant,
     close_rx: &mut watch::Receiver<Option<CloseCmd>>,
 ) -> Result<S::Stream, Close> {
+    before_connect(conn, transport.accept(tcp), deadline, close_rx)
+        .await?
+        .map_err(|e| Close::normal(format!("client transport handshake failed: {e}")))
+}
+
+/// `step`, unless the gatekeeper is told to close the connection or the client's CONNECT
+/// deadline passes first.
+async fn before_connect<T>(
+    conn: &Conn,
+    step: impl std::future::Future<Output = T>,
+    deadline: Instant,
+    close_rx: &mut watch::Receiver<Option<CloseCmd>>,
+) -> Result<T, Close> {
     tokio::select! {
-        r = transport.accept(tcp) => {
-            r.map_err(|e| Close::normal(format!("client transport handshake failed: {e}")))
-        }
+        r = step => Ok(r),
         _ = close_rx.changed() => Err(Close::commanded(*close_rx.borrow())),
         _ = tokio::time::sleep_until(deadline) => Err(no_connect(conn)),
     }
@@ -212,14 +219,10 @@ async fn first_frame<C: MqttStream>(
         if let Some(frame) = next_frame(conn, cbuf, Direction::ClientToBroker)? {
             return Ok(frame);
         }
-        tokio::select! {
-            _ = close_rx.changed() => return Err(Close::commanded(*close_rx.borrow())),
-            _ = tokio::time::sleep_until(deadline) => return Err(no_connect(conn)),
-            r = client.read_buf(cbuf) => match r {
-                Ok(0) => return Err(Close::normal("client EOF before CONNECT")),
-                Ok(_) => transport::quickack(client),
-                Err(e) => return Err(Close::normal(format!("client io error: {e}"))),
-            },
+        match before_connect(conn, client.read_buf(cbuf), deadline, close_rx).await? {
+            Ok(0) => return Err(Close::normal("client EOF before CONNECT")),
+            Ok(_) => transport::quickack(client),
+            Err(e) => return Err(Close::normal(format!("client io error: {e}"))),
         }
     }
 }
