@@ -198,7 +198,7 @@ async fn run_crashing(suite: &str) -> m2mspec_reports::Report {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sut_that_dies_mid_run_errors_that_case_and_is_restarted() {
+async fn a_sut_that_dies_mid_run_fails_that_case_and_is_restarted() {
     let r = run_crashing(CRASH_SUITE).await;
     let first = &r.cases[0];
     // The case whose input killed the SUT fails (one crash costs one case), with the input.
