@@ -320,20 +320,16 @@ pub(crate) fn unsubscribe(pkid: u16, filters: &[&str]) -> Bytes {
     fixed(0xa2, &body)
 }
 
-/// The same PUBLISH frame with the DUP flag set (MQTT 3.3.1.1), bytes otherwise identical.
-pub(crate) fn with_dup(frame: &[u8]) -> Bytes {
+/// The same PUBLISH frame with the DUP flag (MQTT 3.3.1.1) set to `dup`, bytes otherwise
+/// identical.
+pub(crate) fn with_dup(frame: &[u8], dup: bool) -> Bytes {
     let mut b = BytesMut::from(frame);
     if let Some(first) = b.first_mut() {
-        *first |= 0x08;
-    }
-    b.freeze()
-}
-
-/// The same PUBLISH frame with the DUP flag cleared (MQTT 3.3.1.1), bytes otherwise identical.
-pub(crate) fn without_dup(frame: &[u8]) -> Bytes {
-    let mut b = BytesMut::from(frame);
-    if let Some(first) = b.first_mut() {
-        *first &= !0x08;
+        if dup {
+            *first |= 0x08;
+        } else {
+            *first &= !0x08;
+        }
     }
     b.freeze()
 }
@@ -441,7 +437,7 @@ mod tests {
         let mut raw = BytesMut::new();
         p.write(&mut raw).expect("encode");
         let renumbered = with_packet_id(&raw, 0xfffe).expect("QoS 1 has an id");
-        let cleared = without_dup(&renumbered);
+        let cleared = with_dup(&renumbered, false);
         match decode(&cleared).expect("decode") {
             Packet::Publish(q) => {
                 assert_eq!((q.pkid, q.dup), (0xfffe, false));
@@ -524,7 +520,7 @@ mod tests {
         p.pkid = 12;
         let mut raw = BytesMut::new();
         p.write(&mut raw).expect("encode");
-        match decode(&with_dup(&raw)).expect("decode") {
+        match decode(&with_dup(&raw, true)).expect("decode") {
             Packet::Publish(p) => {
                 assert!(p.dup);
                 assert_eq!(p.pkid, 12);

@@ -61,7 +61,7 @@ fn merge_suback(conn: &mut Conn, s: &SubAck) {
 
 /// A PUBLISH is forwarded; when a replay is armed for its topic, it is sent a second time; a
 /// quarantined one (at most once) is not delivered.
-fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
+fn publish(conn: &mut Conn, p: &Publish, mut rec: PacketRecord, frame: &[u8]) {
     let refused = conn
         .shared
         .with_policy(|pol| pol.check_delivery(conn.cid(), conn.credential(), &p.topic));
@@ -99,12 +99,13 @@ fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
         }
     };
     // A self-test broker defect alters the PUBLISH before it is recorded (`defects`).
-    let (rec, frame) = defects::broker_publish(conn, p, rec, frame);
+    let altered = defects::broker_publish(conn, p, &mut rec, frame);
+    let frame = altered.as_deref().unwrap_or(frame);
     match armed {
-        None => conn.forward_to_client(rec, &frame),
+        None => conn.forward_to_client(rec, frame),
         Some(filter) => {
-            conn.forward_to_client(rec.clone(), &frame);
-            replay(conn, p, rec, &frame, &filter);
+            conn.forward_to_client(rec.clone(), frame);
+            replay(conn, p, rec, frame, &filter);
         }
     }
 }
@@ -112,7 +113,7 @@ fn publish(conn: &mut Conn, p: &Publish, rec: PacketRecord, frame: &[u8]) {
 /// Sends the PUBLISH again with DUP=1 and the same packet id, and remembers to swallow the
 /// client's second acknowledgement of it.
 fn replay(conn: &mut Conn, p: &Publish, mut rec: PacketRecord, frame: &[u8], filter: &str) {
-    let dup = wire::with_dup(frame);
+    let dup = wire::with_dup(frame, true);
     conn.to_client.extend_from_slice(&dup);
     conn.fault(format!(
         "replaying PUBLISH id={} {} (matched {filter}) to the client with DUP=1",

@@ -70,22 +70,23 @@ fn refuse_keepalive_zero(conn: &mut Conn) -> Close {
     ))
 }
 
-/// The defects' part of a PUBLISH from the broker: the frame the client gets and its record.
-/// Only a re-sent PUBLISH (DUP = 1, MQTT 3.3.1.1) is altered.
+/// The defects' part of a PUBLISH from the broker: the frame the client gets instead of
+/// `frame`, with `rec` altered to match; `None` (no copy) when no defect touches it. Only a
+/// re-sent PUBLISH (DUP = 1, MQTT 3.3.1.1) is altered.
 pub(super) fn broker_publish(
     conn: &mut Conn,
     p: &Publish,
-    mut rec: PacketRecord,
+    rec: &mut PacketRecord,
     frame: &[u8],
-) -> (PacketRecord, Bytes) {
+) -> Option<Bytes> {
     let defects = conn.shared.settings.broker_defects;
-    let mut out = Bytes::copy_from_slice(frame);
     if !p.dup || defects.is_empty() {
-        return (rec, out);
+        return None;
     }
+    let mut out = None;
     if defects.has(BrokerDefect::RedeliverWithNewPacketId) && p.qos == QoS::AtLeastOnce {
         let fresh = conn.renumbering.fresh(p.pkid);
-        if let Some(renumbered) = wire::with_packet_id(&out, fresh) {
+        if let Some(renumbered) = wire::with_packet_id(frame, fresh) {
             conn.renumbering.given.insert(fresh, p.pkid);
             fault(
                 conn,
@@ -95,8 +96,8 @@ pub(super) fn broker_publish(
                     p.pkid, p.topic
                 ),
             );
-            out = renumbered;
-            if let PacketRecord::Publish { pkid, .. } = &mut rec {
+            out = Some(renumbered);
+            if let PacketRecord::Publish { pkid, .. } = rec {
                 *pkid = fresh;
             }
         }
@@ -110,12 +111,12 @@ pub(super) fn broker_publish(
                 p.pkid, p.topic
             ),
         );
-        out = wire::without_dup(&out);
-        if let PacketRecord::Publish { dup, .. } = &mut rec {
+        out = Some(wire::with_dup(out.as_deref().unwrap_or(frame), false));
+        if let PacketRecord::Publish { dup, .. } = rec {
             *dup = false;
         }
     }
-    (rec, out)
+    out
 }
 
 /// The broker's packet id for the client's PUBACK `pkid` of a renumbered PUBLISH (forgotten
