@@ -352,10 +352,9 @@ pub(crate) fn with_packet_id(frame: &[u8], pkid: u16) -> Option<Bytes> {
     Some(b.freeze())
 }
 
-/// The same CONNECT frame with its Clean Session flag cleared (MQTT 3.1.2.4: bit 1 of the
-/// connect flags, after the protocol name and level); `None` for a frame that is no readable
-/// CONNECT.
-pub(crate) fn without_clean_session(frame: &[u8]) -> Option<Bytes> {
+/// Where the Protocol Level byte of a CONNECT frame is (MQTT 3.1.2.2: after the protocol
+/// name; the connect flags follow it); `None` for a frame that is no readable CONNECT.
+fn connect_level_at(frame: &[u8]) -> Option<usize> {
     if packet_type(frame) != 1 {
         return None;
     }
@@ -364,12 +363,28 @@ pub(crate) fn without_clean_session(frame: &[u8]) -> Option<Bytes> {
         pos: body_offset(frame).ok()?,
     };
     r.bytes("protocol name").ok()?;
-    r.u8("protocol level").ok()?;
-    let at = r.pos;
-    frame.get(at)?;
+    Some(r.pos)
+}
+
+/// The same CONNECT frame with one byte replaced; `None` when the frame is too short for it.
+fn with_byte(frame: &[u8], at: usize, edit: impl FnOnce(u8) -> u8) -> Option<Bytes> {
+    let old = *frame.get(at)?;
     let mut b = BytesMut::from(frame);
-    b[at] &= !0x02;
+    b[at] = edit(old);
     Some(b.freeze())
+}
+
+/// The same CONNECT frame announcing Protocol Level `level` (MQTT 3.1.2.2), bytes otherwise
+/// identical (a test fault: the level a client configured for another MQTT version sends);
+/// `None` for a frame that is no readable CONNECT.
+pub fn with_protocol_level(frame: &[u8], level: u8) -> Option<Bytes> {
+    with_byte(frame, connect_level_at(frame)?, |_| level)
+}
+
+/// The same CONNECT frame with its Clean Session flag cleared (MQTT 3.1.2.4: bit 1 of the
+/// connect flags, after the protocol level); `None` for a frame that is no readable CONNECT.
+pub(crate) fn without_clean_session(frame: &[u8]) -> Option<Bytes> {
+    with_byte(frame, connect_level_at(frame)? + 1, |flags| flags & !0x02)
 }
 
 #[cfg(test)]
@@ -466,6 +481,25 @@ mod tests {
         assert_eq!(rc.username.as_deref(), Some("user"));
         assert_eq!(rc.keep_alive, 0);
         assert!(without_clean_session(&puback(3)).is_none());
+    }
+
+    #[test]
+    fn protocol_level_is_replaced_and_the_rest_kept() {
+        let mut c = Connect::new("C:cse1");
+        c.keep_alive = 60;
+        let raw = encode_connect(&c);
+        let five = with_protocol_level(&raw, 5).expect("a CONNECT");
+        let rc = parse_connect(&five).expect("still a CONNECT");
+        assert_eq!((rc.protocol_name.as_str(), rc.protocol_level), ("MQTT", 5));
+        assert_eq!((rc.client_id.as_str(), rc.keep_alive), ("C:cse1", 60));
+        assert_eq!(five.len(), raw.len());
+        let differing = raw.iter().zip(five.iter()).filter(|(a, b)| a != b).count();
+        assert_eq!(differing, 1, "only the level byte changes");
+        assert!(with_protocol_level(&puback(3), 5).is_none());
+        assert!(
+            with_protocol_level(b"\x10\x04\x00\x04MQ", 5).is_none(),
+            "truncated"
+        );
     }
 
     #[test]

@@ -4,18 +4,17 @@
 //! writes level 4, so the session connects through this in-process TCP relay, which rewrites
 //! the Protocol Level byte of the first CONNECT it carries and passes every other byte, in
 //! both directions, unchanged. Raw TCP only: under TLS or WebSocket the CONNECT is not
-//! visible to a relay below the transport.
+//! visible to a relay below the transport. Framing and the rewrite are the MQTT layer's
+//! (`m2mspec_mqtt::wire`).
 
 use std::net::SocketAddr;
 
+use bytes::BytesMut;
+use m2mspec_mqtt::wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// Fixed header byte of CONNECT (type 1, flags 0; MQTT 3.1.1 2.2).
-const CONNECT_HEADER: u8 = 0x10;
-/// Offset of the Protocol Level byte in a CONNECT body: name length (2) + "MQTT" (4).
-const LEVEL_OFFSET: usize = 6;
 /// Bound on the first packet the relay reads (CONNECT packets of the reference clients are
 /// far smaller).
 const MAX_CONNECT: usize = 64 * 1024;
@@ -67,72 +66,39 @@ async fn carry(mut client: TcpStream, broker: SocketAddr, rewrite: Option<u8>) {
     };
     let _ = server.set_nodelay(true);
     if let Some(level) = rewrite {
-        let Ok(mut first) = read_packet(&mut client).await else {
-            return;
+        let mut buf = BytesMut::with_capacity(256);
+        let first = loop {
+            match wire::frame(&mut buf, MAX_CONNECT) {
+                Ok(Some(frame)) => break frame,
+                Ok(None) => {}
+                Err(_) => return,
+            }
+            match client.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
         };
-        if let Some(body) = connect_body_start(&first) {
-            if let Some(b) = first.get_mut(body + LEVEL_OFFSET) {
+        let first = match wire::with_protocol_level(&first, level) {
+            Some(rewritten) => {
                 tracing::info!(
                     level,
                     "test fault: CONNECT announces another protocol level"
                 );
-                *b = level;
+                rewritten
             }
-        }
-        if server.write_all(&first).await.is_err() {
+            None => first,
+        };
+        // The CONNECT, then whatever the client sent after it, unchanged.
+        if server.write_all(&first).await.is_err() || server.write_all(&buf).await.is_err() {
             return;
         }
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
 
-/// Reads one whole MQTT packet (fixed header, remaining length, body) from `s`.
-async fn read_packet(s: &mut TcpStream) -> std::io::Result<Vec<u8>> {
-    let mut packet = vec![s.read_u8().await?];
-    let mut remaining: usize = 0;
-    for i in 0..4 {
-        let b = s.read_u8().await?;
-        packet.push(b);
-        remaining |= usize::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            break;
-        }
-    }
-    if remaining > MAX_CONNECT {
-        return Err(std::io::Error::other(
-            "first packet too large for the relay",
-        ));
-    }
-    let start = packet.len();
-    packet.resize(start + remaining, 0);
-    s.read_exact(&mut packet[start..]).await?;
-    Ok(packet)
-}
-
-/// Where the body of `packet` starts, when it is a CONNECT whose protocol name is "MQTT".
-fn connect_body_start(packet: &[u8]) -> Option<usize> {
-    if packet.first() != Some(&CONNECT_HEADER) {
-        return None;
-    }
-    let len_bytes = packet[1..].iter().position(|b| b & 0x80 == 0)? + 1;
-    let body = 1 + len_bytes;
-    (packet.get(body..body + LEVEL_OFFSET)? == b"\x00\x04MQTT").then_some(body)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_level_byte_of_a_connect_is_found() {
-        // CONNECT, remaining length 12: "MQTT", level 4, flags, keep alive, empty client id.
-        let p = b"\x10\x0c\x00\x04MQTT\x04\x02\x00\x3c\x00\x00";
-        let body = connect_body_start(p).expect("a CONNECT");
-        assert_eq!(p[body + LEVEL_OFFSET], 4);
-        assert_eq!(connect_body_start(b"\x30\x02\x00\x00"), None);
-        assert_eq!(connect_body_start(b"\x10\x0c\x00\x06MQIsdp\x03"), None);
-        assert_eq!(connect_body_start(b"\x10"), None);
-    }
 
     #[tokio::test]
     async fn only_the_first_connect_is_rewritten() {
